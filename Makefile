@@ -1,0 +1,22 @@
+# Thin front for Meson: every real rule lives in meson.build and scripts/.
+.PHONY: all deps run check asan bench lint format clean
+all:
+	@test -f build/build.ninja || meson setup build --buildtype=debugoptimized >/dev/null
+	ninja -C build
+deps:
+	scripts/deps.sh
+run: deps all
+	scripts/run.sh
+check: deps
+	scripts/check.sh
+asan:
+	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	ninja -C build-asan
+bench: deps all
+	bench/run.sh
+lint: all
+	cppcheck --project=build/compile_commands.json --enable=warning,performance,portability --inline-suppr --error-exitcode=1 -q
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c')
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,1169 @@
+/* api/native.c -- the native API (DESIGN.md section 7): JSON in, core calls, JSON out.
+ *
+ * Reads run on a pooled reader. Writes are jobs for the store's writer (group commit):
+ * the handler validates everything it can first, then defers; the job re-reads what it
+ * needs inside the transaction, and the answer goes out once the commit is durable.
+ * Every POST honours Idempotency-Key inside the same transaction as the write. */
+#include "api/native.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/guard.h"
+#include "core/account.h"
+#include "core/consent.h"
+#include "core/contact.h"
+#include "core/idem.h"
+#include "core/ledger.h"
+#include "core/phone.h"
+#include "server.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+extern const char cd_openapi_json[];
+
+#define MAX_ID 9007199254740991LL /* 2^53 - 1 */
+
+/* ---- errors ---- */
+
+static int status_of(const cd_err *e)
+{
+    switch (e->code) {
+    case CD_EINVAL:
+        return strcmp(cd_err_reason(e), "invalid_json") == 0 ? 400 : 422;
+    case CD_EAUTH:
+        return 401;
+    case CD_ENOTFOUND:
+        return 404;
+    case CD_ECONFLICT:
+        return 409;
+    case CD_EMISMATCH:
+        return 422;
+    case CD_ELIMIT:
+        return 413;
+    case CD_EMETHOD:
+        return 405;
+    case CD_ESTORE:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+static int reply_error(cd_req *req, const cd_err *err)
+{
+    json_t *body = json_pack("{s{ss ss so}}", "error", "code", cd_err_reason(err), "message",
+                             err->msg, "field",
+                             err->field[0] ? json_string(err->field) : json_null());
+    return cd_reply_json(req, status_of(err), body);
+}
+
+/* ---- authentication: Authorization: Bearer KEY ---- */
+
+static cd_server *SRV(cd_req *req)
+{
+    return cd_req_ctx(req);
+}
+
+static const cd_principal *WHO(cd_req *req)
+{
+    return cd_req_user(req);
+}
+
+static int authenticate(cd_req *req, cd_err *err)
+{
+    return cd_api_authenticate(req, SRV(req), CD_AUTH_BEARER, err);
+}
+
+static const cd_surface native_surface = {
+    .name = "native", .authenticate = authenticate, .reply_error = reply_error};
+static const cd_surface public_surface = {.name = "public", .reply_error = reply_error};
+
+/* ---- input helpers ---- */
+
+static int body_object(cd_req *req, json_t **out, cd_err *err)
+{
+    json_t *j = cd_req_json(req, err);
+    if (j == NULL)
+        return -1;
+    if (!json_is_object(j))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "",
+                              "the body must be a JSON object");
+    *out = j;
+    return 0;
+}
+
+/* A string member: absent or null -> *out = NULL. */
+static int opt_string(json_t *o, const char *key, size_t max, const char **out, cd_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", key, "%s must be a string", key);
+    if (json_string_length(v) > max)
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", key,
+                              "%s is longer than %zu characters", key, max);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", key, "%s contains NUL", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int req_string(json_t *o, const char *key, size_t max, const char **out, cd_err *err)
+{
+    if (opt_string(o, key, max, out, err) != 0)
+        return -1;
+    if (*out == NULL || **out == '\0')
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", key, "%s is required", key);
+    return 0;
+}
+
+static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return -1;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int paging(cd_req *req, int *limit, int64_t *cursor, cd_err *err)
+{
+    const char *l = cd_req_query(req, "limit"), *c = cd_req_query(req, "cursor");
+    int64_t v = 50;
+    if (l && parse_int(l, 1, 1000, &v) != 0)
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "limit",
+                              "limit must be an integer from 1 to 1000");
+    *limit = (int)v;
+    *cursor = 0;
+    if (c && *c && parse_int(c, 0, INT64_MAX, cursor) != 0)
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "cursor", "invalid cursor");
+    return 0;
+}
+
+static int normalize(cd_req *req, const char *raw, const char *field, char out[CD_PHONE_MAX],
+                     cd_err *err)
+{
+    return cd_phone_normalize(raw, WHO(req)->account.region, field, out, err);
+}
+
+/* ---- output helpers ---- */
+
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *time_json(int64_t ms)
+{
+    char t[CD_TIME_LEN];
+    if (ms == 0)
+        return json_null();
+    cd_time_format(ms, t);
+    return json_string(t);
+}
+
+static json_t *list_json(json_t *data, int64_t next, bool more)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRId64, next);
+    return json_pack("{so so}", "data", data, "next_cursor",
+                     more ? json_string(buf) : json_null());
+}
+
+static json_t *contact_json(const cd_contact *contact)
+{
+    cd_contact copy = *contact; /* shallow: only read through cd_contact_field() */
+    cd_contact *c = &copy;
+    json_t *o = json_pack("{sI ss}", "id", (json_int_t)c->id, "phone", c->phone);
+    json_t *params = json_object();
+    for (int f = 0; f < CD_CF_COUNT; f++) {
+        const char *v = *cd_contact_field(c, f);
+        json_object_set_new(f >= CD_CF_PARAM1 ? params : o, cd_contact_field_name(f),
+                            str_or_null(v));
+    }
+    json_object_set_new(o, "params", params);
+    json_object_set_new(o, "custom", c->custom ? json_incref(c->custom) : json_object());
+    json_object_set_new(o, "tags", c->tags ? json_incref(c->tags) : json_array());
+    json_object_set_new(o, "groups", c->groups ? json_incref(c->groups) : json_array());
+    json_object_set_new(o, "created_at", time_json(c->created_ms));
+    json_object_set_new(o, "updated_at", time_json(c->updated_ms));
+    return o;
+}
+
+static json_t *consent_json(const cd_consent *c)
+{
+    return json_pack("{ss ss so}", "scope", c->scope, "state", c->state, "updated_at",
+                     time_json(c->updated_ms));
+}
+
+static json_t *event_json(const cd_event *e)
+{
+    json_t *o = json_pack("{sI sI ss ss}", "id", (json_int_t)e->id, "seq", (json_int_t)e->seq,
+                          "phone", e->phone, "scope", e->scope);
+    const struct {
+        const char *k, *v;
+    } f[] = {{"old_state", e->old_state},
+             {"new_state", e->new_state},
+             {"surface", e->surface},
+             {"channel", e->channel},
+             {"keyword", e->keyword},
+             {"disclosure_sha256", e->disclosure_sha256},
+             {"ip", e->ip},
+             {"user_agent", e->user_agent},
+             {"site", e->site},
+             {"session", e->session},
+             {"ext_ref", e->ext_ref},
+             {"credential_id", e->credential_id},
+             {"request_id", e->request_id}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        json_object_set_new(o, f[i].k, str_or_null(f[i].v));
+    json_object_set_new(o, "created_at", time_json(e->created_ms));
+    json_object_set_new(o, "hash", json_string(e->hash));
+    json_object_set_new(o, "prev_hash", json_string(e->prev_hash));
+    return o;
+}
+
+static json_t *message_json(const cd_message *m)
+{
+    return json_pack("{ss ss so ss ss so ss so si so so so}", "id", m->id, "to", m->to, "from",
+                     str_or_null(m->from), "text", m->text ? m->text : "", "kind", m->kind,
+                     "scope", str_or_null(m->scope), "status", m->status, "reason",
+                     str_or_null(m->reason), "parts", m->parts, "created_at",
+                     time_json(m->created_ms), "updated_at", time_json(m->updated_ms),
+                     "history", m->history ? json_incref(m->history) : json_array());
+}
+
+/* ---- writes: idempotency, the writer, the answer ---- */
+
+typedef struct write_op write_op;
+typedef int (*write_fn)(cd_db *db, write_op *w, cd_err *err);
+
+struct write_op {
+    write_fn fn;
+    void *in;
+    cd_principal who;
+    char request_id[40];
+    char ip[64];
+    const char *user_agent;
+    const char *idem_key; /* NULL: no Idempotency-Key */
+    char request_hash[65];
+    /* the outcome, set on the writer thread and read after resumption */
+    int status;
+    json_t *body;
+    char *replay; /* a stored answer, when this is a retry */
+};
+
+static int write_job(cd_db *db, void *arg, cd_err *err)
+{
+    write_op *w = arg;
+    int64_t acct = w->who.account.id;
+    if (w->idem_key) {
+        cd_idem prior;
+        cd_err e;
+        if (cd_store_idem_get(db, acct, w->idem_key, &prior, &e) == 0) {
+            bool same = strcmp(prior.request_hash, w->request_hash) == 0;
+            if (same) {
+                w->status = prior.status;
+                w->replay = prior.body; /* handed over; freed after the answer */
+                prior.body = NULL;
+            }
+            cd_idem_clear(&prior);
+            if (!same)
+                return cd_fail_reason(err, CD_EMISMATCH, "idempotency_mismatch", "",
+                                      "this Idempotency-Key was used with another request");
+            return 0;
+        }
+        if (e.code != CD_ENOTFOUND) {
+            *err = e;
+            return -1;
+        }
+    }
+    if (w->fn(db, w, err) != 0)
+        return -1;
+    if (w->idem_key) {
+        cd_idem rec = {.status = w->status, .created_ms = cd_now_ms()};
+        memcpy(rec.request_hash, w->request_hash, sizeof rec.request_hash);
+        rec.body = json_dumps(w->body, JSON_COMPACT | JSON_ENCODE_ANY);
+        int rc = cd_store_idem_put(db, acct, w->idem_key, &rec, err);
+        free(rec.body);
+        if (rc != 0) {
+            json_decref(w->body);
+            w->body = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int write_finish(cd_req *req, void *arg, int rc, const cd_err *err)
+{
+    write_op *w = arg;
+    if (rc != 0) {
+        json_decref(w->body);
+        free(w->replay);
+        return reply_error(req, err);
+    }
+    if (w->replay) {
+        cd_reply_header(req, "Idempotent-Replayed", "true");
+        return cd_reply_take(req, w->status, "application/json", w->replay, strlen(w->replay));
+    }
+    return cd_reply_json(req, w->status, w->body);
+}
+
+static int start_write(cd_req *req, write_fn fn, void *in)
+{
+    cd_err err;
+    write_op *w = cd_req_alloc(req, sizeof *w);
+    w->fn = fn;
+    w->in = in;
+    w->who = *WHO(req);
+    snprintf(w->request_id, sizeof w->request_id, "%s", cd_req_id(req));
+    snprintf(w->ip, sizeof w->ip, "%s", cd_req_client_ip(req));
+    w->user_agent = cd_req_header(req, "User-Agent");
+    const char *key = cd_req_header(req, "Idempotency-Key");
+    if (key) {
+        if (!cd_idem_key_valid(key)) {
+            cd_fail_reason(&err, CD_EINVAL, "invalid_field", "Idempotency-Key",
+                           "Idempotency-Key must be 1-255 printable characters");
+            return reply_error(req, &err);
+        }
+        w->idem_key = cd_req_strdup(req, key);
+        cd_idem_request_hash(cd_req_method(req), cd_req_path(req), cd_req_json(req, NULL),
+                             w->request_hash);
+    }
+    return cd_req_defer(req, SRV(req)->store, write_job, w, write_finish);
+}
+
+/* ---- public routes ---- */
+
+static int h_health(cd_req *req)
+{
+    cd_db *db = cd_store_reader(SRV(req)->store);
+    bool ok = db != NULL;
+    cd_store_release(SRV(req)->store, db);
+    return cd_reply_json(req, ok ? 200 : 503,
+                         json_pack("{ss si}", "status", ok ? "ok" : "unavailable", "schema",
+                                   cd_store_schema_version(SRV(req)->store)));
+}
+
+static int h_metrics(cd_req *req)
+{
+    cd_buf b = {0};
+    cd_server_metrics(SRV(req), &b);
+    size_t n = b.len;
+    return cd_reply_take(req, 200, "text/plain; version=0.0.4", cd_buf_take(&b), n);
+}
+
+static int h_openapi(cd_req *req)
+{
+    return cd_reply_data(req, 200, "application/json", cd_openapi_json, strlen(cd_openapi_json));
+}
+
+/* ---- contacts ---- */
+
+/* Parses the contact members of `o` into p. Strings are borrowed from o. */
+static int parse_contact(json_t *o, cd_contact_patch *p, cd_err *err)
+{
+    json_t *params = json_object_get(o, "params");
+    if (params && !json_is_null(params) && !json_is_object(params))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "params",
+                              "params must be an object");
+    for (int f = 0; f < CD_CF_COUNT; f++) {
+        const char *name = cd_contact_field_name(f);
+        json_t *src = o;
+        if (f >= CD_CF_PARAM1 && json_is_object(params) && json_object_get(params, name))
+            src = params;
+        if (json_object_get(src, name) == NULL)
+            continue;
+        if (opt_string(src, name, 255, &p->value[f], err) != 0 ||
+            cd_contact_field_check(f, p->value[f], err) != 0)
+            return -1;
+        p->has[f] = true;
+    }
+    json_t *v = json_object_get(o, "custom");
+    if (v && !json_is_null(v)) {
+        const char *k;
+        json_t *x;
+        if (!json_is_object(v) || json_object_size(v) > 50)
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "custom",
+                                  "custom must be an object of at most 50 members");
+        json_object_foreach (v, k, x) {
+            if (strlen(k) > 64 || json_is_object(x) || json_is_array(x) ||
+                (json_is_string(x) && json_string_length(x) > 1024))
+                return cd_fail_reason(err, CD_EINVAL, "invalid_field", "custom",
+                                      "custom values must be scalars (strings up to 1024)");
+        }
+        p->custom = v;
+    }
+    v = json_object_get(o, "tags");
+    if (v && !json_is_null(v)) {
+        size_t i;
+        json_t *x;
+        if (!json_is_array(v) || json_array_size(v) > 100)
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "tags",
+                                  "tags must be an array of at most 100 strings");
+        json_array_foreach (v, i, x)
+            if (!json_is_string(x) || json_string_length(x) == 0 || json_string_length(x) > 64)
+                return cd_fail_reason(err, CD_EINVAL, "invalid_field", "tags",
+                                      "each tag is a string of 1 to 64 characters");
+        p->tags = v;
+    }
+    v = json_object_get(o, "groups");
+    if (v && !json_is_null(v)) {
+        size_t i;
+        json_t *x;
+        if (!json_is_array(v) || json_array_size(v) > 100)
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "groups",
+                                  "groups must be an array of at most 100 group ids");
+        json_array_foreach (v, i, x)
+            if (!json_is_integer(x) || json_integer_value(x) < 1 ||
+                json_integer_value(x) > MAX_ID)
+                return cd_fail_reason(err, CD_EINVAL, "invalid_field", "groups",
+                                      "group ids are positive integers");
+        p->groups = v;
+    }
+    return 0;
+}
+
+typedef struct contact_in {
+    cd_contact_patch patch;
+    char phone[CD_PHONE_MAX];
+    int64_t id; /* PATCH: the contact */
+} contact_in;
+
+static int job_contact_upsert(cd_db *db, write_op *w, cd_err *err)
+{
+    contact_in *in = w->in;
+    cd_contact c;
+    bool created = false;
+    if (cd_contact_apply(db, w->who.account.id, in->id, &in->patch, in->id == 0, &c, &created,
+                         err) != 0)
+        return -1;
+    w->status = in->id ? 200 : created ? 201 : 200;
+    w->body = contact_json(&c);
+    cd_contact_clear(&c);
+    return 0;
+}
+
+static int h_contact_create(cd_req *req)
+{
+    cd_err err;
+    json_t *o = NULL;
+    const char *phone;
+    contact_in *in = cd_req_alloc(req, sizeof *in);
+    if (body_object(req, &o, &err) != 0 || req_string(o, "phone", 64, &phone, &err) != 0 ||
+        normalize(req, phone, "phone", in->phone, &err) != 0 ||
+        parse_contact(o, &in->patch, &err) != 0)
+        return reply_error(req, &err);
+    in->patch.phone = in->phone;
+    in->patch.merge = true;
+    return start_write(req, job_contact_upsert, in);
+}
+
+/* Resolves {ref} on a reader; fills c. */
+static int find_contact(cd_req *req, cd_contact *c, cd_err *err)
+{
+    cd_db *db = cd_store_reader(SRV(req)->store);
+    if (db == NULL)
+        return cd_fail(err, CD_ESTORE, "", "storage unavailable");
+    int rc = cd_contact_find(db, WHO(req)->account.id, WHO(req)->account.region,
+                             cd_req_param(req, "ref"), c, err);
+    cd_store_release(SRV(req)->store, db);
+    return rc;
+}
+
+static int h_contact_get(cd_req *req)
+{
+    cd_err err;
+    cd_contact c;
+    if (find_contact(req, &c, &err) != 0)
+        return reply_error(req, &err);
+    json_t *body = contact_json(&c);
+    cd_contact_clear(&c);
+    return cd_reply_json(req, 200, body);
+}
+
+static int h_contact_patch(cd_req *req)
+{
+    cd_err err;
+    json_t *o = NULL;
+    cd_contact c;
+    contact_in *in = cd_req_alloc(req, sizeof *in);
+    if (body_object(req, &o, &err) != 0)
+        return reply_error(req, &err);
+    if (json_object_get(o, "phone")) {
+        cd_fail_reason(&err, CD_EINVAL, "invalid_field", "phone",
+                       "a contact's number cannot change; create a new contact");
+        return reply_error(req, &err);
+    }
+    if (parse_contact(o, &in->patch, &err) != 0 || find_contact(req, &c, &err) != 0)
+        return reply_error(req, &err);
+    in->id = c.id;
+    cd_contact_clear(&c);
+    return start_write(req, job_contact_upsert, in);
+}
+
+typedef struct collect {
+    json_t *data;
+    int64_t last;
+    int n;
+} collect;
+
+static int collect_contact(const cd_contact *c, void *arg)
+{
+    collect *k = arg;
+    json_array_append_new(k->data, contact_json(c));
+    k->last = c->id;
+    k->n++;
+    return 0;
+}
+
+static int h_contact_list(cd_req *req)
+{
+    cd_err err;
+    cd_contact_filter f = {0};
+    int64_t group = 0;
+    if (paging(req, &f.limit, &f.after_id, &err) != 0)
+        return reply_error(req, &err);
+    const char *g = cd_req_query(req, "group");
+    if (g && *g && parse_int(g, 1, MAX_ID, &group) != 0) {
+        cd_fail_reason(&err, CD_EINVAL, "invalid_field", "group", "group must be a group id");
+        return reply_error(req, &err);
+    }
+    f.group_id = group;
+    f.tag = cd_req_query(req, "tag");
+    f.q = cd_req_query(req, "q");
+    if (f.tag && !*f.tag)
+        f.tag = NULL;
+    if (f.q && !*f.q)
+        f.q = NULL;
+    int want = f.limit;
+    f.limit = want + 1; /* one more tells whether there is a next page */
+    collect k = {.data = json_array()};
+    cd_db *db = cd_store_reader(SRV(req)->store);
+    int rc = db ? cd_store_contact_list(db, WHO(req)->account.id, &f, collect_contact, &k, &err)
+                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_store_release(SRV(req)->store, db);
+    if (rc != 0) {
+        json_decref(k.data);
+        return reply_error(req, &err);
+    }
+    bool more = k.n > want;
+    if (more) {
+        json_array_remove(k.data, (size_t)want);
+        k.last = json_integer_value(json_object_get(json_array_get(k.data, want - 1), "id"));
+    }
+    return cd_reply_json(req, 200, list_json(k.data, k.last, more));
+}
+
+static int collect_consent(const cd_consent *c, void *arg)
+{
+    json_array_append_new(arg, consent_json(c));
+    return 0;
+}
+
+static int h_contact_consents(cd_req *req)
+{
+    cd_err err;
+    cd_contact c;
+    if (find_contact(req, &c, &err) != 0)
+        return reply_error(req, &err);
+    json_t *data = json_array();
+    cd_db *db = cd_store_reader(SRV(req)->store);
+    int rc = db ? cd_store_consent_list(db, WHO(req)->account.id, c.id, collect_consent, data,
+                                        &err)
+                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_store_release(SRV(req)->store, db);
+    cd_contact_clear(&c);
+    if (rc != 0) {
+        json_decref(data);
+        return reply_error(req, &err);
+    }
+    return cd_reply_json(req, 200, list_json(data, 0, false));
+}
+
+/* ---- groups and message types ---- */
+
+typedef struct named_in {
+    const char *kind;
+    cd_named n;
+} named_in;
+
+static int job_named_create(cd_db *db, write_op *w, cd_err *err)
+{
+    named_in *in = w->in;
+    cd_named existing;
+    in->n.created_ms = cd_now_ms();
+    if (cd_store_named_by_name(db, in->kind, w->who.account.id, in->n.name, &existing, NULL) ==
+        0)
+        return cd_fail_reason(err, CD_ECONFLICT, "conflict", "name",
+                              "a %s with that name exists (id %lld)", in->kind,
+                              (long long)existing.id);
+    if (cd_store_named_insert(db, in->kind, w->who.account.id, &in->n, err) != 0) {
+        if (err && err->code == CD_ECONFLICT)
+            cd_fail_reason(err, CD_ECONFLICT, "conflict", "id", "that id is taken");
+        return -1;
+    }
+    w->status = 201;
+    w->body = json_pack("{sI ss}", "id", (json_int_t)in->n.id, "name", in->n.name);
+    return 0;
+}
+
+static int named_create(cd_req *req, const char *kind)
+{
+    cd_err err;
+    json_t *o = NULL;
+    const char *name;
+    named_in *in = cd_req_alloc(req, sizeof *in);
+    in->kind = kind;
+    if (body_object(req, &o, &err) != 0 || req_string(o, "name", 255, &name, &err) != 0)
+        return reply_error(req, &err);
+    snprintf(in->n.name, sizeof in->n.name, "%s", name);
+    json_t *id = json_object_get(o, "id");
+    if (strcmp(kind, "type") == 0 && id && !json_is_null(id)) {
+        if (!json_is_integer(id) || json_integer_value(id) < 1 ||
+            json_integer_value(id) > MAX_ID) {
+            cd_fail_reason(&err, CD_EINVAL, "invalid_field", "id",
+                           "id must be a positive integer");
+            return reply_error(req, &err);
+        }
+        in->n.id = json_integer_value(id);
+    }
+    return start_write(req, job_named_create, in);
+}
+
+static int collect_named(const cd_named *n, void *arg)
+{
+    collect *k = arg;
+    json_array_append_new(k->data, json_pack("{sI ss so}", "id", (json_int_t)n->id, "name",
+                                             n->name, "created_at", time_json(n->created_ms)));
+    k->last = n->id;
+    k->n++;
+    return 0;
+}
+
+static int named_list(cd_req *req, const char *kind)
+{
+    cd_err err;
+    int limit;
+    int64_t cursor;
+    if (paging(req, &limit, &cursor, &err) != 0)
+        return reply_error(req, &err);
+    collect k = {.data = json_array()};
+    cd_db *db = cd_store_reader(SRV(req)->store);
+    int rc = db ? cd_store_named_list(db, kind, WHO(req)->account.id, cursor, limit + 1,
+                                      collect_named, &k, &err)
+                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_store_release(SRV(req)->store, db);
+    if (rc != 0) {
+        json_decref(k.data);
+        return reply_error(req, &err);
+    }
+    bool more = k.n > limit;
+    if (more) {
+        json_array_remove(k.data, (size_t)limit);
+        k.last = json_integer_value(json_object_get(json_array_get(k.data, limit - 1), "id"));
+    }
+    return cd_reply_json(req, 200, list_json(k.data, k.last, more));
+}
+
+static int h_group_create(cd_req *req)
+{
+    return named_create(req, "group");
+}
+static int h_group_list(cd_req *req)
+{
+    return named_list(req, "group");
+}
+static int h_type_create(cd_req *req)
+{
+    return named_create(req, "type");
+}
+static int h_type_list(cd_req *req)
+{
+    return named_list(req, "type");
+}
+
+/* ---- consents, check, events ---- */
+
+static const char *const channels[] = {"api", "sms", "web", "email", "paper", "import"};
+
+typedef struct consent_in {
+    char phone[CD_PHONE_MAX];
+    cd_scope scope;
+    cd_state state;
+    cd_provenance prov;
+} consent_in;
+
+static int job_consent_set(cd_db *db, write_op *w, cd_err *err)
+{
+    consent_in *in = w->in;
+    int64_t acct = w->who.account.id;
+    cd_contact_patch patch = {.phone = in->phone, .merge = true};
+    cd_contact c;
+    cd_consent out;
+    cd_event ev;
+    in->prov.credential_id = w->who.credential_id;
+    in->prov.request_id = w->request_id;
+    if (cd_scope_exists(db, acct, in->scope, "scope", err) != 0 ||
+        cd_contact_apply(db, acct, 0, &patch, true, &c, NULL, err) != 0)
+        return -1;
+    /* An explicit opt-in through the API is the override that may lift an opt-out. */
+    int rc = cd_consent_set(db, acct, &c, in->scope, in->state,
+                            in->state == CD_STATE_OPTED_IN ? CD_CONSENT_OVERRIDE : 0, &in->prov,
+                            &out, &ev, err);
+    cd_contact_clear(&c);
+    if (rc != 0)
+        return -1;
+    w->status = 201;
+    w->body = json_pack("{so so}", "consent", consent_json(&out), "event", event_json(&ev));
+    return 0;
+}
+
+static int h_consent_set(cd_req *req)
+{
+    cd_err err;
+    json_t *o = NULL;
+    const char *phone, *scope, *state, *channel;
+    consent_in *in = cd_req_alloc(req, sizeof *in);
+    cd_provenance *p = &in->prov;
+    if (body_object(req, &o, &err) != 0 || req_string(o, "phone", 64, &phone, &err) != 0 ||
+        normalize(req, phone, "phone", in->phone, &err) != 0 ||
+        opt_string(o, "scope", 39, &scope, &err) != 0 ||
+        cd_scope_parse(scope ? scope : "all", "scope", &in->scope, &err) != 0 ||
+        req_string(o, "state", 16, &state, &err) != 0 ||
+        opt_string(o, "channel", 15, &channel, &err) != 0 ||
+        opt_string(o, "disclosure", 10000, &p->disclosure, &err) != 0 ||
+        opt_string(o, "ip", 63, &p->ip, &err) != 0 ||
+        opt_string(o, "user_agent", 511, &p->user_agent, &err) != 0 ||
+        opt_string(o, "site", 127, &p->site, &err) != 0 ||
+        opt_string(o, "session", 127, &p->session, &err) != 0 ||
+        opt_string(o, "ext_ref", 127, &p->ext_ref, &err) != 0)
+        return reply_error(req, &err);
+    in->state = cd_state_parse(state);
+    if (in->state == CD_STATE_NONE) {
+        cd_fail_reason(&err, CD_EINVAL, "invalid_field", "state",
+                       "state must be pending, opted_in or opted_out");
+        return reply_error(req, &err);
+    }
+    p->channel = "api";
+    if (channel) {
+        size_t i = 0;
+        while (i < sizeof channels / sizeof channels[0] && strcmp(channels[i], channel) != 0)
+            i++;
+        if (i == sizeof channels / sizeof channels[0]) {
+            cd_fail_reason(&err, CD_EINVAL, "invalid_field", "channel",
+                           "channel must be api, sms, web, email, paper or import");
+            return reply_error(req, &err);
+        }
+        p->channel = channels[i];
+    }
+    p->surface = "native";
+    /* Without the consumer's own address, record the caller's: some provenance beats none. */
+    if (p->ip == NULL)
+        p->ip = cd_req_strdup(req, cd_req_client_ip(req));
+    if (p->user_agent == NULL)
+        p->user_agent = cd_req_header(req, "User-Agent");
+    if (p->user_agent && strlen(p->user_agent) > 511)
+        p->user_agent = NULL;
+    return start_write(req, job_consent_set, in);
+}
+
+static int h_check(cd_req *req)
+{
+    cd_err err;
+    cd_scope scope;
+    char e164[CD_PHONE_MAX], scope_name[CD_SCOPE_LEN];
+    const char *to = cd_req_query(req, "to"), *s = cd_req_query(req, "scope");
+    const char *reason = "invalid_number";
+    if (to == NULL || *to == '\0') {
+        cd_fail_reason(&err, CD_EINVAL, "invalid_field", "to", "to is required");
+        return reply_error(req, &err);
+    }
+    if (cd_scope_parse(s && *s ? s : "all", "scope", &scope, &err) != 0)
+        return reply_error(req, &err);
+    cd_scope_format(scope, scope_name);
+    bool valid = normalize(req, to, "to", e164, NULL) == 0;
+    if (valid) {
+        cd_contact c;
+        cd_db *db = cd_store_reader(SRV(req)->store);
+        if (db == NULL) {
+            cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+            return reply_error(req, &err);
+        }
+        int rc = 0;
+        cd_err e;
+        if (cd_store_contact_by_phone(db, WHO(req)->account.id, e164, &c, &e) == 0) {
+            rc = cd_consent_check(db, WHO(req)->account.id, c.id, scope, &reason, &err);
+            cd_contact_clear(&c);
+        } else if (e.code == CD_ENOTFOUND) {
+            reason = "no_consent";
+        } else {
+            rc = -1;
+            err = e;
+        }
+        cd_store_release(SRV(req)->store, db);
+        if (rc != 0)
+            return reply_error(req, &err);
+    }
+    return cd_reply_json(req, 200,
+                         json_pack("{so ss sb ss}", "phone", valid ? json_string(e164)
+                                                                   : json_string(to),
+                                   "scope", scope_name, "allowed",
+                                   cd_consent_reason_allows(reason), "reason", reason));
+}
+
+static int collect_event(const cd_event *e, void *arg)
+{
+    collect *k = arg;
+    json_array_append_new(k->data, event_json(e));
+    k->last = e->seq;
+    k->n++;
+    return 0;
+}
+
+static int h_events(cd_req *req)
+{
+    cd_err err;
+    cd_event_filter f = {0};
+    cd_scope scope;
+    char scope_name[CD_SCOPE_LEN];
+    const char *phone = cd_req_query(req, "phone"), *s = cd_req_query(req, "scope");
+    const char *since = cd_req_query(req, "since");
+    int limit;
+    if (paging(req, &limit, &f.after_seq, &err) != 0)
+        return reply_error(req, &err);
+    if (s && *s) {
+        if (cd_scope_parse(s, "scope", &scope, &err) != 0)
+            return reply_error(req, &err);
+        cd_scope_format(scope, scope_name);
+        f.scope = scope_name;
+    }
+    if (since && *since && cd_time_parse(since, &f.since_ms) != 0) {
+        cd_fail_reason(&err, CD_EINVAL, "invalid_field", "since", "since must be RFC 3339");
+        return reply_error(req, &err);
+    }
+    f.limit = limit + 1;
+    collect k = {.data = json_array()};
+    cd_db *db = cd_store_reader(SRV(req)->store);
+    int rc = db ? 0 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    bool none = false;
+    if (rc == 0 && phone && *phone) {
+        char e164[CD_PHONE_MAX];
+        cd_contact c;
+        if (normalize(req, phone, "phone", e164, &err) != 0) {
+            rc = -1;
+        } else if (cd_store_contact_by_phone(db, WHO(req)->account.id, e164, &c, NULL) == 0) {
+            f.contact_id = c.id;
+            cd_contact_clear(&c);
+        } else {
+            none = true; /* an unknown number has no events */
+        }
+    }
+    if (rc == 0 && !none)
+        rc = cd_store_event_list(db, WHO(req)->account.id, &f, collect_event, &k, &err);
+    cd_store_release(SRV(req)->store, db);
+    if (rc != 0) {
+        json_decref(k.data);
+        return reply_error(req, &err);
+    }
+    bool more = k.n > limit;
+    if (more) {
+        json_array_remove(k.data, (size_t)limit);
+        k.last = json_integer_value(json_object_get(json_array_get(k.data, limit - 1), "seq"));
+    }
+    return cd_reply_json(req, 200, list_json(k.data, k.last, more));
+}
+
+/* ---- outbox ---- */
+
+typedef struct collect_msgs {
+    json_t *data;
+    int64_t last; /* rowid of the last message kept: the next page's cursor */
+    int n, keep;
+} collect_msgs;
+
+static int collect_message(const cd_message *m, int64_t rowid, void *arg)
+{
+    collect_msgs *k = arg;
+    if (k->n++ < k->keep) {
+        json_array_append_new(k->data, message_json(m));
+        k->last = rowid;
+    }
+    return 0;
+}
+
+static int h_messages(cd_req *req)
+{
+    cd_err err;
+    cd_message_filter f = {0};
+    char e164[CD_PHONE_MAX];
+    int limit;
+    if (paging(req, &limit, &f.before_rowid, &err) != 0)
+        return reply_error(req, &err);
+    const char *to = cd_req_query(req, "to");
+    if (to && *to) {
+        if (normalize(req, to, "to", e164, &err) != 0)
+            return reply_error(req, &err);
+        f.to = e164;
+    }
+    f.status = cd_req_query(req, "status");
+    f.kind = cd_req_query(req, "kind");
+    if (f.status && !*f.status)
+        f.status = NULL;
+    if (f.kind && !*f.kind)
+        f.kind = NULL;
+    collect_msgs k = {.data = json_array(), .keep = limit};
+    /* Newest first; one extra row tells whether there is a next page. */
+    f.limit = limit + 1;
+    cd_db *db = cd_store_reader(SRV(req)->store);
+    int rc = db ? cd_store_message_list(db, WHO(req)->account.id, &f, collect_message, &k, &err)
+                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_store_release(SRV(req)->store, db);
+    if (rc != 0) {
+        json_decref(k.data);
+        return reply_error(req, &err);
+    }
+    return cd_reply_json(req, 200, list_json(k.data, k.last, k.n > limit));
+}
+
+static int h_message_get(cd_req *req)
+{
+    cd_err err;
+    cd_message m;
+    cd_db *db = cd_store_reader(SRV(req)->store);
+    int rc = db ? cd_store_message_get(db, WHO(req)->account.id, cd_req_param(req, "id"), &m,
+                                       &err)
+                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_store_release(SRV(req)->store, db);
+    if (rc != 0) {
+        if (err.code == CD_ENOTFOUND)
+            cd_fail_reason(&err, CD_ENOTFOUND, "not_found", "", "no such message");
+        return reply_error(req, &err);
+    }
+    json_t *body = message_json(&m);
+    cd_message_clear(&m);
+    return cd_reply_json(req, 200, body);
+}
+
+/* ---- keys ---- */
+
+typedef struct key_in {
+    const char *name;
+} key_in;
+
+static int job_key_create(cd_db *db, write_op *w, cd_err *err)
+{
+    key_in *in = w->in;
+    cd_apikey k;
+    char key[CD_KEY_LEN];
+    if (cd_key_create(db, w->who.account.id, in->name, &k, key, err) != 0)
+        return -1;
+    w->status = 201;
+    w->body = json_pack("{ss ss ss so}", "id", k.id, "key", key, "name", k.name, "created_at",
+                        time_json(k.created_ms));
+    return 0;
+}
+
+static int h_key_create(cd_req *req)
+{
+    cd_err err;
+    key_in *in = cd_req_alloc(req, sizeof *in);
+    size_t len;
+    cd_req_body(req, &len);
+    if (len > 0) {
+        json_t *o = NULL;
+        if (body_object(req, &o, &err) != 0 || opt_string(o, "name", 127, &in->name, &err) != 0)
+            return reply_error(req, &err);
+    }
+    return start_write(req, job_key_create, in);
+}
+
+static int collect_key(const cd_apikey *k, void *arg)
+{
+    json_array_append_new(arg, json_pack("{ss ss so so}", "id", k->id, "name", k->name,
+                                         "created_at", time_json(k->created_ms), "revoked_at",
+                                         time_json(k->revoked_ms)));
+    return 0;
+}
+
+static int h_key_list(cd_req *req)
+{
+    cd_err err;
+    json_t *data = json_array();
+    cd_db *db = cd_store_reader(SRV(req)->store);
+    int rc = db ? cd_store_key_each(db, WHO(req)->account.id, collect_key, data, &err)
+                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_store_release(SRV(req)->store, db);
+    if (rc != 0) {
+        json_decref(data);
+        return reply_error(req, &err);
+    }
+    return cd_reply_json(req, 200, list_json(data, 0, false));
+}
+
+typedef struct key_revoke_in {
+    const char *id;
+} key_revoke_in;
+
+static int job_key_revoke(cd_db *db, write_op *w, cd_err *err)
+{
+    key_revoke_in *in = w->in;
+    if (cd_store_key_revoke(db, w->who.account.id, in->id, cd_now_ms(), err) != 0) {
+        if (err && err->code == CD_ENOTFOUND)
+            cd_fail_reason(err, CD_ENOTFOUND, "not_found", "", "no such key");
+        return -1;
+    }
+    w->status = 204;
+    w->body = NULL;
+    return 0;
+}
+
+static int h_key_revoke(cd_req *req)
+{
+    key_revoke_in *in = cd_req_alloc(req, sizeof *in);
+    in->id = cd_req_param(req, "id");
+    return start_write(req, job_key_revoke, in);
+}
+
+/* ---- export: a contact's consent proof ---- */
+
+static int collect_event_plain(const cd_event *e, void *arg)
+{
+    json_array_append_new(arg, event_json(e));
+    return 0;
+}
+
+static void csv_field(cd_buf *b, const char *s)
+{
+    cd_buf_puts(b, "\"");
+    for (const char *p = s ? s : ""; *p; p++) {
+        if (*p == '"')
+            cd_buf_puts(b, "\"\"");
+        else
+            cd_buf_append(b, p, 1);
+    }
+    cd_buf_puts(b, "\"");
+}
+
+static char *events_csv(json_t *events, size_t *len)
+{
+    static const char *const cols[] = {
+        "seq",       "created_at", "phone",       "scope",         "old_state",
+        "new_state", "surface",    "channel",     "keyword",       "disclosure_sha256",
+        "ip",        "user_agent", "site",        "session",       "ext_ref",
+        "credential_id", "request_id", "prev_hash", "hash"};
+    size_t ncols = sizeof cols / sizeof cols[0], i;
+    cd_buf b = {0};
+    json_t *e;
+    for (size_t c = 0; c < ncols; c++)
+        cd_buf_printf(&b, "%s%s", c ? "," : "", cols[c]);
+    cd_buf_puts(&b, "\r\n");
+    json_array_foreach (events, i, e) {
+        for (size_t c = 0; c < ncols; c++) {
+            json_t *v = json_object_get(e, cols[c]);
+            if (c)
+                cd_buf_puts(&b, ",");
+            if (json_is_integer(v))
+                cd_buf_printf(&b, "%lld", (long long)json_integer_value(v));
+            else
+                csv_field(&b, json_string_value(v));
+        }
+        cd_buf_puts(&b, "\r\n");
+    }
+    *len = b.len;
+    return cd_buf_take(&b);
+}
+
+static int h_export(cd_req *req)
+{
+    cd_err err;
+    cd_contact c;
+    const char *phone = cd_req_query(req, "phone"), *format = cd_req_query(req, "format");
+    bool csv = format && strcmp(format, "csv") == 0;
+    if (format && !csv && strcmp(format, "json") != 0) {
+        cd_fail_reason(&err, CD_EINVAL, "invalid_field", "format", "format is json or csv");
+        return reply_error(req, &err);
+    }
+    if (phone == NULL || *phone == '\0') {
+        cd_fail_reason(&err, CD_EINVAL, "invalid_field", "phone", "phone is required");
+        return reply_error(req, &err);
+    }
+    cd_db *db = cd_store_reader(SRV(req)->store);
+    if (db == NULL) {
+        cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+        return reply_error(req, &err);
+    }
+    int64_t acct = WHO(req)->account.id;
+    json_t *consents = json_array(), *events = json_array();
+    cd_event_filter f = {.limit = 1000000};
+    int rc = cd_contact_find(db, acct, WHO(req)->account.region, phone, &c, &err);
+    if (rc == 0) {
+        f.contact_id = c.id;
+        rc = cd_store_consent_list(db, acct, c.id, collect_consent, consents, &err);
+        if (rc == 0)
+            rc = cd_store_event_list(db, acct, &f, collect_event_plain, events, &err);
+    }
+    cd_store_release(SRV(req)->store, db);
+    if (rc != 0) {
+        json_decref(consents);
+        json_decref(events);
+        return reply_error(req, &err);
+    }
+    json_t *contact = contact_json(&c);
+    cd_contact_clear(&c);
+    if (csv) {
+        size_t len;
+        char *text = events_csv(events, &len);
+        json_decref(contact);
+        json_decref(consents);
+        json_decref(events);
+        cd_reply_header(req, "Content-Disposition", "attachment; filename=\"consent-proof.csv\"");
+        return cd_reply_take(req, 200, "text/csv; charset=utf-8", text, len);
+    }
+    return cd_reply_json(req, 200,
+                         json_pack("{so so so ss}", "contact", contact, "consents", consents,
+                                   "events", events, "hash_algorithm",
+                                   "sha256(canonical_json(event without id and hash))"));
+}
+
+void cd_api_native_routes(cd_router *r, struct cd_server *srv)
+{
+    const cd_surface *n = &native_surface, *pub = &public_surface;
+    cd_router_set_fallback(r, pub);
+    cd_router_add(r, "GET", "/healthz", pub, h_health, srv);
+    cd_router_add(r, "GET", "/metrics", pub, h_metrics, srv);
+    cd_router_add(r, "GET", "/api/v1/openapi.json", pub, h_openapi, srv);
+    cd_router_add(r, "POST", "/api/v1/contacts", n, h_contact_create, srv);
+    cd_router_add(r, "GET", "/api/v1/contacts", n, h_contact_list, srv);
+    cd_router_add(r, "GET", "/api/v1/contacts/{ref}", n, h_contact_get, srv);
+    cd_router_add(r, "PATCH", "/api/v1/contacts/{ref}", n, h_contact_patch, srv);
+    cd_router_add(r, "GET", "/api/v1/contacts/{ref}/consents", n, h_contact_consents, srv);
+    cd_router_add(r, "POST", "/api/v1/groups", n, h_group_create, srv);
+    cd_router_add(r, "GET", "/api/v1/groups", n, h_group_list, srv);
+    cd_router_add(r, "POST", "/api/v1/message-types", n, h_type_create, srv);
+    cd_router_add(r, "GET", "/api/v1/message-types", n, h_type_list, srv);
+    cd_router_add(r, "POST", "/api/v1/consents", n, h_consent_set, srv);
+    cd_router_add(r, "GET", "/api/v1/check", n, h_check, srv);
+    cd_router_add(r, "GET", "/api/v1/events", n, h_events, srv);
+    cd_router_add(r, "GET", "/api/v1/messages", n, h_messages, srv);
+    cd_router_add(r, "GET", "/api/v1/messages/{id}", n, h_message_get, srv);
+    cd_router_add(r, "POST", "/api/v1/keys", n, h_key_create, srv);
+    cd_router_add(r, "GET", "/api/v1/keys", n, h_key_list, srv);
+    cd_router_add(r, "DELETE", "/api/v1/keys/{id}", n, h_key_revoke, srv);
+    cd_router_add(r, "GET", "/api/v1/export", n, h_export, srv);
+}

@@ -1,0 +1,398 @@
+/* cli/cli.c -- serve, account, key, token, ledger verify, migrate.
+ * Output for machines is one JSON document on stdout; errors go to stderr. */
+#include "cli/cli.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/account.h"
+#include "core/ledger.h"
+#include "server.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+static const char *opt(int argc, char **argv, const char *flag)
+{
+    size_t n = strlen(flag);
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], flag, n) != 0)
+            continue;
+        if (argv[i][n] == '=')
+            return argv[i] + n + 1;
+        if (argv[i][n] == '\0' && i + 1 < argc)
+            return argv[i + 1];
+    }
+    return NULL;
+}
+
+/* The first argument that is neither a flag nor a flag's value. */
+static const char *positional(int argc, char **argv, int skip)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) == 0) {
+            if (strchr(argv[i], '=') == NULL)
+                i++;
+            continue;
+        }
+        if (skip-- == 0)
+            return argv[i];
+    }
+    return NULL;
+}
+
+static int fail(const char *what, const cd_err *err)
+{
+    fprintf(stderr, "consentd: %s: %s%s%s\n", what, err->msg, err->field[0] ? " (field " : "",
+            err->field[0] ? err->field : "");
+    if (err->field[0])
+        fputs(")\n", stderr);
+    return 1;
+}
+
+static cd_store *open_store(const cd_config *cfg)
+{
+    cd_err err = {0};
+    cd_store *s = cd_store_open(cfg->db, &err);
+    if (s == NULL)
+        fail("cannot open the database", &err);
+    return s;
+}
+
+static void print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s)
+        puts(s);
+    free(s);
+    json_decref(j);
+}
+
+static json_t *time_json(int64_t ms)
+{
+    char t[CD_TIME_LEN];
+    if (ms == 0)
+        return json_null();
+    cd_time_format(ms, t);
+    return json_string(t);
+}
+
+/* Runs `fn` on a reader. */
+typedef int (*read_fn)(cd_db *db, void *arg, cd_err *err);
+static int with_reader(cd_store *s, read_fn fn, void *arg, cd_err *err)
+{
+    cd_db *db = cd_store_reader(s);
+    if (db == NULL)
+        return cd_fail(err, CD_ESTORE, "", "cannot open a reader");
+    int rc = fn(db, arg, err);
+    cd_store_release(s, db);
+    return rc;
+}
+
+typedef struct find_account {
+    const char *name;
+    cd_account a;
+} find_account;
+
+static int read_account(cd_db *db, void *arg, cd_err *err)
+{
+    find_account *f = arg;
+    return cd_store_account_get(db, "name", f->name, &f->a, err);
+}
+
+static int load_account(cd_store *s, const char *name, cd_account *out)
+{
+    cd_err err = {0};
+    find_account f = {.name = name};
+    if (name == NULL) {
+        fprintf(stderr, "consentd: --account NAME is required\n");
+        return -1;
+    }
+    if (with_reader(s, read_account, &f, &err) != 0) {
+        fprintf(stderr, "consentd: no account named %s\n", name);
+        return -1;
+    }
+    *out = f.a;
+    return 0;
+}
+
+/* ---- serve ---- */
+
+int cd_cli_serve(cd_config *cfg, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cd_server srv;
+    cd_err err = {0};
+    sigset_t set;
+    int sig = 0;
+    /* Block the stop signals before any thread starts, so that they all inherit the mask
+     * and only sigwait() below ever sees SIGINT or SIGTERM. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (cd_server_start(&srv, cfg, &err) != 0)
+        return fail("cannot start", &err);
+    cd_logf("info", "listening", "\"host\":\"%s\",\"port\":%d,\"db\":\"%s\",\"threads\":%d",
+            cfg->host, cd_http_port(srv.http), strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db : "postgres",
+            cfg->threads);
+    sigwait(&set, &sig);
+    cd_logf("info", "stopping", "\"signal\":%d", sig);
+    cd_server_stop(&srv);
+    cd_log("info", "stopped", NULL);
+    return 0;
+}
+
+/* ---- account ---- */
+
+typedef struct account_job {
+    cd_account_in in;
+    cd_account out;
+    char key[CD_KEY_LEN];
+} account_job;
+
+static int job_account_create(cd_db *db, void *arg, cd_err *err)
+{
+    account_job *j = arg;
+    return cd_account_create(db, &j->in, &j->out, j->key, err);
+}
+
+static json_t *account_json(const cd_account *a)
+{
+    return json_pack("{sI ss ss ss ss ss so}", "id", (json_int_t)a->id, "name", a->name,
+                     "login", a->login, "brand", a->brand, "region", a->region, "timezone",
+                     a->timezone, "created_at", time_json(a->created_ms));
+}
+
+static int account_each_print(const cd_account *a, void *arg)
+{
+    json_array_append_new(arg, account_json(a));
+    return 0;
+}
+
+static int read_accounts(cd_db *db, void *arg, cd_err *err)
+{
+    return cd_store_account_each(db, account_each_print, arg, err);
+}
+
+int cd_cli_account(cd_config *cfg, int argc, char **argv)
+{
+    const char *verb = positional(argc, argv, 0);
+    if (verb == NULL || (strcmp(verb, "create") != 0 && strcmp(verb, "list") != 0)) {
+        fprintf(stderr, "usage: consentd account create NAME [--login EMAIL] [--brand ABBR] "
+                        "[--region US] [--timezone TZ]\n       consentd account list\n");
+        return 2;
+    }
+    cd_store *s = open_store(cfg);
+    if (s == NULL)
+        return 1;
+    cd_err err = {0};
+    int rc = 0;
+    if (strcmp(verb, "list") == 0) {
+        json_t *list = json_array();
+        if (with_reader(s, read_accounts, list, &err) != 0) {
+            json_decref(list);
+            rc = fail("cannot list accounts", &err);
+        } else {
+            print_json(list);
+        }
+    } else {
+        account_job j = {.in = {.name = positional(argc, argv, 1),
+                                .login = opt(argc, argv, "--login"),
+                                .brand = opt(argc, argv, "--brand"),
+                                .region = opt(argc, argv, "--region"),
+                                .timezone = opt(argc, argv, "--timezone")}};
+        if (cd_store_run(s, job_account_create, &j, &err) != 0) {
+            rc = fail("cannot create the account", &err);
+        } else {
+            json_t *o = account_json(&j.out);
+            json_object_set_new(o, "api_key", json_string(j.key));
+            print_json(o);
+        }
+    }
+    cd_store_close(s);
+    return rc;
+}
+
+/* ---- keys ---- */
+
+typedef struct key_job {
+    int64_t account_id;
+    const char *name, *id;
+    cd_apikey k;
+    char key[CD_KEY_LEN];
+} key_job;
+
+static int job_key_create(cd_db *db, void *arg, cd_err *err)
+{
+    key_job *j = arg;
+    return cd_key_create(db, j->account_id, j->name, &j->k, j->key, err);
+}
+
+static int job_key_revoke(cd_db *db, void *arg, cd_err *err)
+{
+    key_job *j = arg;
+    return cd_store_key_revoke(db, j->account_id, j->id, cd_now_ms(), err);
+}
+
+static int key_each_print(const cd_apikey *k, void *arg)
+{
+    json_array_append_new(arg, json_pack("{ss ss so so}", "id", k->id, "name", k->name,
+                                         "created_at", time_json(k->created_ms), "revoked_at",
+                                         time_json(k->revoked_ms)));
+    return 0;
+}
+
+typedef struct key_list {
+    int64_t account_id;
+    json_t *out;
+} key_list;
+
+static int read_keys(cd_db *db, void *arg, cd_err *err)
+{
+    key_list *l = arg;
+    return cd_store_key_each(db, l->account_id, key_each_print, l->out, err);
+}
+
+int cd_cli_key(cd_config *cfg, int argc, char **argv)
+{
+    const char *verb = positional(argc, argv, 0);
+    if (verb == NULL ||
+        (strcmp(verb, "create") && strcmp(verb, "revoke") && strcmp(verb, "list"))) {
+        fprintf(stderr, "usage: consentd key create|list --account NAME [--name LABEL]\n"
+                        "       consentd key revoke --account NAME KEY_ID\n");
+        return 2;
+    }
+    cd_store *s = open_store(cfg);
+    cd_account a;
+    cd_err err = {0};
+    int rc = 0;
+    if (s == NULL)
+        return 1;
+    if (load_account(s, opt(argc, argv, "--account"), &a) != 0) {
+        cd_store_close(s);
+        return 1;
+    }
+    key_job j = {.account_id = a.id, .name = opt(argc, argv, "--name")};
+    if (strcmp(verb, "create") == 0) {
+        if (cd_store_run(s, job_key_create, &j, &err) != 0)
+            rc = fail("cannot create a key", &err);
+        else
+            print_json(json_pack("{ss ss}", "id", j.k.id, "key", j.key));
+    } else if (strcmp(verb, "revoke") == 0) {
+        j.id = positional(argc, argv, 1);
+        if (j.id == NULL) {
+            fprintf(stderr, "consentd: key revoke needs a KEY_ID\n");
+            rc = 2;
+        } else if (cd_store_run(s, job_key_revoke, &j, &err) != 0) {
+            rc = fail("cannot revoke", &err);
+        } else {
+            print_json(json_pack("{ss sb}", "id", j.id, "revoked", 1));
+        }
+    } else {
+        key_list l = {.account_id = a.id, .out = json_array()};
+        if (with_reader(s, read_keys, &l, &err) != 0) {
+            json_decref(l.out);
+            rc = fail("cannot list keys", &err);
+        } else {
+            print_json(l.out);
+        }
+    }
+    cd_store_close(s);
+    return rc;
+}
+
+/* ---- token ---- */
+
+int cd_cli_token(cd_config *cfg, int argc, char **argv)
+{
+    cd_store *s = open_store(cfg);
+    cd_account a;
+    cd_err err = {0};
+    if (s == NULL)
+        return 1;
+    int rc = load_account(s, opt(argc, argv, "--account"), &a);
+    cd_store_close(s);
+    if (rc != 0)
+        return 1;
+    const char *ttl = opt(argc, argv, "--ttl");
+    long secs = ttl ? atol(ttl) : 3600;
+    if (secs <= 0 || secs > 10L * 365 * 86400) {
+        fprintf(stderr, "consentd: --ttl must be 1..315360000 seconds\n");
+        return 2;
+    }
+    char *tok = cd_jwt_mint(&a, secs, &err);
+    if (tok == NULL)
+        return fail("cannot mint a token", &err);
+    puts(tok);
+    free(tok);
+    return 0;
+}
+
+/* ---- ledger verify ---- */
+
+typedef struct verify_job {
+    int64_t account_id;
+    cd_ledger_report r;
+} verify_job;
+
+static int read_verify(cd_db *db, void *arg, cd_err *err)
+{
+    verify_job *v = arg;
+    return cd_ledger_verify(db, v->account_id, &v->r, err);
+}
+
+int cd_cli_ledger(cd_config *cfg, int argc, char **argv)
+{
+    const char *verb = positional(argc, argv, 0);
+    if (verb == NULL || strcmp(verb, "verify") != 0) {
+        fprintf(stderr, "usage: consentd ledger verify [--account NAME]\n");
+        return 2;
+    }
+    cd_store *s = open_store(cfg);
+    cd_err err = {0};
+    verify_job v = {0};
+    if (s == NULL)
+        return 1;
+    const char *name = opt(argc, argv, "--account");
+    if (name) {
+        cd_account a;
+        if (load_account(s, name, &a) != 0) {
+            cd_store_close(s);
+            return 1;
+        }
+        v.account_id = a.id;
+    }
+    int rc = with_reader(s, read_verify, &v, &err);
+    cd_store_close(s);
+    if (rc != 0)
+        return fail("cannot verify", &err);
+    if (v.r.ok) {
+        print_json(json_pack("{sb sI}", "ok", 1, "events", (json_int_t)v.r.events));
+        return 0;
+    }
+    print_json(json_pack("{sb ss sI sI ss}", "ok", 0, "account", v.r.account, "account_id",
+                         (json_int_t)v.r.account_id, "seq", (json_int_t)v.r.seq, "problem",
+                         v.r.problem));
+    fprintf(stderr, "consentd: ledger of account %s is broken at seq %lld: %s\n", v.r.account,
+            (long long)v.r.seq, v.r.problem);
+    return 1;
+}
+
+/* ---- migrate ---- */
+
+int cd_cli_migrate(cd_config *cfg, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cd_store *s = open_store(cfg);
+    if (s == NULL)
+        return 1;
+    print_json(json_pack("{sb si}", "ok", 1, "schema", cd_store_schema_version(s)));
+    cd_store_close(s);
+    return 0;
+}

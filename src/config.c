@@ -1,0 +1,100 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cd_config_set_listen(cd_config *cfg, const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || colon == listen || (size_t)(colon - listen) >= sizeof cfg->host)
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535 || colon[1] == '\0')
+        return -1;
+    snprintf(cfg->host, sizeof cfg->host, "%.*s", (int)(colon - listen), listen);
+    cfg->port = (int)port;
+    return 0;
+}
+
+static void env_str(const char *name, char *dst, size_t n)
+{
+    const char *v = getenv(name);
+    if (v && *v)
+        snprintf(dst, n, "%s", v);
+}
+
+void cd_config_defaults(cd_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->host, sizeof cfg->host, "127.0.0.1");
+    cfg->port = 8080;
+    snprintf(cfg->db, sizeof cfg->db, "sqlite:./data/consentd.db");
+    cfg->threads = 2;
+    cfg->max_body = 1024 * 1024;
+    cfg->log_requests = true;
+    const char *listen = getenv("CONSENTD_LISTEN");
+    if (listen && cd_config_set_listen(cfg, listen) != 0)
+        fprintf(stderr, "consentd: ignoring invalid CONSENTD_LISTEN=%s\n", listen);
+    env_str("CONSENTD_DB", cfg->db, sizeof cfg->db);
+    const char *v = getenv("CONSENTD_THREADS");
+    if (v && atoi(v) > 0 && atoi(v) <= 64)
+        cfg->threads = atoi(v);
+    v = getenv("CONSENTD_MAX_BODY");
+    if (v && atol(v) > 0)
+        cfg->max_body = (size_t)atol(v);
+    v = getenv("CONSENTD_LOG_REQUESTS");
+    if (v && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0))
+        cfg->log_requests = false;
+}
+
+/* Accepts "--flag value" and "--flag=value". */
+static const char *flag_value(const char *flag, int *i, int argc, char **argv)
+{
+    size_t n = strlen(flag);
+    if (strncmp(argv[*i], flag, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] == '\0' && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
+{
+    int out = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *v;
+        if ((v = flag_value("--db", &i, argc, argv))) {
+            /* A bare path means SQLite. */
+            if (strchr(v, ':') == NULL || strncmp(v, "./", 2) == 0 || v[0] == '/')
+                snprintf(cfg->db, sizeof cfg->db, "sqlite:%s", v);
+            else
+                snprintf(cfg->db, sizeof cfg->db, "%s", v);
+        } else if ((v = flag_value("--listen", &i, argc, argv))) {
+            if (cd_config_set_listen(cfg, v) != 0) {
+                fprintf(stderr, "consentd: --listen wants HOST:PORT, got %s\n", v);
+                return -1;
+            }
+        } else if ((v = flag_value("--threads", &i, argc, argv))) {
+            cfg->threads = atoi(v);
+            if (cfg->threads < 1 || cfg->threads > 64) {
+                fprintf(stderr, "consentd: --threads must be 1..64\n");
+                return -1;
+            }
+        } else if ((v = flag_value("--max-body", &i, argc, argv))) {
+            cfg->max_body = (size_t)strtoull(v, NULL, 10);
+            if (cfg->max_body == 0) {
+                fprintf(stderr, "consentd: --max-body must be a positive number of bytes\n");
+                return -1;
+            }
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            cfg->log_requests = false;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    return out;
+}

@@ -1,0 +1,197 @@
+/* core/consent.c -- the consent rules (pure, at the top) and the store-backed operations
+ * that apply them (at the bottom). */
+#include "core/consent.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ledger.h"
+#include "util/timeutil.h"
+
+#define MAX_SCOPE_ID 9007199254740991LL /* 2^53 - 1: survives every JSON client */
+
+static int parse_id(const char *s, int64_t *out)
+{
+    if (*s < '1' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end != '\0' || v > MAX_SCOPE_ID)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cd_scope_parse(const char *s, const char *field, cd_scope *out, cd_err *err)
+{
+    if (s == NULL)
+        return cd_fail_reason(err, CD_EINVAL, "invalid_scope", field, "scope is required");
+    if (strcmp(s, "all") == 0) {
+        *out = (cd_scope){.kind = CD_SCOPE_ALL, .id = 0};
+        return 0;
+    }
+    if (strncmp(s, "group:", 6) == 0 && parse_id(s + 6, &out->id) == 0) {
+        out->kind = CD_SCOPE_GROUP;
+        return 0;
+    }
+    if (strncmp(s, "type:", 5) == 0 && parse_id(s + 5, &out->id) == 0) {
+        out->kind = CD_SCOPE_TYPE;
+        return 0;
+    }
+    return cd_fail_reason(err, CD_EINVAL, "invalid_scope", field,
+                          "scope must be \"all\", \"group:ID\" or \"type:ID\"");
+}
+
+void cd_scope_format(cd_scope scope, char out[CD_SCOPE_LEN])
+{
+    switch (scope.kind) {
+    case CD_SCOPE_GROUP:
+        snprintf(out, CD_SCOPE_LEN, "group:%" PRId64, scope.id);
+        break;
+    case CD_SCOPE_TYPE:
+        snprintf(out, CD_SCOPE_LEN, "type:%" PRId64, scope.id);
+        break;
+    default:
+        snprintf(out, CD_SCOPE_LEN, "all");
+    }
+}
+
+static const char *const state_names[] = {
+    [CD_STATE_NONE] = "",
+    [CD_STATE_PENDING] = "pending",
+    [CD_STATE_OPTED_IN] = "opted_in",
+    [CD_STATE_OPTED_OUT] = "opted_out",
+};
+
+const char *cd_state_name(cd_state s)
+{
+    return (unsigned)s <= CD_STATE_OPTED_OUT ? state_names[s] : "";
+}
+
+cd_state cd_state_parse(const char *s)
+{
+    for (int i = CD_STATE_PENDING; s && i <= CD_STATE_OPTED_OUT; i++)
+        if (strcmp(s, state_names[i]) == 0)
+            return (cd_state)i;
+    return CD_STATE_NONE;
+}
+
+const char *cd_consent_decide(cd_state all, cd_state scoped, bool scope_is_all)
+{
+    if (all == CD_STATE_OPTED_OUT)
+        return "opted_out"; /* STOP beats everything */
+    if (!scope_is_all) {
+        if (scoped == CD_STATE_OPTED_OUT)
+            return "opted_out";
+        if (scoped == CD_STATE_OPTED_IN)
+            return "opted_in";
+    }
+    if (all == CD_STATE_OPTED_IN)
+        return "opted_in";
+    if (all == CD_STATE_PENDING || (!scope_is_all && scoped == CD_STATE_PENDING))
+        return "pending_confirmation";
+    return "no_consent";
+}
+
+bool cd_consent_reason_allows(const char *reason)
+{
+    return strcmp(reason, "opted_in") == 0;
+}
+
+int cd_consent_transition(cd_state old, cd_state new_state, unsigned flags, cd_err *err)
+{
+    if (new_state == CD_STATE_NONE)
+        return cd_fail_reason(err, CD_EINVAL, "invalid_state", "state",
+                              "state must be pending, opted_in or opted_out");
+    if (old == CD_STATE_OPTED_OUT && new_state != CD_STATE_OPTED_OUT &&
+        !(flags & CD_CONSENT_OVERRIDE))
+        return cd_fail_reason(err, CD_ECONFLICT, "opted_out", "state",
+                              "the contact opted out; only an explicit opt-in lifts that");
+    if (old == CD_STATE_OPTED_IN && new_state == CD_STATE_PENDING)
+        return cd_fail_reason(err, CD_ECONFLICT, "already_opted_in", "state",
+                              "the contact already opted in");
+    return 0;
+}
+
+/* ---- operations on the store ---- */
+
+static cd_state stored_state(cd_db *db, int64_t account_id, int64_t contact_id,
+                             const char *scope, cd_err *err, int *rc)
+{
+    cd_consent c;
+    cd_err e;
+    *rc = 0;
+    if (cd_store_consent_get(db, account_id, contact_id, scope, &c, &e) == 0)
+        return cd_state_parse(c.state);
+    if (e.code != CD_ENOTFOUND) {
+        *rc = -1;
+        if (err)
+            *err = e;
+    }
+    return CD_STATE_NONE;
+}
+
+int cd_scope_exists(cd_db *db, int64_t account_id, cd_scope scope, const char *field,
+                    cd_err *err)
+{
+    if (scope.kind == CD_SCOPE_ALL)
+        return 0;
+    cd_named n;
+    cd_err e;
+    const char *kind = scope.kind == CD_SCOPE_GROUP ? "group" : "type";
+    if (cd_store_named_get(db, kind, account_id, scope.id, &n, &e) == 0)
+        return 0;
+    if (e.code != CD_ENOTFOUND) {
+        if (err)
+            *err = e;
+        return -1;
+    }
+    return cd_fail_reason(err, CD_EINVAL, "invalid_scope", field, "no %s with id %lld", kind,
+                          (long long)scope.id);
+}
+
+int cd_consent_set(cd_db *db, int64_t account_id, const cd_contact *contact, cd_scope scope,
+                   cd_state state, unsigned flags, const cd_provenance *p, cd_consent *out,
+                   cd_event *ev, cd_err *err)
+{
+    char name[CD_SCOPE_LEN];
+    int rc;
+    cd_scope_format(scope, name);
+    cd_state old = stored_state(db, account_id, contact->id, name, err, &rc);
+    if (rc != 0 || cd_consent_transition(old, state, flags, err) != 0)
+        return -1;
+    cd_consent c = {.updated_ms = cd_now_ms()};
+    snprintf(c.scope, sizeof c.scope, "%s", name);
+    snprintf(c.state, sizeof c.state, "%s", cd_state_name(state));
+    if (cd_store_consent_put(db, account_id, contact->id, &c, err) != 0)
+        return -1;
+    if (cd_ledger_append(db, account_id, contact, name, cd_state_name(old), c.state, p,
+                         c.updated_ms, ev, err) != 0)
+        return -1;
+    if (out)
+        *out = c;
+    return 0;
+}
+
+int cd_consent_check(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope scope,
+                     const char **reason, cd_err *err)
+{
+    char name[CD_SCOPE_LEN];
+    int rc;
+    cd_state all = stored_state(db, account_id, contact_id, "all", err, &rc);
+    if (rc != 0)
+        return -1;
+    cd_state scoped = all;
+    if (scope.kind != CD_SCOPE_ALL) {
+        cd_scope_format(scope, name);
+        scoped = stored_state(db, account_id, contact_id, name, err, &rc);
+        if (rc != 0)
+            return -1;
+    }
+    *reason = cd_consent_decide(all, scoped, scope.kind == CD_SCOPE_ALL);
+    return 0;
+}

@@ -1,0 +1,417 @@
+/* core/phone_shim.cc -- core/phone.h over libphonenumber; the only C++ file in consentd.
+ *
+ * Everything C++ stays in this file: no exception, no std::string and no libphonenumber
+ * type crosses the extern "C" functions at the bottom, each of which catches everything. */
+extern "C" {
+#include "core/phone.h"
+}
+
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+
+#include <phonenumbers/logger.h>
+#include <phonenumbers/phonenumber.pb.h>
+#include <phonenumbers/phonenumberutil.h>
+
+using i18n::phonenumbers::NullLogger;
+using i18n::phonenumbers::PhoneNumber;
+using i18n::phonenumbers::PhoneNumberUtil;
+
+namespace
+{
+
+/* Longer input is refused before libphonenumber sees it: E.164 has at most 15 digits, so
+ * 64 bytes leave room for any punctuation a person types, and nothing more. */
+const size_t kMaxRaw = 64;
+
+/* phone.h promises this for a NULL region: ProTexting, Omeda and Opentact send NANP
+ * numbers. */
+const char kDefaultRegion[] = "US";
+
+std::once_flag init_once;
+
+void init_util()
+{
+    PhoneNumberUtil *util = PhoneNumberUtil::GetInstance();
+    /* Older releases logged through a StdoutLogger, which would interleave with our JSON
+     * log lines; 8.12 already defaults to a NullLogger, so this only pins that down.
+     * SetLogger takes ownership and is not thread-safe, hence std::call_once. */
+    util->SetLogger(new NullLogger());
+}
+
+/* GetInstance() is itself a thread-safe singleton (pthread_once in Debian's build), so a
+ * caller that forgot cd_phone_init() still works; call_once makes the logger swap safe. */
+const PhoneNumberUtil &util()
+{
+    std::call_once(init_once, init_util);
+    return *PhoneNumberUtil::GetInstance();
+}
+
+/* Decodes one UTF-8 sequence at s[0..n); returns the code point and sets *len, or -1 for a
+ * malformed, overlong or surrogate sequence. */
+long utf8_next(const unsigned char *s, size_t n, size_t *len)
+{
+    long cp;
+    size_t need;
+
+    if (s[0] < 0x80) {
+        *len = 1;
+        return s[0];
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        need = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        need = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        need = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return -1;
+    }
+    if (n < need)
+        return -1;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return -1;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return -1;
+    *len = need;
+    return cp;
+}
+
+bool is_ascii_digit(long cp)
+{
+    return cp >= '0' && cp <= '9';
+}
+
+/* Fullwidth digits: libphonenumber normalises them, and Japanese or Chinese keyboards
+ * produce them. */
+bool is_wide_digit(long cp)
+{
+    return cp >= 0xff10 && cp <= 0xff19;
+}
+
+/* The separators people actually type or paste around a number. The non-ASCII ones are
+ * the punctuation libphonenumber itself skips (kValidPunctuation): no-break and thin
+ * spaces, Unicode dashes and minus, fullwidth plus, parentheses, brackets, dot and slash.
+ * Letters are deliberately absent: libphonenumber would read "1-800-FLOWERS" as a vanity
+ * number, "x12" or "ext 12" as an extension, and drop a trailing letter without a word,
+ * none of which is a number an SMS can reach. */
+bool is_separator(long cp, bool allow_plus)
+{
+    static const long wide[] = {0x00a0, 0x00ad, 0x202f, 0x2060, 0x2212, 0x3000, 0x30fc,
+                                0xff08, 0xff09, 0xff0d, 0xff0e, 0xff0f, 0xff3b, 0xff3d};
+
+    if (cp == '+' || cp == 0xff0b)
+        return allow_plus;
+    if (cp > 0 && cp < 0x80)
+        return strchr(" \t()[]-./", static_cast<int>(cp)) != nullptr;
+    if ((cp >= 0x2000 && cp <= 0x200b) || (cp >= 0x2010 && cp <= 0x2015))
+        return true;
+    for (long w : wide) {
+        if (cp == w)
+            return true;
+    }
+    return false;
+}
+
+/* What a screened input looks like. `digits` holds its ASCII digits in order, and is only
+ * meaningful when `ascii_digits` is true (no fullwidth digit was seen). */
+struct screened {
+    std::string digits;
+    bool has_plus = false;
+    bool ascii_digits = true;
+};
+
+/* Refuses what is not a phone number before libphonenumber's lenient parser sees it.
+ * Returns nullptr when `raw` passes, else a message that is safe to show a client. */
+const char *screen(const char *raw, bool allow_plus, screened *out)
+{
+    if (raw == nullptr || raw[0] == '\0')
+        return "is empty";
+    size_t n = strnlen(raw, kMaxRaw + 1);
+    if (n > kMaxRaw)
+        return "is too long";
+
+    const unsigned char *s = reinterpret_cast<const unsigned char *>(raw);
+    size_t count = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len;
+        long cp = utf8_next(s + i, n - i, &len);
+        if (cp < 0)
+            return "is not valid UTF-8";
+        if (is_ascii_digit(cp)) {
+            out->digits.push_back(static_cast<char>(cp));
+            count++;
+        } else if (is_wide_digit(cp)) {
+            out->ascii_digits = false;
+            count++;
+        } else if (is_separator(cp, allow_plus)) {
+            if (cp == '+' || cp == 0xff0b)
+                out->has_plus = true;
+        } else {
+            return "may hold only digits, spaces and + ( ) [ ] - . /";
+        }
+        i += len;
+    }
+    if (count == 0)
+        return "has no digits";
+    return nullptr;
+}
+
+/* How far one reading of the input got; a later stage is a more useful error. */
+enum stage {
+    STAGE_UNPARSED, /* libphonenumber could not read it as a number */
+    STAGE_INVALID,  /* read, but no such number exists (isValidNumber is false) */
+    STAGE_NO_SMS,   /* a real number, but of a type that cannot receive SMS */
+    STAGE_OK,
+};
+
+struct reading {
+    stage at = STAGE_UNPARSED;
+    const char *why = "is not a phone number";
+    std::string e164;
+};
+
+/* Whether a number of this type can be texted.
+ * Accepted:
+ *  - MOBILE.
+ *  - FIXED_LINE_OR_MOBILE: NANP (US, CA, ...) and some other plans do not tell the two apart,
+ *    and refusing them would refuse every American number.
+ *  - TOLL_FREE: US toll-free numbers are routinely SMS-enabled (and Opentact's number pools
+ *    send from them), so a contact may well text from one.
+ *  - VOIP: virtual numbers (GB 056, many US providers) commonly receive SMS.
+ *  - PERSONAL_NUMBER: a follow-me number forwarded to a mobile or a line (GB 070), which is
+ *    no worse than FIXED_LINE_OR_MOBILE.
+ * Refused:
+ *  - FIXED_LINE: the number plan says it is a landline, which cannot receive SMS.
+ *  - PREMIUM_RATE, SHARED_COST, UAN: service numbers that bill or route callers; texting
+ *    them makes no sense and premium ones cost the sender money.
+ *  - PAGER, VOICEMAIL: cannot reply YES or STOP, so no consent can be proven.
+ *  - UNKNOWN: isValidNumber already excludes it; kept for completeness. */
+bool sms_capable(PhoneNumberUtil::PhoneNumberType type)
+{
+    switch (type) {
+    case PhoneNumberUtil::MOBILE:
+    case PhoneNumberUtil::FIXED_LINE_OR_MOBILE:
+    case PhoneNumberUtil::TOLL_FREE:
+    case PhoneNumberUtil::VOIP:
+    case PhoneNumberUtil::PERSONAL_NUMBER:
+        return true;
+    case PhoneNumberUtil::FIXED_LINE:
+    case PhoneNumberUtil::PREMIUM_RATE:
+    case PhoneNumberUtil::SHARED_COST:
+    case PhoneNumberUtil::UAN:
+    case PhoneNumberUtil::PAGER:
+    case PhoneNumberUtil::VOICEMAIL:
+    case PhoneNumberUtil::UNKNOWN:
+        break;
+    }
+    return false;
+}
+
+/* Reads `text` with `region` as the default region and judges the result. */
+reading read_number(const std::string &text, const std::string &region)
+{
+    const PhoneNumberUtil &pu = util();
+    reading r;
+    PhoneNumber num;
+
+    switch (pu.Parse(text, region, &num)) {
+    case PhoneNumberUtil::NO_PARSING_ERROR:
+        break;
+    case PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
+        r.why = "has an unknown country calling code";
+        return r;
+    case PhoneNumberUtil::TOO_SHORT_AFTER_IDD:
+    case PhoneNumberUtil::TOO_SHORT_NSN:
+        r.why = "is too short";
+        return r;
+    case PhoneNumberUtil::TOO_LONG_NSN:
+        r.why = "is too long";
+        return r;
+    default:
+        return r;
+    }
+    /* IsValidNumber rather than IsValidNumberForRegion(num, region): a national reading
+     * already carries the region's country code, and a number written with "+" is valid
+     * wherever it is from. NANP regions share +1, so a CA account accepts a US number. */
+    r.at = STAGE_INVALID;
+    if (!pu.IsValidNumber(num)) {
+        r.why = "is not a valid phone number";
+        return r;
+    }
+    r.at = STAGE_NO_SMS;
+    if (num.has_extension()) {
+        r.why = "has an extension, which cannot receive SMS";
+        return r;
+    }
+    PhoneNumberUtil::PhoneNumberType type = pu.GetNumberType(num);
+    if (!sms_capable(type)) {
+        r.why = type == PhoneNumberUtil::FIXED_LINE ? "is a landline, which cannot receive SMS"
+                                                    : "is a number type that cannot receive SMS";
+        return r;
+    }
+    pu.Format(num, PhoneNumberUtil::E164, &r.e164);
+    if (r.e164.size() >= CD_PHONE_MAX) { /* cannot happen: E.164 is at most "+" 15 digits */
+        r.at = STAGE_INVALID;
+        r.why = "is too long";
+        return r;
+    }
+    r.at = STAGE_OK;
+    return r;
+}
+
+/* Keeps whichever reading got further, so "+33 1 45 45 45 45" read twice still reports
+ * "landline" rather than the first reading's "not valid". */
+const reading &better(const reading &a, const reading &b)
+{
+    return b.at > a.at ? b : a;
+}
+
+int finish(const reading &r, const char *field, char out[CD_PHONE_MAX], cd_err *err)
+{
+    if (r.at != STAGE_OK)
+        return cd_fail_reason(err, CD_EINVAL, "invalid_phone", field, "phone number %s", r.why);
+    memcpy(out, r.e164.c_str(), r.e164.size() + 1);
+    return 0;
+}
+
+/* Upper-cases a two-letter region into `up`, or returns false when it is not two ASCII
+ * letters ("001", the non-geographical entity, is not a region a person lives in). */
+bool region_code(const char *region, std::string *up)
+{
+    if (region == nullptr || strlen(region) != 2)
+        return false;
+    up->clear();
+    for (int i = 0; i < 2; i++) {
+        char c = region[i];
+        if (c >= 'a' && c <= 'z')
+            c = static_cast<char>(c - 'a' + 'A');
+        if (c < 'A' || c > 'Z')
+            return false;
+        up->push_back(c);
+    }
+    /* GetCountryCodeForRegion answers 0 for a code it has no metadata for ("ZZ", "XX"). */
+    return util().GetCountryCodeForRegion(*up) != 0;
+}
+
+int normalize(const char *raw, const char *region, const char *field, char out[CD_PHONE_MAX],
+              cd_err *err)
+{
+    std::string reg;
+    if (region == nullptr)
+        reg = kDefaultRegion;
+    else if (!region_code(region, &reg))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_region", "region",
+                              "region must be a two-letter country code such as US");
+
+    screened in;
+    const char *why = screen(raw, true, &in);
+    if (why != nullptr)
+        return cd_fail_reason(err, CD_EINVAL, "invalid_phone", field, "phone number %s", why);
+
+    reading r = read_number(raw, reg);
+    if (r.at == STAGE_OK || in.has_plus || !in.ascii_digits)
+        return finish(r, field, out, err);
+
+    /* ProTexting sends "16465550123": the country code without a "+". libphonenumber
+     * already strips a leading country code when what follows is a valid national number,
+     * so this second, international reading seldom changes the answer; it is kept so that
+     * the rule does not hang on a heuristic inside the library, and it costs one more parse
+     * on a path that is failing anyway. */
+    std::string cc = std::to_string(util().GetCountryCodeForRegion(reg));
+    if (in.digits.compare(0, cc.size(), cc) != 0)
+        return finish(r, field, out, err);
+    reading intl = read_number("+" + in.digits, reg);
+    return finish(better(r, intl), field, out, err);
+}
+
+int from_parts(int country_code, const char *national, const char *field, char out[CD_PHONE_MAX],
+               cd_err *err)
+{
+    std::string region;
+    if (country_code > 0 && country_code < 1000)
+        util().GetRegionCodeForCountryCode(country_code, &region);
+    /* "ZZ" is libphonenumber's "no such country code"; "001" (+800, +882, ...) is fine. */
+    if (region.empty() || region == "ZZ")
+        return cd_fail_reason(err, CD_EINVAL, "invalid_phone", field,
+                              "country calling code %d does not exist", country_code);
+
+    screened in;
+    const char *why = screen(national, false, &in);
+    if (why != nullptr)
+        return cd_fail_reason(err, CD_EINVAL, "invalid_phone", field, "phone number %s", why);
+
+    /* Parsing "+<cc> <national>" lets libphonenumber strip a trunk prefix that a client
+     * kept in the national part ("+33 06 12 34 56 78"). */
+    std::string cc = std::to_string(country_code);
+    reading r = read_number("+" + cc + " " + national, "ZZ");
+    if (r.at == STAGE_OK || !in.ascii_digits || in.digits.compare(0, cc.size(), cc) != 0)
+        return finish(r, field, out, err);
+
+    /* The national part repeated the country code ("33612345678" with 33). */
+    reading again = read_number("+" + in.digits, "ZZ");
+    return finish(better(r, again), field, out, err);
+}
+
+/* Turns any C++ exception into a cd_err, since none may unwind into C. */
+int internal(cd_err *err, const char *field, const char *what)
+{
+    return cd_fail(err, CD_EINTERNAL, field, "phone number check failed: %s", what);
+}
+
+} /* namespace */
+
+extern "C" void cd_phone_init(void)
+{
+    try {
+        (void)util();
+    } catch (...) {
+        /* Only std::system_error (no threads) or bad_alloc can land here; the next call
+         * retries, since call_once leaves the flag unset when the function throws. */
+    }
+}
+
+extern "C" int cd_phone_normalize(const char *raw, const char *region, const char *field,
+                                  char out[CD_PHONE_MAX], cd_err *err)
+{
+    out[0] = '\0';
+    try {
+        return normalize(raw, region, field, out, err);
+    } catch (const std::bad_alloc &) {
+        return internal(err, field, "out of memory");
+    } catch (...) {
+        return internal(err, field, "unexpected error");
+    }
+}
+
+extern "C" int cd_phone_from_parts(int country_code, const char *national, const char *field,
+                                   char out[CD_PHONE_MAX], cd_err *err)
+{
+    out[0] = '\0';
+    try {
+        return from_parts(country_code, national, field, out, err);
+    } catch (const std::bad_alloc &) {
+        return internal(err, field, "out of memory");
+    } catch (...) {
+        return internal(err, field, "unexpected error");
+    }
+}
+
+extern "C" bool cd_phone_region_valid(const char *region)
+{
+    try {
+        std::string up;
+        return region_code(region, &up);
+    } catch (...) {
+        return false;
+    }
+}

@@ -1,0 +1,74 @@
+/* http/http.h -- the HTTP server (libmicrohttpd) and the request object handlers see.
+ * This directory is the only code that includes microhttpd.h.
+ *
+ * A handler runs on one of MHD's pool threads, once the whole body has arrived. It must
+ * answer exactly once, either at once (cd_reply_*) or later: cd_req_defer() suspends the
+ * connection, runs a job on the store's writer and calls `finish` on a pool thread once
+ * the job is durable, and `finish` answers. Memory from cd_req_alloc() lives until the
+ * answer has been sent. */
+#ifndef CD_HTTP_HTTP_H
+#define CD_HTTP_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/err.h"
+
+typedef struct cd_req cd_req;
+typedef struct cd_http cd_http;
+typedef struct cd_router cd_router;
+
+typedef struct cd_http_config {
+    const char *host; /* "127.0.0.1" */
+    int port;         /* 0 = any free port */
+    int threads;      /* MHD thread pool size */
+    size_t max_body;  /* bytes; larger bodies get 413 */
+    bool log_requests;
+} cd_http_config;
+
+/* Starts listening. The router is borrowed and must outlive the server. */
+cd_http *cd_http_start(const cd_http_config *cfg, cd_router *router, cd_err *err);
+int cd_http_port(const cd_http *h); /* the bound port (useful with port 0) */
+void cd_http_stop(cd_http *h);      /* NULL is a no-op */
+
+/* ---- request ---- */
+const char *cd_req_method(const cd_req *req);
+const char *cd_req_path(const cd_req *req);
+const char *cd_req_id(const cd_req *req);
+const char *cd_req_header(cd_req *req, const char *name); /* NULL when absent */
+const char *cd_req_query(cd_req *req, const char *name);  /* NULL when absent */
+const char *cd_req_param(const cd_req *req, const char *name); /* path parameter */
+const char *cd_req_body(const cd_req *req, size_t *len);
+const char *cd_req_client_ip(cd_req *req);
+/* The parsed JSON body (borrowed, lives with the request). NULL with *err filled when the
+ * body is empty, too deep, not JSON or not UTF-8. */
+json_t *cd_req_json(cd_req *req, cd_err *err);
+/* The route's context pointer (given to cd_router_add). */
+void *cd_req_ctx(const cd_req *req);
+/* The authenticated principal, set by the surface's authenticate hook. */
+void cd_req_set_user(cd_req *req, void *user);
+void *cd_req_user(const cd_req *req);
+
+void *cd_req_alloc(cd_req *req, size_t n); /* zeroed; freed with the request */
+char *cd_req_strdup(cd_req *req, const char *s);
+
+/* ---- answers ---- */
+void cd_reply_header(cd_req *req, const char *name, const char *value); /* before a reply */
+/* Takes `body` (a new reference) on every path. */
+int cd_reply_json(cd_req *req, int status, json_t *body);
+/* Copies `body`. */
+int cd_reply_data(cd_req *req, int status, const char *content_type, const char *body,
+                  size_t len);
+/* Takes `body` (malloc'd). */
+int cd_reply_take(cd_req *req, int status, const char *content_type, char *body, size_t len);
+
+/* Runs `fn(db, arg)` on the store's writer; once it is durable (or failed), calls
+ * finish(req, arg, rc, err) on a pool thread, which must reply. Returns what the handler
+ * should return. */
+typedef int (*cd_finish_fn)(cd_req *req, void *arg, int rc, const cd_err *err);
+int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finish_fn finish);
+
+#endif

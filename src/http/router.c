@@ -1,0 +1,264 @@
+/* http/router.c -- route table, matching, authentication by surface, metrics. */
+#include "http/router.h"
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/metrics.h"
+#include "util/xalloc.h"
+
+#define MAX_SEGS 12
+#define MAX_ROUTES 128
+
+/* The status codes we count separately; anything else lands in "other". */
+static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
+                               409, 413, 422, 429, 500, 503, 520, 521, 522, 525};
+#define NSTATUS ((int)(sizeof statuses / sizeof statuses[0]) + 1)
+
+typedef struct route {
+    char method[8];
+    char *pattern;
+    int nsegs;
+    char *segs[MAX_SEGS]; /* "{name}" segments are parameters */
+    const cd_surface *surface;
+    cd_handler handler;
+    void *ctx;
+    atomic_uint_fast64_t counts[NSTATUS];
+} route;
+
+struct cd_router {
+    route *routes[MAX_ROUTES];
+    int n;
+    const cd_surface *fallback;
+    atomic_uint_fast64_t unmatched[NSTATUS];
+    cd_hist latency;
+};
+
+cd_router *cd_router_new(void)
+{
+    static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                    0.05,   0.1,   0.25,   0.5,   1,    2.5};
+    cd_router *r = cd_xcalloc(1, sizeof *r);
+    cd_hist_init(&r->latency, bounds, (int)(sizeof bounds / sizeof bounds[0]));
+    for (int i = 0; i < NSTATUS; i++)
+        atomic_init(&r->unmatched[i], 0);
+    return r;
+}
+
+void cd_router_free(cd_router *r)
+{
+    if (r == NULL)
+        return;
+    for (int i = 0; i < r->n; i++) {
+        for (int s = 0; s < r->routes[i]->nsegs; s++)
+            free(r->routes[i]->segs[s]);
+        free(r->routes[i]->pattern);
+        free(r->routes[i]);
+    }
+    free(r);
+}
+
+void cd_router_set_fallback(cd_router *r, const cd_surface *surface)
+{
+    r->fallback = surface;
+}
+
+/* Splits "/a/b/{c}" into segments; empty segments (doubled or trailing slashes) are
+ * skipped, so "/a/b/" and "/a/b" are the same path. */
+static int split(char *path, char **segs, int max)
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+        if (n == max)
+            return -1;
+        segs[n++] = s;
+    }
+    return n;
+}
+
+void cd_router_add(cd_router *r, const char *method, const char *pattern,
+                   const cd_surface *surface, cd_handler handler, void *ctx)
+{
+    if (r->n == MAX_ROUTES) { /* a programming error: the table is sized for our routes */
+        fprintf(stderr, "too many routes\n");
+        abort();
+    }
+    route *rt = cd_xcalloc(1, sizeof *rt);
+    snprintf(rt->method, sizeof rt->method, "%s", method);
+    rt->pattern = cd_xstrdup(pattern);
+    char *tmp = cd_xstrdup(pattern);
+    char *segs[MAX_SEGS];
+    rt->nsegs = split(tmp, segs, MAX_SEGS);
+    if (rt->nsegs < 0) {
+        fprintf(stderr, "route pattern too long: %s\n", pattern);
+        abort();
+    }
+    for (int i = 0; i < rt->nsegs; i++)
+        rt->segs[i] = cd_xstrdup(segs[i]);
+    free(tmp);
+    rt->surface = surface;
+    rt->handler = handler;
+    rt->ctx = ctx;
+    for (int i = 0; i < NSTATUS; i++)
+        atomic_init(&rt->counts[i], 0);
+    r->routes[r->n++] = rt;
+}
+
+static bool seg_match(const route *rt, char **segs, int n)
+{
+    if (rt->nsegs != n)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (rt->segs[i][0] != '{' && strcmp(rt->segs[i], segs[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Finds the route for (method, path) and returns its index, or -1. When the path matches
+ * but the method does not, *path_route is the first route on that path and `allow` lists
+ * the methods it has. HEAD is served by GET routes. */
+static int match(cd_router *r, cd_req *req, cd_route_match *m, char *allow, size_t allowlen,
+                 int *path_route)
+{
+    char *path = cd_req_strdup(req, cd_req_path(req));
+    char *segs[MAX_SEGS];
+    int n = split(path, segs, MAX_SEGS);
+    const char *method = cd_req_method(req);
+    bool head = strcmp(method, "HEAD") == 0;
+    int path_hit = -1;
+    allow[0] = '\0';
+    m->tried = true;
+    m->route = -1;
+    *path_route = -1;
+    if (n < 0)
+        return -1;
+    for (int i = 0; i < r->n; i++) {
+        route *rt = r->routes[i];
+        if (!seg_match(rt, segs, n))
+            continue;
+        if (path_hit < 0)
+            path_hit = i;
+        if (strcmp(rt->method, method) == 0 || (head && strcmp(rt->method, "GET") == 0)) {
+            m->route = i;
+            m->ctx = rt->ctx;
+            m->nparams = 0;
+            for (int s = 0; s < n && m->nparams < 8; s++) {
+                if (rt->segs[s][0] != '{')
+                    continue;
+                size_t len = strlen(rt->segs[s]);
+                /* the name is "{id}": keep it without braces in request memory */
+                char *name = cd_req_alloc(req, len);
+                memcpy(name, rt->segs[s] + 1, len - 2);
+                m->names[m->nparams] = name;
+                m->values[m->nparams] = segs[s];
+                m->nparams++;
+            }
+            return i;
+        }
+        if (strstr(allow, rt->method) == NULL) {
+            size_t used = strlen(allow);
+            snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", rt->method);
+        }
+    }
+    *path_route = path_hit;
+    return -1;
+}
+
+static const cd_surface *surface_of(cd_router *r, cd_req *req)
+{
+    cd_route_match *m = cd_http__match(req);
+    if (m->route >= 0)
+        return r->routes[m->route]->surface;
+    /* A path of a surface with a wrong method still answers in that surface's format. */
+    char allow[64];
+    int on_path;
+    if (!m->tried) {
+        cd_route_match probe = {0};
+        int i = match(r, req, &probe, allow, sizeof allow, &on_path);
+        if (i >= 0 || on_path >= 0)
+            return r->routes[i >= 0 ? i : on_path]->surface;
+    }
+    return r->fallback;
+}
+
+int cd_router_reply_error(cd_router *r, cd_req *req, const cd_err *err)
+{
+    return surface_of(r, req)->reply_error(req, err);
+}
+
+int cd_router_dispatch(cd_router *r, cd_req *req)
+{
+    cd_route_match *m = cd_http__match(req);
+    char allow[64];
+    cd_err err = {0};
+    int on_path;
+    int rc = match(r, req, m, allow, sizeof allow, &on_path);
+    if (rc < 0 && on_path >= 0) {
+        /* Answer in the format of the surface that owns the path. */
+        cd_reply_header(req, "Allow", allow);
+        cd_fail_reason(&err, CD_EMETHOD, "method_not_allowed", "", "%s is not allowed here; use %s",
+                       cd_req_method(req), allow);
+        return r->routes[on_path]->surface->reply_error(req, &err);
+    }
+    if (rc < 0) {
+        cd_fail_reason(&err, CD_ENOTFOUND, "not_found", "", "no such route: %s %s",
+                       cd_req_method(req), cd_req_path(req));
+        return r->fallback->reply_error(req, &err);
+    }
+    route *rt = r->routes[rc];
+    if (rt->surface->authenticate && rt->surface->authenticate(req, &err) != 0)
+        return rt->surface->reply_error(req, &err);
+    return rt->handler(req);
+}
+
+static int status_index(int status)
+{
+    for (int i = 0; i < NSTATUS - 1; i++)
+        if (statuses[i] == status)
+            return i;
+    return NSTATUS - 1;
+}
+
+void cd_router_observe(cd_router *r, int idx, int status, double seconds)
+{
+    int si = status_index(status);
+    if (idx >= 0 && idx < r->n)
+        atomic_fetch_add(&r->routes[idx]->counts[si], 1);
+    else
+        atomic_fetch_add(&r->unmatched[si], 1);
+    cd_hist_observe(&r->latency, seconds);
+}
+
+static void write_counts(cd_buf *out, const char *label, const atomic_uint_fast64_t *counts)
+{
+    for (int s = 0; s < NSTATUS; s++) {
+        uint64_t v = atomic_load(&counts[s]);
+        if (v == 0)
+            continue;
+        if (s < NSTATUS - 1)
+            cd_buf_printf(out, "consentd_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                          label, statuses[s], (unsigned long long)v);
+        else
+            cd_buf_printf(out,
+                          "consentd_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                          label, (unsigned long long)v);
+    }
+}
+
+void cd_router_metrics(cd_router *r, cd_buf *out)
+{
+    cd_buf_puts(out, "# HELP consentd_http_requests_total HTTP requests by route and status.\n"
+                     "# TYPE consentd_http_requests_total counter\n");
+    for (int i = 0; i < r->n; i++) {
+        char label[160];
+        snprintf(label, sizeof label, "%s %s", r->routes[i]->method, r->routes[i]->pattern);
+        write_counts(out, label, r->routes[i]->counts);
+    }
+    write_counts(out, "unmatched", r->unmatched);
+    cd_hist_write(&r->latency, out, "consentd_http_request_duration_seconds",
+                  "Time from the request's first byte to its answer.");
+}

@@ -1,0 +1,61 @@
+/* main.c -- argv -> serve | account | key | token | ledger | migrate. */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libxml/parser.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "config.h"
+#include "core/phone.h"
+#include "util/crypto.h"
+
+static int usage(void)
+{
+    fputs("usage: consentd COMMAND [--db URL] ...\n"
+          "  serve   [--listen 127.0.0.1:8080] [--db sqlite:PATH] [--threads N] [--quiet]\n"
+          "  account create NAME [--login EMAIL] [--brand ABBR] [--region US] [--timezone TZ]\n"
+          "  account list\n"
+          "  key     create|list --account NAME [--name LABEL] | revoke --account NAME KEY_ID\n"
+          "  token   --account NAME [--ttl SECONDS]\n"
+          "  ledger  verify [--account NAME]\n"
+          "  migrate\n"
+          "Every flag has an environment variable: CONSENTD_LISTEN, CONSENTD_DB, ...\n",
+          stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(cd_config *, int, char **);
+    } commands[] = {{"serve", cd_cli_serve},   {"account", cd_cli_account},
+                    {"key", cd_cli_key},       {"token", cd_cli_token},
+                    {"ledger", cd_cli_ledger}, {"migrate", cd_cli_migrate}};
+    cd_config cfg;
+    if (argc < 2)
+        return usage();
+    /* Everything with global state is set up here, before any thread starts. */
+    if (cd_crypto_init() != 0) {
+        fputs("consentd: libsodium failed to initialise\n", stderr);
+        return 1;
+    }
+    json_object_seed(0);
+    xmlInitParser();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    cd_phone_init();
+    cd_config_defaults(&cfg);
+    int n = cd_config_parse_flags(&cfg, argc - 2, argv + 2);
+    int rc = 2;
+    if (n >= 0) {
+        size_t i = 0;
+        while (i < sizeof commands / sizeof commands[0] && strcmp(argv[1], commands[i].name))
+            i++;
+        rc = i < sizeof commands / sizeof commands[0] ? commands[i].run(&cfg, n, argv + 2)
+                                                      : usage();
+    }
+    curl_global_cleanup();
+    xmlCleanupParser();
+    return rc;
+}

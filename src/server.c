@@ -1,0 +1,64 @@
+#include "server.h"
+
+#include <string.h>
+
+#include "api/native.h"
+#include "util/timeutil.h"
+
+static void on_commit(void *arg, int batch, double seconds)
+{
+    cd_server *srv = arg;
+    cd_hist_observe(&srv->commit_batch, batch);
+    cd_hist_observe(&srv->commit_seconds, seconds);
+}
+
+int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
+{
+    static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+    static const double sec_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01,
+                                        0.02,   0.05,  0.1,   0.25,  1};
+    memset(srv, 0, sizeof *srv);
+    srv->cfg = *cfg;
+    srv->started_ms = cd_now_ms();
+    cd_hist_init(&srv->commit_batch, batch_bounds, (int)(sizeof batch_bounds / sizeof(double)));
+    cd_hist_init(&srv->commit_seconds, sec_bounds, (int)(sizeof sec_bounds / sizeof(double)));
+    srv->store = cd_store_open(cfg->db, err);
+    if (srv->store == NULL)
+        return -1;
+    cd_store_on_commit(srv->store, on_commit, srv);
+    srv->router = cd_router_new();
+    cd_api_native_routes(srv->router, srv);
+    cd_http_config hc = {.host = cfg->host,
+                         .port = cfg->port,
+                         .threads = cfg->threads,
+                         .max_body = cfg->max_body,
+                         .log_requests = cfg->log_requests};
+    srv->http = cd_http_start(&hc, srv->router, err);
+    if (srv->http == NULL) {
+        cd_router_free(srv->router);
+        cd_store_close(srv->store);
+        return -1;
+    }
+    return 0;
+}
+
+void cd_server_stop(cd_server *srv)
+{
+    cd_http_stop(srv->http);
+    cd_store_close(srv->store);
+    cd_router_free(srv->router);
+    srv->http = NULL;
+    srv->store = NULL;
+    srv->router = NULL;
+}
+
+void cd_server_metrics(cd_server *srv, cd_buf *out)
+{
+    cd_router_metrics(srv->router, out);
+    cd_hist_write(&srv->commit_batch, out, "consentd_commit_batch_size",
+                  "Write jobs committed together in one transaction.");
+    cd_hist_write(&srv->commit_seconds, out, "consentd_commit_seconds",
+                  "Time to run and durably commit one batch.");
+    cd_buf_printf(out, "# TYPE consentd_uptime_seconds gauge\nconsentd_uptime_seconds %.3f\n",
+                  (double)(cd_now_ms() - srv->started_ms) / 1000.0);
+}

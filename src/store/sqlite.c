@@ -1,0 +1,1128 @@
+/* store/sqlite.c -- the SQLite backend.
+ *
+ * One connection per cd_db. Every statement is prepared once per connection, on first
+ * use, and kept (SQLITE_PREPARE_PERSISTENT); statements are named by the Q enum so a
+ * lookup is an array index. The write connection is used by the writer thread only;
+ * readers are pooled by store.c. WAL lets readers run while the writer commits, and
+ * synchronous=FULL makes each COMMIT durable before the writer reports its jobs done. */
+#include "store/store_int.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+extern const char cd_sqlite_0001[]; /* generated from sql/sqlite/0001_init.sql */
+
+static const char *const migrations[] = {cd_sqlite_0001};
+
+#define CONTACT_COLS                                                                          \
+    "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "      \
+    "param2, param3, param4, param5, custom, tags, created_ms, updated_ms"
+#define EVENT_COLS                                                                            \
+    "id, account_id, seq, contact_id, phone, scope, old_state, new_state, surface, channel, " \
+    "keyword, disclosure_sha256, ip, user_agent, site, session, ext_ref, credential_id, "     \
+    "request_id, created_ms, prev_hash, hash"
+#define MESSAGE_COLS                                                                          \
+    "seq, id, account_id, to_phone, from_phone, text, kind, scope, status, reason, parts, "   \
+    "transport, transport_id, history, created_ms, updated_ms"
+#define ACCOUNT_COLS                                                                          \
+    "id, name, login, brand, region, timezone, jwt_secret, created_ms, ledger_seq, ledger_head"
+
+enum q {
+    Q_ACCOUNT_INSERT,
+    Q_ACCOUNT_BY_ID,
+    Q_ACCOUNT_BY_NAME,
+    Q_ACCOUNT_BY_LOGIN,
+    Q_ACCOUNT_BY_BRAND,
+    Q_ACCOUNT_SET_HEAD,
+    Q_ACCOUNT_ALL,
+    Q_KEY_INSERT,
+    Q_KEY_GET,
+    Q_KEY_REVOKE,
+    Q_KEY_LIST,
+    Q_CONTACT_GET,
+    Q_CONTACT_BY_PHONE,
+    Q_CONTACT_INSERT,
+    Q_CONTACT_UPDATE,
+    Q_CONTACT_LIST,
+    Q_CONTACT_GROUPS,
+    Q_CONTACT_GROUPS_CLEAR,
+    Q_CONTACT_GROUPS_ADD,
+    Q_GROUP_INSERT,
+    Q_GROUP_GET,
+    Q_GROUP_BY_NAME,
+    Q_GROUP_LIST,
+    Q_TYPE_INSERT,
+    Q_TYPE_NEXT_ID,
+    Q_TYPE_GET,
+    Q_TYPE_BY_NAME,
+    Q_TYPE_LIST,
+    Q_CONSENT_GET,
+    Q_CONSENT_PUT,
+    Q_CONSENT_LIST,
+    Q_EVENT_INSERT,
+    Q_EVENT_LIST,
+    Q_EVENT_SCAN,
+    Q_MESSAGE_INSERT,
+    Q_MESSAGE_GET,
+    Q_MESSAGE_LIST,
+    Q_IDEM_GET,
+    Q_IDEM_PUT,
+    Q_COUNT
+};
+
+static const char *const SQL[Q_COUNT] = {
+    [Q_ACCOUNT_INSERT] = "INSERT INTO accounts (name, login, brand, region, timezone, "
+                         "jwt_secret, created_ms, ledger_seq, ledger_head) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+    [Q_ACCOUNT_BY_ID] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?",
+    [Q_ACCOUNT_BY_NAME] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE name = ?",
+    [Q_ACCOUNT_BY_LOGIN] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE login = ?",
+    [Q_ACCOUNT_BY_BRAND] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE brand = ? "
+                           "ORDER BY id LIMIT 1",
+    [Q_ACCOUNT_SET_HEAD] = "UPDATE accounts SET ledger_seq = ?, ledger_head = ? WHERE id = ?",
+    [Q_ACCOUNT_ALL] = "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY id",
+    [Q_KEY_INSERT] = "INSERT INTO api_keys (id, account_id, name, hash, created_ms, revoked_ms) "
+                     "VALUES (?, ?, ?, ?, ?, 0)",
+    [Q_KEY_GET] = "SELECT id, account_id, name, hash, created_ms, revoked_ms FROM api_keys "
+                  "WHERE id = ?",
+    [Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ? WHERE account_id = ? AND id = ? "
+                     "AND revoked_ms = 0",
+    [Q_KEY_LIST] = "SELECT id, account_id, name, hash, created_ms, revoked_ms FROM api_keys "
+                   "WHERE account_id = ? ORDER BY created_ms, id",
+    [Q_CONTACT_GET] = "SELECT " CONTACT_COLS " FROM contacts WHERE account_id = ? AND id = ?",
+    [Q_CONTACT_BY_PHONE] = "SELECT " CONTACT_COLS " FROM contacts "
+                           "WHERE account_id = ? AND phone = ?",
+    [Q_CONTACT_INSERT] = "INSERT INTO contacts (account_id, phone, first_name, last_name, email, "
+                         "birthday, zip, city, param1, param2, param3, param4, param5, custom, "
+                         "tags, created_ms, updated_ms) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                         "?15, ?16, ?17)",
+    [Q_CONTACT_UPDATE] = "UPDATE contacts SET phone = ?2, first_name = ?3, last_name = ?4, "
+                         "email = ?5, birthday = ?6, zip = ?7, city = ?8, param1 = ?9, "
+                         "param2 = ?10, param3 = ?11, param4 = ?12, param5 = ?13, custom = ?14, "
+                         "tags = ?15, updated_ms = ?17 WHERE account_id = ?1 AND id = ?18",
+    [Q_CONTACT_LIST] =
+        "SELECT " CONTACT_COLS " FROM contacts c WHERE account_id = ?1 AND id > ?2 "
+        "AND (?3 = 0 OR EXISTS (SELECT 1 FROM contact_groups g WHERE g.account_id = ?1 "
+        "AND g.contact_id = c.id AND g.group_id = ?3)) "
+        "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.tags) t WHERE t.value = ?4)) "
+        "AND (?5 IS NULL OR instr(phone, ?5) > 0 OR instr(lower(coalesce(first_name, '') || ' ' "
+        "|| coalesce(last_name, '') || ' ' || coalesce(email, '')), lower(?5)) > 0) "
+        "ORDER BY id LIMIT ?6",
+    [Q_CONTACT_GROUPS] = "SELECT group_id FROM contact_groups WHERE account_id = ? AND "
+                         "contact_id = ? ORDER BY group_id",
+    [Q_CONTACT_GROUPS_CLEAR] = "DELETE FROM contact_groups WHERE account_id = ? AND "
+                               "contact_id = ?",
+    [Q_CONTACT_GROUPS_ADD] = "INSERT OR IGNORE INTO contact_groups (account_id, contact_id, "
+                             "group_id) VALUES (?, ?, ?)",
+    [Q_GROUP_INSERT] = "INSERT INTO groups (account_id, name, created_ms) VALUES (?, ?, ?)",
+    [Q_GROUP_GET] = "SELECT id, name, created_ms FROM groups WHERE account_id = ? AND id = ?",
+    [Q_GROUP_BY_NAME] = "SELECT id, name, created_ms FROM groups WHERE account_id = ? AND "
+                        "name = ?",
+    [Q_GROUP_LIST] = "SELECT id, name, created_ms FROM groups WHERE account_id = ? AND id > ? "
+                     "ORDER BY id LIMIT ?",
+    [Q_TYPE_INSERT] = "INSERT INTO message_types (account_id, id, name, created_ms) "
+                      "VALUES (?, ?, ?, ?)",
+    [Q_TYPE_NEXT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM message_types WHERE account_id = ?",
+    [Q_TYPE_GET] = "SELECT id, name, created_ms FROM message_types WHERE account_id = ? AND "
+                   "id = ?",
+    [Q_TYPE_BY_NAME] = "SELECT id, name, created_ms FROM message_types WHERE account_id = ? AND "
+                       "name = ?",
+    [Q_TYPE_LIST] = "SELECT id, name, created_ms FROM message_types WHERE account_id = ? AND "
+                    "id > ? ORDER BY id LIMIT ?",
+    [Q_CONSENT_GET] = "SELECT scope, state, updated_ms FROM consents WHERE account_id = ? AND "
+                      "contact_id = ? AND scope = ?",
+    [Q_CONSENT_PUT] = "INSERT INTO consents (account_id, contact_id, scope, state, updated_ms) "
+                      "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, contact_id, scope) DO "
+                      "UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
+    [Q_CONSENT_LIST] = "SELECT scope, state, updated_ms FROM consents WHERE account_id = ? AND "
+                       "contact_id = ? ORDER BY scope",
+    [Q_EVENT_INSERT] = "INSERT INTO events (account_id, seq, contact_id, phone, scope, "
+                       "old_state, new_state, surface, channel, keyword, disclosure_sha256, ip, "
+                       "user_agent, site, session, ext_ref, credential_id, request_id, "
+                       "created_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [Q_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events WHERE account_id = ?1 AND seq > ?2 "
+                     "AND (?3 = 0 OR contact_id = ?3) AND (?4 IS NULL OR scope = ?4) "
+                     "AND (?5 = 0 OR created_ms >= ?5) ORDER BY seq LIMIT ?6",
+    [Q_EVENT_SCAN] = "SELECT " EVENT_COLS " FROM events WHERE account_id = ? ORDER BY seq, id",
+    [Q_MESSAGE_INSERT] = "INSERT INTO messages (id, account_id, to_phone, from_phone, text, "
+                         "kind, scope, status, reason, parts, transport, transport_id, history, "
+                         "created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                         "?, ?)",
+    [Q_MESSAGE_GET] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ? AND id = ?",
+    [Q_MESSAGE_LIST] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ?1 "
+                       "AND (?2 = 0 OR seq < ?2) AND (?3 IS NULL OR to_phone = ?3) "
+                       "AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR kind = ?5) "
+                       "ORDER BY seq DESC LIMIT ?6",
+    [Q_IDEM_GET] = "SELECT request_hash, status, body, created_ms FROM idempotency "
+                   "WHERE account_id = ? AND key = ?",
+    [Q_IDEM_PUT] = "INSERT INTO idempotency (account_id, key, request_hash, status, body, "
+                   "created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+};
+
+typedef struct sqlite_db {
+    struct cd_db base; /* first: a cd_db * is a sqlite_db * */
+    sqlite3 *h;
+    sqlite3_stmt *st[Q_COUNT];
+} sqlite_db;
+
+static sqlite_db *SDB(cd_db *db)
+{
+    return (sqlite_db *)db;
+}
+
+/* Turns the connection's last error into a cd_err. The SQLite text goes to the log, never
+ * to the client: it may name tables and values. */
+static int fail_sql(sqlite_db *d, cd_err *err, const char *what)
+{
+    int code = sqlite3_extended_errcode(d->h);
+    if ((code & 0xff) == SQLITE_CONSTRAINT)
+        return cd_fail(err, CD_ECONFLICT, "", "%s: already exists", what);
+    cd_buf f = {0};
+    cd_buf_printf(&f, "\"op\":\"%s\",\"sqlite\":%d,\"detail\":", what, code);
+    cd_json_quote(&f, sqlite3_errmsg(d->h));
+    cd_log("error", "sqlite", f.data);
+    cd_buf_free(&f);
+    return cd_fail(err, CD_ESTORE, "", "storage error");
+}
+
+static sqlite3_stmt *stmt(sqlite_db *d, enum q q, cd_err *err)
+{
+    if (d->st[q] == NULL &&
+        sqlite3_prepare_v3(d->h, SQL[q], -1, SQLITE_PREPARE_PERSISTENT, &d->st[q], NULL) !=
+            SQLITE_OK) {
+        fail_sql(d, err, "prepare");
+        return NULL;
+    }
+    return d->st[q];
+}
+
+static void done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static void bind_json(sqlite3_stmt *s, int i, const json_t *v)
+{
+    if (v) {
+        char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        sqlite3_bind_text(s, i, txt, -1, free);
+    } else {
+        sqlite3_bind_null(s, i);
+    }
+}
+
+static void col_copy(sqlite3_stmt *s, int i, char *out, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    snprintf(out, n, "%s", t ? (const char *)t : "");
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? cd_xstrdup((const char *)t) : NULL;
+}
+
+static json_t *col_json(sqlite3_stmt *s, int i)
+{
+    const void *t = sqlite3_column_text(s, i);
+    if (t == NULL)
+        return NULL;
+    return json_loadb(t, (size_t)sqlite3_column_bytes(s, i), JSON_DECODE_ANY, NULL);
+}
+
+/* Runs a statement that returns no rows. */
+static int step_done(sqlite_db *d, sqlite3_stmt *s, cd_err *err, const char *what)
+{
+    int rc = sqlite3_step(s);
+    int out = rc == SQLITE_DONE ? 0 : fail_sql(d, err, what);
+    done(s);
+    return out;
+}
+
+/* ---- connection ---- */
+
+static int exec_sql(cd_db *db, const char *sql, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    if (sqlite3_exec(d->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return fail_sql(d, err, "exec");
+    return 0;
+}
+
+static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
+{
+    const char *path = url + strlen("sqlite:");
+    sqlite_db *d = cd_xcalloc(1, sizeof *d);
+    d->base.ops = &cd_store__sqlite_ops;
+    d->base.store = s;
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+    if (sqlite3_open_v2(path, &d->h, flags, NULL) != SQLITE_OK) {
+        cd_fail(err, CD_ESTORE, "db", "cannot open the database %s", path);
+        sqlite3_close(d->h);
+        free(d);
+        return NULL;
+    }
+    /* The writer sets the journal mode once for the file; readers only need the timeout
+     * for the rare moment a checkpoint holds the WAL index. The busy timeout on the writer
+     * is only for an operator's CLI writing while the server runs: inside the server there
+     * is no other writer to wait for. */
+    const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                   "PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=10000; "
+                                   "PRAGMA cache_size=-16000;"
+                                 : "PRAGMA busy_timeout=5000; PRAGMA cache_size=-8000;";
+    if (sqlite3_exec(d->h, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+        fail_sql(d, err, "pragma");
+        sqlite3_close(d->h);
+        free(d);
+        return NULL;
+    }
+    return &d->base;
+}
+
+static void sq_disconnect(cd_db *db)
+{
+    sqlite_db *d = SDB(db);
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(d->st[i]);
+    sqlite3_close(d->h);
+    free(d);
+}
+
+static int sq_migrate(cd_db *db, int *version, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s;
+    int have = 0;
+    if (sqlite3_prepare_v2(d->h, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return fail_sql(d, err, "migrate");
+    if (sqlite3_step(s) == SQLITE_ROW)
+        have = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    int want = (int)(sizeof migrations / sizeof migrations[0]);
+    if (have > want)
+        return cd_fail(err, CD_ESTORE, "db", "database schema %d is newer than this consentd (%d)",
+                       have, want);
+    for (int v = have; v < want; v++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version=%d;", v + 1);
+        if (exec_sql(db, "BEGIN IMMEDIATE", err) != 0)
+            return -1;
+        if (exec_sql(db, migrations[v], err) != 0 || exec_sql(db, bump, err) != 0 ||
+            exec_sql(db, "COMMIT", err) != 0) {
+            exec_sql(db, "ROLLBACK", NULL);
+            return -1;
+        }
+        cd_logf("info", "migrated", "\"schema\":%d", v + 1);
+    }
+    *version = want;
+    return 0;
+}
+
+/* ---- accounts and keys ---- */
+
+static void read_account(sqlite3_stmt *s, cd_account *a)
+{
+    memset(a, 0, sizeof *a);
+    a->id = sqlite3_column_int64(s, 0);
+    col_copy(s, 1, a->name, sizeof a->name);
+    col_copy(s, 2, a->login, sizeof a->login);
+    col_copy(s, 3, a->brand, sizeof a->brand);
+    col_copy(s, 4, a->region, sizeof a->region);
+    col_copy(s, 5, a->timezone, sizeof a->timezone);
+    col_copy(s, 6, a->jwt_secret, sizeof a->jwt_secret);
+    a->created_ms = sqlite3_column_int64(s, 7);
+    a->ledger_seq = sqlite3_column_int64(s, 8);
+    col_copy(s, 9, a->ledger_head, sizeof a->ledger_head);
+}
+
+static int sq_account_insert(cd_db *db, cd_account *a, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_ACCOUNT_INSERT, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, a->name);
+    bind_text(s, 2, a->login);
+    bind_text(s, 3, a->brand);
+    bind_text(s, 4, a->region);
+    bind_text(s, 5, a->timezone);
+    bind_text(s, 6, a->jwt_secret);
+    sqlite3_bind_int64(s, 7, a->created_ms);
+    bind_text(s, 8, a->ledger_head);
+    if (step_done(d, s, err, "account") != 0)
+        return -1;
+    a->id = sqlite3_last_insert_rowid(d->h);
+    return 0;
+}
+
+static int sq_account_get(cd_db *db, const char *by, const char *value, cd_account *out,
+                          cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    enum q q = strcmp(by, "id") == 0      ? Q_ACCOUNT_BY_ID
+               : strcmp(by, "name") == 0  ? Q_ACCOUNT_BY_NAME
+               : strcmp(by, "login") == 0 ? Q_ACCOUNT_BY_LOGIN
+                                          : Q_ACCOUNT_BY_BRAND;
+    sqlite3_stmt *s = stmt(d, q, err);
+    if (!s)
+        return -1;
+    if (q == Q_ACCOUNT_BY_ID)
+        sqlite3_bind_int64(s, 1, strtoll(value, NULL, 10));
+    else
+        bind_text(s, 1, value);
+    int rc = sqlite3_step(s);
+    int out_rc = 0;
+    if (rc == SQLITE_ROW)
+        read_account(s, out);
+    else if (rc == SQLITE_DONE)
+        out_rc = cd_fail(err, CD_ENOTFOUND, "account", "no such account");
+    else
+        out_rc = fail_sql(d, err, "account");
+    done(s);
+    return out_rc;
+}
+
+static int sq_account_set_head(cd_db *db, int64_t account_id, int64_t seq, const char *hash,
+                               cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_ACCOUNT_SET_HEAD, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, seq);
+    bind_text(s, 2, hash);
+    sqlite3_bind_int64(s, 3, account_id);
+    return step_done(d, s, err, "ledger head");
+}
+
+static int sq_account_each(cd_db *db, cd_account_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_ACCOUNT_ALL, err);
+    int rc, out = 0;
+    if (!s)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cd_account a;
+        read_account(s, &a);
+        if (each(&a, arg) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "accounts");
+    done(s);
+    return out;
+}
+
+static void read_key(sqlite3_stmt *s, cd_apikey *k)
+{
+    memset(k, 0, sizeof *k);
+    col_copy(s, 0, k->id, sizeof k->id);
+    k->account_id = sqlite3_column_int64(s, 1);
+    col_copy(s, 2, k->name, sizeof k->name);
+    col_copy(s, 3, k->hash, sizeof k->hash);
+    k->created_ms = sqlite3_column_int64(s, 4);
+    k->revoked_ms = sqlite3_column_int64(s, 5);
+}
+
+static int sq_key_insert(cd_db *db, const cd_apikey *k, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_KEY_INSERT, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, k->id);
+    sqlite3_bind_int64(s, 2, k->account_id);
+    bind_text(s, 3, k->name);
+    bind_text(s, 4, k->hash);
+    sqlite3_bind_int64(s, 5, k->created_ms);
+    return step_done(d, s, err, "key");
+}
+
+static int sq_key_get(cd_db *db, const char *key_id, cd_apikey *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_KEY_GET, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, key_id);
+    int rc = sqlite3_step(s), out_rc = 0;
+    if (rc == SQLITE_ROW)
+        read_key(s, out);
+    else if (rc == SQLITE_DONE)
+        out_rc = cd_fail(err, CD_ENOTFOUND, "", "no such key");
+    else
+        out_rc = fail_sql(d, err, "key");
+    done(s);
+    return out_rc;
+}
+
+static int sq_key_revoke(cd_db *db, int64_t account_id, const char *key_id, int64_t now_ms,
+                         cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_KEY_REVOKE, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int64(s, 2, account_id);
+    bind_text(s, 3, key_id);
+    if (step_done(d, s, err, "key revoke") != 0)
+        return -1;
+    if (sqlite3_changes(d->h) == 0)
+        return cd_fail(err, CD_ENOTFOUND, "id", "no such key");
+    return 0;
+}
+
+static int sq_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg,
+                       cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_KEY_LIST, err);
+    int rc, out = 0;
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cd_apikey k;
+        read_key(s, &k);
+        if (each(&k, arg) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "keys");
+    done(s);
+    return out;
+}
+
+/* ---- contacts ---- */
+
+static int load_groups(sqlite_db *d, cd_contact *c, cd_err *err)
+{
+    sqlite3_stmt *s = stmt(d, Q_CONTACT_GROUPS, err);
+    int rc;
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, c->account_id);
+    sqlite3_bind_int64(s, 2, c->id);
+    c->groups = json_array();
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        json_array_append_new(c->groups, json_integer(sqlite3_column_int64(s, 0)));
+    done(s);
+    return rc == SQLITE_DONE ? 0 : fail_sql(d, err, "contact groups");
+}
+
+static void read_contact(sqlite3_stmt *s, cd_contact *c)
+{
+    memset(c, 0, sizeof *c);
+    c->id = sqlite3_column_int64(s, 0);
+    c->account_id = sqlite3_column_int64(s, 1);
+    col_copy(s, 2, c->phone, sizeof c->phone);
+    c->first_name = col_dup(s, 3);
+    c->last_name = col_dup(s, 4);
+    c->email = col_dup(s, 5);
+    c->birthday = col_dup(s, 6);
+    c->zip = col_dup(s, 7);
+    c->city = col_dup(s, 8);
+    for (int i = 0; i < CD_CONTACT_PARAMS; i++)
+        c->params[i] = col_dup(s, 9 + i);
+    c->custom = col_json(s, 14);
+    c->tags = col_json(s, 15);
+    c->created_ms = sqlite3_column_int64(s, 16);
+    c->updated_ms = sqlite3_column_int64(s, 17);
+}
+
+static int contact_one(sqlite_db *d, sqlite3_stmt *s, cd_contact *out, cd_err *err)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_contact(s, out);
+        done(s);
+        if (load_groups(d, out, err) != 0) {
+            cd_contact_clear(out);
+            return -1;
+        }
+        return 0;
+    }
+    done(s);
+    if (rc == SQLITE_DONE)
+        return cd_fail(err, CD_ENOTFOUND, "", "no such contact");
+    return fail_sql(d, err, "contact");
+}
+
+static int sq_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out,
+                          cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_CONTACT_GET, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, id);
+    return contact_one(d, s, out, err);
+}
+
+static int sq_contact_by_phone(cd_db *db, int64_t account_id, const char *e164,
+                               cd_contact *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_CONTACT_BY_PHONE, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, e164);
+    return contact_one(d, s, out, err);
+}
+
+static int put_groups(sqlite_db *d, const cd_contact *c, cd_err *err)
+{
+    sqlite3_stmt *s = stmt(d, Q_CONTACT_GROUPS_CLEAR, err);
+    size_t i;
+    json_t *g;
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, c->account_id);
+    sqlite3_bind_int64(s, 2, c->id);
+    if (step_done(d, s, err, "contact groups") != 0)
+        return -1;
+    json_array_foreach (c->groups, i, g) {
+        s = stmt(d, Q_CONTACT_GROUPS_ADD, err);
+        if (!s)
+            return -1;
+        sqlite3_bind_int64(s, 1, c->account_id);
+        sqlite3_bind_int64(s, 2, c->id);
+        sqlite3_bind_int64(s, 3, json_integer_value(g));
+        if (step_done(d, s, err, "contact groups") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int sq_contact_put(cd_db *db, cd_contact *c, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, c->id ? Q_CONTACT_UPDATE : Q_CONTACT_INSERT, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, c->account_id);
+    bind_text(s, 2, c->phone);
+    bind_text(s, 3, c->first_name);
+    bind_text(s, 4, c->last_name);
+    bind_text(s, 5, c->email);
+    bind_text(s, 6, c->birthday);
+    bind_text(s, 7, c->zip);
+    bind_text(s, 8, c->city);
+    for (int i = 0; i < CD_CONTACT_PARAMS; i++)
+        bind_text(s, 9 + i, c->params[i]);
+    bind_json(s, 14, c->custom);
+    bind_json(s, 15, c->tags);
+    if (c->id) {
+        sqlite3_bind_int64(s, 17, c->updated_ms);
+        sqlite3_bind_int64(s, 18, c->id);
+    } else {
+        sqlite3_bind_int64(s, 16, c->created_ms);
+        sqlite3_bind_int64(s, 17, c->updated_ms);
+    }
+    if (step_done(d, s, err, "contact") != 0)
+        return -1;
+    if (c->id == 0)
+        c->id = sqlite3_last_insert_rowid(d->h);
+    return c->groups ? put_groups(d, c, err) : 0;
+}
+
+static int sq_contact_list(cd_db *db, int64_t account_id, const cd_contact_filter *f,
+                           cd_contact_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_CONTACT_LIST, err);
+    int rc, out = 0;
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, f->after_id);
+    sqlite3_bind_int64(s, 3, f->group_id);
+    bind_text(s, 4, f->tag);
+    bind_text(s, 5, f->q);
+    sqlite3_bind_int(s, 6, f->limit);
+    /* Rows are collected first: loading each contact's groups needs another statement,
+     * and stepping two statements at once on one connection is fine, but the callback
+     * should see a complete record. */
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cd_contact c;
+        read_contact(s, &c);
+        int stop = load_groups(d, &c, err) != 0 ? -1 : each(&c, arg);
+        cd_contact_clear(&c);
+        if (stop < 0) {
+            done(s);
+            return -1;
+        }
+        if (stop)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "contacts");
+    done(s);
+    return out;
+}
+
+/* ---- groups and message types ---- */
+
+static bool is_group(const char *kind)
+{
+    return strcmp(kind, "group") == 0;
+}
+
+static void read_named(sqlite3_stmt *s, cd_named *n)
+{
+    memset(n, 0, sizeof *n);
+    n->id = sqlite3_column_int64(s, 0);
+    col_copy(s, 1, n->name, sizeof n->name);
+    n->created_ms = sqlite3_column_int64(s, 2);
+}
+
+static int sq_named_insert(cd_db *db, const char *kind, int64_t account_id, cd_named *n,
+                           cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s;
+    if (is_group(kind)) {
+        if (!(s = stmt(d, Q_GROUP_INSERT, err)))
+            return -1;
+        sqlite3_bind_int64(s, 1, account_id);
+        bind_text(s, 2, n->name);
+        sqlite3_bind_int64(s, 3, n->created_ms);
+        if (step_done(d, s, err, "group") != 0)
+            return -1;
+        n->id = sqlite3_last_insert_rowid(d->h);
+        return 0;
+    }
+    if (n->id == 0) {
+        if (!(s = stmt(d, Q_TYPE_NEXT_ID, err)))
+            return -1;
+        sqlite3_bind_int64(s, 1, account_id);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            n->id = sqlite3_column_int64(s, 0);
+        done(s);
+    }
+    if (!(s = stmt(d, Q_TYPE_INSERT, err)))
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, n->id);
+    bind_text(s, 3, n->name);
+    sqlite3_bind_int64(s, 4, n->created_ms);
+    return step_done(d, s, err, "message type");
+}
+
+static int named_one(sqlite_db *d, sqlite3_stmt *s, cd_named *out, cd_err *err)
+{
+    int rc = sqlite3_step(s), out_rc = 0;
+    if (rc == SQLITE_ROW)
+        read_named(s, out);
+    else if (rc == SQLITE_DONE)
+        out_rc = cd_fail(err, CD_ENOTFOUND, "", "not found");
+    else
+        out_rc = fail_sql(d, err, "named");
+    done(s);
+    return out_rc;
+}
+
+static int sq_named_get(cd_db *db, const char *kind, int64_t account_id, int64_t id,
+                        cd_named *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, is_group(kind) ? Q_GROUP_GET : Q_TYPE_GET, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, id);
+    return named_one(d, s, out, err);
+}
+
+static int sq_named_by_name(cd_db *db, const char *kind, int64_t account_id, const char *name,
+                            cd_named *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, is_group(kind) ? Q_GROUP_BY_NAME : Q_TYPE_BY_NAME, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, name);
+    return named_one(d, s, out, err);
+}
+
+static int sq_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t after_id,
+                         int limit, cd_named_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, is_group(kind) ? Q_GROUP_LIST : Q_TYPE_LIST, err);
+    int rc, out = 0;
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, after_id);
+    sqlite3_bind_int(s, 3, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cd_named n;
+        read_named(s, &n);
+        if (each(&n, arg) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "list");
+    done(s);
+    return out;
+}
+
+/* ---- consents ---- */
+
+static void read_consent(sqlite3_stmt *s, cd_consent *c)
+{
+    memset(c, 0, sizeof *c);
+    col_copy(s, 0, c->scope, sizeof c->scope);
+    col_copy(s, 1, c->state, sizeof c->state);
+    c->updated_ms = sqlite3_column_int64(s, 2);
+}
+
+static int sq_consent_get(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                          cd_consent *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_CONSENT_GET, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    bind_text(s, 3, scope);
+    int rc = sqlite3_step(s), out_rc = 0;
+    if (rc == SQLITE_ROW)
+        read_consent(s, out);
+    else if (rc == SQLITE_DONE)
+        out_rc = cd_fail(err, CD_ENOTFOUND, "scope", "no consent state");
+    else
+        out_rc = fail_sql(d, err, "consent");
+    done(s);
+    return out_rc;
+}
+
+static int sq_consent_put(cd_db *db, int64_t account_id, int64_t contact_id,
+                          const cd_consent *c, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_CONSENT_PUT, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    bind_text(s, 3, c->scope);
+    bind_text(s, 4, c->state);
+    sqlite3_bind_int64(s, 5, c->updated_ms);
+    return step_done(d, s, err, "consent");
+}
+
+static int sq_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
+                           cd_consent_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_CONSENT_LIST, err);
+    int rc, out = 0;
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cd_consent c;
+        read_consent(s, &c);
+        if (each(&c, arg) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "consents");
+    done(s);
+    return out;
+}
+
+/* ---- the ledger ---- */
+
+static void read_event(sqlite3_stmt *s, cd_event *e)
+{
+    memset(e, 0, sizeof *e);
+    e->id = sqlite3_column_int64(s, 0);
+    e->account_id = sqlite3_column_int64(s, 1);
+    e->seq = sqlite3_column_int64(s, 2);
+    e->contact_id = sqlite3_column_int64(s, 3);
+    col_copy(s, 4, e->phone, sizeof e->phone);
+    col_copy(s, 5, e->scope, sizeof e->scope);
+    col_copy(s, 6, e->old_state, sizeof e->old_state);
+    col_copy(s, 7, e->new_state, sizeof e->new_state);
+    col_copy(s, 8, e->surface, sizeof e->surface);
+    col_copy(s, 9, e->channel, sizeof e->channel);
+    col_copy(s, 10, e->keyword, sizeof e->keyword);
+    col_copy(s, 11, e->disclosure_sha256, sizeof e->disclosure_sha256);
+    col_copy(s, 12, e->ip, sizeof e->ip);
+    col_copy(s, 13, e->user_agent, sizeof e->user_agent);
+    col_copy(s, 14, e->site, sizeof e->site);
+    col_copy(s, 15, e->session, sizeof e->session);
+    col_copy(s, 16, e->ext_ref, sizeof e->ext_ref);
+    col_copy(s, 17, e->credential_id, sizeof e->credential_id);
+    col_copy(s, 18, e->request_id, sizeof e->request_id);
+    e->created_ms = sqlite3_column_int64(s, 19);
+    col_copy(s, 20, e->prev_hash, sizeof e->prev_hash);
+    col_copy(s, 21, e->hash, sizeof e->hash);
+}
+
+static int sq_event_insert(cd_db *db, cd_event *e, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_EVENT_INSERT, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, e->account_id);
+    sqlite3_bind_int64(s, 2, e->seq);
+    sqlite3_bind_int64(s, 3, e->contact_id);
+    const char *text[] = {e->phone,     e->scope,   e->old_state,         e->new_state,
+                          e->surface,   e->channel, e->keyword,           e->disclosure_sha256,
+                          e->ip,        e->user_agent, e->site,           e->session,
+                          e->ext_ref,   e->credential_id, e->request_id};
+    for (int i = 0; i < (int)(sizeof text / sizeof text[0]); i++)
+        bind_text(s, 4 + i, text[i]);
+    sqlite3_bind_int64(s, 19, e->created_ms);
+    bind_text(s, 20, e->prev_hash);
+    bind_text(s, 21, e->hash);
+    if (step_done(d, s, err, "event") != 0)
+        return -1;
+    e->id = sqlite3_last_insert_rowid(d->h);
+    return 0;
+}
+
+static int each_event(sqlite_db *d, sqlite3_stmt *s, cd_event_each_fn each, void *arg,
+                      cd_err *err)
+{
+    int rc, out = 0;
+    cd_event *e = cd_xmalloc(sizeof *e); /* ~1.5 KB: keep it off small thread stacks */
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        read_event(s, e);
+        if (each(e, arg) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "events");
+    done(s);
+    free(e);
+    return out;
+}
+
+static int sq_event_list(cd_db *db, int64_t account_id, const cd_event_filter *f,
+                         cd_event_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_EVENT_LIST, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, f->after_seq);
+    sqlite3_bind_int64(s, 3, f->contact_id);
+    bind_text(s, 4, f->scope);
+    sqlite3_bind_int64(s, 5, f->since_ms);
+    sqlite3_bind_int(s, 6, f->limit);
+    return each_event(d, s, each, arg, err);
+}
+
+static int sq_event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, void *arg,
+                         cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_EVENT_SCAN, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    return each_event(d, s, each, arg, err);
+}
+
+/* ---- outbox ---- */
+
+static void read_message(sqlite3_stmt *s, cd_message *m)
+{
+    memset(m, 0, sizeof *m);
+    col_copy(s, 1, m->id, sizeof m->id);
+    m->account_id = sqlite3_column_int64(s, 2);
+    col_copy(s, 3, m->to, sizeof m->to);
+    col_copy(s, 4, m->from, sizeof m->from);
+    m->text = col_dup(s, 5);
+    col_copy(s, 6, m->kind, sizeof m->kind);
+    col_copy(s, 7, m->scope, sizeof m->scope);
+    col_copy(s, 8, m->status, sizeof m->status);
+    col_copy(s, 9, m->reason, sizeof m->reason);
+    m->parts = sqlite3_column_int(s, 10);
+    col_copy(s, 11, m->transport, sizeof m->transport);
+    col_copy(s, 12, m->transport_id, sizeof m->transport_id);
+    m->history = col_json(s, 13);
+    m->created_ms = sqlite3_column_int64(s, 14);
+    m->updated_ms = sqlite3_column_int64(s, 15);
+}
+
+static int sq_message_insert(cd_db *db, const cd_message *m, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_INSERT, err);
+    if (!s)
+        return -1;
+    const char *text[] = {m->id,   m->to,     m->from,   m->text ? m->text : "",
+                          m->kind, m->scope,  m->status, m->reason};
+    for (int i = 0; i < 8; i++)
+        bind_text(s, 1 + i + (i > 0), text[i]);
+    sqlite3_bind_int64(s, 2, m->account_id);
+    sqlite3_bind_int(s, 10, m->parts);
+    bind_text(s, 11, m->transport);
+    bind_text(s, 12, m->transport_id);
+    if (m->history)
+        bind_json(s, 13, m->history);
+    else
+        bind_text(s, 13, "[]");
+    sqlite3_bind_int64(s, 14, m->created_ms);
+    sqlite3_bind_int64(s, 15, m->updated_ms);
+    return step_done(d, s, err, "message");
+}
+
+static int sq_message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
+                          cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_GET, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, id);
+    int rc = sqlite3_step(s), out_rc = 0;
+    if (rc == SQLITE_ROW)
+        read_message(s, out);
+    else if (rc == SQLITE_DONE)
+        out_rc = cd_fail(err, CD_ENOTFOUND, "", "no such message");
+    else
+        out_rc = fail_sql(d, err, "message");
+    done(s);
+    return out_rc;
+}
+
+static int sq_message_list(cd_db *db, int64_t account_id, const cd_message_filter *f,
+                           cd_message_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_LIST, err);
+    int rc, out = 0;
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, f->before_rowid);
+    bind_text(s, 3, f->to);
+    bind_text(s, 4, f->status);
+    bind_text(s, 5, f->kind);
+    sqlite3_bind_int(s, 6, f->limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cd_message m;
+        read_message(s, &m);
+        int stop = each(&m, sqlite3_column_int64(s, 0), arg);
+        cd_message_clear(&m);
+        if (stop)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "messages");
+    done(s);
+    return out;
+}
+
+/* ---- idempotency ---- */
+
+static int sq_idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *out,
+                       cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_IDEM_GET, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, key);
+    int rc = sqlite3_step(s), out_rc = 0;
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        col_copy(s, 0, out->request_hash, sizeof out->request_hash);
+        out->status = sqlite3_column_int(s, 1);
+        out->body = col_dup(s, 2);
+        out->created_ms = sqlite3_column_int64(s, 3);
+    } else if (rc == SQLITE_DONE) {
+        out_rc = cd_fail(err, CD_ENOTFOUND, "", "unknown key");
+    } else {
+        out_rc = fail_sql(d, err, "idempotency");
+    }
+    done(s);
+    return out_rc;
+}
+
+static int sq_idem_put(cd_db *db, int64_t account_id, const char *key, const cd_idem *in,
+                       cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_IDEM_PUT, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, key);
+    bind_text(s, 3, in->request_hash);
+    sqlite3_bind_int(s, 4, in->status);
+    bind_text(s, 5, in->body ? in->body : "");
+    sqlite3_bind_int64(s, 6, in->created_ms);
+    return step_done(d, s, err, "idempotency");
+}
+
+const struct cd_store_ops cd_store__sqlite_ops = {
+    .scheme = "sqlite",
+    .connect = sq_connect,
+    .disconnect = sq_disconnect,
+    .migrate = sq_migrate,
+    .exec = exec_sql,
+    .account_insert = sq_account_insert,
+    .account_get = sq_account_get,
+    .account_set_head = sq_account_set_head,
+    .account_each = sq_account_each,
+    .key_insert = sq_key_insert,
+    .key_get = sq_key_get,
+    .key_revoke = sq_key_revoke,
+    .key_each = sq_key_each,
+    .contact_get = sq_contact_get,
+    .contact_by_phone = sq_contact_by_phone,
+    .contact_put = sq_contact_put,
+    .contact_list = sq_contact_list,
+    .named_insert = sq_named_insert,
+    .named_get = sq_named_get,
+    .named_by_name = sq_named_by_name,
+    .named_list = sq_named_list,
+    .consent_get = sq_consent_get,
+    .consent_put = sq_consent_put,
+    .consent_list = sq_consent_list,
+    .event_insert = sq_event_insert,
+    .event_list = sq_event_list,
+    .event_scan = sq_event_scan,
+    .message_insert = sq_message_insert,
+    .message_get = sq_message_get,
+    .message_list = sq_message_list,
+    .idem_get = sq_idem_get,
+    .idem_put = sq_idem_put,
+};

@@ -1,0 +1,346 @@
+/* store/store.c -- backend selection, the reader pool, and the public cd_store_* calls,
+ * each of which forwards to the connection's backend. */
+#include "store/store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/xalloc.h"
+
+static const struct cd_store_ops *const backends[] = {&cd_store__sqlite_ops};
+
+static const struct cd_store_ops *pick(const char *url)
+{
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        size_t n = strlen(backends[i]->scheme);
+        if (strncmp(url, backends[i]->scheme, n) == 0 && url[n] == ':')
+            return backends[i];
+    }
+    return NULL;
+}
+
+cd_store *cd_store_open(const char *url, cd_err *err)
+{
+    const struct cd_store_ops *ops = url ? pick(url) : NULL;
+    if (ops == NULL) {
+        cd_fail(err, CD_EINVAL, "db", "unsupported database URL (use sqlite:PATH)");
+        return NULL;
+    }
+    cd_store *s = cd_xcalloc(1, sizeof *s);
+    s->ops = ops;
+    s->url = cd_xstrdup(url);
+    s->max_readers = 16;
+    pthread_mutex_init(&s->pool_lock, NULL);
+    pthread_cond_init(&s->pool_cond, NULL);
+    cd_db *w = ops->connect(s, url, true, err);
+    if (w == NULL)
+        goto fail;
+    if (ops->migrate(w, &s->schema_version, err) != 0) {
+        ops->disconnect(w);
+        goto fail;
+    }
+    s->writer = cd_store__writer_start(s, w, err);
+    if (s->writer == NULL) {
+        ops->disconnect(w);
+        goto fail;
+    }
+    return s;
+fail:
+    pthread_mutex_destroy(&s->pool_lock);
+    pthread_cond_destroy(&s->pool_cond);
+    free(s->url);
+    free(s);
+    return NULL;
+}
+
+void cd_store_close(cd_store *s)
+{
+    if (s == NULL)
+        return;
+    cd_store__writer_stop(s->writer);
+    while (s->free_readers) {
+        cd_db *db = s->free_readers;
+        s->free_readers = db->next_free;
+        s->ops->disconnect(db);
+    }
+    pthread_mutex_destroy(&s->pool_lock);
+    pthread_cond_destroy(&s->pool_cond);
+    free(s->url);
+    free(s);
+}
+
+int cd_store_schema_version(cd_store *s)
+{
+    return s->schema_version;
+}
+
+cd_db *cd_store_reader(cd_store *s)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    for (;;) {
+        if (s->free_readers) {
+            cd_db *db = s->free_readers;
+            s->free_readers = db->next_free;
+            pthread_mutex_unlock(&s->pool_lock);
+            return db;
+        }
+        if (s->nreaders < s->max_readers)
+            break;
+        pthread_cond_wait(&s->pool_cond, &s->pool_lock);
+    }
+    s->nreaders++;
+    pthread_mutex_unlock(&s->pool_lock);
+    /* Connect outside the lock: opening a file is slow and needs no shared state. */
+    cd_err err;
+    cd_db *db = s->ops->connect(s, s->url, false, &err);
+    if (db == NULL) {
+        pthread_mutex_lock(&s->pool_lock);
+        s->nreaders--;
+        pthread_mutex_unlock(&s->pool_lock);
+    }
+    return db;
+}
+
+void cd_store_release(cd_store *s, cd_db *db)
+{
+    if (db == NULL)
+        return;
+    pthread_mutex_lock(&s->pool_lock);
+    db->next_free = s->free_readers;
+    s->free_readers = db;
+    pthread_cond_signal(&s->pool_cond);
+    pthread_mutex_unlock(&s->pool_lock);
+}
+
+int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg)
+{
+    return cd_store__writer_submit(s->writer, fn, done, arg);
+}
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool finished;
+    int rc;
+    cd_err err;
+} sync_wait;
+
+static void sync_done(void *arg, int rc, const cd_err *err)
+{
+    sync_wait *w = arg;
+    pthread_mutex_lock(&w->lock);
+    w->rc = rc;
+    if (rc != 0 && err)
+        w->err = *err;
+    w->finished = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+typedef struct {
+    cd_job_fn fn;
+    void *arg;
+    sync_wait wait;
+} sync_job;
+
+static int sync_run(cd_db *db, void *arg, cd_err *err)
+{
+    sync_job *j = arg;
+    return j->fn(db, j->arg, err);
+}
+
+static void sync_finish(void *arg, int rc, const cd_err *err)
+{
+    sync_job *j = arg;
+    sync_done(&j->wait, rc, err);
+}
+
+int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err)
+{
+    sync_job j = {.fn = fn, .arg = arg};
+    pthread_mutex_init(&j.wait.lock, NULL);
+    pthread_cond_init(&j.wait.cond, NULL);
+    int rc = cd_store_submit(s, sync_run, sync_finish, &j);
+    if (rc == 0) {
+        pthread_mutex_lock(&j.wait.lock);
+        while (!j.wait.finished)
+            pthread_cond_wait(&j.wait.cond, &j.wait.lock);
+        pthread_mutex_unlock(&j.wait.lock);
+        rc = j.wait.rc;
+        if (rc != 0 && err)
+            *err = j.wait.err;
+    } else {
+        cd_fail(err, CD_ESTORE, "", "the store is closing");
+    }
+    pthread_mutex_destroy(&j.wait.lock);
+    pthread_cond_destroy(&j.wait.cond);
+    return rc;
+}
+
+void cd_store_on_commit(cd_store *s, cd_store_commit_hook hook, void *arg)
+{
+    s->commit_hook = hook;
+    s->commit_hook_arg = arg;
+}
+
+/* ---- forwarding ---- */
+
+int cd_store_account_insert(cd_db *db, cd_account *a, cd_err *err)
+{
+    return db->ops->account_insert(db, a, err);
+}
+int cd_store_account_get(cd_db *db, const char *by, const char *value, cd_account *out,
+                         cd_err *err)
+{
+    return db->ops->account_get(db, by, value, out, err);
+}
+int cd_store_account_set_head(cd_db *db, int64_t account_id, int64_t seq, const char *hash,
+                              cd_err *err)
+{
+    return db->ops->account_set_head(db, account_id, seq, hash, err);
+}
+int cd_store_account_each(cd_db *db, cd_account_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->account_each(db, each, arg, err);
+}
+int cd_store_key_insert(cd_db *db, const cd_apikey *k, cd_err *err)
+{
+    return db->ops->key_insert(db, k, err);
+}
+int cd_store_key_get(cd_db *db, const char *key_id, cd_apikey *out, cd_err *err)
+{
+    return db->ops->key_get(db, key_id, out, err);
+}
+int cd_store_key_revoke(cd_db *db, int64_t account_id, const char *key_id, int64_t now_ms,
+                        cd_err *err)
+{
+    return db->ops->key_revoke(db, account_id, key_id, now_ms, err);
+}
+int cd_store_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg,
+                      cd_err *err)
+{
+    return db->ops->key_each(db, account_id, each, arg, err);
+}
+int cd_store_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out,
+                         cd_err *err)
+{
+    return db->ops->contact_get(db, account_id, id, out, err);
+}
+int cd_store_contact_by_phone(cd_db *db, int64_t account_id, const char *e164,
+                              cd_contact *out, cd_err *err)
+{
+    return db->ops->contact_by_phone(db, account_id, e164, out, err);
+}
+int cd_store_contact_put(cd_db *db, cd_contact *c, cd_err *err)
+{
+    return db->ops->contact_put(db, c, err);
+}
+int cd_store_contact_list(cd_db *db, int64_t account_id, const cd_contact_filter *f,
+                          cd_contact_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->contact_list(db, account_id, f, each, arg, err);
+}
+int cd_store_named_insert(cd_db *db, const char *kind, int64_t account_id, cd_named *n,
+                          cd_err *err)
+{
+    return db->ops->named_insert(db, kind, account_id, n, err);
+}
+int cd_store_named_get(cd_db *db, const char *kind, int64_t account_id, int64_t id,
+                       cd_named *out, cd_err *err)
+{
+    return db->ops->named_get(db, kind, account_id, id, out, err);
+}
+int cd_store_named_by_name(cd_db *db, const char *kind, int64_t account_id, const char *name,
+                           cd_named *out, cd_err *err)
+{
+    return db->ops->named_by_name(db, kind, account_id, name, out, err);
+}
+int cd_store_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t after_id,
+                        int limit, cd_named_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->named_list(db, kind, account_id, after_id, limit, each, arg, err);
+}
+int cd_store_consent_get(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                         cd_consent *out, cd_err *err)
+{
+    return db->ops->consent_get(db, account_id, contact_id, scope, out, err);
+}
+int cd_store_consent_put(cd_db *db, int64_t account_id, int64_t contact_id,
+                         const cd_consent *c, cd_err *err)
+{
+    return db->ops->consent_put(db, account_id, contact_id, c, err);
+}
+int cd_store_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
+                          cd_consent_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->consent_list(db, account_id, contact_id, each, arg, err);
+}
+int cd_store_event_insert(cd_db *db, cd_event *ev, cd_err *err)
+{
+    return db->ops->event_insert(db, ev, err);
+}
+int cd_store_event_list(cd_db *db, int64_t account_id, const cd_event_filter *f,
+                        cd_event_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->event_list(db, account_id, f, each, arg, err);
+}
+int cd_store_event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, void *arg,
+                        cd_err *err)
+{
+    return db->ops->event_scan(db, account_id, each, arg, err);
+}
+int cd_store_message_insert(cd_db *db, const cd_message *m, cd_err *err)
+{
+    return db->ops->message_insert(db, m, err);
+}
+int cd_store_message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
+                         cd_err *err)
+{
+    return db->ops->message_get(db, account_id, id, out, err);
+}
+int cd_store_message_list(cd_db *db, int64_t account_id, const cd_message_filter *f,
+                          cd_message_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->message_list(db, account_id, f, each, arg, err);
+}
+int cd_store_idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *out,
+                      cd_err *err)
+{
+    return db->ops->idem_get(db, account_id, key, out, err);
+}
+int cd_store_idem_put(cd_db *db, int64_t account_id, const char *key, const cd_idem *in,
+                      cd_err *err)
+{
+    return db->ops->idem_put(db, account_id, key, in, err);
+}
+
+/* ---- record helpers ---- */
+
+void cd_contact_clear(cd_contact *c)
+{
+    free(c->first_name);
+    free(c->last_name);
+    free(c->email);
+    free(c->birthday);
+    free(c->zip);
+    free(c->city);
+    for (int i = 0; i < CD_CONTACT_PARAMS; i++)
+        free(c->params[i]);
+    json_decref(c->custom);
+    json_decref(c->tags);
+    json_decref(c->groups);
+    memset(c, 0, sizeof *c);
+}
+
+void cd_message_clear(cd_message *m)
+{
+    free(m->text);
+    json_decref(m->history);
+    memset(m, 0, sizeof *m);
+}
+
+void cd_idem_clear(cd_idem *i)
+{
+    free(i->body);
+    memset(i, 0, sizeof *i);
+}

@@ -1,0 +1,272 @@
+/* store/store.h -- the one storage interface. Everything that reads or writes durable
+ * state goes through these functions; no SQL lives anywhere else. The backend is chosen
+ * by the URL given to cd_store_open() ("sqlite:PATH"; "postgres://..." when built).
+ *
+ * Threads and connections:
+ * - Reads run on a cd_db taken from the reader pool with cd_store_reader() and given
+ *   back with cd_store_release(). A reader sees only committed data.
+ * - Writes run as jobs (cd_job_fn) on the store's single writer. Jobs queued together
+ *   share one transaction and one fsync (group commit); each job runs inside its own
+ *   savepoint, so a failing job leaves no trace and does not disturb its neighbours.
+ *   A job's completion callback runs only once the batch is durable (or has failed).
+ * - Every function that touches account data takes the account id: no query crosses
+ *   accounts.
+ *
+ * Ownership: records filled by the store own their heap members; release them with the
+ * matching _clear(). Strings in fixed arrays are NUL-terminated and truncated by nobody:
+ * the API layer validates lengths before anything reaches here. */
+#ifndef CD_STORE_STORE_H
+#define CD_STORE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+typedef struct cd_store cd_store; /* opaque: see store_int.h */
+typedef struct cd_db cd_db;       /* one connection: a reader, or the writer inside a job */
+
+/* ---- records ---- */
+
+typedef struct cd_account {
+    int64_t id;
+    char name[128];
+    char login[256];
+    char brand[64];
+    char region[8];
+    char timezone[64];
+    char jwt_secret[65];
+    int64_t created_ms;
+    int64_t ledger_seq;     /* the newest event's seq, 0 when none */
+    char ledger_head[65];   /* the newest event's hash, 64 zeros when none */
+} cd_account;
+
+typedef struct cd_apikey {
+    char id[32]; /* public part of the key ("k_...") */
+    int64_t account_id;
+    char name[128];
+    char hash[65]; /* SHA-256 hex of the whole key */
+    int64_t created_ms;
+    int64_t revoked_ms; /* 0 while usable */
+} cd_apikey;
+
+#define CD_CONTACT_PARAMS 5
+
+typedef struct cd_contact {
+    int64_t id;
+    int64_t account_id;
+    char phone[24]; /* E.164 */
+    char *first_name, *last_name, *email, *birthday, *zip, *city; /* owned; NULL = unset */
+    char *params[CD_CONTACT_PARAMS];                              /* owned; NULL = unset */
+    json_t *custom; /* owned reference: object, or NULL */
+    json_t *tags;   /* owned reference: array of strings, or NULL */
+    json_t *groups; /* owned reference: array of group ids; filled by reads */
+    int64_t created_ms;
+    int64_t updated_ms;
+} cd_contact;
+
+void cd_contact_clear(cd_contact *c); /* frees the members, zeroes the record */
+
+typedef struct cd_contact_filter {
+    int64_t group_id;   /* 0 = any */
+    const char *tag;    /* NULL = any */
+    const char *q;      /* substring of phone, names or e-mail; NULL = any */
+    int64_t after_id;   /* cursor: ids greater than this */
+    int limit;
+} cd_contact_filter;
+
+typedef struct cd_named { /* a group or a message type */
+    int64_t id;
+    char name[256];
+    int64_t created_ms;
+} cd_named;
+
+typedef struct cd_consent {
+    char scope[40]; /* "all", "group:ID", "type:ID" */
+    char state[16]; /* "pending", "opted_in", "opted_out" */
+    int64_t updated_ms;
+} cd_consent;
+
+typedef struct cd_event {
+    int64_t id;
+    int64_t account_id;
+    int64_t seq; /* 1, 2, 3... per account */
+    int64_t contact_id;
+    char phone[24];
+    char scope[40];
+    char old_state[16]; /* "" when there was none */
+    char new_state[16];
+    char surface[24];
+    char channel[16];
+    char keyword[32];
+    char disclosure_sha256[65];
+    char ip[64];
+    char user_agent[512];
+    char site[128];
+    char session[128];
+    char ext_ref[128];
+    char credential_id[32];
+    char request_id[40];
+    int64_t created_ms;
+    char prev_hash[65];
+    char hash[65];
+} cd_event;
+
+typedef struct cd_event_filter {
+    int64_t contact_id; /* 0 = any */
+    const char *scope;  /* NULL = any */
+    int64_t since_ms;   /* 0 = any */
+    int64_t after_seq;  /* cursor */
+    int limit;
+} cd_event_filter;
+
+typedef struct cd_message {
+    char id[40];
+    int64_t account_id;
+    char to[24];
+    char from[24];
+    char *text; /* owned */
+    char kind[16];
+    char scope[40];
+    char status[16];
+    char reason[64];
+    int parts;
+    char transport[16];
+    char transport_id[64];
+    int64_t created_ms;
+    int64_t updated_ms;
+    json_t *history; /* owned: [{"status","at","detail"}], filled by cd_store_message_get */
+} cd_message;
+
+void cd_message_clear(cd_message *m);
+
+typedef struct cd_message_filter {
+    const char *to;     /* E.164 or NULL */
+    const char *status; /* NULL = any */
+    const char *kind;   /* NULL = any */
+    int64_t before_rowid; /* cursor: newest first; 0 = from the newest */
+    int limit;
+} cd_message_filter;
+
+typedef struct cd_idem {
+    char request_hash[65];
+    int status;
+    char *body; /* owned */
+    int64_t created_ms;
+} cd_idem;
+
+/* ---- opening ---- */
+
+/* Opens the backend named by `url`, applies pending migrations and starts the writer.
+ * Returns NULL with *err filled on failure. Caller owns; cd_store_close() releases. */
+cd_store *cd_store_open(const char *url, cd_err *err);
+/* Drains queued jobs, stops the writer, closes every connection. NULL is a no-op. */
+void cd_store_close(cd_store *s);
+/* The schema version after migrations (number of the newest applied migration). */
+int cd_store_schema_version(cd_store *s);
+
+/* ---- connections and jobs ---- */
+
+cd_db *cd_store_reader(cd_store *s);          /* blocks until a reader is free */
+void cd_store_release(cd_store *s, cd_db *db); /* gives a reader back; NULL is a no-op */
+
+/* A job runs on the writer thread inside the batch transaction. It returns 0, or -1
+ * with *err filled, in which case everything it wrote is rolled back. */
+typedef int (*cd_job_fn)(cd_db *db, void *arg, cd_err *err);
+/* Runs once per job, on the writer thread, after the batch is durable (rc 0) or has
+ * failed (rc -1, err says why). It must be quick: it only hands the result on. */
+typedef void (*cd_job_done_fn)(void *arg, int rc, const cd_err *err);
+
+/* Queues a job; `done` will be called exactly once. Returns -1 if the store is closing. */
+int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg);
+/* Queues a job and waits for its durable completion (CLI and tests). */
+int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err);
+
+/* Batch statistics for /metrics: observed by the writer after every commit. */
+typedef void (*cd_store_commit_hook)(void *arg, int batch_size, double seconds);
+void cd_store_on_commit(cd_store *s, cd_store_commit_hook hook, void *arg);
+
+/* ---- accounts and keys ---- */
+
+int cd_store_account_insert(cd_db *db, cd_account *a, cd_err *err); /* sets a->id */
+/* by = "id" | "name" | "login" | "brand"; returns 0, or -1 with CD_ENOTFOUND. */
+int cd_store_account_get(cd_db *db, const char *by, const char *value, cd_account *out,
+                         cd_err *err);
+int cd_store_account_set_head(cd_db *db, int64_t account_id, int64_t seq, const char *hash,
+                              cd_err *err);
+typedef int (*cd_account_each_fn)(const cd_account *a, void *arg);
+int cd_store_account_each(cd_db *db, cd_account_each_fn each, void *arg, cd_err *err);
+
+int cd_store_key_insert(cd_db *db, const cd_apikey *k, cd_err *err);
+int cd_store_key_get(cd_db *db, const char *key_id, cd_apikey *out, cd_err *err);
+int cd_store_key_revoke(cd_db *db, int64_t account_id, const char *key_id, int64_t now_ms,
+                        cd_err *err);
+typedef int (*cd_key_each_fn)(const cd_apikey *k, void *arg);
+int cd_store_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg,
+                      cd_err *err);
+
+/* ---- contacts ---- */
+
+int cd_store_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out,
+                         cd_err *err);
+int cd_store_contact_by_phone(cd_db *db, int64_t account_id, const char *e164,
+                              cd_contact *out, cd_err *err);
+/* Inserts c (c->id set on return) or updates the row with c->id; writes c->groups as the
+ * contact's complete group membership when it is not NULL. */
+int cd_store_contact_put(cd_db *db, cd_contact *c, cd_err *err);
+typedef int (*cd_contact_each_fn)(const cd_contact *c, void *arg);
+int cd_store_contact_list(cd_db *db, int64_t account_id, const cd_contact_filter *f,
+                          cd_contact_each_fn each, void *arg, cd_err *err);
+
+/* ---- groups and message types ---- */
+
+/* kind = "group" | "type". For types, n->id may be preset (Omeda ids); 0 = assign. */
+int cd_store_named_insert(cd_db *db, const char *kind, int64_t account_id, cd_named *n,
+                          cd_err *err);
+int cd_store_named_get(cd_db *db, const char *kind, int64_t account_id, int64_t id,
+                       cd_named *out, cd_err *err);
+int cd_store_named_by_name(cd_db *db, const char *kind, int64_t account_id, const char *name,
+                           cd_named *out, cd_err *err);
+typedef int (*cd_named_each_fn)(const cd_named *n, void *arg);
+int cd_store_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t after_id,
+                        int limit, cd_named_each_fn each, void *arg, cd_err *err);
+
+/* ---- consents and the ledger ---- */
+
+/* CD_ENOTFOUND when the contact has no state for that scope. */
+int cd_store_consent_get(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                         cd_consent *out, cd_err *err);
+int cd_store_consent_put(cd_db *db, int64_t account_id, int64_t contact_id,
+                         const cd_consent *c, cd_err *err);
+typedef int (*cd_consent_each_fn)(const cd_consent *c, void *arg);
+int cd_store_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
+                          cd_consent_each_fn each, void *arg, cd_err *err);
+
+int cd_store_event_insert(cd_db *db, cd_event *ev, cd_err *err); /* sets ev->id */
+typedef int (*cd_event_each_fn)(const cd_event *ev, void *arg);
+int cd_store_event_list(cd_db *db, int64_t account_id, const cd_event_filter *f,
+                        cd_event_each_fn each, void *arg, cd_err *err);
+/* Every event of the account in stored order of seq, for verification. */
+int cd_store_event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, void *arg,
+                        cd_err *err);
+
+/* ---- outbox ---- */
+
+int cd_store_message_insert(cd_db *db, const cd_message *m, cd_err *err);
+int cd_store_message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
+                         cd_err *err);
+/* Each message's cursor is its rowid, handed to `each` with the record. */
+typedef int (*cd_message_each_fn)(const cd_message *m, int64_t rowid, void *arg);
+int cd_store_message_list(cd_db *db, int64_t account_id, const cd_message_filter *f,
+                          cd_message_each_fn each, void *arg, cd_err *err);
+
+/* ---- idempotency ---- */
+
+int cd_store_idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *out,
+                      cd_err *err); /* CD_ENOTFOUND when unknown */
+int cd_store_idem_put(cd_db *db, int64_t account_id, const char *key, const cd_idem *in,
+                      cd_err *err);
+void cd_idem_clear(cd_idem *i);
+
+#endif

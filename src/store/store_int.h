@@ -1,0 +1,82 @@
+/* store/store_int.h -- what the backends share with store.c and writer.c, and nobody else.
+ * A backend fills one const struct cd_store_ops with designated initializers. */
+#ifndef CD_STORE_STORE_INT_H
+#define CD_STORE_STORE_INT_H
+
+#include <pthread.h>
+
+#include "store/store.h"
+
+struct cd_store_ops {
+    const char *scheme; /* the URL prefix: "sqlite" */
+    /* Opens one connection; `writer` says whether it is the single write connection. */
+    cd_db *(*connect)(cd_store *s, const char *url, bool writer, cd_err *err);
+    void (*disconnect)(cd_db *db);
+    int (*migrate)(cd_db *db, int *version, cd_err *err);
+    /* Transaction control, used by the writer only. */
+    int (*exec)(cd_db *db, const char *sql, cd_err *err);
+
+    int (*account_insert)(cd_db *, cd_account *, cd_err *);
+    int (*account_get)(cd_db *, const char *by, const char *value, cd_account *, cd_err *);
+    int (*account_set_head)(cd_db *, int64_t, int64_t, const char *, cd_err *);
+    int (*account_each)(cd_db *, cd_account_each_fn, void *, cd_err *);
+    int (*key_insert)(cd_db *, const cd_apikey *, cd_err *);
+    int (*key_get)(cd_db *, const char *, cd_apikey *, cd_err *);
+    int (*key_revoke)(cd_db *, int64_t, const char *, int64_t, cd_err *);
+    int (*key_each)(cd_db *, int64_t, cd_key_each_fn, void *, cd_err *);
+    int (*contact_get)(cd_db *, int64_t, int64_t, cd_contact *, cd_err *);
+    int (*contact_by_phone)(cd_db *, int64_t, const char *, cd_contact *, cd_err *);
+    int (*contact_put)(cd_db *, cd_contact *, cd_err *);
+    int (*contact_list)(cd_db *, int64_t, const cd_contact_filter *, cd_contact_each_fn, void *,
+                        cd_err *);
+    int (*named_insert)(cd_db *, const char *, int64_t, cd_named *, cd_err *);
+    int (*named_get)(cd_db *, const char *, int64_t, int64_t, cd_named *, cd_err *);
+    int (*named_by_name)(cd_db *, const char *, int64_t, const char *, cd_named *, cd_err *);
+    int (*named_list)(cd_db *, const char *, int64_t, int64_t, int, cd_named_each_fn, void *,
+                      cd_err *);
+    int (*consent_get)(cd_db *, int64_t, int64_t, const char *, cd_consent *, cd_err *);
+    int (*consent_put)(cd_db *, int64_t, int64_t, const cd_consent *, cd_err *);
+    int (*consent_list)(cd_db *, int64_t, int64_t, cd_consent_each_fn, void *, cd_err *);
+    int (*event_insert)(cd_db *, cd_event *, cd_err *);
+    int (*event_list)(cd_db *, int64_t, const cd_event_filter *, cd_event_each_fn, void *,
+                      cd_err *);
+    int (*event_scan)(cd_db *, int64_t, cd_event_each_fn, void *, cd_err *);
+    int (*message_insert)(cd_db *, const cd_message *, cd_err *);
+    int (*message_get)(cd_db *, int64_t, const char *, cd_message *, cd_err *);
+    int (*message_list)(cd_db *, int64_t, const cd_message_filter *, cd_message_each_fn, void *,
+                        cd_err *);
+    int (*idem_get)(cd_db *, int64_t, const char *, cd_idem *, cd_err *);
+    int (*idem_put)(cd_db *, int64_t, const char *, const cd_idem *, cd_err *);
+};
+
+/* Every backend's connection struct starts with this header. */
+struct cd_db {
+    const struct cd_store_ops *ops;
+    cd_store *store;
+    cd_db *next_free; /* reader pool link */
+};
+
+typedef struct cd_writer cd_writer; /* writer.c */
+
+struct cd_store {
+    const struct cd_store_ops *ops;
+    char *url;
+    int schema_version;
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+    cd_db *free_readers;
+    int nreaders; /* created so far */
+    int max_readers;
+    cd_writer *writer;
+    cd_store_commit_hook commit_hook;
+    void *commit_hook_arg;
+};
+
+extern const struct cd_store_ops cd_store__sqlite_ops;
+
+/* writer.c: the single write connection and its group-commit thread. */
+cd_writer *cd_store__writer_start(cd_store *s, cd_db *db, cd_err *err);
+void cd_store__writer_stop(cd_writer *w); /* drains the queue, then joins */
+int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg);
+
+#endif

@@ -1,0 +1,19 @@
+/* util/buf.h -- a growable byte buffer, always NUL-terminated. */
+#ifndef CD_UTIL_BUF_H
+#define CD_UTIL_BUF_H
+
+#include <stddef.h>
+
+typedef struct cd_buf {
+    char *data; /* owned; NULL until the first append */
+    size_t len;
+    size_t cap;
+} cd_buf;
+
+void cd_buf_append(cd_buf *b, const void *p, size_t n);
+void cd_buf_puts(cd_buf *b, const char *s);
+void cd_buf_printf(cd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *cd_buf_take(cd_buf *b); /* hands data to the caller (free()), leaves b empty */
+void cd_buf_free(cd_buf *b);
+
+#endif

@@ -1,0 +1,16 @@
+/* util/canon.h -- canonical JSON: object keys sorted, no insignificant whitespace,
+ * non-ASCII escaped. Two equal values always give the same bytes, which is what the
+ * ledger hashes and the idempotency check compare. */
+#ifndef CD_UTIL_CANON_H
+#define CD_UTIL_CANON_H
+
+#include <jansson.h>
+
+#include "util/crypto.h"
+
+/* Returns a malloc'd string (free()) or NULL if v is NULL or not serialisable. */
+char *cd_canon_json(const json_t *v);
+/* SHA-256 (hex) of cd_canon_json(v); "" hashes as the empty string when v is NULL. */
+void cd_canon_sha256(const json_t *v, char out[CD_SHA256_HEX]);
+
+#endif

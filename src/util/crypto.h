@@ -1,0 +1,22 @@
+/* util/crypto.h -- hashes, HMAC, randomness and constant-time compares (libsodium).
+ * cd_crypto_init() runs in main before any thread starts. */
+#ifndef CD_UTIL_CRYPTO_H
+#define CD_UTIL_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CD_SHA256_HEX 65 /* 64 hex digits + NUL */
+
+int cd_crypto_init(void);
+void cd_sha256_hex(const void *data, size_t len, char out[CD_SHA256_HEX]);
+void cd_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len,
+                        char out[CD_SHA256_HEX]);
+/* Fills out with `nbytes` random bytes written as lowercase hex (2*nbytes+1 chars). */
+void cd_random_hex(char *out, size_t nbytes);
+/* URL-safe random token of `nbytes` random bytes (base64url, no padding) into out[outlen]. */
+void cd_random_token(char *out, size_t outlen, size_t nbytes);
+/* Constant-time equality of two equal-length buffers. */
+bool cd_ct_equal(const void *a, const void *b, size_t len);
+
+#endif
