@@ -125,6 +125,20 @@ static int req_string(json_t *o, const char *key, size_t max, const char **out, 
     return 0;
 }
 
+/* "phone" must be there; an empty or overlong one is an invalid number, not a missing one. */
+static int required_phone(json_t *o, const char **out, cd_err *err)
+{
+    json_t *v = json_object_get(o, "phone");
+    if (v == NULL || json_is_null(v))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "phone", "phone is required");
+    if (!json_is_string(v))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "phone", "phone must be a string");
+    if (json_string_length(v) > 64 || strlen(json_string_value(v)) != json_string_length(v))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_phone", "phone", "not a phone number");
+    *out = json_string_value(v);
+    return 0;
+}
+
 static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
     if (s == NULL || *s == '\0')
@@ -356,8 +370,7 @@ static int h_health(cd_req *req)
     bool ok = db != NULL;
     cd_store_release(SRV(req)->store, db);
     return cd_reply_json(req, ok ? 200 : 503,
-                         json_pack("{ss si}", "status", ok ? "ok" : "unavailable", "schema",
-                                   cd_store_schema_version(SRV(req)->store)));
+                         json_pack("{ss}", "status", ok ? "ok" : "unavailable"));
 }
 
 static int h_metrics(cd_req *req)
@@ -465,7 +478,7 @@ static int h_contact_create(cd_req *req)
     json_t *o = NULL;
     const char *phone;
     contact_in *in = cd_req_alloc(req, sizeof *in);
-    if (body_object(req, &o, &err) != 0 || req_string(o, "phone", 64, &phone, &err) != 0 ||
+    if (body_object(req, &o, &err) != 0 || required_phone(o, &phone, &err) != 0 ||
         normalize(req, phone, "phone", in->phone, &err) != 0 ||
         parse_contact(o, &in->patch, &err) != 0)
         return reply_error(req, &err);
@@ -741,7 +754,7 @@ static int h_consent_set(cd_req *req)
     const char *phone, *scope, *state, *channel;
     consent_in *in = cd_req_alloc(req, sizeof *in);
     cd_provenance *p = &in->prov;
-    if (body_object(req, &o, &err) != 0 || req_string(o, "phone", 64, &phone, &err) != 0 ||
+    if (body_object(req, &o, &err) != 0 || required_phone(o, &phone, &err) != 0 ||
         normalize(req, phone, "phone", in->phone, &err) != 0 ||
         opt_string(o, "scope", 39, &scope, &err) != 0 ||
         cd_scope_parse(scope ? scope : "all", "scope", &in->scope, &err) != 0 ||
@@ -820,11 +833,12 @@ static int h_check(cd_req *req)
         if (rc != 0)
             return reply_error(req, &err);
     }
+    /* Echo an invalid number only when it is short, valid UTF-8 text. */
+    json_t *echo = valid ? json_string(e164) : strlen(to) <= 64 ? json_string(to) : NULL;
     return cd_reply_json(req, 200,
-                         json_pack("{so ss sb ss}", "phone", valid ? json_string(e164)
-                                                                   : json_string(to),
-                                   "scope", scope_name, "allowed",
-                                   cd_consent_reason_allows(reason), "reason", reason));
+                         json_pack("{so ss sb ss}", "phone", echo ? echo : json_null(), "scope",
+                                   scope_name, "allowed", cd_consent_reason_allows(reason),
+                                   "reason", reason));
 }
 
 static int collect_event(const cd_event *e, void *arg)

@@ -138,6 +138,14 @@ static void apply(cd_contact *c, const cd_contact_patch *p)
     }
 }
 
+static bool patch_empty(const cd_contact_patch *p)
+{
+    for (int f = 0; f < CD_CF_COUNT; f++)
+        if (p->has[f])
+            return false;
+    return !p->custom && !p->tags && !p->groups;
+}
+
 int cd_contact_apply(cd_db *db, int64_t account_id, int64_t id, const cd_contact_patch *p,
                      bool create, cd_contact *out, bool *created, cd_err *err)
 {
@@ -159,6 +167,12 @@ int cd_contact_apply(cd_db *db, int64_t account_id, int64_t id, const cd_contact
         snprintf(c.phone, sizeof c.phone, "%s", p->phone);
         c.created_ms = cd_now_ms();
         fresh = true;
+    } else if (patch_empty(p)) {
+        /* Nothing to change (a consent for a known number): no write, no new updated_at. */
+        if (created)
+            *created = false;
+        *out = c;
+        return 0;
     }
     if (p->groups && check_groups(db, account_id, p->groups, err) != 0) {
         cd_contact_clear(&c);

@@ -90,7 +90,7 @@ static int verify_one(const cd_event *ev, void *arg)
     if (ev->seq != v->expect)
         problem = ev->seq > v->expect ? "missing" : "reordered";
     else if (cd_ledger_hash(ev, h), strcmp(h, ev->hash) != 0)
-        problem = "altered";
+        problem = "hash_mismatch";
     else if (strcmp(ev->prev_hash, v->prev) != 0)
         problem = "reordered";
     if (problem) {
@@ -117,7 +117,7 @@ static int verify_account(cd_db *db, const cd_account *a, cd_ledger_report *r, c
         /* The chain is intact but shorter than the head says: its newest events are gone. */
         r->ok = false;
         r->seq = v.expect;
-        r->problem = a->ledger_seq > v.expect - 1 ? "missing" : "altered";
+        r->problem = a->ledger_seq > v.expect - 1 ? "missing" : "head_mismatch";
     }
     return 0;
 }

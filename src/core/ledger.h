@@ -32,7 +32,7 @@ typedef struct cd_ledger_report {
     int64_t account_id; /* where the first problem is */
     char account[128];
     int64_t seq;         /* the first bad seq */
-    const char *problem; /* "altered", "missing", "reordered"; NULL when ok */
+    const char *problem; /* "hash_mismatch", "missing", "reordered", "head_mismatch" */
 } cd_ledger_report;
 
 /* Verifies one account's chain, or every account's when account_id is 0. Returns 0 when

@@ -228,11 +228,11 @@ int cd_reply_data(cd_req *req, int status, const char *content_type, const char 
 
 int cd_reply_json(cd_req *req, int status, json_t *body)
 {
-    if (body == NULL)
+    if (body == NULL && status == 204)
         return cd_reply_data(req, status, "application/json", "", 0);
-    char *s = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(body);
-    if (s == NULL)
+    if (s == NULL) /* a bug: never answer success with an empty body */
         return cd_reply_data(req, 500, "application/json",
                              "{\"error\":{\"code\":\"internal_error\"}}", 34);
     return cd_reply_take(req, status, "application/json", s, strlen(s));
@@ -341,12 +341,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (req == NULL) {
         req = req_new(h, conn, method, url); /* freed in on_completed() */
         *state = req;
-        if (declared_too_big(req, h->cfg.max_body)) {
-            cd_err err;
-            cd_fail_reason(&err, CD_ELIMIT, "too_large", "", "the body is larger than %zu bytes",
-                           h->cfg.max_body);
-            return (enum MHD_Result)cd_router_reply_error(h->router, req, &err);
-        }
+        /* A declared oversize body is still read (and dropped) so that the client, which is
+         * busy sending it, gets the 413 instead of a reset connection. */
+        req->too_big = declared_too_big(req, h->cfg.max_body);
         return MHD_YES;
     }
     switch (atomic_load(&req->phase)) {
@@ -406,6 +403,35 @@ cd_route_match *cd_http__match(cd_req *req)
     return &req->match;
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decodes %HH like MHD's default, except %00: a decoded NUL would silently cut the path or
+ * value short ("/contacts/%00" would become "/contacts/"), so it stays as it was written. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    (void)cls;
+    (void)c;
+    for (const char *r = s; *r;) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 cd_http *cd_http_start(const cd_http_config *cfg, cd_router *router, cd_err *err)
 {
     cd_http *h = cd_xcalloc(1, sizeof *h);
@@ -422,6 +448,7 @@ cd_http *cd_http_start(const cd_http_config *cfg, cd_router *router, cd_err *err
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);

@@ -295,7 +295,10 @@ function cmdServe(opt) {
   const accessLog = process.env.PEER_LOG !== '0';
   const app = fastify({
     logger: accessLog ? { level: 'info', stream: process.stderr } : false,
-    disableRequestLogging: true,
+    // fastify's own two lines per request are replaced by the one in the onResponse hook.
+    ...(fastify.LogController
+      ? { logController: new fastify.LogController({ disableRequestLogging: true }) }
+      : { disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     genReqId: () => crypto.randomBytes(16).toString('hex'),
   });

@@ -195,13 +195,15 @@ export function request(baseUrl, method, urlPath, { body, headers = {}, agent, c
 /**
  * One HTTP/1.1 request on a fresh TCP connection that keeps reading while it writes and ignores write
  * errors, so an early answer (413 before the body is sent) is seen even if the server then closes.
- * body: Buffer/string; chunked: send it with Transfer-Encoding: chunked.
+ * body: Buffer/string; chunked: send it with Transfer-Encoding: chunked. With an `Expect: 100-continue`
+ * header it waits (up to 1 s) for 100 Continue or a final answer before sending the body, as curl does.
  * Resolves {status, headers, text, json} or {status: 0, raw} when no complete answer came back.
  */
 export function rawHttp(port, { method = 'POST', path: urlPath, headers = {}, body = '', chunked = false,
     timeout = 10000 } = {}) {
     const buf = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
     const head = [`${method} ${urlPath} HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Connection: close'];
+    const expectContinue = Object.entries(headers).some(([k, v]) => k.toLowerCase() === 'expect' && /100-continue/i.test(v));
     for (const [k, v] of Object.entries(headers)) head.push(`${k}: ${v}`);
     head.push(chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${buf.length}`);
     return new Promise((resolve) => {
@@ -209,7 +211,13 @@ export function rawHttp(port, { method = 'POST', path: urlPath, headers = {}, bo
         let finished = false;
         const sock = net.connect({ host: '127.0.0.1', port });
         const parse = () => {
-            const all = Buffer.concat(chunks);
+            let all = Buffer.concat(chunks);
+            // Skip interim 1xx answers (100 Continue).
+            while (/^HTTP\/1\.[01] 1\d\d /.test(all.subarray(0, 16).toString('latin1'))) {
+                const e = all.indexOf('\r\n\r\n');
+                if (e < 0) return null;
+                all = all.subarray(e + 4);
+            }
             const end = all.indexOf('\r\n\r\n');
             if (end < 0) return null;
             const lines = all.subarray(0, end).toString('latin1').split('\r\n');
@@ -250,6 +258,18 @@ export function rawHttp(port, { method = 'POST', path: urlPath, headers = {}, bo
                 else { sock.once('drain', () => res(true)); sock.once('close', () => res(false)); }
             });
             await write(head.join('\r\n') + '\r\n\r\n');
+            if (expectContinue) {
+                // Wait for "100 Continue" or a final answer (e.g. 413) before sending the body.
+                await new Promise((res) => {
+                    const t = setTimeout(res, 1000);
+                    const check = () => {
+                        if (chunks.length) { clearTimeout(t); sock.off('data', check); res(); }
+                    };
+                    sock.on('data', check);
+                    check();
+                });
+                if (finished || parse()) return;
+            }
             const step = 64 * 1024;
             for (let i = 0; i < buf.length && !finished; i += step) {
                 const piece = buf.subarray(i, i + step);
