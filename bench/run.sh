@@ -260,7 +260,7 @@ fi
     if want peer; then row "$([[ $ONLY == both ]] || echo "$GET_EP")" "$PEER_LABEL" "$RESULTS/peer-get.txt"; fi
     if [[ $ONLY == both ]]; then ratio_row "$RESULTS/consentd-get.txt" "$RESULTS/peer-get.txt"; fi
     echo
-    echo "wrk 4 \`-t$THREADS -c$CONNS -d$DURATION --timeout $TIMEOUT\` (after a ${WARMUP} warm-up) on the same" \
+    echo "wrk 4 \`-t$THREADS -c$CONNS -d$DURATION --timeout $TIMEOUT\` ($(warm && echo "after a $WARMUP warm-up" || echo "no warm-up")) on the same" \
         "$(nproc)-core machine as the servers (${CPU:-unknown CPU}, $(uname -sr)), $(date -u +%Y-%m-%d)." \
         "$([[ $ONLY == both ]] && echo "Both servers" || echo "Server"): one SQLite file on $FSTYPE, WAL, \`synchronous=FULL\`; a POST is answered only after its" \
         "commit is durable and appends one hash-chained ledger event (1000 numbers, each request flips one" \
@@ -270,7 +270,8 @@ fi
         echo "consentd / peer: above 1 in requests/s, below 1 in p50 and p99 is better for consentd."
     fi
     if want consentd; then
-        echo "consentd: \`$(basename "$CONSENTD") serve\` built from $COMMIT."
+        C_THREADS=$(grep -m1 -o '"threads" *: *[0-9]*' "$WORK/consentd.log" 2>/dev/null | grep -o '[0-9]*$' || true)
+        echo "consentd: \`$(basename "$CONSENTD") serve\` built from $COMMIT${C_THREADS:+, one process with $C_THREADS worker threads}."
     fi
     if want peer; then
         echo "Peer (\`bench/peers/fastify\`): fastify $(pkgver fastify) + better-sqlite3 $(pkgver better-sqlite3)" \
@@ -279,4 +280,9 @@ fi
             "fsync'd commit per POST (better-sqlite3 is synchronous)."
     fi
 } | tee "$RESULTS/table.md"
+for f in "$RESULTS"/consentd-*.txt "$RESULTS"/peer-*.txt; do
+    [[ -f $f ]] || continue
+    read -r _ _ _ to err < <(stats "$f")
+    ((to + err == 0)) || say "warning: $(basename "$f" .txt): $to timeouts, $err errors (see the server log in ${RESULTS#"$ROOT"/})"
+done
 say "raw wrk output and table.md in ${RESULTS#"$ROOT"/}"

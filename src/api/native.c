@@ -278,6 +278,10 @@ struct write_op {
     /* the outcome, set on the writer thread and read after resumption */
     int status;
     json_t *body;
+    /* Builds body from what fn left in `in`. Set by jobs whose answer takes some work, so
+     * that it runs on a request thread after the commit, not on the single writer (unless
+     * the answer must be stored for Idempotency-Key). */
+    void (*render)(write_op *w);
     char *replay; /* a stored answer, when this is a retry */
 };
 
@@ -309,6 +313,8 @@ static int write_job(cd_db *db, void *arg, cd_err *err)
     if (w->fn(db, w, err) != 0)
         return -1;
     if (w->idem_key) {
+        if (w->body == NULL && w->render)
+            w->render(w);
         cd_idem rec = {.status = w->status, .created_ms = cd_now_ms()};
         memcpy(rec.request_hash, w->request_hash, sizeof rec.request_hash);
         rec.body = json_dumps(w->body, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -335,6 +341,8 @@ static int write_finish(cd_req *req, void *arg, int rc, const cd_err *err)
         cd_reply_header(req, "Idempotent-Replayed", "true");
         return cd_reply_take(req, w->status, "application/json", w->replay, strlen(w->replay));
     }
+    if (w->body == NULL && w->render)
+        w->render(w);
     return cd_reply_json(req, w->status, w->body);
 }
 
@@ -720,7 +728,16 @@ typedef struct consent_in {
     cd_scope scope;
     cd_state state;
     cd_provenance prov;
+    cd_consent out; /* the job's result */
+    cd_event ev;
 } consent_in;
+
+static void render_consent(write_op *w)
+{
+    consent_in *in = w->in;
+    w->body = json_pack("{so so}", "consent", consent_json(&in->out), "event",
+                        event_json(&in->ev));
+}
 
 static int job_consent_set(cd_db *db, write_op *w, cd_err *err)
 {
@@ -728,8 +745,6 @@ static int job_consent_set(cd_db *db, write_op *w, cd_err *err)
     int64_t acct = w->who.account.id;
     cd_contact_patch patch = {.phone = in->phone, .merge = true};
     cd_contact c;
-    cd_consent out;
-    cd_event ev;
     in->prov.credential_id = w->who.credential_id;
     in->prov.request_id = w->request_id;
     if (cd_scope_exists(db, acct, in->scope, "scope", err) != 0 ||
@@ -738,12 +753,12 @@ static int job_consent_set(cd_db *db, write_op *w, cd_err *err)
     /* An explicit opt-in through the API is the override that may lift an opt-out. */
     int rc = cd_consent_set(db, acct, &c, in->scope, in->state,
                             in->state == CD_STATE_OPTED_IN ? CD_CONSENT_OVERRIDE : 0, &in->prov,
-                            &out, &ev, err);
+                            &in->out, &in->ev, err);
     cd_contact_clear(&c);
     if (rc != 0)
         return -1;
     w->status = 201;
-    w->body = json_pack("{so so}", "consent", consent_json(&out), "event", event_json(&ev));
+    w->render = render_consent;
     return 0;
 }
 

@@ -45,10 +45,10 @@ static const char *positional(int argc, char **argv, int skip)
 
 static int fail(const char *what, const cd_err *err)
 {
-    fprintf(stderr, "consentd: %s: %s%s%s\n", what, err->msg, err->field[0] ? " (field " : "",
-            err->field[0] ? err->field : "");
     if (err->field[0])
-        fputs(")\n", stderr);
+        fprintf(stderr, "consentd: %s: %s (%s)\n", what, err->msg, err->field);
+    else
+        fprintf(stderr, "consentd: %s: %s\n", what, err->msg);
     return 1;
 }
 

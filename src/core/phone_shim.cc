@@ -6,6 +6,8 @@ extern "C" {
 #include "core/phone.h"
 }
 
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -380,12 +382,49 @@ extern "C" void cd_phone_init(void)
     }
 }
 
+/* A per-thread cache of recent successful normalisations. libphonenumber's validation runs
+ * ICU regular expressions and costs tens of microseconds; the same few numbers come back
+ * again and again (a contact's consents, checks, sends), and the result is a pure function
+ * of (raw, region). Direct-mapped: a collision simply replaces the older entry. */
+namespace {
+struct cache_entry {
+    char raw[72];
+    char region[8];
+    char out[CD_PHONE_MAX];
+};
+constexpr size_t CACHE_SLOTS = 1024;
+thread_local cache_entry cache[CACHE_SLOTS];
+
+size_t cache_slot(const char *raw, const char *region)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *p = raw; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (const char *p = region; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return (size_t)(h % CACHE_SLOTS);
+}
+} // namespace
+
 extern "C" int cd_phone_normalize(const char *raw, const char *region, const char *field,
                                   char out[CD_PHONE_MAX], cd_err *err)
 {
     out[0] = '\0';
+    const char *reg = region ? region : "US";
+    bool cacheable = raw && strlen(raw) < sizeof cache[0].raw && strlen(reg) < 8;
+    cache_entry *e = cacheable ? &cache[cache_slot(raw, reg)] : nullptr;
+    if (e && e->out[0] && strcmp(e->raw, raw) == 0 && strcmp(e->region, reg) == 0) {
+        memcpy(out, e->out, CD_PHONE_MAX);
+        return 0;
+    }
     try {
-        return normalize(raw, region, field, out, err);
+        int rc = normalize(raw, region, field, out, err);
+        if (rc == 0 && e) {
+            snprintf(e->raw, sizeof e->raw, "%s", raw);
+            snprintf(e->region, sizeof e->region, "%s", reg);
+            memcpy(e->out, out, CD_PHONE_MAX);
+        }
+        return rc;
     } catch (const std::bad_alloc &) {
         return internal(err, field, "out of memory");
     } catch (...) {

@@ -72,6 +72,13 @@ enum q {
     Q_MESSAGE_LIST,
     Q_IDEM_GET,
     Q_IDEM_PUT,
+    /* transaction control, run by the writer for every job and batch */
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_SAVEPOINT,
+    Q_RELEASE,
+    Q_ROLLBACK_TO,
     Q_COUNT
 };
 
@@ -164,6 +171,12 @@ static const char *const SQL[Q_COUNT] = {
                    "WHERE account_id = ? AND key = ?",
     [Q_IDEM_PUT] = "INSERT INTO idempotency (account_id, key, request_hash, status, body, "
                    "created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SAVEPOINT] = "SAVEPOINT job",
+    [Q_RELEASE] = "RELEASE job",
+    [Q_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
 typedef struct sqlite_db {
@@ -261,6 +274,14 @@ static int step_done(sqlite_db *d, sqlite3_stmt *s, cd_err *err, const char *wha
 static int exec_sql(cd_db *db, const char *sql, cd_err *err)
 {
     sqlite_db *d = SDB(db);
+    /* The writer's transaction statements run several times per request under load:
+     * reuse their prepared form instead of parsing them each time. */
+    for (int q = Q_BEGIN; q <= Q_ROLLBACK_TO; q++) {
+        if (strcmp(sql, SQL[q]) == 0) {
+            sqlite3_stmt *s = stmt(d, (enum q)q, err);
+            return s ? step_done(d, s, err, "transaction") : -1;
+        }
+    }
     if (sqlite3_exec(d->h, sql, NULL, NULL, NULL) != SQLITE_OK)
         return fail_sql(d, err, "exec");
     return 0;
