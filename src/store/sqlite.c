@@ -74,6 +74,7 @@ enum q {
     Q_IDEM_PUT,
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
+    Q_BEGIN_READ,
     Q_COMMIT,
     Q_ROLLBACK,
     Q_SAVEPOINT,
@@ -172,6 +173,7 @@ static const char *const SQL[Q_COUNT] = {
     [Q_IDEM_PUT] = "INSERT INTO idempotency (account_id, key, request_hash, status, body, "
                    "created_ms) VALUES (?, ?, ?, ?, ?, ?)",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_BEGIN_READ] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_SAVEPOINT] = "SAVEPOINT job",

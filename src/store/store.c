@@ -74,6 +74,18 @@ int cd_store_schema_version(cd_store *s)
     return s->schema_version;
 }
 
+/* A checked-out reader holds one read transaction until it is released: every read of a
+ * request sees the same snapshot, and SQLite takes its file locks once instead of once
+ * per statement (each lock is a few fcntl calls, which showed up in profiles). */
+static cd_db *begin_read(cd_db *db)
+{
+    if (db->ops->exec(db, "BEGIN", NULL) != 0) {
+        db->ops->disconnect(db);
+        return NULL;
+    }
+    return db;
+}
+
 cd_db *cd_store_reader(cd_store *s)
 {
     pthread_mutex_lock(&s->pool_lock);
@@ -82,7 +94,7 @@ cd_db *cd_store_reader(cd_store *s)
             cd_db *db = s->free_readers;
             s->free_readers = db->next_free;
             pthread_mutex_unlock(&s->pool_lock);
-            return db;
+            return begin_read(db);
         }
         if (s->nreaders < s->max_readers)
             break;
@@ -97,14 +109,24 @@ cd_db *cd_store_reader(cd_store *s)
         pthread_mutex_lock(&s->pool_lock);
         s->nreaders--;
         pthread_mutex_unlock(&s->pool_lock);
+        return NULL;
     }
-    return db;
+    return begin_read(db);
 }
 
 void cd_store_release(cd_store *s, cd_db *db)
 {
     if (db == NULL)
         return;
+    if (db->ops->exec(db, "COMMIT", NULL) != 0) {
+        /* A reader that cannot end its transaction is not reused. */
+        db->ops->disconnect(db);
+        pthread_mutex_lock(&s->pool_lock);
+        s->nreaders--;
+        pthread_cond_signal(&s->pool_cond);
+        pthread_mutex_unlock(&s->pool_lock);
+        return;
+    }
     pthread_mutex_lock(&s->pool_lock);
     db->next_free = s->free_readers;
     s->free_readers = db;

@@ -93,6 +93,15 @@ describe('create and upsert', () => {
         }
     });
 
+    test('POST /contacts with a group id that does not exist -> 422 naming groups, nothing stored', async () => {
+        // DESIGN 7: "groups"?: [id] are the account's group ids; DESIGN 2: every row belongs to one account.
+        const r = await srv.v1('POST', '/contacts', { body: { phone: num(5), groups: [987654] } });
+        assert.equal(r.status, 422, r.text);
+        assert.equal(errorOf(r).field, 'groups');
+        const g = await srv.v1('GET', `/contacts/${encodeURIComponent(num(5))}`);
+        assert.equal(g.status, 404, g.text);
+    });
+
     test('POST /contacts without phone -> 422, field phone', async () => {
         // DESIGN 7: "phone" is required in POST /contacts.
         const r = await srv.v1('POST', '/contacts', { body: { first_name: 'Nobody' } });

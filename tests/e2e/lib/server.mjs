@@ -175,8 +175,9 @@ export function request(baseUrl, method, urlPath, { body, headers = {}, agent, c
         req.on('error', (e) => {
             if (done) return;
             done = true;
-            e.message = `${method} ${urlPath}: ${e.message}`;
-            reject(e);
+            const err = new Error(`${method} ${urlPath}: ${e.message}`, { cause: e });
+            err.code = e.code;
+            reject(err);
         });
         if (payload !== undefined) {
             if (chunked) {
