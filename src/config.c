@@ -44,6 +44,11 @@ void cd_config_defaults(cd_config *cfg)
     v = getenv("CONSENTD_MAX_BODY");
     if (v && atol(v) > 0)
         cfg->max_body = (size_t)atol(v);
+    snprintf(cfg->transport, sizeof cfg->transport, "sink");
+    env_str("CONSENTD_TRANSPORT", cfg->transport, sizeof cfg->transport);
+    env_str("CONSENTD_SMPP_URL", cfg->smpp_url, sizeof cfg->smpp_url);
+    env_str("CONSENTD_HTTP_SMS_URL", cfg->http_sms_url, sizeof cfg->http_sms_url);
+    env_str("CONSENTD_PUBLIC_URL", cfg->public_url, sizeof cfg->public_url);
     v = getenv("CONSENTD_LOG_REQUESTS");
     if (v && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0))
         cfg->log_requests = false;
@@ -90,6 +95,18 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
                 fprintf(stderr, "consentd: --max-body must be a positive number of bytes\n");
                 return -1;
             }
+        } else if ((v = flag_value("--transport", &i, argc, argv))) {
+            if (strcmp(v, "sink") && strcmp(v, "smpp") && strcmp(v, "http")) {
+                fprintf(stderr, "consentd: --transport is sink, smpp or http\n");
+                return -1;
+            }
+            snprintf(cfg->transport, sizeof cfg->transport, "%s", v);
+        } else if ((v = flag_value("--smpp", &i, argc, argv))) {
+            snprintf(cfg->smpp_url, sizeof cfg->smpp_url, "%s", v);
+        } else if ((v = flag_value("--http-sms", &i, argc, argv))) {
+            snprintf(cfg->http_sms_url, sizeof cfg->http_sms_url, "%s", v);
+        } else if ((v = flag_value("--public-url", &i, argc, argv))) {
+            snprintf(cfg->public_url, sizeof cfg->public_url, "%s", v);
         } else if (strcmp(argv[i], "--quiet") == 0) {
             cfg->log_requests = false;
         } else {

@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "api/native.h"
@@ -10,6 +11,8 @@ static void on_commit(void *arg, int batch, double seconds)
     cd_server *srv = arg;
     cd_hist_observe(&srv->commit_batch, batch);
     cd_hist_observe(&srv->commit_seconds, seconds);
+    /* Any commit may have queued a message: let the delivery worker look. */
+    cd_outbox_kick(srv->outbox);
 }
 
 int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
@@ -25,6 +28,14 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     srv->store = cd_store_open(cfg->db, err);
     if (srv->store == NULL)
         return -1;
+    cd_outbox_config oc = {.default_transport = cfg->transport,
+                           .smpp_url = cfg->smpp_url[0] ? cfg->smpp_url : NULL,
+                           .http_url = cfg->http_sms_url[0] ? cfg->http_sms_url : NULL};
+    srv->outbox = cd_outbox_start(srv->store, &oc, err);
+    if (srv->outbox == NULL) {
+        cd_store_close(srv->store);
+        return -1;
+    }
     cd_store_on_commit(srv->store, on_commit, srv);
     srv->router = cd_router_new();
     cd_api_native_routes(srv->router, srv);
@@ -36,16 +47,30 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     srv->http = cd_http_start(&hc, srv->router, err);
     if (srv->http == NULL) {
         cd_router_free(srv->router);
+        cd_outbox_stop(srv->outbox);
         cd_store_close(srv->store);
         return -1;
     }
+    if (cfg->public_url[0])
+        snprintf(srv->public_url, sizeof srv->public_url, "%s", cfg->public_url);
+    else
+        snprintf(srv->public_url, sizeof srv->public_url, "http://%s:%d", cfg->host,
+                 cd_http_port(srv->http));
+    size_t n = strlen(srv->public_url);
+    if (n > 0 && srv->public_url[n - 1] == '/')
+        srv->public_url[n - 1] = '\0';
     return 0;
 }
 
 void cd_server_stop(cd_server *srv)
 {
     cd_http_stop(srv->http);
+    /* The worker writes through the store, so it halts before the store closes; the
+     * writer may still kick it until then, which is why it is freed only afterwards. */
+    cd_outbox_halt(srv->outbox);
     cd_store_close(srv->store);
+    cd_outbox_stop(srv->outbox);
+    srv->outbox = NULL;
     cd_router_free(srv->router);
     srv->http = NULL;
     srv->store = NULL;

@@ -4,6 +4,7 @@
 #define CD_SERVER_H
 
 #include "config.h"
+#include "delivery/outbox.h"
 #include "http/http.h"
 #include "http/router.h"
 #include "store/store.h"
@@ -14,6 +15,8 @@ typedef struct cd_server {
     cd_store *store;
     cd_router *router;
     cd_http *http;
+    cd_outbox *outbox;
+    char public_url[256]; /* no trailing slash */
     cd_hist commit_batch;   /* jobs per commit */
     cd_hist commit_seconds; /* time per batch, fsync included */
     int64_t started_ms;

@@ -5,6 +5,7 @@
  * needs inside the transaction, and the answer goes out once the commit is durable.
  * Every POST honours Idempotency-Key inside the same transaction as the write. */
 #include "api/native.h"
+#include "api/native_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -55,7 +56,7 @@ static int status_of(const cd_err *e)
     }
 }
 
-static int reply_error(cd_req *req, const cd_err *err)
+int cd_native__error(cd_req *req, const cd_err *err)
 {
     json_t *body = json_pack("{s{ss ss so}}", "error", "code", cd_err_reason(err), "message",
                              err->msg, "field",
@@ -65,28 +66,18 @@ static int reply_error(cd_req *req, const cd_err *err)
 
 /* ---- authentication: Authorization: Bearer KEY ---- */
 
-static cd_server *SRV(cd_req *req)
-{
-    return cd_req_ctx(req);
-}
-
-static const cd_principal *WHO(cd_req *req)
-{
-    return cd_req_user(req);
-}
-
 static int authenticate(cd_req *req, cd_err *err)
 {
     return cd_api_authenticate(req, SRV(req), CD_AUTH_BEARER, err);
 }
 
-static const cd_surface native_surface = {
-    .name = "native", .authenticate = authenticate, .reply_error = reply_error};
-static const cd_surface public_surface = {.name = "public", .reply_error = reply_error};
+const cd_surface cd_native__surface = {
+    .name = "native", .authenticate = authenticate, .reply_error = cd_native__error};
+const cd_surface cd_native__public = {.name = "public", .reply_error = cd_native__error};
 
 /* ---- input helpers ---- */
 
-static int body_object(cd_req *req, json_t **out, cd_err *err)
+int cd_native__body(cd_req *req, json_t **out, cd_err *err)
 {
     json_t *j = cd_req_json(req, err);
     if (j == NULL)
@@ -99,7 +90,7 @@ static int body_object(cd_req *req, json_t **out, cd_err *err)
 }
 
 /* A string member: absent or null -> *out = NULL. */
-static int opt_string(json_t *o, const char *key, size_t max, const char **out, cd_err *err)
+int cd_native__opt_string(json_t *o, const char *key, size_t max, const char **out, cd_err *err)
 {
     json_t *v = json_object_get(o, key);
     *out = NULL;
@@ -116,9 +107,9 @@ static int opt_string(json_t *o, const char *key, size_t max, const char **out, 
     return 0;
 }
 
-static int req_string(json_t *o, const char *key, size_t max, const char **out, cd_err *err)
+int cd_native__req_string(json_t *o, const char *key, size_t max, const char **out, cd_err *err)
 {
-    if (opt_string(o, key, max, out, err) != 0)
+    if (cd_native__opt_string(o, key, max, out, err) != 0)
         return -1;
     if (*out == NULL || **out == '\0')
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", key, "%s is required", key);
@@ -126,7 +117,7 @@ static int req_string(json_t *o, const char *key, size_t max, const char **out, 
 }
 
 /* "phone" must be there; an empty or overlong one is an invalid number, not a missing one. */
-static int required_phone(json_t *o, const char **out, cd_err *err)
+int cd_native__phone(json_t *o, const char **out, cd_err *err)
 {
     json_t *v = json_object_get(o, "phone");
     if (v == NULL || json_is_null(v))
@@ -139,7 +130,7 @@ static int required_phone(json_t *o, const char **out, cd_err *err)
     return 0;
 }
 
-static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
+int cd_native__parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
     if (s == NULL || *s == '\0')
         return -1;
@@ -154,21 +145,21 @@ static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
     return 0;
 }
 
-static int paging(cd_req *req, int *limit, int64_t *cursor, cd_err *err)
+int cd_native__paging(cd_req *req, int *limit, int64_t *cursor, cd_err *err)
 {
     const char *l = cd_req_query(req, "limit"), *c = cd_req_query(req, "cursor");
     int64_t v = 50;
-    if (l && parse_int(l, 1, 1000, &v) != 0)
+    if (l && cd_native__parse_int(l, 1, 1000, &v) != 0)
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", "limit",
                               "limit must be an integer from 1 to 1000");
     *limit = (int)v;
     *cursor = 0;
-    if (c && *c && parse_int(c, 0, INT64_MAX, cursor) != 0)
+    if (c && *c && cd_native__parse_int(c, 0, INT64_MAX, cursor) != 0)
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", "cursor", "invalid cursor");
     return 0;
 }
 
-static int normalize(cd_req *req, const char *raw, const char *field, char out[CD_PHONE_MAX],
+int cd_native__normalize(cd_req *req, const char *raw, const char *field, char out[CD_PHONE_MAX],
                      cd_err *err)
 {
     return cd_phone_normalize(raw, WHO(req)->account.region, field, out, err);
@@ -176,12 +167,12 @@ static int normalize(cd_req *req, const char *raw, const char *field, char out[C
 
 /* ---- output helpers ---- */
 
-static json_t *str_or_null(const char *s)
+json_t *cd_native__str_or_null(const char *s)
 {
     return s && *s ? json_string(s) : json_null();
 }
 
-static json_t *time_json(int64_t ms)
+json_t *cd_native__time(int64_t ms)
 {
     char t[CD_TIME_LEN];
     if (ms == 0)
@@ -190,7 +181,7 @@ static json_t *time_json(int64_t ms)
     return json_string(t);
 }
 
-static json_t *list_json(json_t *data, int64_t next, bool more)
+json_t *cd_native__list(json_t *data, int64_t next, bool more)
 {
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, next);
@@ -198,7 +189,7 @@ static json_t *list_json(json_t *data, int64_t next, bool more)
                      more ? json_string(buf) : json_null());
 }
 
-static json_t *contact_json(const cd_contact *contact)
+json_t *cd_native__contact_json(const cd_contact *contact)
 {
     cd_contact copy = *contact; /* shallow: only read through cd_contact_field() */
     cd_contact *c = &copy;
@@ -207,24 +198,24 @@ static json_t *contact_json(const cd_contact *contact)
     for (int f = 0; f < CD_CF_COUNT; f++) {
         const char *v = *cd_contact_field(c, f);
         json_object_set_new(f >= CD_CF_PARAM1 ? params : o, cd_contact_field_name(f),
-                            str_or_null(v));
+                            cd_native__str_or_null(v));
     }
     json_object_set_new(o, "params", params);
     json_object_set_new(o, "custom", c->custom ? json_incref(c->custom) : json_object());
     json_object_set_new(o, "tags", c->tags ? json_incref(c->tags) : json_array());
     json_object_set_new(o, "groups", c->groups ? json_incref(c->groups) : json_array());
-    json_object_set_new(o, "created_at", time_json(c->created_ms));
-    json_object_set_new(o, "updated_at", time_json(c->updated_ms));
+    json_object_set_new(o, "created_at", cd_native__time(c->created_ms));
+    json_object_set_new(o, "updated_at", cd_native__time(c->updated_ms));
     return o;
 }
 
-static json_t *consent_json(const cd_consent *c)
+json_t *cd_native__consent_json(const cd_consent *c)
 {
     return json_pack("{ss ss so}", "scope", c->scope, "state", c->state, "updated_at",
-                     time_json(c->updated_ms));
+                     cd_native__time(c->updated_ms));
 }
 
-static json_t *event_json(const cd_event *e)
+json_t *cd_native__event_json(const cd_event *e)
 {
     json_t *o = json_pack("{sI sI ss ss}", "id", (json_int_t)e->id, "seq", (json_int_t)e->seq,
                           "phone", e->phone, "scope", e->scope);
@@ -244,46 +235,24 @@ static json_t *event_json(const cd_event *e)
              {"credential_id", e->credential_id},
              {"request_id", e->request_id}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        json_object_set_new(o, f[i].k, str_or_null(f[i].v));
-    json_object_set_new(o, "created_at", time_json(e->created_ms));
+        json_object_set_new(o, f[i].k, cd_native__str_or_null(f[i].v));
+    json_object_set_new(o, "created_at", cd_native__time(e->created_ms));
     json_object_set_new(o, "hash", json_string(e->hash));
     json_object_set_new(o, "prev_hash", json_string(e->prev_hash));
     return o;
 }
 
-static json_t *message_json(const cd_message *m)
+json_t *cd_native__message_json(const cd_message *m)
 {
     return json_pack("{ss ss so ss ss so ss so si so so so}", "id", m->id, "to", m->to, "from",
-                     str_or_null(m->from), "text", m->text ? m->text : "", "kind", m->kind,
-                     "scope", str_or_null(m->scope), "status", m->status, "reason",
-                     str_or_null(m->reason), "parts", m->parts, "created_at",
-                     time_json(m->created_ms), "updated_at", time_json(m->updated_ms),
+                     cd_native__str_or_null(m->from), "text", m->text ? m->text : "", "kind", m->kind,
+                     "scope", cd_native__str_or_null(m->scope), "status", m->status, "reason",
+                     cd_native__str_or_null(m->reason), "parts", m->parts, "created_at",
+                     cd_native__time(m->created_ms), "updated_at", cd_native__time(m->updated_ms),
                      "history", m->history ? json_incref(m->history) : json_array());
 }
 
 /* ---- writes: idempotency, the writer, the answer ---- */
-
-typedef struct write_op write_op;
-typedef int (*write_fn)(cd_db *db, write_op *w, cd_err *err);
-
-struct write_op {
-    write_fn fn;
-    void *in;
-    cd_principal who;
-    char request_id[40];
-    char ip[64];
-    const char *user_agent;
-    const char *idem_key; /* NULL: no Idempotency-Key */
-    char request_hash[65];
-    /* the outcome, set on the writer thread and read after resumption */
-    int status;
-    json_t *body;
-    /* Builds body from what fn left in `in`. Set by jobs whose answer takes some work, so
-     * that it runs on a request thread after the commit, not on the single writer (unless
-     * the answer must be stored for Idempotency-Key). */
-    void (*render)(write_op *w);
-    char *replay; /* a stored answer, when this is a retry */
-};
 
 static int write_job(cd_db *db, void *arg, cd_err *err)
 {
@@ -332,21 +301,25 @@ static int write_job(cd_db *db, void *arg, cd_err *err)
 static int write_finish(cd_req *req, void *arg, int rc, const cd_err *err)
 {
     write_op *w = arg;
+    int out;
     if (rc != 0) {
         json_decref(w->body);
         free(w->replay);
-        return reply_error(req, err);
-    }
-    if (w->replay) {
+        out = cd_native__error(req, err);
+    } else if (w->replay) {
         cd_reply_header(req, "Idempotent-Replayed", "true");
-        return cd_reply_take(req, w->status, "application/json", w->replay, strlen(w->replay));
+        out = cd_reply_take(req, w->status, "application/json", w->replay, strlen(w->replay));
+    } else {
+        if (w->body == NULL && w->render)
+            w->render(w);
+        out = cd_reply_json(req, w->status, w->body);
     }
-    if (w->body == NULL && w->render)
-        w->render(w);
-    return cd_reply_json(req, w->status, w->body);
+    if (w->done)
+        w->done(w);
+    return out;
 }
 
-static int start_write(cd_req *req, write_fn fn, void *in)
+int cd_native__write(cd_req *req, write_fn fn, void *in)
 {
     cd_err err;
     write_op *w = cd_req_alloc(req, sizeof *w);
@@ -361,7 +334,7 @@ static int start_write(cd_req *req, write_fn fn, void *in)
         if (!cd_idem_key_valid(key)) {
             cd_fail_reason(&err, CD_EINVAL, "invalid_field", "Idempotency-Key",
                            "Idempotency-Key must be 1-255 printable characters");
-            return reply_error(req, &err);
+            return cd_native__error(req, &err);
         }
         w->idem_key = cd_req_strdup(req, key);
         cd_idem_request_hash(cd_req_method(req), cd_req_path(req), cd_req_json(req, NULL),
@@ -410,7 +383,7 @@ static int parse_contact(json_t *o, cd_contact_patch *p, cd_err *err)
             src = params;
         if (json_object_get(src, name) == NULL)
             continue;
-        if (opt_string(src, name, 255, &p->value[f], err) != 0 ||
+        if (cd_native__opt_string(src, name, 255, &p->value[f], err) != 0 ||
             cd_contact_field_check(f, p->value[f], err) != 0)
             return -1;
         p->has[f] = true;
@@ -475,7 +448,7 @@ static int job_contact_upsert(cd_db *db, write_op *w, cd_err *err)
                          err) != 0)
         return -1;
     w->status = in->id ? 200 : created ? 201 : 200;
-    w->body = contact_json(&c);
+    w->body = cd_native__contact_json(&c);
     cd_contact_clear(&c);
     return 0;
 }
@@ -486,13 +459,13 @@ static int h_contact_create(cd_req *req)
     json_t *o = NULL;
     const char *phone;
     contact_in *in = cd_req_alloc(req, sizeof *in);
-    if (body_object(req, &o, &err) != 0 || required_phone(o, &phone, &err) != 0 ||
-        normalize(req, phone, "phone", in->phone, &err) != 0 ||
+    if (cd_native__body(req, &o, &err) != 0 || cd_native__phone(o, &phone, &err) != 0 ||
+        cd_native__normalize(req, phone, "phone", in->phone, &err) != 0 ||
         parse_contact(o, &in->patch, &err) != 0)
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     in->patch.phone = in->phone;
     in->patch.merge = true;
-    return start_write(req, job_contact_upsert, in);
+    return cd_native__write(req, job_contact_upsert, in);
 }
 
 /* Resolves {ref} on a reader; fills c. */
@@ -512,8 +485,8 @@ static int h_contact_get(cd_req *req)
     cd_err err;
     cd_contact c;
     if (find_contact(req, &c, &err) != 0)
-        return reply_error(req, &err);
-    json_t *body = contact_json(&c);
+        return cd_native__error(req, &err);
+    json_t *body = cd_native__contact_json(&c);
     cd_contact_clear(&c);
     return cd_reply_json(req, 200, body);
 }
@@ -524,18 +497,18 @@ static int h_contact_patch(cd_req *req)
     json_t *o = NULL;
     cd_contact c;
     contact_in *in = cd_req_alloc(req, sizeof *in);
-    if (body_object(req, &o, &err) != 0)
-        return reply_error(req, &err);
+    if (cd_native__body(req, &o, &err) != 0)
+        return cd_native__error(req, &err);
     if (json_object_get(o, "phone")) {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "phone",
                        "a contact's number cannot change; create a new contact");
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     if (parse_contact(o, &in->patch, &err) != 0 || find_contact(req, &c, &err) != 0)
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     in->id = c.id;
     cd_contact_clear(&c);
-    return start_write(req, job_contact_upsert, in);
+    return cd_native__write(req, job_contact_upsert, in);
 }
 
 typedef struct collect {
@@ -547,7 +520,7 @@ typedef struct collect {
 static int collect_contact(const cd_contact *c, void *arg)
 {
     collect *k = arg;
-    json_array_append_new(k->data, contact_json(c));
+    json_array_append_new(k->data, cd_native__contact_json(c));
     k->last = c->id;
     k->n++;
     return 0;
@@ -558,12 +531,12 @@ static int h_contact_list(cd_req *req)
     cd_err err;
     cd_contact_filter f = {0};
     int64_t group = 0;
-    if (paging(req, &f.limit, &f.after_id, &err) != 0)
-        return reply_error(req, &err);
+    if (cd_native__paging(req, &f.limit, &f.after_id, &err) != 0)
+        return cd_native__error(req, &err);
     const char *g = cd_req_query(req, "group");
-    if (g && *g && parse_int(g, 1, MAX_ID, &group) != 0) {
+    if (g && *g && cd_native__parse_int(g, 1, MAX_ID, &group) != 0) {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "group", "group must be a group id");
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     f.group_id = group;
     f.tag = cd_req_query(req, "tag");
@@ -581,19 +554,19 @@ static int h_contact_list(cd_req *req)
     cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(k.data);
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     bool more = k.n > want;
     if (more) {
         json_array_remove(k.data, (size_t)want);
         k.last = json_integer_value(json_object_get(json_array_get(k.data, want - 1), "id"));
     }
-    return cd_reply_json(req, 200, list_json(k.data, k.last, more));
+    return cd_reply_json(req, 200, cd_native__list(k.data, k.last, more));
 }
 
 static int collect_consent(const cd_consent *c, void *arg)
 {
-    json_array_append_new(arg, consent_json(c));
+    json_array_append_new(arg, cd_native__consent_json(c));
     return 0;
 }
 
@@ -602,7 +575,7 @@ static int h_contact_consents(cd_req *req)
     cd_err err;
     cd_contact c;
     if (find_contact(req, &c, &err) != 0)
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     json_t *data = json_array();
     cd_db *db = cd_store_reader(SRV(req)->store);
     int rc = db ? cd_store_consent_list(db, WHO(req)->account.id, c.id, collect_consent, data,
@@ -612,9 +585,9 @@ static int h_contact_consents(cd_req *req)
     cd_contact_clear(&c);
     if (rc != 0) {
         json_decref(data);
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
-    return cd_reply_json(req, 200, list_json(data, 0, false));
+    return cd_reply_json(req, 200, cd_native__list(data, 0, false));
 }
 
 /* ---- groups and message types ---- */
@@ -651,8 +624,8 @@ static int named_create(cd_req *req, const char *kind)
     const char *name;
     named_in *in = cd_req_alloc(req, sizeof *in);
     in->kind = kind;
-    if (body_object(req, &o, &err) != 0 || req_string(o, "name", 255, &name, &err) != 0)
-        return reply_error(req, &err);
+    if (cd_native__body(req, &o, &err) != 0 || cd_native__req_string(o, "name", 255, &name, &err) != 0)
+        return cd_native__error(req, &err);
     snprintf(in->n.name, sizeof in->n.name, "%s", name);
     json_t *id = json_object_get(o, "id");
     if (strcmp(kind, "type") == 0 && id && !json_is_null(id)) {
@@ -660,18 +633,18 @@ static int named_create(cd_req *req, const char *kind)
             json_integer_value(id) > MAX_ID) {
             cd_fail_reason(&err, CD_EINVAL, "invalid_field", "id",
                            "id must be a positive integer");
-            return reply_error(req, &err);
+            return cd_native__error(req, &err);
         }
         in->n.id = json_integer_value(id);
     }
-    return start_write(req, job_named_create, in);
+    return cd_native__write(req, job_named_create, in);
 }
 
 static int collect_named(const cd_named *n, void *arg)
 {
     collect *k = arg;
     json_array_append_new(k->data, json_pack("{sI ss so}", "id", (json_int_t)n->id, "name",
-                                             n->name, "created_at", time_json(n->created_ms)));
+                                             n->name, "created_at", cd_native__time(n->created_ms)));
     k->last = n->id;
     k->n++;
     return 0;
@@ -682,8 +655,8 @@ static int named_list(cd_req *req, const char *kind)
     cd_err err;
     int limit;
     int64_t cursor;
-    if (paging(req, &limit, &cursor, &err) != 0)
-        return reply_error(req, &err);
+    if (cd_native__paging(req, &limit, &cursor, &err) != 0)
+        return cd_native__error(req, &err);
     collect k = {.data = json_array()};
     cd_db *db = cd_store_reader(SRV(req)->store);
     int rc = db ? cd_store_named_list(db, kind, WHO(req)->account.id, cursor, limit + 1,
@@ -692,14 +665,14 @@ static int named_list(cd_req *req, const char *kind)
     cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(k.data);
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     bool more = k.n > limit;
     if (more) {
         json_array_remove(k.data, (size_t)limit);
         k.last = json_integer_value(json_object_get(json_array_get(k.data, limit - 1), "id"));
     }
-    return cd_reply_json(req, 200, list_json(k.data, k.last, more));
+    return cd_reply_json(req, 200, cd_native__list(k.data, k.last, more));
 }
 
 static int h_group_create(cd_req *req)
@@ -735,8 +708,8 @@ typedef struct consent_in {
 static void render_consent(write_op *w)
 {
     consent_in *in = w->in;
-    w->body = json_pack("{so so}", "consent", consent_json(&in->out), "event",
-                        event_json(&in->ev));
+    w->body = json_pack("{so so}", "consent", cd_native__consent_json(&in->out), "event",
+                        cd_native__event_json(&in->ev));
 }
 
 static int job_consent_set(cd_db *db, write_op *w, cd_err *err)
@@ -769,24 +742,24 @@ static int h_consent_set(cd_req *req)
     const char *phone, *scope, *state, *channel;
     consent_in *in = cd_req_alloc(req, sizeof *in);
     cd_provenance *p = &in->prov;
-    if (body_object(req, &o, &err) != 0 || required_phone(o, &phone, &err) != 0 ||
-        normalize(req, phone, "phone", in->phone, &err) != 0 ||
-        opt_string(o, "scope", 39, &scope, &err) != 0 ||
+    if (cd_native__body(req, &o, &err) != 0 || cd_native__phone(o, &phone, &err) != 0 ||
+        cd_native__normalize(req, phone, "phone", in->phone, &err) != 0 ||
+        cd_native__opt_string(o, "scope", 39, &scope, &err) != 0 ||
         cd_scope_parse(scope ? scope : "all", "scope", &in->scope, &err) != 0 ||
-        req_string(o, "state", 16, &state, &err) != 0 ||
-        opt_string(o, "channel", 15, &channel, &err) != 0 ||
-        opt_string(o, "disclosure", 10000, &p->disclosure, &err) != 0 ||
-        opt_string(o, "ip", 63, &p->ip, &err) != 0 ||
-        opt_string(o, "user_agent", 511, &p->user_agent, &err) != 0 ||
-        opt_string(o, "site", 127, &p->site, &err) != 0 ||
-        opt_string(o, "session", 127, &p->session, &err) != 0 ||
-        opt_string(o, "ext_ref", 127, &p->ext_ref, &err) != 0)
-        return reply_error(req, &err);
+        cd_native__req_string(o, "state", 16, &state, &err) != 0 ||
+        cd_native__opt_string(o, "channel", 15, &channel, &err) != 0 ||
+        cd_native__opt_string(o, "disclosure", 10000, &p->disclosure, &err) != 0 ||
+        cd_native__opt_string(o, "ip", 63, &p->ip, &err) != 0 ||
+        cd_native__opt_string(o, "user_agent", 511, &p->user_agent, &err) != 0 ||
+        cd_native__opt_string(o, "site", 127, &p->site, &err) != 0 ||
+        cd_native__opt_string(o, "session", 127, &p->session, &err) != 0 ||
+        cd_native__opt_string(o, "ext_ref", 127, &p->ext_ref, &err) != 0)
+        return cd_native__error(req, &err);
     in->state = cd_state_parse(state);
     if (in->state == CD_STATE_NONE) {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "state",
                        "state must be pending, opted_in or opted_out");
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     p->channel = "api";
     if (channel) {
@@ -796,7 +769,7 @@ static int h_consent_set(cd_req *req)
         if (i == sizeof channels / sizeof channels[0]) {
             cd_fail_reason(&err, CD_EINVAL, "invalid_field", "channel",
                            "channel must be api, sms, web, email, paper or import");
-            return reply_error(req, &err);
+            return cd_native__error(req, &err);
         }
         p->channel = channels[i];
     }
@@ -808,7 +781,7 @@ static int h_consent_set(cd_req *req)
         p->user_agent = cd_req_header(req, "User-Agent");
     if (p->user_agent && strlen(p->user_agent) > 511)
         p->user_agent = NULL;
-    return start_write(req, job_consent_set, in);
+    return cd_native__write(req, job_consent_set, in);
 }
 
 static int h_check(cd_req *req)
@@ -820,18 +793,18 @@ static int h_check(cd_req *req)
     const char *reason = "invalid_number";
     if (to == NULL || *to == '\0') {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "to", "to is required");
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     if (cd_scope_parse(s && *s ? s : "all", "scope", &scope, &err) != 0)
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     cd_scope_format(scope, scope_name);
-    bool valid = normalize(req, to, "to", e164, NULL) == 0;
+    bool valid = cd_native__normalize(req, to, "to", e164, NULL) == 0;
     if (valid) {
         cd_contact c;
         cd_db *db = cd_store_reader(SRV(req)->store);
         if (db == NULL) {
             cd_fail(&err, CD_ESTORE, "", "storage unavailable");
-            return reply_error(req, &err);
+            return cd_native__error(req, &err);
         }
         int rc = 0;
         cd_err e;
@@ -846,7 +819,7 @@ static int h_check(cd_req *req)
         }
         cd_store_release(SRV(req)->store, db);
         if (rc != 0)
-            return reply_error(req, &err);
+            return cd_native__error(req, &err);
     }
     /* Echo an invalid number only when it is short, valid UTF-8 text. */
     json_t *echo = valid ? json_string(e164) : strlen(to) <= 64 ? json_string(to) : NULL;
@@ -859,7 +832,7 @@ static int h_check(cd_req *req)
 static int collect_event(const cd_event *e, void *arg)
 {
     collect *k = arg;
-    json_array_append_new(k->data, event_json(e));
+    json_array_append_new(k->data, cd_native__event_json(e));
     k->last = e->seq;
     k->n++;
     return 0;
@@ -874,17 +847,17 @@ static int h_events(cd_req *req)
     const char *phone = cd_req_query(req, "phone"), *s = cd_req_query(req, "scope");
     const char *since = cd_req_query(req, "since");
     int limit;
-    if (paging(req, &limit, &f.after_seq, &err) != 0)
-        return reply_error(req, &err);
+    if (cd_native__paging(req, &limit, &f.after_seq, &err) != 0)
+        return cd_native__error(req, &err);
     if (s && *s) {
         if (cd_scope_parse(s, "scope", &scope, &err) != 0)
-            return reply_error(req, &err);
+            return cd_native__error(req, &err);
         cd_scope_format(scope, scope_name);
         f.scope = scope_name;
     }
     if (since && *since && cd_time_parse(since, &f.since_ms) != 0) {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "since", "since must be RFC 3339");
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     f.limit = limit + 1;
     collect k = {.data = json_array()};
@@ -894,7 +867,7 @@ static int h_events(cd_req *req)
     if (rc == 0 && phone && *phone) {
         char e164[CD_PHONE_MAX];
         cd_contact c;
-        if (normalize(req, phone, "phone", e164, &err) != 0) {
+        if (cd_native__normalize(req, phone, "phone", e164, &err) != 0) {
             rc = -1;
         } else if (cd_store_contact_by_phone(db, WHO(req)->account.id, e164, &c, NULL) == 0) {
             f.contact_id = c.id;
@@ -908,14 +881,14 @@ static int h_events(cd_req *req)
     cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(k.data);
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     bool more = k.n > limit;
     if (more) {
         json_array_remove(k.data, (size_t)limit);
         k.last = json_integer_value(json_object_get(json_array_get(k.data, limit - 1), "seq"));
     }
-    return cd_reply_json(req, 200, list_json(k.data, k.last, more));
+    return cd_reply_json(req, 200, cd_native__list(k.data, k.last, more));
 }
 
 /* ---- outbox ---- */
@@ -930,7 +903,7 @@ static int collect_message(const cd_message *m, int64_t rowid, void *arg)
 {
     collect_msgs *k = arg;
     if (k->n++ < k->keep) {
-        json_array_append_new(k->data, message_json(m));
+        json_array_append_new(k->data, cd_native__message_json(m));
         k->last = rowid;
     }
     return 0;
@@ -942,12 +915,12 @@ static int h_messages(cd_req *req)
     cd_message_filter f = {0};
     char e164[CD_PHONE_MAX];
     int limit;
-    if (paging(req, &limit, &f.before_rowid, &err) != 0)
-        return reply_error(req, &err);
+    if (cd_native__paging(req, &limit, &f.before_rowid, &err) != 0)
+        return cd_native__error(req, &err);
     const char *to = cd_req_query(req, "to");
     if (to && *to) {
-        if (normalize(req, to, "to", e164, &err) != 0)
-            return reply_error(req, &err);
+        if (cd_native__normalize(req, to, "to", e164, &err) != 0)
+            return cd_native__error(req, &err);
         f.to = e164;
     }
     f.status = cd_req_query(req, "status");
@@ -965,9 +938,9 @@ static int h_messages(cd_req *req)
     cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(k.data);
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
-    return cd_reply_json(req, 200, list_json(k.data, k.last, k.n > limit));
+    return cd_reply_json(req, 200, cd_native__list(k.data, k.last, k.n > limit));
 }
 
 static int h_message_get(cd_req *req)
@@ -982,9 +955,9 @@ static int h_message_get(cd_req *req)
     if (rc != 0) {
         if (err.code == CD_ENOTFOUND)
             cd_fail_reason(&err, CD_ENOTFOUND, "not_found", "", "no such message");
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
-    json_t *body = message_json(&m);
+    json_t *body = cd_native__message_json(&m);
     cd_message_clear(&m);
     return cd_reply_json(req, 200, body);
 }
@@ -1004,7 +977,7 @@ static int job_key_create(cd_db *db, write_op *w, cd_err *err)
         return -1;
     w->status = 201;
     w->body = json_pack("{ss ss ss so}", "id", k.id, "key", key, "name", k.name, "created_at",
-                        time_json(k.created_ms));
+                        cd_native__time(k.created_ms));
     return 0;
 }
 
@@ -1016,17 +989,17 @@ static int h_key_create(cd_req *req)
     cd_req_body(req, &len);
     if (len > 0) {
         json_t *o = NULL;
-        if (body_object(req, &o, &err) != 0 || opt_string(o, "name", 127, &in->name, &err) != 0)
-            return reply_error(req, &err);
+        if (cd_native__body(req, &o, &err) != 0 || cd_native__opt_string(o, "name", 127, &in->name, &err) != 0)
+            return cd_native__error(req, &err);
     }
-    return start_write(req, job_key_create, in);
+    return cd_native__write(req, job_key_create, in);
 }
 
 static int collect_key(const cd_apikey *k, void *arg)
 {
     json_array_append_new(arg, json_pack("{ss ss so so}", "id", k->id, "name", k->name,
-                                         "created_at", time_json(k->created_ms), "revoked_at",
-                                         time_json(k->revoked_ms)));
+                                         "created_at", cd_native__time(k->created_ms), "revoked_at",
+                                         cd_native__time(k->revoked_ms)));
     return 0;
 }
 
@@ -1040,9 +1013,9 @@ static int h_key_list(cd_req *req)
     cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(data);
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
-    return cd_reply_json(req, 200, list_json(data, 0, false));
+    return cd_reply_json(req, 200, cd_native__list(data, 0, false));
 }
 
 typedef struct key_revoke_in {
@@ -1066,14 +1039,14 @@ static int h_key_revoke(cd_req *req)
 {
     key_revoke_in *in = cd_req_alloc(req, sizeof *in);
     in->id = cd_req_param(req, "id");
-    return start_write(req, job_key_revoke, in);
+    return cd_native__write(req, job_key_revoke, in);
 }
 
 /* ---- export: a contact's consent proof ---- */
 
 static int collect_event_plain(const cd_event *e, void *arg)
 {
-    json_array_append_new(arg, event_json(e));
+    json_array_append_new(arg, cd_native__event_json(e));
     return 0;
 }
 
@@ -1126,16 +1099,16 @@ static int h_export(cd_req *req)
     bool csv = format && strcmp(format, "csv") == 0;
     if (format && !csv && strcmp(format, "json") != 0) {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "format", "format is json or csv");
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     if (phone == NULL || *phone == '\0') {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "phone", "phone is required");
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     cd_db *db = cd_store_reader(SRV(req)->store);
     if (db == NULL) {
         cd_fail(&err, CD_ESTORE, "", "storage unavailable");
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
     int64_t acct = WHO(req)->account.id;
     json_t *consents = json_array(), *events = json_array();
@@ -1151,9 +1124,9 @@ static int h_export(cd_req *req)
     if (rc != 0) {
         json_decref(consents);
         json_decref(events);
-        return reply_error(req, &err);
+        return cd_native__error(req, &err);
     }
-    json_t *contact = contact_json(&c);
+    json_t *contact = cd_native__contact_json(&c);
     cd_contact_clear(&c);
     if (csv) {
         size_t len;
@@ -1172,7 +1145,7 @@ static int h_export(cd_req *req)
 
 void cd_api_native_routes(cd_router *r, struct cd_server *srv)
 {
-    const cd_surface *n = &native_surface, *pub = &public_surface;
+    const cd_surface *n = &cd_native__surface, *pub = &cd_native__public;
     cd_router_set_fallback(r, pub);
     cd_router_add(r, "GET", "/healthz", pub, h_health, srv);
     cd_router_add(r, "GET", "/metrics", pub, h_metrics, srv);
@@ -1195,4 +1168,5 @@ void cd_api_native_routes(cd_router *r, struct cd_server *srv)
     cd_router_add(r, "GET", "/api/v1/keys", n, h_key_list, srv);
     cd_router_add(r, "DELETE", "/api/v1/keys/{id}", n, h_key_revoke, srv);
     cd_router_add(r, "GET", "/api/v1/export", n, h_export, srv);
+    cd_api_native_msg_routes(r, srv);
 }

@@ -195,3 +195,30 @@ int cd_consent_check(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope
     *reason = cd_consent_decide(all, scoped, scope.kind == CD_SCOPE_ALL);
     return 0;
 }
+
+int cd_consent_clear_pending(cd_db *db, int64_t account_id, const cd_contact *contact,
+                             cd_scope scope, const cd_provenance *p, cd_err *err)
+{
+    char name[CD_SCOPE_LEN];
+    int rc;
+    cd_scope_format(scope, name);
+    cd_state old = stored_state(db, account_id, contact->id, name, err, &rc);
+    if (rc != 0)
+        return -1;
+    if (old != CD_STATE_PENDING)
+        return 0;
+    if (cd_store_consent_delete(db, account_id, contact->id, name, err) != 0)
+        return -1;
+    return cd_ledger_append(db, account_id, contact, name, "pending", "none", p, cd_now_ms(),
+                            NULL, err);
+}
+
+int cd_consent_state(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope scope,
+                     cd_state *out, cd_err *err)
+{
+    char name[CD_SCOPE_LEN];
+    int rc;
+    cd_scope_format(scope, name);
+    *out = stored_state(db, account_id, contact_id, name, err, &rc);
+    return rc;
+}

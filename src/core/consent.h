@@ -73,6 +73,16 @@ int cd_consent_set(cd_db *db, int64_t account_id, const cd_contact *contact, cd_
                    cd_state state, unsigned flags, const cd_provenance *p, cd_consent *out,
                    cd_event *ev, cd_err *err);
 
+/* Withdraws a pending request for (contact, scope) (an expired or cancelled double
+ * opt-in): the state is removed and the ledger records pending -> "none". Does nothing
+ * when the state is not pending. */
+int cd_consent_clear_pending(cd_db *db, int64_t account_id, const cd_contact *contact,
+                             cd_scope scope, const cd_provenance *p, cd_err *err);
+
+/* The current state of (contact, scope), CD_STATE_NONE when never set. */
+int cd_consent_state(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope scope,
+                     cd_state *out, cd_err *err);
+
 /* Reads the states that decide `scope` and answers like cd_consent_decide(). */
 int cd_consent_check(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope scope,
                      const char **reason, cd_err *err);

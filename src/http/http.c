@@ -232,9 +232,11 @@ int cd_reply_json(cd_req *req, int status, json_t *body)
         return cd_reply_data(req, status, "application/json", "", 0);
     char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(body);
-    if (s == NULL) /* a bug: never answer success with an empty body */
-        return cd_reply_data(req, 500, "application/json",
-                             "{\"error\":{\"code\":\"internal_error\"}}", 34);
+    if (s == NULL) { /* a bug: never answer success with an empty body */
+        static const char oops[] = "{\"error\":{\"code\":\"internal_error\",\"message\":"
+                                   "\"the answer could not be built\",\"field\":null}}";
+        return cd_reply_data(req, 500, "application/json", oops, sizeof oops - 1);
+    }
     return cd_reply_take(req, status, "application/json", s, strlen(s));
 }
 

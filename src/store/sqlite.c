@@ -15,9 +15,11 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-extern const char cd_sqlite_0001[]; /* generated from sql/sqlite/0001_init.sql */
+/* generated from sql/sqlite/NNNN_*.sql */
+extern const char cd_sqlite_0001[];
+extern const char cd_sqlite_0002[];
 
-static const char *const migrations[] = {cd_sqlite_0001};
+static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002};
 
 #define CONTACT_COLS                                                                          \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "      \
@@ -28,7 +30,11 @@ static const char *const migrations[] = {cd_sqlite_0001};
     "request_id, created_ms, prev_hash, hash"
 #define MESSAGE_COLS                                                                          \
     "seq, id, account_id, to_phone, from_phone, text, kind, scope, status, reason, parts, "   \
-    "transport, transport_id, history, created_ms, updated_ms"
+    "transport, transport_id, history, created_ms, updated_ms, direction, contact_id, "        \
+    "attempts, next_attempt_ms, provider_id, flow_id, category"
+#define FLOW_COLS                                                                             \
+    "rowid, id, account_id, contact_id, phone, ext_ref, scopes, channel, email, disclosure, "  \
+    "status, confirmed_via, created_ms, updated_ms, expires_ms"
 #define ACCOUNT_COLS                                                                          \
     "id, name, login, brand, region, timezone, jwt_secret, created_ms, ledger_seq, ledger_head"
 
@@ -64,12 +70,31 @@ enum q {
     Q_CONSENT_GET,
     Q_CONSENT_PUT,
     Q_CONSENT_LIST,
+    Q_CONSENT_DELETE,
     Q_EVENT_INSERT,
     Q_EVENT_LIST,
     Q_EVENT_SCAN,
     Q_MESSAGE_INSERT,
     Q_MESSAGE_GET,
     Q_MESSAGE_LIST,
+    Q_MESSAGE_UPDATE,
+    Q_MESSAGE_DUE,
+    Q_MESSAGE_NEXT_DUE,
+    Q_MESSAGE_CLAIM,
+    Q_MESSAGE_REQUEUE,
+    Q_PART_INSERT,
+    Q_PART_MESSAGE,
+    Q_FLOW_INSERT,
+    Q_FLOW_UPDATE,
+    Q_FLOW_GET,
+    Q_FLOW_LIST,
+    Q_FLOW_EXPIRED,
+    Q_SENDER_PUT,
+    Q_SENDER_GET,
+    Q_SENDER_DELETE,
+    Q_SENDER_LIST,
+    Q_SETTINGS_GET,
+    Q_SETTINGS_PUT,
     Q_IDEM_GET,
     Q_IDEM_PUT,
     /* transaction control, run by the writer for every job and batch */
@@ -148,6 +173,8 @@ static const char *const SQL[Q_COUNT] = {
     [Q_CONSENT_PUT] = "INSERT INTO consents (account_id, contact_id, scope, state, updated_ms) "
                       "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, contact_id, scope) DO "
                       "UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
+    [Q_CONSENT_DELETE] = "DELETE FROM consents WHERE account_id = ? AND contact_id = ? AND "
+                         "scope = ?",
     [Q_CONSENT_LIST] = "SELECT scope, state, updated_ms FROM consents WHERE account_id = ? AND "
                        "contact_id = ? ORDER BY scope",
     [Q_EVENT_INSERT] = "INSERT INTO events (account_id, seq, contact_id, phone, scope, "
@@ -161,8 +188,48 @@ static const char *const SQL[Q_COUNT] = {
     [Q_EVENT_SCAN] = "SELECT " EVENT_COLS " FROM events WHERE account_id = ? ORDER BY seq, id",
     [Q_MESSAGE_INSERT] = "INSERT INTO messages (id, account_id, to_phone, from_phone, text, "
                          "kind, scope, status, reason, parts, transport, transport_id, history, "
-                         "created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                         "?, ?)",
+                         "created_ms, updated_ms, direction, contact_id, attempts, "
+                         "next_attempt_ms, provider_id, flow_id, category) VALUES (?1, ?2, ?3, "
+                         "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+                         "?19, ?20, ?21, ?22)",
+    [Q_MESSAGE_UPDATE] = "UPDATE messages SET status = ?8, reason = ?9, transport = ?11, "
+                         "transport_id = ?12, history = ?13, updated_ms = ?15, attempts = ?18, "
+                         "next_attempt_ms = ?19, from_phone = ?4 WHERE account_id = ?2 AND id = ?1",
+    [Q_MESSAGE_DUE] = "SELECT " MESSAGE_COLS " FROM messages WHERE status = 'queued' AND "
+                      "next_attempt_ms <= ? ORDER BY next_attempt_ms, seq LIMIT ?",
+    [Q_MESSAGE_NEXT_DUE] = "SELECT min(next_attempt_ms) FROM messages WHERE status = 'queued'",
+    [Q_MESSAGE_CLAIM] = "UPDATE messages SET status = 'sending', attempts = attempts + 1, "
+                        "updated_ms = ? WHERE account_id = ? AND id = ? AND status = 'queued'",
+    [Q_MESSAGE_REQUEUE] = "UPDATE messages SET status = 'queued', next_attempt_ms = ? "
+                          "WHERE status = 'sending'",
+    [Q_PART_INSERT] = "INSERT OR REPLACE INTO message_parts (transport, remote_id, account_id, "
+                      "message_id) VALUES (?, ?, ?, ?)",
+    [Q_PART_MESSAGE] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ?3 AND id = "
+                       "(SELECT message_id FROM message_parts WHERE transport = ?1 AND "
+                       "remote_id = ?2)",
+    [Q_FLOW_INSERT] = "INSERT INTO flows (id, account_id, contact_id, phone, ext_ref, scopes, "
+                      "channel, email, disclosure, status, confirmed_via, created_ms, "
+                      "updated_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                      "?11, ?12, ?13, ?14)",
+    [Q_FLOW_UPDATE] = "UPDATE flows SET status = ?10, confirmed_via = ?11, updated_ms = ?13 "
+                      "WHERE account_id = ?2 AND id = ?1",
+    [Q_FLOW_GET] = "SELECT " FLOW_COLS " FROM flows WHERE account_id = ? AND id = ?",
+    [Q_FLOW_LIST] = "SELECT " FLOW_COLS " FROM flows WHERE account_id = ?1 AND rowid > ?2 "
+                    "AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR ext_ref = ?4) "
+                    "AND (?5 = 0 OR contact_id = ?5) ORDER BY rowid LIMIT ?6",
+    [Q_FLOW_EXPIRED] = "SELECT " FLOW_COLS " FROM flows WHERE status = 'pending' AND "
+                       "expires_ms <= ? ORDER BY expires_ms LIMIT ?",
+    [Q_SENDER_PUT] = "INSERT INTO senders (number, account_id, transport, is_default, "
+                     "created_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (number) DO UPDATE "
+                     "SET transport = excluded.transport, is_default = excluded.is_default "
+                     "WHERE senders.account_id = excluded.account_id",
+    [Q_SENDER_GET] = "SELECT number, account_id, transport, is_default, created_ms FROM senders "
+                     "WHERE number = ?",
+    [Q_SENDER_DELETE] = "DELETE FROM senders WHERE account_id = ? AND number = ?",
+    [Q_SENDER_LIST] = "SELECT number, account_id, transport, is_default, created_ms FROM "
+                      "senders WHERE account_id = ? ORDER BY number",
+    [Q_SETTINGS_GET] = "SELECT settings FROM accounts WHERE id = ?",
+    [Q_SETTINGS_PUT] = "UPDATE accounts SET settings = ? WHERE id = ?",
     [Q_MESSAGE_GET] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ? AND id = ?",
     [Q_MESSAGE_LIST] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ?1 "
                        "AND (?2 = 0 OR seq < ?2) AND (?3 IS NULL OR to_phone = ?3) "
@@ -860,6 +927,19 @@ static int sq_consent_put(cd_db *db, int64_t account_id, int64_t contact_id,
     return step_done(d, s, err, "consent");
 }
 
+static int sq_consent_delete(cd_db *db, int64_t account_id, int64_t contact_id,
+                             const char *scope, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_CONSENT_DELETE, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    bind_text(s, 3, scope);
+    return step_done(d, s, err, "consent delete");
+}
+
 static int sq_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
                            cd_consent_each_fn each, void *arg, cd_err *err)
 {
@@ -999,19 +1079,28 @@ static void read_message(sqlite3_stmt *s, cd_message *m)
     m->history = col_json(s, 13);
     m->created_ms = sqlite3_column_int64(s, 14);
     m->updated_ms = sqlite3_column_int64(s, 15);
+    col_copy(s, 16, m->direction, sizeof m->direction);
+    m->contact_id = sqlite3_column_int64(s, 17);
+    m->attempts = sqlite3_column_int(s, 18);
+    m->next_attempt_ms = sqlite3_column_int64(s, 19);
+    col_copy(s, 20, m->provider_id, sizeof m->provider_id);
+    col_copy(s, 21, m->flow_id, sizeof m->flow_id);
+    col_copy(s, 22, m->category, sizeof m->category);
 }
 
-static int sq_message_insert(cd_db *db, const cd_message *m, cd_err *err)
+/* Binds every column of a message at the positions Q_MESSAGE_INSERT and Q_MESSAGE_UPDATE
+ * share (?1 .. ?22). */
+static void bind_message(sqlite3_stmt *s, const cd_message *m)
 {
-    sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = stmt(d, Q_MESSAGE_INSERT, err);
-    if (!s)
-        return -1;
-    const char *text[] = {m->id,   m->to,     m->from,   m->text ? m->text : "",
-                          m->kind, m->scope,  m->status, m->reason};
-    for (int i = 0; i < 8; i++)
-        bind_text(s, 1 + i + (i > 0), text[i]);
+    bind_text(s, 1, m->id);
     sqlite3_bind_int64(s, 2, m->account_id);
+    bind_text(s, 3, m->to);
+    bind_text(s, 4, m->from);
+    bind_text(s, 5, m->text ? m->text : "");
+    bind_text(s, 6, m->kind);
+    bind_text(s, 7, m->scope);
+    bind_text(s, 8, m->status);
+    bind_text(s, 9, m->reason);
     sqlite3_bind_int(s, 10, m->parts);
     bind_text(s, 11, m->transport);
     bind_text(s, 12, m->transport_id);
@@ -1021,43 +1110,39 @@ static int sq_message_insert(cd_db *db, const cd_message *m, cd_err *err)
         bind_text(s, 13, "[]");
     sqlite3_bind_int64(s, 14, m->created_ms);
     sqlite3_bind_int64(s, 15, m->updated_ms);
+    bind_text(s, 16, m->direction[0] ? m->direction : "out");
+    sqlite3_bind_int64(s, 17, m->contact_id);
+    sqlite3_bind_int(s, 18, m->attempts);
+    sqlite3_bind_int64(s, 19, m->next_attempt_ms);
+    bind_text(s, 20, m->provider_id);
+    bind_text(s, 21, m->flow_id);
+    bind_text(s, 22, m->category[0] ? m->category : "marketing");
+}
+
+static int sq_message_insert(cd_db *db, const cd_message *m, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_INSERT, err);
+    if (!s)
+        return -1;
+    bind_message(s, m);
     return step_done(d, s, err, "message");
 }
 
-static int sq_message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
-                          cd_err *err)
+static int sq_message_update(cd_db *db, const cd_message *m, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = stmt(d, Q_MESSAGE_GET, err);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_UPDATE, err);
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, account_id);
-    bind_text(s, 2, id);
-    int rc = sqlite3_step(s), out_rc = 0;
-    if (rc == SQLITE_ROW)
-        read_message(s, out);
-    else if (rc == SQLITE_DONE)
-        out_rc = cd_fail(err, CD_ENOTFOUND, "", "no such message");
-    else
-        out_rc = fail_sql(d, err, "message");
-    done(s);
-    return out_rc;
+    bind_message(s, m);
+    return step_done(d, s, err, "message update");
 }
 
-static int sq_message_list(cd_db *db, int64_t account_id, const cd_message_filter *f,
-                           cd_message_each_fn each, void *arg, cd_err *err)
+static int each_message(sqlite_db *d, sqlite3_stmt *s, cd_message_each_fn each, void *arg,
+                        cd_err *err)
 {
-    sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = stmt(d, Q_MESSAGE_LIST, err);
     int rc, out = 0;
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, f->before_rowid);
-    bind_text(s, 3, f->to);
-    bind_text(s, 4, f->status);
-    bind_text(s, 5, f->kind);
-    sqlite3_bind_int(s, 6, f->limit);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         cd_message m;
         read_message(s, &m);
@@ -1070,6 +1155,383 @@ static int sq_message_list(cd_db *db, int64_t account_id, const cd_message_filte
         out = fail_sql(d, err, "messages");
     done(s);
     return out;
+}
+
+static int sq_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each,
+                          void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_DUE, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int(s, 2, limit);
+    return each_message(d, s, each, arg, err);
+}
+
+static int sq_message_next_due(cd_db *db, int64_t *out_ms, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_NEXT_DUE, err);
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    *out_ms = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    done(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail_sql(d, err, "next due");
+}
+
+static int sq_message_requeue_sending(cd_db *db, int64_t now_ms, int *count, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_REQUEUE, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    if (step_done(d, s, err, "requeue") != 0)
+        return -1;
+    *count = sqlite3_changes(d->h);
+    return 0;
+}
+
+static int sq_message_claim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                            bool *claimed, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_CLAIM, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int64(s, 2, account_id);
+    bind_text(s, 3, id);
+    if (step_done(d, s, err, "claim") != 0)
+        return -1;
+    *claimed = sqlite3_changes(d->h) == 1;
+    return 0;
+}
+
+static int sq_part_insert(cd_db *db, const char *transport, const char *remote_id,
+                          int64_t account_id, const char *message_id, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_PART_INSERT, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, transport);
+    bind_text(s, 2, remote_id);
+    sqlite3_bind_int64(s, 3, account_id);
+    bind_text(s, 4, message_id);
+    return step_done(d, s, err, "message part");
+}
+
+static int message_one(sqlite_db *d, sqlite3_stmt *s, cd_message *out, cd_err *err)
+{
+    int rc = sqlite3_step(s), out_rc = 0;
+    if (rc == SQLITE_ROW)
+        read_message(s, out);
+    else if (rc == SQLITE_DONE)
+        out_rc = cd_fail(err, CD_ENOTFOUND, "", "no such message");
+    else
+        out_rc = fail_sql(d, err, "message");
+    done(s);
+    return out_rc;
+}
+
+static int sq_part_message(cd_db *db, const char *transport, const char *remote_id,
+                           cd_message *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    /* The part row names the account; look it up first so the message query keeps its
+     * account condition like every other. */
+    sqlite3_stmt *p = NULL;
+    int64_t account_id = 0;
+    if (sqlite3_prepare_v2(d->h,
+                           "SELECT account_id FROM message_parts WHERE transport = ? AND "
+                           "remote_id = ?",
+                           -1, &p, NULL) != SQLITE_OK)
+        return fail_sql(d, err, "part");
+    bind_text(p, 1, transport);
+    bind_text(p, 2, remote_id);
+    if (sqlite3_step(p) == SQLITE_ROW)
+        account_id = sqlite3_column_int64(p, 0);
+    sqlite3_finalize(p);
+    if (account_id == 0)
+        return cd_fail(err, CD_ENOTFOUND, "", "no such part");
+    sqlite3_stmt *s = stmt(d, Q_PART_MESSAGE, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, transport);
+    bind_text(s, 2, remote_id);
+    sqlite3_bind_int64(s, 3, account_id);
+    return message_one(d, s, out, err);
+}
+
+static int sq_message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
+                          cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_GET, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, id);
+    return message_one(d, s, out, err);
+}
+
+static int sq_message_list(cd_db *db, int64_t account_id, const cd_message_filter *f,
+                           cd_message_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_LIST, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, f->before_rowid);
+    bind_text(s, 3, f->to);
+    bind_text(s, 4, f->status);
+    bind_text(s, 5, f->kind);
+    sqlite3_bind_int(s, 6, f->limit);
+    return each_message(d, s, each, arg, err);
+}
+
+/* ---- flows ---- */
+
+static void read_flow(sqlite3_stmt *s, cd_flow *f)
+{
+    memset(f, 0, sizeof *f);
+    col_copy(s, 1, f->id, sizeof f->id);
+    f->account_id = sqlite3_column_int64(s, 2);
+    f->contact_id = sqlite3_column_int64(s, 3);
+    col_copy(s, 4, f->phone, sizeof f->phone);
+    col_copy(s, 5, f->ext_ref, sizeof f->ext_ref);
+    f->scopes = col_json(s, 6);
+    col_copy(s, 7, f->channel, sizeof f->channel);
+    col_copy(s, 8, f->email, sizeof f->email);
+    f->disclosure = col_dup(s, 9);
+    col_copy(s, 10, f->status, sizeof f->status);
+    col_copy(s, 11, f->confirmed_via, sizeof f->confirmed_via);
+    f->created_ms = sqlite3_column_int64(s, 12);
+    f->updated_ms = sqlite3_column_int64(s, 13);
+    f->expires_ms = sqlite3_column_int64(s, 14);
+}
+
+static void bind_flow(sqlite3_stmt *s, const cd_flow *f)
+{
+    bind_text(s, 1, f->id);
+    sqlite3_bind_int64(s, 2, f->account_id);
+    sqlite3_bind_int64(s, 3, f->contact_id);
+    bind_text(s, 4, f->phone);
+    bind_text(s, 5, f->ext_ref);
+    if (f->scopes)
+        bind_json(s, 6, f->scopes);
+    else
+        bind_text(s, 6, "[]");
+    bind_text(s, 7, f->channel);
+    bind_text(s, 8, f->email);
+    bind_text(s, 9, f->disclosure ? f->disclosure : "");
+    bind_text(s, 10, f->status);
+    bind_text(s, 11, f->confirmed_via);
+    sqlite3_bind_int64(s, 12, f->created_ms);
+    sqlite3_bind_int64(s, 13, f->updated_ms);
+    sqlite3_bind_int64(s, 14, f->expires_ms);
+}
+
+static int sq_flow_insert(cd_db *db, const cd_flow *f, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_FLOW_INSERT, err);
+    if (!s)
+        return -1;
+    bind_flow(s, f);
+    return step_done(d, s, err, "flow");
+}
+
+static int sq_flow_update(cd_db *db, const cd_flow *f, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_FLOW_UPDATE, err);
+    if (!s)
+        return -1;
+    bind_flow(s, f);
+    return step_done(d, s, err, "flow update");
+}
+
+static int sq_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out,
+                       cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_FLOW_GET, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, id);
+    int rc = sqlite3_step(s), out_rc = 0;
+    if (rc == SQLITE_ROW)
+        read_flow(s, out);
+    else if (rc == SQLITE_DONE)
+        out_rc = cd_fail(err, CD_ENOTFOUND, "", "no such flow");
+    else
+        out_rc = fail_sql(d, err, "flow");
+    done(s);
+    return out_rc;
+}
+
+static int each_flow(sqlite_db *d, sqlite3_stmt *s, cd_flow_each_fn each, void *arg,
+                     cd_err *err)
+{
+    int rc, out = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cd_flow f;
+        read_flow(s, &f);
+        int stop = each(&f, sqlite3_column_int64(s, 0), arg);
+        cd_flow_clear(&f);
+        if (stop)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "flows");
+    done(s);
+    return out;
+}
+
+static int sq_flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f,
+                        cd_flow_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_FLOW_LIST, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, f->after_rowid);
+    bind_text(s, 3, f->status);
+    bind_text(s, 4, f->ext_ref);
+    sqlite3_bind_int64(s, 5, f->contact_id);
+    sqlite3_bind_int(s, 6, f->limit);
+    return each_flow(d, s, each, arg, err);
+}
+
+static int sq_flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each,
+                           void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_FLOW_EXPIRED, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int(s, 2, limit);
+    return each_flow(d, s, each, arg, err);
+}
+
+/* ---- senders and settings ---- */
+
+static void read_sender(sqlite3_stmt *s, cd_sender *o)
+{
+    memset(o, 0, sizeof *o);
+    col_copy(s, 0, o->number, sizeof o->number);
+    o->account_id = sqlite3_column_int64(s, 1);
+    col_copy(s, 2, o->transport, sizeof o->transport);
+    o->is_default = sqlite3_column_int(s, 3) != 0;
+    o->created_ms = sqlite3_column_int64(s, 4);
+}
+
+static int sq_sender_put(cd_db *db, const cd_sender *o, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_SENDER_PUT, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, o->number);
+    sqlite3_bind_int64(s, 2, o->account_id);
+    bind_text(s, 3, o->transport);
+    sqlite3_bind_int(s, 4, o->is_default);
+    sqlite3_bind_int64(s, 5, o->created_ms);
+    if (step_done(d, s, err, "sender") != 0)
+        return -1;
+    if (sqlite3_changes(d->h) == 0) /* the number belongs to another account */
+        return cd_fail(err, CD_ECONFLICT, "number", "that number is not available");
+    return 0;
+}
+
+static int sq_sender_get(cd_db *db, const char *number, cd_sender *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_SENDER_GET, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, number);
+    int rc = sqlite3_step(s), out_rc = 0;
+    if (rc == SQLITE_ROW)
+        read_sender(s, out);
+    else if (rc == SQLITE_DONE)
+        out_rc = cd_fail(err, CD_ENOTFOUND, "", "no such sender");
+    else
+        out_rc = fail_sql(d, err, "sender");
+    done(s);
+    return out_rc;
+}
+
+static int sq_sender_delete(cd_db *db, int64_t account_id, const char *number, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_SENDER_DELETE, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, number);
+    if (step_done(d, s, err, "sender") != 0)
+        return -1;
+    return sqlite3_changes(d->h) ? 0 : cd_fail(err, CD_ENOTFOUND, "", "no such sender");
+}
+
+static int sq_sender_list(cd_db *db, int64_t account_id, cd_sender_each_fn each, void *arg,
+                          cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_SENDER_LIST, err);
+    int rc, out = 0;
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cd_sender o;
+        read_sender(s, &o);
+        if (each(&o, arg) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "senders");
+    done(s);
+    return out;
+}
+
+static int sq_settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_SETTINGS_GET, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? col_json(s, 0) : NULL;
+    done(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail_sql(d, err, "settings");
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = json_object();
+    }
+    return 0;
+}
+
+static int sq_settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_SETTINGS_PUT, err);
+    if (!s)
+        return -1;
+    bind_json(s, 1, settings);
+    sqlite3_bind_int64(s, 2, account_id);
+    return step_done(d, s, err, "settings");
 }
 
 /* ---- idempotency ---- */
@@ -1139,6 +1601,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .named_list = sq_named_list,
     .consent_get = sq_consent_get,
     .consent_put = sq_consent_put,
+    .consent_delete = sq_consent_delete,
     .consent_list = sq_consent_list,
     .event_insert = sq_event_insert,
     .event_list = sq_event_list,
@@ -1146,6 +1609,24 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .message_insert = sq_message_insert,
     .message_get = sq_message_get,
     .message_list = sq_message_list,
+    .message_update = sq_message_update,
+    .message_due = sq_message_due,
+    .message_next_due = sq_message_next_due,
+    .message_requeue_sending = sq_message_requeue_sending,
+    .message_claim = sq_message_claim,
+    .part_insert = sq_part_insert,
+    .part_message = sq_part_message,
+    .flow_insert = sq_flow_insert,
+    .flow_update = sq_flow_update,
+    .flow_get = sq_flow_get,
+    .flow_list = sq_flow_list,
+    .flow_expired = sq_flow_expired,
+    .sender_put = sq_sender_put,
+    .sender_get = sq_sender_get,
+    .sender_delete = sq_sender_delete,
+    .sender_list = sq_sender_list,
+    .settings_get = sq_settings_get,
+    .settings_put = sq_settings_put,
     .idem_get = sq_idem_get,
     .idem_put = sq_idem_put,
 };

@@ -80,7 +80,12 @@ int cd_store_schema_version(cd_store *s)
 static cd_db *begin_read(cd_db *db)
 {
     if (db->ops->exec(db, "BEGIN", NULL) != 0) {
+        cd_store *s = db->store;
         db->ops->disconnect(db);
+        pthread_mutex_lock(&s->pool_lock);
+        s->nreaders--; /* the slot is free again */
+        pthread_cond_signal(&s->pool_cond);
+        pthread_mutex_unlock(&s->pool_lock);
         return NULL;
     }
     return db;
@@ -292,6 +297,11 @@ int cd_store_consent_put(cd_db *db, int64_t account_id, int64_t contact_id,
 {
     return db->ops->consent_put(db, account_id, contact_id, c, err);
 }
+int cd_store_consent_delete(cd_db *db, int64_t account_id, int64_t contact_id,
+                            const char *scope, cd_err *err)
+{
+    return db->ops->consent_delete(db, account_id, contact_id, scope, err);
+}
 int cd_store_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
                           cd_consent_each_fn each, void *arg, cd_err *err)
 {
@@ -336,7 +346,95 @@ int cd_store_idem_put(cd_db *db, int64_t account_id, const char *key, const cd_i
     return db->ops->idem_put(db, account_id, key, in, err);
 }
 
+int cd_store_message_update(cd_db *db, const cd_message *m, cd_err *err)
+{
+    return db->ops->message_update(db, m, err);
+}
+int cd_store_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each,
+                         void *arg, cd_err *err)
+{
+    return db->ops->message_due(db, now_ms, limit, each, arg, err);
+}
+int cd_store_message_next_due(cd_db *db, int64_t *out_ms, cd_err *err)
+{
+    return db->ops->message_next_due(db, out_ms, err);
+}
+int cd_store_message_requeue_sending(cd_db *db, int64_t now_ms, int *count, cd_err *err)
+{
+    return db->ops->message_requeue_sending(db, now_ms, count, err);
+}
+int cd_store_message_claim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                           bool *claimed, cd_err *err)
+{
+    return db->ops->message_claim(db, account_id, id, now_ms, claimed, err);
+}
+int cd_store_part_insert(cd_db *db, const char *transport, const char *remote_id,
+                         int64_t account_id, const char *message_id, cd_err *err)
+{
+    return db->ops->part_insert(db, transport, remote_id, account_id, message_id, err);
+}
+int cd_store_part_message(cd_db *db, const char *transport, const char *remote_id,
+                          cd_message *out, cd_err *err)
+{
+    return db->ops->part_message(db, transport, remote_id, out, err);
+}
+int cd_store_flow_insert(cd_db *db, const cd_flow *f, cd_err *err)
+{
+    return db->ops->flow_insert(db, f, err);
+}
+int cd_store_flow_update(cd_db *db, const cd_flow *f, cd_err *err)
+{
+    return db->ops->flow_update(db, f, err);
+}
+int cd_store_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out,
+                      cd_err *err)
+{
+    return db->ops->flow_get(db, account_id, id, out, err);
+}
+int cd_store_flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f,
+                       cd_flow_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->flow_list(db, account_id, f, each, arg, err);
+}
+int cd_store_flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each,
+                          void *arg, cd_err *err)
+{
+    return db->ops->flow_expired(db, now_ms, limit, each, arg, err);
+}
+int cd_store_sender_put(cd_db *db, const cd_sender *s, cd_err *err)
+{
+    return db->ops->sender_put(db, s, err);
+}
+int cd_store_sender_get(cd_db *db, const char *number, cd_sender *out, cd_err *err)
+{
+    return db->ops->sender_get(db, number, out, err);
+}
+int cd_store_sender_delete(cd_db *db, int64_t account_id, const char *number, cd_err *err)
+{
+    return db->ops->sender_delete(db, account_id, number, err);
+}
+int cd_store_sender_list(cd_db *db, int64_t account_id, cd_sender_each_fn each, void *arg,
+                         cd_err *err)
+{
+    return db->ops->sender_list(db, account_id, each, arg, err);
+}
+int cd_store_settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *err)
+{
+    return db->ops->settings_get(db, account_id, out, err);
+}
+int cd_store_settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err)
+{
+    return db->ops->settings_put(db, account_id, settings, err);
+}
+
 /* ---- record helpers ---- */
+
+void cd_flow_clear(cd_flow *f)
+{
+    json_decref(f->scopes);
+    free(f->disclosure);
+    memset(f, 0, sizeof *f);
+}
 
 void cd_contact_clear(cd_contact *c)
 {

@@ -4,7 +4,8 @@
  *
  * Threads and connections:
  * - Reads run on a cd_db taken from the reader pool with cd_store_reader() and given
- *   back with cd_store_release(). A reader sees only committed data.
+ *   back with cd_store_release(). A reader sees only committed data, as of the moment it
+ *   was taken: it holds one read transaction (one snapshot) until it is released.
  * - Writes run as jobs (cd_job_fn) on the store's single writer. Jobs queued together
  *   share one transaction and one fsync (group commit); each job runs inside its own
  *   savepoint, so a failing job leaves no trace and does not disturb its neighbours.
@@ -137,6 +138,13 @@ typedef struct cd_message {
     int64_t created_ms;
     int64_t updated_ms;
     json_t *history; /* owned: [{"status","at","detail"}], filled by cd_store_message_get */
+    char direction[4];  /* "out" or "in" */
+    int64_t contact_id; /* 0 when unknown */
+    int attempts;
+    int64_t next_attempt_ms; /* when a queued message is due */
+    char provider_id[64];    /* inbound: the provider's id */
+    char flow_id[40];        /* a CTA's flow */
+    char category[16];       /* "marketing" or "transactional" (quiet hours) */
 } cd_message;
 
 void cd_message_clear(cd_message *m);
@@ -148,6 +156,39 @@ typedef struct cd_message_filter {
     int64_t before_rowid; /* cursor: newest first; 0 = from the newest */
     int limit;
 } cd_message_filter;
+
+typedef struct cd_flow {
+    char id[40];
+    int64_t account_id;
+    int64_t contact_id;
+    char phone[24];
+    char ext_ref[128];
+    json_t *scopes; /* owned: array of scope strings */
+    char channel[8]; /* "sms" or "email" */
+    char email[256];
+    char *disclosure; /* owned */
+    char status[12];  /* pending, confirmed, cancelled, expired */
+    char confirmed_via[16];
+    int64_t created_ms, updated_ms, expires_ms;
+} cd_flow;
+
+void cd_flow_clear(cd_flow *f);
+
+typedef struct cd_flow_filter {
+    const char *status;  /* NULL = any */
+    const char *ext_ref; /* NULL = any */
+    int64_t contact_id;  /* 0 = any */
+    int64_t after_rowid; /* cursor */
+    int limit;
+} cd_flow_filter;
+
+typedef struct cd_sender {
+    char number[24];
+    int64_t account_id;
+    char transport[16]; /* "" = the account's */
+    bool is_default;
+    int64_t created_ms;
+} cd_sender;
 
 typedef struct cd_idem {
     char request_hash[65];
@@ -239,6 +280,8 @@ int cd_store_consent_get(cd_db *db, int64_t account_id, int64_t contact_id, cons
                          cd_consent *out, cd_err *err);
 int cd_store_consent_put(cd_db *db, int64_t account_id, int64_t contact_id,
                          const cd_consent *c, cd_err *err);
+int cd_store_consent_delete(cd_db *db, int64_t account_id, int64_t contact_id,
+                            const char *scope, cd_err *err);
 typedef int (*cd_consent_each_fn)(const cd_consent *c, void *arg);
 int cd_store_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
                           cd_consent_each_fn each, void *arg, cd_err *err);
@@ -260,6 +303,53 @@ int cd_store_message_get(cd_db *db, int64_t account_id, const char *id, cd_messa
 typedef int (*cd_message_each_fn)(const cd_message *m, int64_t rowid, void *arg);
 int cd_store_message_list(cd_db *db, int64_t account_id, const cd_message_filter *f,
                           cd_message_each_fn each, void *arg, cd_err *err);
+
+/* Rewrites the delivery state of a message: status, reason, transport, transport_id,
+ * attempts, next_attempt_ms, history, updated_ms. */
+int cd_store_message_update(cd_db *db, const cd_message *m, cd_err *err);
+/* Queued messages of every account that are due at `now_ms`, oldest first. This is the
+ * delivery worker's system-level scan; nothing a tenant asks for uses it. */
+int cd_store_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each,
+                         void *arg, cd_err *err);
+/* The earliest next_attempt_ms of a queued message, or 0 when none. */
+int cd_store_message_next_due(cd_db *db, int64_t *out_ms, cd_err *err);
+/* Every message left 'sending' by a previous process goes back to 'queued' (at least
+ * once: it may or may not have reached the transport). Returns how many via *count. */
+int cd_store_message_requeue_sending(cd_db *db, int64_t now_ms, int *count, cd_err *err);
+/* Marks a queued message 'sending' and counts the attempt; *claimed is false when another
+ * worker (or a cancel) got there first. */
+int cd_store_message_claim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                           bool *claimed, cd_err *err);
+int cd_store_part_insert(cd_db *db, const char *transport, const char *remote_id,
+                         int64_t account_id, const char *message_id, cd_err *err);
+/* Finds the message a transport part id belongs to (for receipts); CD_ENOTFOUND. */
+int cd_store_part_message(cd_db *db, const char *transport, const char *remote_id,
+                          cd_message *out, cd_err *err);
+
+/* ---- flows ---- */
+
+int cd_store_flow_insert(cd_db *db, const cd_flow *f, cd_err *err);
+int cd_store_flow_update(cd_db *db, const cd_flow *f, cd_err *err); /* status fields */
+int cd_store_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out,
+                      cd_err *err);
+typedef int (*cd_flow_each_fn)(const cd_flow *f, int64_t rowid, void *arg);
+int cd_store_flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f,
+                       cd_flow_each_fn each, void *arg, cd_err *err);
+/* Pending flows of every account whose expiry has passed (system-level, like _due). */
+int cd_store_flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each,
+                          void *arg, cd_err *err);
+
+/* ---- senders and settings ---- */
+
+int cd_store_sender_put(cd_db *db, const cd_sender *s, cd_err *err); /* insert or update */
+int cd_store_sender_get(cd_db *db, const char *number, cd_sender *out, cd_err *err);
+int cd_store_sender_delete(cd_db *db, int64_t account_id, const char *number, cd_err *err);
+typedef int (*cd_sender_each_fn)(const cd_sender *s, void *arg);
+int cd_store_sender_list(cd_db *db, int64_t account_id, cd_sender_each_fn each, void *arg,
+                         cd_err *err);
+/* The account's settings object (new reference), "{}" when never set. */
+int cd_store_settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *err);
+int cd_store_settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err);
 
 /* ---- idempotency ---- */
 

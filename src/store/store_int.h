@@ -36,6 +36,7 @@ struct cd_store_ops {
                       cd_err *);
     int (*consent_get)(cd_db *, int64_t, int64_t, const char *, cd_consent *, cd_err *);
     int (*consent_put)(cd_db *, int64_t, int64_t, const cd_consent *, cd_err *);
+    int (*consent_delete)(cd_db *, int64_t, int64_t, const char *, cd_err *);
     int (*consent_list)(cd_db *, int64_t, int64_t, cd_consent_each_fn, void *, cd_err *);
     int (*event_insert)(cd_db *, cd_event *, cd_err *);
     int (*event_list)(cd_db *, int64_t, const cd_event_filter *, cd_event_each_fn, void *,
@@ -45,6 +46,24 @@ struct cd_store_ops {
     int (*message_get)(cd_db *, int64_t, const char *, cd_message *, cd_err *);
     int (*message_list)(cd_db *, int64_t, const cd_message_filter *, cd_message_each_fn, void *,
                         cd_err *);
+    int (*message_update)(cd_db *, const cd_message *, cd_err *);
+    int (*message_due)(cd_db *, int64_t, int, cd_message_each_fn, void *, cd_err *);
+    int (*message_next_due)(cd_db *, int64_t *, cd_err *);
+    int (*message_requeue_sending)(cd_db *, int64_t, int *, cd_err *);
+    int (*message_claim)(cd_db *, int64_t, const char *, int64_t, bool *, cd_err *);
+    int (*part_insert)(cd_db *, const char *, const char *, int64_t, const char *, cd_err *);
+    int (*part_message)(cd_db *, const char *, const char *, cd_message *, cd_err *);
+    int (*flow_insert)(cd_db *, const cd_flow *, cd_err *);
+    int (*flow_update)(cd_db *, const cd_flow *, cd_err *);
+    int (*flow_get)(cd_db *, int64_t, const char *, cd_flow *, cd_err *);
+    int (*flow_list)(cd_db *, int64_t, const cd_flow_filter *, cd_flow_each_fn, void *, cd_err *);
+    int (*flow_expired)(cd_db *, int64_t, int, cd_flow_each_fn, void *, cd_err *);
+    int (*sender_put)(cd_db *, const cd_sender *, cd_err *);
+    int (*sender_get)(cd_db *, const char *, cd_sender *, cd_err *);
+    int (*sender_delete)(cd_db *, int64_t, const char *, cd_err *);
+    int (*sender_list)(cd_db *, int64_t, cd_sender_each_fn, void *, cd_err *);
+    int (*settings_get)(cd_db *, int64_t, json_t **, cd_err *);
+    int (*settings_put)(cd_db *, int64_t, const json_t *, cd_err *);
     int (*idem_get)(cd_db *, int64_t, const char *, cd_idem *, cd_err *);
     int (*idem_put)(cd_db *, int64_t, const char *, const cd_idem *, cd_err *);
 };

@@ -1,9 +1,14 @@
 #include "util/timeutil.h"
 
+#include <stdbool.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t cd_now_ms(void)
 {
@@ -21,11 +26,14 @@ int64_t cd_monotonic_us(void)
 
 void cd_time_format(int64_t ms, char out[CD_TIME_LEN])
 {
-    time_t s = (time_t)(ms / 1000);
+    int64_t rem = ms % 1000;
+    if (rem < 0) /* before 1970: floor, so the milliseconds stay 0..999 */
+        rem += 1000;
+    time_t s = (time_t)((ms - rem) / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
     snprintf(out, CD_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
 }
 
 static int digits(const char **p, int n, int *out)
@@ -69,7 +77,7 @@ int cd_time_parse(const char *s, int64_t *ms)
             p++;
         } else if (*p == '+' || *p == '-') {
             int sign = *p++ == '-' ? -1 : 1, oh, om;
-            if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om))
+            if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om) || oh > 23 || om > 59)
                 return -1;
             off = sign * (oh * 60 + om);
         } else {
@@ -85,6 +93,60 @@ int cd_time_parse(const char *s, int64_t *ms)
     tm.tm_min = mi;
     tm.tm_sec = sec;
     time_t t = timegm(&tm);
+    /* timegm() normalises 2026-02-30 into March: a date that moved did not exist. */
+    if (tm.tm_mday != d || tm.tm_mon != mo - 1)
+        return -1;
     *ms = ((int64_t)t - (int64_t)off * 60) * 1000 + frac;
     return 0;
+}
+
+/* libc converts to local time through the process-wide TZ variable, so switching zones is
+ * serialised here; nothing else in consentd reads local time. */
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool zone_exists(const char *tz)
+{
+    char path[256];
+    if (strcmp(tz, "UTC") == 0)
+        return true;
+    if (tz[0] == '/' || strstr(tz, "..") || strlen(tz) > 64)
+        return false;
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
+    return access(path, R_OK) == 0;
+}
+
+int cd_time_local_minute(int64_t ms, const char *tz)
+{
+    if (tz == NULL || !zone_exists(tz))
+        return -1;
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    pthread_mutex_lock(&tz_lock);
+    char *old = getenv("TZ");
+    char saved[128];
+    snprintf(saved, sizeof saved, "%s", old ? old : "");
+    setenv("TZ", tz, 1);
+    tzset();
+    localtime_r(&t, &tm);
+    if (old)
+        setenv("TZ", saved, 1);
+    else
+        unsetenv("TZ");
+    tzset();
+    pthread_mutex_unlock(&tz_lock);
+    return tm.tm_hour * 60 + tm.tm_min;
+}
+
+int64_t cd_time_quiet_until(int64_t ms, const char *tz, int start_min, int end_min)
+{
+    int now = cd_time_local_minute(ms, tz);
+    if (now < 0 || start_min == end_min)
+        return 0;
+    bool quiet = start_min < end_min ? now >= start_min && now < end_min
+                                     : now >= start_min || now < end_min;
+    if (!quiet)
+        return 0;
+    int wait = (end_min - now + 1440) % 1440;
+    int64_t minute_start = ms - ms % 60000;
+    return minute_start + (int64_t)wait * 60000;
 }

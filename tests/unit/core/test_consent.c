@@ -85,9 +85,9 @@ static void test_scope_parse_invalid(void **state)
         cd_scope sc;
         cd_err err = {0};
 
-        if (cd_scope_parse(invalid_scopes[i], "scope", &sc, &err) != -1 ||
-            err.code != CD_EINVAL || strcmp(err.reason, "invalid_scope") != 0 ||
-            strcmp(err.field, "scope") != 0 || err.msg[0] == '\0') {
+        if (cd_scope_parse(invalid_scopes[i], "scope", &sc, &err) != -1 || err.code != CD_EINVAL ||
+            strcmp(err.reason, "invalid_scope") != 0 || strcmp(err.field, "scope") != 0 ||
+            err.msg[0] == '\0') {
             print_error("\"%s\" was accepted or failed wrongly: %d %s %s\n", invalid_scopes[i],
                         (int)err.code, err.reason, err.field);
             fail();
@@ -210,13 +210,13 @@ static const struct decide_case decide_cases[] = {
     {N, O, false, "opted_out"},
     {P, N, false, "pending_confirmation"},
     {P, P, false, "pending_confirmation"},
-    {P, I, false, "opted_in"},   /* a confirmed scope opt-in stands on its own */
+    {P, I, false, "opted_in"}, /* a confirmed scope opt-in stands on its own */
     {P, O, false, "opted_out"},
-    {I, N, false, "opted_in"},   /* an all opt-in allows every scope not opted out */
+    {I, N, false, "opted_in"}, /* an all opt-in allows every scope not opted out */
     {I, P, false, "opted_in"},
     {I, I, false, "opted_in"},
-    {I, O, false, "opted_out"},  /* a scope opt-out beats an all opt-in */
-    {O, N, false, "opted_out"},  /* an opt-out of all beats every opt-in */
+    {I, O, false, "opted_out"}, /* a scope opt-out beats an all opt-in */
+    {O, N, false, "opted_out"}, /* an opt-out of all beats every opt-in */
     {O, P, false, "opted_out"},
     {O, I, false, "opted_out"},
     {O, O, false, "opted_out"},
@@ -232,8 +232,8 @@ static void test_decide_table(void **state)
 
         if (got == NULL || strcmp(got, c->want) != 0) {
             print_error("case %zu: all=%s scoped=%s scope_is_all=%d: want %s, got %s\n", i,
-                        cd_state_name(c->all), cd_state_name(c->scoped), c->scope_is_all,
-                        c->want, got ? got : "(null)");
+                        cd_state_name(c->all), cd_state_name(c->scoped), c->scope_is_all, c->want,
+                        got ? got : "(null)");
             fail();
         }
         /* Only "opted_in" lets a message through. */
@@ -302,14 +302,13 @@ static void test_transition_table(void **state)
         const struct transition_case *c = &transition_cases[i];
         cd_err err = {0};
         int rc = cd_consent_transition(c->old, c->new_state, c->flags, &err);
-        bool ok = c->code == CD_OK
-                      ? rc == 0 && err.code == CD_OK
-                      : rc == -1 && (int)err.code == c->code && err.msg[0] != '\0' &&
-                            (c->reason == NULL || strcmp(err.reason, c->reason) == 0);
+        bool ok = c->code == CD_OK ? rc == 0 && err.code == CD_OK
+                                   : rc == -1 && (int)err.code == c->code && err.msg[0] != '\0' &&
+                                         (c->reason == NULL || strcmp(err.reason, c->reason) == 0);
 
         if (!ok) {
-            print_error("case %zu: %s -> %s flags %u: want code %d %s, got rc %d code %d %s\n",
-                        i, cd_state_name(c->old), cd_state_name(c->new_state), c->flags, c->code,
+            print_error("case %zu: %s -> %s flags %u: want code %d %s, got rc %d code %d %s\n", i,
+                        cd_state_name(c->old), cd_state_name(c->new_state), c->flags, c->code,
                         c->reason ? c->reason : "", rc, (int)err.code, err.reason);
             fail();
         }

@@ -65,32 +65,20 @@ struct field {
     bool hashed; /* id and hash are not part of the content */
 };
 
-#define F(name, kind, hashed)                                                                 \
-    {#name, offsetof(cd_event, name), sizeof(((cd_event *)0)->name), kind, hashed}
+#define F(name, kind, hashed)                                                                      \
+    {                                                                                              \
+#name, offsetof(cd_event, name), sizeof(((cd_event *)0)->name), kind, hashed               \
+    }
 
 /* Every member of cd_event: keep in step with store/store.h. */
 static const struct field fields[] = {
-    F(id, INT, false),
-    F(account_id, INT, true),
-    F(seq, INT, true),
-    F(contact_id, INT, true),
-    F(phone, STR, true),
-    F(scope, STR, true),
-    F(old_state, STR, true),
-    F(new_state, STR, true),
-    F(surface, STR, true),
-    F(channel, STR, true),
-    F(keyword, STR, true),
-    F(disclosure_sha256, STR, true),
-    F(ip, STR, true),
-    F(user_agent, STR, true),
-    F(site, STR, true),
-    F(session, STR, true),
-    F(ext_ref, STR, true),
-    F(credential_id, STR, true),
-    F(request_id, STR, true),
-    F(created_ms, INT, true),
-    F(prev_hash, STR, true),
+    F(id, INT, false),        F(account_id, INT, true), F(seq, INT, true),
+    F(contact_id, INT, true), F(phone, STR, true),      F(scope, STR, true),
+    F(old_state, STR, true),  F(new_state, STR, true),  F(surface, STR, true),
+    F(channel, STR, true),    F(keyword, STR, true),    F(disclosure_sha256, STR, true),
+    F(ip, STR, true),         F(user_agent, STR, true), F(site, STR, true),
+    F(session, STR, true),    F(ext_ref, STR, true),    F(credential_id, STR, true),
+    F(request_id, STR, true), F(created_ms, INT, true), F(prev_hash, STR, true),
     F(hash, STR, false),
 };
 
@@ -282,8 +270,8 @@ static int job_consent(cd_db *db, void *arg, cd_err *err)
         return -1;
     if (cd_contact_apply(db, j->account_id, 0, &p, true, &c, &created, err) != 0)
         return -1;
-    int rc = cd_consent_set(db, j->account_id, &c, sc, j->state, j->flags, &prov, NULL, &j->ev,
-                            err);
+    int rc =
+        cd_consent_set(db, j->account_id, &c, sc, j->state, j->flags, &prov, NULL, &j->ev, err);
     cd_contact_clear(&c);
     return rc;
 }
@@ -291,11 +279,8 @@ static int job_consent(cd_db *db, void *arg, cd_err *err)
 static void add_event(chain *ch, int64_t account_id, const char *phone, const char *scope,
                       cd_state st, unsigned flags)
 {
-    consent_job j = {.account_id = account_id,
-                     .phone = phone,
-                     .scope = scope,
-                     .state = st,
-                     .flags = flags};
+    consent_job j = {
+        .account_id = account_id, .phone = phone, .scope = scope, .state = st, .flags = flags};
     cd_err err = {0};
     if (cd_store_run(ch->store, job_consent, &j, &err) != 0)
         fail_msg("consent job: %s", err.msg);
@@ -508,8 +493,8 @@ static void test_tamper_edit_and_rehash(void **state)
     snprintf(ev.ip, sizeof ev.ip, "198.51.100.1");
     cd_ledger_hash(&ev, ev.hash);
     snprintf(sql, sizeof sql,
-             "UPDATE events SET ip = '%s', hash = '%s' WHERE seq = 2 AND account_id = %lld",
-             ev.ip, ev.hash, (long long)ch->account_id);
+             "UPDATE events SET ip = '%s', hash = '%s' WHERE seq = 2 AND account_id = %lld", ev.ip,
+             ev.hash, (long long)ch->account_id);
     tamper(ch, sql);
     expect_problem(ch, 3, NULL);
 }
@@ -562,6 +547,28 @@ static void test_tamper_delete_all(void **state)
     expect_problem(ch, 1, "missing");
 }
 
+/* The account row's head is checked against the chain too. */
+static void test_tamper_head_behind(void **state)
+{
+    chain *ch = *state;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE accounts SET ledger_seq = 4, ledger_head = '%s' WHERE id = %lld",
+             ch->events[3].hash, (long long)ch->account_id);
+    tamper(ch, sql);
+    expect_problem(ch, 6, "head_mismatch");
+}
+
+static void test_tamper_head_hash(void **state)
+{
+    chain *ch = *state;
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE accounts SET ledger_head = '%s' WHERE id = %lld",
+             CD_LEDGER_GENESIS, (long long)ch->account_id);
+    tamper(ch, sql);
+    expect_problem(ch, 6, "head_mismatch");
+}
+
 /* The other account's chain is unaffected by an edit to acme's. */
 static void test_tamper_is_per_account(void **state)
 {
@@ -578,10 +585,8 @@ static void test_tamper_is_per_account(void **state)
 static void test_refused_change_appends_nothing(void **state)
 {
     chain *ch = *state;
-    consent_job j = {.account_id = ch->account_id,
-                     .phone = PHONE_A,
-                     .scope = "all",
-                     .state = CD_STATE_OPTED_IN};
+    consent_job j = {
+        .account_id = ch->account_id, .phone = PHONE_A, .scope = "all", .state = CD_STATE_OPTED_IN};
     cd_err err = {0};
     cd_ledger_report r;
 
@@ -642,6 +647,8 @@ int main(void)
         CHAIN_TEST(test_tamper_swap_seqs),
         CHAIN_TEST(test_tamper_delete_newest),
         CHAIN_TEST(test_tamper_delete_all),
+        CHAIN_TEST(test_tamper_head_behind),
+        CHAIN_TEST(test_tamper_head_hash),
         CHAIN_TEST(test_tamper_is_per_account),
         CHAIN_TEST(test_refused_change_appends_nothing),
         CHAIN_TEST(test_verify_unknown_account),

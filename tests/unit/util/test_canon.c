@@ -96,8 +96,8 @@ static void test_unicode_escaped(void **state)
 static void test_integers(void **state)
 {
     (void)state;
-    expect_canon(json_pack("{s:I,s:I,s:I,s:I}", "zero", (json_int_t)0, "neg", (json_int_t)-1,
-                           "big", (json_int_t)9007199254740993LL, "max", (json_int_t)INT64_MAX),
+    expect_canon(json_pack("{s:I,s:I,s:I,s:I}", "zero", (json_int_t)0, "neg", (json_int_t)-1, "big",
+                           (json_int_t)9007199254740993LL, "max", (json_int_t)INT64_MAX),
                  "{\"big\":9007199254740993,\"max\":9223372036854775807,\"neg\":-1,\"zero\":0}");
     expect_canon(json_integer(INT64_MIN), "-9223372036854775808");
     /* An integer and the equal real are different values, and look different. */

@@ -1,0 +1,279 @@
+#include "core/flow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/contact.h"
+#include "core/keyword.h"
+#include "core/message.h"
+#include "util/crypto.h"
+#include "util/timeutil.h"
+
+static int contact_of(cd_db *db, int64_t account_id, const char *phone, int64_t id,
+                      cd_contact *c, cd_err *err)
+{
+    cd_contact_patch patch = {.phone = phone, .merge = true};
+    return cd_contact_apply(db, account_id, id, &patch, id == 0, c, NULL, err);
+}
+
+int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd_provenance *p,
+                  cd_flow *out, cd_message *cta, cd_err *err)
+{
+    cd_contact c;
+    json_t *settings = NULL;
+    size_t i;
+    json_t *sv;
+    cd_state all;
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    if (cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true},
+                         true, &c, NULL, err) != 0)
+        return -1;
+    if (cd_store_settings_get(db, a->id, &settings, err) != 0 ||
+        cd_consent_state(db, a->id, c.id, (cd_scope){.kind = CD_SCOPE_ALL}, &all, err) != 0)
+        goto done;
+    if (all == CD_STATE_OPTED_OUT) {
+        cd_fail_reason(err, CD_ECONFLICT, "opted_out", "phone",
+                       "the contact opted out of all messages");
+        goto done;
+    }
+    json_array_foreach (in->scopes, i, sv) {
+        cd_scope scope;
+        cd_state st;
+        if (cd_scope_parse(json_string_value(sv), "scopes", &scope, err) != 0 ||
+            cd_scope_exists(db, a->id, scope, "scopes", err) != 0 ||
+            cd_consent_state(db, a->id, c.id, scope, &st, err) != 0)
+            goto done;
+        /* Someone who already agreed is not asked again; a scope they opted out of is
+         * asked again (that is what a new double opt-in is for). */
+        if (st != CD_STATE_OPTED_IN &&
+            cd_consent_set(db, a->id, &c, scope, CD_STATE_PENDING, CD_CONSENT_OVERRIDE, p, NULL,
+                           NULL, err) != 0)
+            goto done;
+    }
+    int64_t now = cd_now_ms();
+    json_int_t days = json_integer_value(json_object_get(settings, "flow_ttl_days"));
+    int64_t ttl = in->ttl_ms > 0 ? in->ttl_ms
+                  : days > 0     ? (int64_t)days * 86400000
+                                 : CD_FLOW_DEFAULT_TTL_MS;
+    char hex[33];
+    cd_random_hex(hex, 16);
+    snprintf(out->id, sizeof out->id, "flow_%s", hex);
+    out->account_id = a->id;
+    out->contact_id = c.id;
+    snprintf(out->phone, sizeof out->phone, "%s", c.phone);
+    snprintf(out->ext_ref, sizeof out->ext_ref, "%s", in->ext_ref ? in->ext_ref : "");
+    out->scopes = json_deep_copy(in->scopes);
+    snprintf(out->channel, sizeof out->channel, "%s", in->channel);
+    snprintf(out->email, sizeof out->email, "%s", in->email ? in->email : "");
+    out->disclosure = in->disclosure ? strdup(in->disclosure) : cd_keyword_cta(settings, a->name);
+    snprintf(out->status, sizeof out->status, "pending");
+    out->created_ms = out->updated_ms = now;
+    out->expires_ms = now + ttl;
+    if (cd_store_flow_insert(db, out, err) != 0)
+        goto done;
+    if (strcmp(in->channel, "sms") == 0) {
+        cd_message m;
+        cd_send_in s = {.to = c.phone,
+                        .text = out->disclosure,
+                        .scope = json_string_value(json_array_get(in->scopes, 0)),
+                        .kind = "cta",
+                        .category = "transactional",
+                        .flow_id = out->id,
+                        .contact_id = c.id};
+        if (cd_message_queue(db, a, settings, &s, &m, err) != 0)
+            goto done;
+        if (cta)
+            *cta = m;
+        else
+            cd_message_clear(&m);
+    }
+    rc = 0;
+done:
+    if (rc != 0)
+        cd_flow_clear(out);
+    json_decref(settings);
+    cd_contact_clear(&c);
+    return rc;
+}
+
+static int set_status(cd_db *db, cd_flow *f, const char *status, const char *via, cd_err *err)
+{
+    snprintf(f->status, sizeof f->status, "%s", status);
+    snprintf(f->confirmed_via, sizeof f->confirmed_via, "%s", via ? via : "");
+    f->updated_ms = cd_now_ms();
+    return cd_store_flow_update(db, f, err);
+}
+
+int cd_flow_confirm(cd_db *db, const cd_account *a, cd_flow *f, const char *via,
+                    const cd_provenance *p, cd_err *err)
+{
+    cd_contact c;
+    size_t i;
+    json_t *sv;
+    if (strcmp(f->status, "confirmed") == 0)
+        return 0;
+    if (strcmp(f->status, "pending") != 0)
+        return cd_fail_reason(err, CD_ECONFLICT, "flow_not_pending", "",
+                              "the flow is %s", f->status);
+    if (f->expires_ms <= cd_now_ms())
+        return cd_fail_reason(err, CD_ECONFLICT, "flow_not_pending", "", "the flow expired");
+    if (contact_of(db, a->id, f->phone, f->contact_id, &c, err) != 0)
+        return -1;
+    cd_provenance prov = *p;
+    if (prov.ext_ref == NULL || !*prov.ext_ref)
+        prov.ext_ref = f->ext_ref;
+    if (prov.disclosure == NULL)
+        prov.disclosure = f->disclosure;
+    int rc = 0;
+    json_array_foreach (f->scopes, i, sv) {
+        cd_scope scope;
+        if (cd_scope_parse(json_string_value(sv), "scopes", &scope, err) != 0 ||
+            cd_consent_set(db, a->id, &c, scope, CD_STATE_OPTED_IN, CD_CONSENT_OVERRIDE, &prov,
+                           NULL, NULL, err) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    cd_contact_clear(&c);
+    return rc == 0 ? set_status(db, f, "confirmed", via, err) : -1;
+}
+
+int cd_flow_close(cd_db *db, int64_t account_id, cd_flow *f, const char *status,
+                  const cd_provenance *p, cd_err *err)
+{
+    cd_contact c;
+    size_t i;
+    json_t *sv;
+    if (strcmp(f->status, "pending") != 0)
+        return cd_fail_reason(err, CD_ECONFLICT, "flow_not_pending", "",
+                              "the flow is %s", f->status);
+    if (contact_of(db, account_id, f->phone, f->contact_id, &c, err) != 0)
+        return -1;
+    cd_provenance prov = *p;
+    if (prov.ext_ref == NULL || !*prov.ext_ref)
+        prov.ext_ref = f->ext_ref;
+    int rc = 0;
+    json_array_foreach (f->scopes, i, sv) {
+        cd_scope scope;
+        if (cd_scope_parse(json_string_value(sv), "scopes", &scope, err) != 0 ||
+            cd_consent_clear_pending(db, account_id, &c, scope, &prov, err) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    cd_contact_clear(&c);
+    return rc == 0 ? set_status(db, f, status, NULL, err) : -1;
+}
+
+typedef struct pending_ids {
+    char ids[64][40];
+    int n;
+} pending_ids;
+
+static int collect_id(const cd_flow *f, int64_t rowid, void *arg)
+{
+    pending_ids *p = arg;
+    (void)rowid;
+    if (p->n == 64)
+        return 1;
+    snprintf(p->ids[p->n++], 40, "%s", f->id);
+    return 0;
+}
+
+/* Applies `fn` to each pending flow of a contact. Collected first: the flows are
+ * rewritten while we go. */
+static int each_pending(cd_db *db, int64_t account_id, int64_t contact_id,
+                        int (*fn)(cd_db *, cd_flow *, void *, cd_err *), void *arg, int *count,
+                        cd_err *err)
+{
+    pending_ids *p = calloc(1, sizeof *p);
+    cd_flow_filter filter = {.status = "pending", .contact_id = contact_id, .limit = 64};
+    int rc = p ? cd_store_flow_list(db, account_id, &filter, collect_id, p, err)
+               : cd_fail(err, CD_EINTERNAL, "", "out of memory");
+    for (int i = 0; rc == 0 && p && i < p->n; i++) {
+        cd_flow f;
+        if ((rc = cd_store_flow_get(db, account_id, p->ids[i], &f, err)) != 0)
+            break;
+        rc = fn(db, &f, arg, err);
+        cd_flow_clear(&f);
+    }
+    if (count)
+        *count = p ? p->n : 0;
+    free(p);
+    return rc;
+}
+
+typedef struct confirm_ctx {
+    const cd_account *a;
+    const cd_provenance *p;
+} confirm_ctx;
+
+static int confirm_one(cd_db *db, cd_flow *f, void *arg, cd_err *err)
+{
+    confirm_ctx *c = arg;
+    return cd_flow_confirm(db, c->a, f, "sms", c->p, err);
+}
+
+int cd_flow_confirm_contact(cd_db *db, const cd_account *a, int64_t contact_id,
+                            const cd_provenance *p, int *count, cd_err *err)
+{
+    confirm_ctx c = {.a = a, .p = p};
+    return each_pending(db, a->id, contact_id, confirm_one, &c, count, err);
+}
+
+static int cancel_one(cd_db *db, cd_flow *f, void *arg, cd_err *err)
+{
+    const cd_provenance *p = arg;
+    return cd_flow_close(db, f->account_id, f, "cancelled", p, err);
+}
+
+int cd_flow_cancel_contact(cd_db *db, int64_t account_id, int64_t contact_id,
+                           const cd_provenance *p, cd_err *err)
+{
+    cd_provenance copy = *p; /* each_pending() hands a mutable pointer around */
+    return each_pending(db, account_id, contact_id, cancel_one, &copy, NULL, err);
+}
+
+static void token_mac(const cd_account *a, int64_t account_id, const char *flow_id,
+                      char out[65])
+{
+    char msg[96];
+    int n = snprintf(msg, sizeof msg, "%lld.%s", (long long)account_id, flow_id);
+    cd_hmac_sha256_hex(a->jwt_secret, strlen(a->jwt_secret), msg, (size_t)n, out);
+}
+
+void cd_flow_token(const cd_account *a, const char *flow_id, char out[160])
+{
+    char mac[65];
+    token_mac(a, a->id, flow_id, mac);
+    snprintf(out, 160, "%lld.%s.%s", (long long)a->id, flow_id, mac);
+}
+
+int cd_flow_token_parse(const char *token, int64_t *account_id, char flow_id[40])
+{
+    const char *d1 = token ? strchr(token, '.') : NULL;
+    const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    if (d2 == NULL || d1 == token || d2 - d1 - 1 <= 0 || d2 - d1 - 1 >= 40 ||
+        strlen(d2 + 1) != 64)
+        return -1;
+    char *end;
+    long long id = strtoll(token, &end, 10);
+    if (end != d1 || id <= 0)
+        return -1;
+    *account_id = id;
+    memcpy(flow_id, d1 + 1, (size_t)(d2 - d1 - 1));
+    flow_id[d2 - d1 - 1] = '\0';
+    return 0;
+}
+
+bool cd_flow_token_valid(const cd_account *a, const char *token)
+{
+    int64_t id;
+    char flow_id[40], mac[65];
+    if (cd_flow_token_parse(token, &id, flow_id) != 0 || id != a->id)
+        return false;
+    token_mac(a, id, flow_id, mac);
+    return cd_ct_equal(mac, strrchr(token, '.') + 1, 64);
+}

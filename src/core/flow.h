@@ -1,0 +1,53 @@
+/* core/flow.h -- double opt-in flows: a request for consent to some scopes, confirmed by
+ * an SMS reply (YES/START), a signed link, or an API call; cancelled; or expired by the
+ * periodic job. Every function runs in the writer's transaction. */
+#ifndef CD_CORE_FLOW_H
+#define CD_CORE_FLOW_H
+
+#include <jansson.h>
+
+#include "core/consent.h"
+#include "store/store.h"
+#include "util/err.h"
+
+#define CD_FLOW_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
+
+typedef struct cd_flow_in {
+    const char *phone;     /* E.164 */
+    const json_t *scopes;  /* array of valid scope strings, at least one */
+    const char *channel;   /* "sms" or "email" */
+    const char *ext_ref;   /* NULL: none */
+    const char *email;     /* for "email" */
+    const char *disclosure; /* the text shown; NULL: the account's CTA text */
+    int64_t ttl_ms;         /* 0: the account's flow_ttl_days, else 30 days */
+} cd_flow_in;
+
+/* Starts a flow: marks each scope pending (scopes already opted in are left alone), and
+ * for "sms" queues the CTA message. Refuses (CD_ECONFLICT "opted_out") a contact who
+ * opted out of everything. cta (may be NULL) receives the CTA message. */
+int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd_provenance *p,
+                  cd_flow *out, cd_message *cta, cd_err *err);
+/* pending -> confirmed: every scope opted in (an explicit consent: it lifts opt-outs of
+ * those scopes). `via` is "sms", "link" or "api". Confirming a confirmed flow is a no-op;
+ * any other state is CD_ECONFLICT "flow_not_pending". f is updated. */
+int cd_flow_confirm(cd_db *db, const cd_account *a, cd_flow *f, const char *via,
+                    const cd_provenance *p, cd_err *err);
+/* pending -> cancelled or expired (`status`); pending scopes are withdrawn. */
+int cd_flow_close(cd_db *db, int64_t account_id, cd_flow *f, const char *status,
+                  const cd_provenance *p, cd_err *err);
+/* Confirms every pending flow of a contact (a YES by SMS); *count says how many. */
+int cd_flow_confirm_contact(cd_db *db, const cd_account *a, int64_t contact_id,
+                            const cd_provenance *p, int *count, cd_err *err);
+/* Cancels every pending flow of a contact (a STOP by SMS). */
+int cd_flow_cancel_contact(cd_db *db, int64_t account_id, int64_t contact_id,
+                           const cd_provenance *p, cd_err *err);
+
+/* The signed confirmation link's token: "<account>.<flow id>.<hmac>", HMAC-SHA256 with the
+ * account's secret. Writes at most 160 bytes into out. */
+void cd_flow_token(const cd_account *a, const char *flow_id, char out[160]);
+/* Splits a token; 0 when it has the right shape. */
+int cd_flow_token_parse(const char *token, int64_t *account_id, char flow_id[40]);
+/* True when the token was made with this account's secret (constant-time). */
+bool cd_flow_token_valid(const cd_account *a, const char *token);
+
+#endif

@@ -1,0 +1,382 @@
+#include "core/message.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/consent.h"
+#include "core/contact.h"
+#include "core/flow.h"
+#include "core/phone.h"
+#include "delivery/gsm.h"
+#include "util/crypto.h"
+#include "util/timeutil.h"
+
+void cd_message_new_id(char out[40])
+{
+    char hex[33];
+    cd_random_hex(hex, 16);
+    snprintf(out, 40, "msg_%s", hex);
+}
+
+void cd_message_history(cd_message *m, const char *status, const char *detail, int64_t now_ms)
+{
+    char t[CD_TIME_LEN];
+    cd_time_format(now_ms, t);
+    if (m->history == NULL)
+        m->history = json_array();
+    json_array_append_new(m->history, json_pack("{ss ss so}", "status", status, "at", t, "detail",
+                                                detail && *detail ? json_string(detail)
+                                                                  : json_null()));
+    snprintf(m->status, sizeof m->status, "%s", status);
+    m->updated_ms = now_ms;
+}
+
+/* "HH:MM" -> minutes, or -1. */
+static int hhmm(const char *s)
+{
+    int h, m;
+    char tail;
+    if (s == NULL || sscanf(s, "%2d:%2d%c", &h, &m, &tail) != 2 || h < 0 || h > 23 || m < 0 ||
+        m > 59)
+        return -1;
+    return h * 60 + m;
+}
+
+/* The sender and its transport: an explicit `from` must be one of the account's numbers;
+ * otherwise the account's default sender, if it has one. */
+static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, const char *from,
+                       cd_message *m, cd_err *err)
+{
+    cd_sender s;
+    const char *transport = json_string_value(json_object_get(settings, "transport"));
+    snprintf(m->transport, sizeof m->transport, "%s", transport ? transport : "");
+    if (from) {
+        char e164[CD_PHONE_MAX];
+        const char *key = cd_phone_normalize(from, a->region, "from", e164, NULL) == 0 ? e164 : from;
+        if (cd_store_sender_get(db, key, &s, NULL) != 0 || s.account_id != a->id)
+            return cd_fail_reason(err, CD_EINVAL, "unknown_sender", "from",
+                                  "%s is not one of this account's sender numbers", from);
+    } else {
+        const char *def = json_string_value(json_object_get(settings, "default_sender"));
+        if (def == NULL || cd_store_sender_get(db, def, &s, NULL) != 0 || s.account_id != a->id)
+            return 0; /* no sender: the transport's own default */
+    }
+    snprintf(m->from, sizeof m->from, "%s", s.number);
+    if (s.transport[0])
+        snprintf(m->transport, sizeof m->transport, "%s", s.transport);
+    return 0;
+}
+
+static int check_text(const char *text, int *parts, cd_err *err)
+{
+    if (text == NULL || *text == '\0')
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "text", "text is required");
+    int n = cd_gsm_parts(text);
+    if (n < 0)
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "text", "text is not UTF-8");
+    if (n > CD_MESSAGE_MAX_PARTS)
+        return cd_fail_reason(err, CD_EINVAL, "text_too_long", "text",
+                              "text needs %d parts; at most %d are sent", n,
+                              CD_MESSAGE_MAX_PARTS);
+    *parts = n;
+    return 0;
+}
+
+/* Fills the common fields of an outbound message; the caller sets status and history. */
+static int prepare(cd_db *db, const cd_account *a, const json_t *settings,
+                   const cd_send_in *in, cd_message *m, cd_err *err)
+{
+    memset(m, 0, sizeof *m);
+    if (check_text(in->text, &m->parts, err) != 0 ||
+        pick_sender(db, a, settings, in->from, m, err) != 0)
+        return -1;
+    cd_message_new_id(m->id);
+    m->account_id = a->id;
+    snprintf(m->to, sizeof m->to, "%s", in->to);
+    m->text = strdup(in->text);
+    snprintf(m->kind, sizeof m->kind, "%s", in->kind ? in->kind : "send");
+    snprintf(m->scope, sizeof m->scope, "%s", in->scope ? in->scope : "all");
+    snprintf(m->direction, sizeof m->direction, "out");
+    snprintf(m->category, sizeof m->category, "%s", in->category ? in->category : "marketing");
+    snprintf(m->flow_id, sizeof m->flow_id, "%s", in->flow_id ? in->flow_id : "");
+    m->contact_id = in->contact_id;
+    m->created_ms = m->updated_ms = cd_now_ms();
+    return 0;
+}
+
+int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings,
+                     const cd_send_in *in, cd_message *out, cd_err *err)
+{
+    cd_message m;
+    if (prepare(db, a, settings, in, &m, err) != 0) {
+        cd_message_clear(&m);
+        return -1;
+    }
+    m.next_attempt_ms = m.created_ms;
+    const json_t *q = json_object_get(settings, "quiet_hours");
+    int qs = hhmm(json_string_value(json_object_get(q, "start")));
+    int qe = hhmm(json_string_value(json_object_get(q, "end")));
+    int64_t until = 0;
+    /* Quiet hours hold marketing only: replies the law requires are never held. */
+    if (qs >= 0 && qe >= 0 && strcmp(m.category, "marketing") == 0)
+        until = cd_time_quiet_until(m.created_ms, a->timezone, qs, qe);
+    char detail[80] = "";
+    if (until > 0) {
+        char t[CD_TIME_LEN];
+        cd_time_format(until, t);
+        snprintf(detail, sizeof detail, "held for quiet hours until %s", t);
+        m.next_attempt_ms = until;
+    }
+    cd_message_history(&m, "queued", detail, m.created_ms);
+    if (cd_store_message_insert(db, &m, err) != 0) {
+        cd_message_clear(&m);
+        return -1;
+    }
+    if (out)
+        *out = m;
+    else
+        cd_message_clear(&m);
+    return 0;
+}
+
+static int store_refused(cd_db *db, cd_message *m, const char *reason, cd_err *err)
+{
+    snprintf(m->reason, sizeof m->reason, "%s", reason);
+    cd_message_history(m, "refused", reason, m->created_ms);
+    return cd_store_message_insert(db, m, err);
+}
+
+int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_message *out,
+                    const char **refused, cd_err *err)
+{
+    json_t *settings = NULL;
+    cd_contact c;
+    cd_scope scope;
+    const char *reason = "no_consent";
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    *refused = NULL;
+    if (cd_scope_parse(in->scope ? in->scope : "all", "scope", &scope, err) != 0 ||
+        cd_scope_exists(db, a->id, scope, "scope", err) != 0 ||
+        cd_store_settings_get(db, a->id, &settings, err) != 0)
+        goto done;
+    cd_send_in s = *in;
+    cd_err e;
+    if (cd_store_contact_by_phone(db, a->id, in->to, &c, &e) == 0) {
+        s.contact_id = c.id;
+        rc = cd_consent_check(db, a->id, c.id, scope, &reason, err);
+        cd_contact_clear(&c);
+        if (rc != 0)
+            goto done;
+    } else if (e.code != CD_ENOTFOUND) {
+        if (err)
+            *err = e;
+        goto done;
+    }
+    if (cd_consent_reason_allows(reason)) {
+        rc = cd_message_queue(db, a, settings, &s, out, err);
+        goto done;
+    }
+    /* Refused: still validated (a bad sender or text is the caller's error, not a refusal)
+     * and stored, so that the refusal itself is on record. */
+    if ((rc = prepare(db, a, settings, &s, out, err)) == 0)
+        rc = store_refused(db, out, reason, err);
+    if (rc == 0)
+        *refused = reason;
+    else
+        cd_message_clear(out);
+done:
+    json_decref(settings);
+    return rc;
+}
+
+int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw,
+                              const char *text, const char *scope, cd_message *out,
+                              cd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    cd_message_new_id(out->id);
+    out->account_id = a->id;
+    snprintf(out->to, sizeof out->to, "%.23s", to_raw ? to_raw : "");
+    out->text = strdup(text ? text : "");
+    snprintf(out->kind, sizeof out->kind, "send");
+    snprintf(out->scope, sizeof out->scope, "%s", scope ? scope : "all");
+    snprintf(out->direction, sizeof out->direction, "out");
+    snprintf(out->category, sizeof out->category, "marketing");
+    out->created_ms = out->updated_ms = cd_now_ms();
+    return store_refused(db, out, "invalid_number", err);
+}
+
+/* ---- inbound ---- */
+
+static int reply(cd_db *db, const cd_account *a, const json_t *settings, cd_keyword_action act,
+                 const cd_contact *c, const char *our_number, cd_err *err)
+{
+    char *text = cd_keyword_reply(act, settings, a->name);
+    cd_sender s;
+    /* Answer from the number they wrote to, when it is one of ours. */
+    bool ours = our_number && cd_store_sender_get(db, our_number, &s, NULL) == 0 &&
+                s.account_id == a->id;
+    cd_send_in in = {.to = c->phone,
+                     .from = ours ? our_number : NULL,
+                     .text = text,
+                     .scope = "all",
+                     .kind = "keyword_reply",
+                     .category = "transactional",
+                     .contact_id = c->id};
+    int rc = cd_message_queue(db, a, settings, &in, NULL, err);
+    free(text);
+    return rc;
+}
+
+static int apply_keyword(cd_db *db, const cd_account *a, const json_t *settings,
+                         cd_keyword_action act, const cd_contact *c, const char *to,
+                         const cd_provenance *p, cd_err *err)
+{
+    cd_scope all = {.kind = CD_SCOPE_ALL};
+    cd_state before;
+    int confirmed = 0;
+    if (cd_consent_state(db, a->id, c->id, all, &before, err) != 0)
+        return -1;
+    switch (act) {
+    case CD_KW_STOP:
+        if (cd_consent_set(db, a->id, c, all, CD_STATE_OPTED_OUT, 0, p, NULL, NULL, err) != 0 ||
+            cd_flow_cancel_contact(db, a->id, c->id, p, err) != 0)
+            return -1;
+        /* One confirmation per revocation: a repeated STOP gets no second text. */
+        return before == CD_STATE_OPTED_OUT ? 0 : reply(db, a, settings, act, c, to, err);
+    case CD_KW_START:
+        if (cd_flow_confirm_contact(db, a, c->id, p, &confirmed, err) != 0)
+            return -1;
+        if (before == CD_STATE_OPTED_OUT || (confirmed == 0 && before != CD_STATE_OPTED_IN)) {
+            if (cd_consent_set(db, a->id, c, all, CD_STATE_OPTED_IN, CD_CONSENT_OVERRIDE, p, NULL,
+                               NULL, err) != 0)
+                return -1;
+        } else if (confirmed == 0) {
+            return 0; /* already subscribed: nothing changed, nothing to confirm */
+        }
+        return reply(db, a, settings, act, c, to, err);
+    case CD_KW_HELP:
+        return reply(db, a, settings, act, c, to, err);
+    default:
+        return 0;
+    }
+}
+
+int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in,
+                       cd_message *out, cd_keyword_action *action, cd_err *err)
+{
+    char from[CD_PHONE_MAX], to[CD_PHONE_MAX], word[32];
+    json_t *settings = NULL;
+    cd_contact c = {0};
+    int rc = -1;
+    bool valid = cd_phone_normalize(in->from, a->region, "from", from, NULL) == 0;
+    if (cd_phone_normalize(in->to, a->region, "to", to, NULL) != 0)
+        snprintf(to, sizeof to, "%.23s", in->to ? in->to : "");
+    memset(out, 0, sizeof *out);
+    *action = CD_KW_NONE;
+    if (cd_store_settings_get(db, a->id, &settings, err) != 0)
+        return -1;
+    if (valid && cd_contact_apply(db, a->id, 0,
+                                  &(cd_contact_patch){.phone = from, .merge = true}, true, &c,
+                                  NULL, err) != 0)
+        goto done;
+    cd_message_new_id(out->id);
+    out->account_id = a->id;
+    snprintf(out->to, sizeof out->to, "%s", to);
+    snprintf(out->from, sizeof out->from, "%.23s", valid ? from : in->from ? in->from : "");
+    out->text = strdup(in->text ? in->text : "");
+    snprintf(out->kind, sizeof out->kind, "inbound");
+    snprintf(out->direction, sizeof out->direction, "in");
+    snprintf(out->scope, sizeof out->scope, "all");
+    snprintf(out->category, sizeof out->category, "transactional");
+    snprintf(out->provider_id, sizeof out->provider_id, "%.63s",
+             in->provider_id ? in->provider_id : "");
+    out->contact_id = c.id;
+    out->parts = 1;
+    out->created_ms = out->updated_ms = cd_now_ms();
+    cd_message_history(out, "received", NULL, out->created_ms);
+    if (cd_store_message_insert(db, out, err) != 0)
+        goto done;
+    if (valid) {
+        cd_keyword_action act = cd_keyword_classify(in->text, settings, word);
+        cd_provenance p = {.surface = in->surface,
+                           .channel = "sms",
+                           .keyword = word,
+                           .credential_id = in->credential_id,
+                           .request_id = in->request_id,
+                           .ip = in->ip};
+        if (apply_keyword(db, a, settings, act, &c, to, &p, err) != 0)
+            goto done;
+        *action = act;
+    }
+    rc = 0;
+done:
+    if (rc != 0)
+        cd_message_clear(out);
+    cd_contact_clear(&c);
+    json_decref(settings);
+    return rc;
+}
+
+/* ---- what the transports report ---- */
+
+/* Waits 2 s after the first failure, doubling up to 10 minutes. */
+static int64_t backoff_ms(int attempts)
+{
+    int64_t ms = 2000;
+    for (int i = 1; i < attempts && ms < 600000; i++)
+        ms *= 2;
+    return ms < 600000 ? ms : 600000;
+}
+
+int cd_message_record_sent(cd_db *db, const cd_sent_report *r, int max_attempts, cd_err *err)
+{
+    cd_message m;
+    if (cd_store_message_get(db, r->account_id, r->id, &m, err) != 0)
+        return -1;
+    int64_t now = cd_now_ms();
+    int rc = 0;
+    snprintf(m.transport, sizeof m.transport, "%s", r->transport);
+    if (r->ok) {
+        /* The transport's ids are stored in the same commit that marks the message sent,
+         * so once "sent" is durable, a restart will never submit it again. */
+        snprintf(m.transport_id, sizeof m.transport_id, "%.63s", r->remote_id ? r->remote_id : "");
+        cd_message_history(&m, "sent", m.transport_id, now);
+        char *ids = strdup(r->remote_id ? r->remote_id : "");
+        char *save = NULL;
+        for (char *id = strtok_r(ids, ",", &save); id && rc == 0; id = strtok_r(NULL, ",", &save))
+            rc = cd_store_part_insert(db, r->transport, id, m.account_id, m.id, err);
+        free(ids);
+    } else if (r->permanent || m.attempts >= max_attempts) {
+        snprintf(m.reason, sizeof m.reason, "%.63s", r->error ? r->error : "failed");
+        cd_message_history(&m, "failed", r->error, now);
+    } else {
+        m.next_attempt_ms = now + backoff_ms(m.attempts);
+        cd_message_history(&m, "queued", r->error, now);
+    }
+    if (rc == 0)
+        rc = cd_store_message_update(db, &m, err);
+    cd_message_clear(&m);
+    return rc;
+}
+
+int cd_message_record_receipt(cd_db *db, const char *transport, const char *remote_id,
+                              const char *status, const char *detail, cd_err *err)
+{
+    cd_message m;
+    if (cd_store_part_message(db, transport, remote_id, &m, err) != 0)
+        return -1;
+    const char *st = strcmp(status, "delivered") == 0 ? "delivered" : "failed";
+    if (strcmp(status, "unknown") == 0)
+        st = m.status; /* an "unknown" receipt is noted, not believed */
+    if (strcmp(st, "failed") == 0)
+        snprintf(m.reason, sizeof m.reason, "%.63s", status);
+    char note[96];
+    snprintf(note, sizeof note, "receipt %.20s: %.60s", status, detail ? detail : "");
+    cd_message_history(&m, st, note, cd_now_ms());
+    int rc = cd_store_message_update(db, &m, err);
+    cd_message_clear(&m);
+    return rc;
+}

@@ -1,0 +1,87 @@
+/* core/message.h -- the outbox and the inbox: queueing outbound SMS (consent-gated or
+ * exempt), recording what transports report back, and handling inbound SMS with the
+ * keyword engine. Every function runs in the writer's transaction `db`, so a message is
+ * queued in the same commit as the event that caused it. */
+#ifndef CD_CORE_MESSAGE_H
+#define CD_CORE_MESSAGE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "core/keyword.h"
+#include "store/store.h"
+#include "util/err.h"
+
+#define CD_MESSAGE_MAX_PARTS 10
+
+typedef struct cd_send_in {
+    const char *to;       /* E.164 */
+    const char *from;     /* NULL: the account's default sender */
+    const char *text;     /* UTF-8, 1..CD_MESSAGE_MAX_PARTS parts */
+    const char *scope;    /* the consent scope the message belongs to ("all", "group:1") */
+    const char *kind;     /* "send", "cta", "confirmation", "keyword_reply" */
+    const char *category; /* "marketing" (held in quiet hours) or "transactional" */
+    const char *flow_id;  /* a CTA's flow, or NULL */
+    int64_t contact_id;   /* 0: looked up */
+} cd_send_in;
+
+/* Queues a message without asking for consent: only for what the law allows without it
+ * (the one confirmation of an opt-out, HELP replies, a double opt-in's CTA) and for sends
+ * that cd_message_send() has checked. Validates the sender and the text, picks the
+ * transport, holds marketing messages during the account's quiet hours. */
+int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings,
+                     const cd_send_in *in, cd_message *out, cd_err *err);
+
+/* The consent-gated send. Allowed: queued as above, *refused = NULL. Not allowed: a
+ * message with status "refused" and the reason is stored, and *refused is the reason code
+ * (no_consent, opted_out, pending_confirmation). Both return 0; -1 is for bad input
+ * (CD_EINVAL: unknown_sender, text_too_long, invalid_field) and storage errors. */
+int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_message *out,
+                    const char **refused, cd_err *err);
+
+/* Stores a refused send to a number that is not valid (to is kept as given, shortened). */
+int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw,
+                              const char *text, const char *scope, cd_message *out,
+                              cd_err *err);
+
+typedef struct cd_inbound_in {
+    const char *from; /* as received */
+    const char *to;   /* our number */
+    const char *text;
+    const char *provider_id;
+    const char *surface; /* "native", "smpp" */
+    const char *credential_id;
+    const char *request_id;
+    const char *ip;
+} cd_inbound_in;
+
+/* Stores an inbound SMS and applies its keyword: STOP opts out of everything (one reply,
+ * and none when already opted out), START/YES/UNSTOP opts back in and confirms pending
+ * double opt-ins, HELP replies with the help text. *action says which. */
+int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in,
+                       cd_message *out, cd_keyword_action *action, cd_err *err);
+
+/* What a transport said about a submitted message (see delivery/transport.h). */
+typedef struct cd_sent_report {
+    int64_t account_id;
+    const char *id;
+    const char *transport;
+    bool ok;
+    const char *remote_id; /* parts' ids joined with ',' */
+    bool permanent;
+    const char *error;
+} cd_sent_report;
+
+/* Records a submit's outcome: sent (with the transport's ids, so a receipt can find it),
+ * or back to queued with backoff, or failed after `max_attempts` or a permanent error. */
+int cd_message_record_sent(cd_db *db, const cd_sent_report *r, int max_attempts,
+                           cd_err *err);
+/* Applies a delivery receipt; CD_ENOTFOUND for ids we never sent. */
+int cd_message_record_receipt(cd_db *db, const char *transport, const char *remote_id,
+                              const char *status, const char *detail, cd_err *err);
+/* Appends {"status","at","detail"} to m->history and sets m->status. */
+void cd_message_history(cd_message *m, const char *status, const char *detail, int64_t now_ms);
+/* Fresh id "msg_<32 hex>" into out[40]. */
+void cd_message_new_id(char out[40]);
+
+#endif

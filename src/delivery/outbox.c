@@ -1,0 +1,593 @@
+/* delivery/outbox.c -- the delivery worker (see outbox.h for the guarantees).
+ *
+ * One thread owns the loop: it turns transport reports into store writes, claims due
+ * messages, and submits them. Transports call back from their own threads; the callbacks
+ * only append a report to a queue under the lock and wake the worker, so no store work
+ * ever runs on a transport's thread. Reports are written in batches through the store's
+ * writer (group commit), and kept for the next round if a write fails. */
+#include "delivery/outbox.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/consent.h"
+#include "core/flow.h"
+#include "core/message.h"
+#include "core/phone.h"
+#include "delivery/transport.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#define CLAIM_BATCH 256
+#define MAX_PENDING 1024
+#define FLOW_SWEEP_MS 30000
+
+enum report_kind { R_SENT, R_RECEIPT, R_INBOUND, R_LINK };
+
+typedef struct report {
+    struct report *next;
+    enum report_kind kind;
+    char transport[16];
+    char id[64]; /* R_SENT: "<account>/<message id>" */
+    bool ok, permanent;
+    char *a, *b, *c, *d; /* remote_id/error, or from/to/text/provider_id, or status/detail */
+} report;
+
+typedef struct pending { /* claimed, not yet accepted by a transport */
+    int64_t account_id;
+    char id[40], to[24], from[24], transport[16];
+    char *text;
+} pending;
+
+typedef struct tport {
+    const struct cd_transport_ops *ops;
+    cd_transport *t;
+    struct cd_outbox *box;
+    bool busy; /* submit() said "not now": wait for a report before trying again */
+} tport;
+
+struct cd_outbox {
+    cd_store *store;
+    cd_outbox_config cfg;
+    char default_transport[16];
+    tport tports[3]; /* sink, smpp, http */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop, kicked, started, joined;
+    report *head, *tail;
+    pending *pend;
+    int npend;
+    int64_t next_sweep_ms;
+};
+
+/* ---- reports from the transports (any thread) ---- */
+
+static void push(cd_outbox *o, report *r)
+{
+    pthread_mutex_lock(&o->lock);
+    if (o->tail)
+        o->tail->next = r;
+    else
+        o->head = r;
+    o->tail = r;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static report *new_report(tport *tp, enum report_kind kind)
+{
+    report *r = cd_xcalloc(1, sizeof *r);
+    r->kind = kind;
+    snprintf(r->transport, sizeof r->transport, "%s", tp->ops->name);
+    return r;
+}
+
+static void on_sent(void *arg, const char *msg_id, bool ok, const char *remote_id,
+                    bool permanent, const char *error)
+{
+    tport *tp = arg;
+    report *r = new_report(tp, R_SENT);
+    snprintf(r->id, sizeof r->id, "%s", msg_id);
+    r->ok = ok;
+    r->permanent = permanent;
+    r->a = cd_xstrdup(remote_id ? remote_id : "");
+    r->b = cd_xstrdup(error ? error : "");
+    push(tp->box, r);
+}
+
+static void on_inbound(void *arg, const char *from, const char *to, const char *text,
+                       const char *provider_id)
+{
+    tport *tp = arg;
+    report *r = new_report(tp, R_INBOUND);
+    r->a = cd_xstrdup(from ? from : "");
+    r->b = cd_xstrdup(to ? to : "");
+    r->c = cd_xstrdup(text ? text : "");
+    r->d = cd_xstrdup(provider_id ? provider_id : "");
+    push(tp->box, r);
+}
+
+static void on_receipt(void *arg, const char *remote_id, const char *status, const char *detail)
+{
+    tport *tp = arg;
+    report *r = new_report(tp, R_RECEIPT);
+    r->a = cd_xstrdup(remote_id ? remote_id : "");
+    r->b = cd_xstrdup(status ? status : "unknown");
+    r->c = cd_xstrdup(detail ? detail : "");
+    push(tp->box, r);
+}
+
+static void on_link(void *arg, bool up, const char *detail)
+{
+    tport *tp = arg;
+    cd_buf f = {0};
+    cd_buf_printf(&f, "\"transport\":\"%s\",\"up\":%s,\"detail\":", tp->ops->name,
+                  up ? "true" : "false");
+    cd_json_quote(&f, detail ? detail : "");
+    cd_log(up ? "info" : "warn", "transport link", f.data);
+    cd_buf_free(&f);
+    push(tp->box, new_report(tp, R_LINK)); /* wakes the worker: it may submit again */
+}
+
+static void report_free(report *r)
+{
+    free(r->a);
+    free(r->b);
+    free(r->c);
+    free(r->d);
+    free(r);
+}
+
+/* ---- writing reports ---- */
+
+typedef struct report_batch {
+    report *list;
+    int max_attempts;
+} report_batch;
+
+/* One job for a whole batch of sent/receipt reports. A report about a message we do not
+ * know (a receipt for someone else's id) is logged and skipped; only storage errors fail
+ * the job, and then every report is kept for the next round. */
+static int job_reports(cd_db *db, void *arg, cd_err *err)
+{
+    report_batch *b = arg;
+    for (report *r = b->list; r; r = r->next) {
+        cd_err e = {0};
+        int rc = 0;
+        if (r->kind == R_SENT) {
+            char *slash = strchr(r->id, '/');
+            if (slash == NULL)
+                continue;
+            cd_sent_report s = {.account_id = strtoll(r->id, NULL, 10),
+                                .id = slash + 1,
+                                .transport = r->transport,
+                                .ok = r->ok,
+                                .remote_id = r->a,
+                                .permanent = r->permanent,
+                                .error = r->b};
+            rc = cd_message_record_sent(db, &s, b->max_attempts, &e);
+        } else if (r->kind == R_RECEIPT) {
+            rc = cd_message_record_receipt(db, r->transport, r->a, r->b, r->c, &e);
+        }
+        if (rc != 0 && e.code == CD_ESTORE) {
+            *err = e;
+            return -1;
+        }
+        if (rc != 0)
+            cd_logf("warn", "report skipped", "\"transport\":\"%s\",\"id\":\"%.40s\"",
+                    r->transport, r->kind == R_SENT ? r->id : r->a);
+    }
+    return 0;
+}
+
+typedef struct inbound_job {
+    cd_account account;
+    report *r;
+} inbound_job;
+
+static int job_inbound(cd_db *db, void *arg, cd_err *err)
+{
+    inbound_job *j = arg;
+    cd_message m;
+    cd_keyword_action act;
+    cd_inbound_in in = {.from = j->r->a,
+                        .to = j->r->b,
+                        .text = j->r->c,
+                        .provider_id = j->r->d,
+                        .surface = j->r->transport};
+    if (cd_message_inbound(db, &j->account, &in, &m, &act, err) != 0)
+        return -1;
+    cd_message_clear(&m);
+    return 0;
+}
+
+/* Inbound messages are routed to the account that owns the number they were sent to. */
+static int handle_inbound(cd_outbox *o, report *r)
+{
+    inbound_job j = {.r = r};
+    cd_sender s;
+    char to[CD_PHONE_MAX], idbuf[32];
+    cd_err err = {0};
+    cd_db *db = cd_store_reader(o->store);
+    if (db == NULL)
+        return -1;
+    bool known = cd_phone_normalize(r->b, "US", "to", to, NULL) == 0 &&
+                 cd_store_sender_get(db, to, &s, NULL) == 0;
+    if (!known)
+        known = cd_store_sender_get(db, r->b, &s, NULL) == 0; /* a short code as given */
+    if (known) {
+        snprintf(idbuf, sizeof idbuf, "%lld", (long long)s.account_id);
+        known = cd_store_account_get(db, "id", idbuf, &j.account, NULL) == 0;
+    }
+    cd_store_release(o->store, db);
+    if (!known) {
+        cd_logf("warn", "inbound for an unknown number", "\"to\":\"%.24s\"", r->b);
+        return 0;
+    }
+    if (cd_store_run(o->store, job_inbound, &j, &err) != 0) {
+        cd_logf("error", "inbound not stored", "\"reason\":\"%s\"", cd_err_reason(&err));
+        return err.code == CD_ESTORE ? -1 : 0;
+    }
+    return 0;
+}
+
+/* Takes every queued report; writes them; gives them back on a storage error. */
+static void process_reports(cd_outbox *o)
+{
+    pthread_mutex_lock(&o->lock);
+    report *list = o->head;
+    o->head = o->tail = NULL;
+    pthread_mutex_unlock(&o->lock);
+    if (list == NULL)
+        return;
+    for (int i = 0; i < 3; i++)
+        o->tports[i].busy = false; /* a report may mean room in the window */
+    report_batch b = {.list = NULL, .max_attempts = o->cfg.max_attempts};
+    report **tail = &b.list, *failed = NULL;
+    for (report *r = list, *next; r; r = next) {
+        next = r->next;
+        r->next = NULL;
+        if (r->kind == R_SENT || r->kind == R_RECEIPT) {
+            *tail = r;
+            tail = &r->next;
+        } else if (r->kind == R_INBOUND && handle_inbound(o, r) != 0) {
+            r->next = failed;
+            failed = r;
+        } else {
+            report_free(r);
+        }
+    }
+    cd_err err = {0};
+    if (b.list && cd_store_run(o->store, job_reports, &b, &err) != 0) {
+        cd_logf("error", "delivery reports not stored, will retry", "\"reason\":\"%s\"",
+                cd_err_reason(&err));
+        *tail = failed;
+        failed = b.list;
+        b.list = NULL;
+    }
+    for (report *r = b.list, *next; r; r = next) {
+        next = r->next;
+        report_free(r);
+    }
+    if (failed) { /* back to the front of the queue, for the next round */
+        report *last = failed;
+        while (last->next)
+            last = last->next;
+        pthread_mutex_lock(&o->lock);
+        last->next = o->head;
+        o->head = failed;
+        if (o->tail == NULL)
+            o->tail = last;
+        pthread_mutex_unlock(&o->lock);
+    }
+}
+
+/* ---- claiming and submitting ---- */
+
+typedef struct claim_job {
+    cd_outbox *o;
+    pending *cand;
+    int ncand;
+    bool *claimed;
+} claim_job;
+
+static int job_claim(cd_db *db, void *arg, cd_err *err)
+{
+    claim_job *j = arg;
+    int64_t now = cd_now_ms();
+    for (int i = 0; i < j->ncand; i++)
+        if (cd_store_message_claim(db, j->cand[i].account_id, j->cand[i].id, now,
+                                   &j->claimed[i], err) != 0)
+            return -1;
+    return 0;
+}
+
+typedef struct due_list {
+    pending *items;
+    int n, max;
+} due_list;
+
+static int collect_due(const cd_message *m, int64_t rowid, void *arg)
+{
+    due_list *d = arg;
+    (void)rowid;
+    if (d->n == d->max)
+        return 1;
+    pending *p = &d->items[d->n++];
+    memset(p, 0, sizeof *p);
+    p->account_id = m->account_id;
+    snprintf(p->id, sizeof p->id, "%s", m->id);
+    snprintf(p->to, sizeof p->to, "%s", m->to);
+    snprintf(p->from, sizeof p->from, "%s", m->from);
+    snprintf(p->transport, sizeof p->transport, "%s", m->transport);
+    p->text = cd_xstrdup(m->text ? m->text : "");
+    return 0;
+}
+
+static void fill_pending(cd_outbox *o)
+{
+    int room = MAX_PENDING - o->npend;
+    if (room < CLAIM_BATCH)
+        return;
+    due_list d = {.items = cd_xcalloc(CLAIM_BATCH, sizeof(pending)), .max = CLAIM_BATCH};
+    cd_err err = {0};
+    cd_db *db = cd_store_reader(o->store);
+    if (db) {
+        cd_store_message_due(db, cd_now_ms(), CLAIM_BATCH, collect_due, &d, &err);
+        cd_store_release(o->store, db);
+    }
+    if (d.n > 0) {
+        bool *claimed = cd_xcalloc((size_t)d.n, sizeof(bool));
+        claim_job j = {.o = o, .cand = d.items, .ncand = d.n, .claimed = claimed};
+        int rc = cd_store_run(o->store, job_claim, &j, &err);
+        for (int i = 0; i < d.n; i++) {
+            if (rc == 0 && claimed[i])
+                o->pend[o->npend++] = d.items[i];
+            else
+                free(d.items[i].text);
+        }
+        free(claimed);
+    }
+    free(d.items);
+}
+
+static tport *transport_for(cd_outbox *o, const char *name)
+{
+    if (name == NULL || *name == '\0')
+        name = o->default_transport;
+    for (int i = 0; i < 3; i++)
+        if (o->tports[i].t && strcmp(o->tports[i].ops->name, name) == 0)
+            return &o->tports[i];
+    return NULL;
+}
+
+/* Submits what the transports will take; keeps the rest in order for later. */
+static void submit_pending(cd_outbox *o)
+{
+    int kept = 0;
+    for (int i = 0; i < o->npend; i++) {
+        pending *p = &o->pend[i];
+        tport *tp = transport_for(o, p->transport);
+        char ref[64];
+        snprintf(ref, sizeof ref, "%lld/%s", (long long)p->account_id, p->id);
+        if (tp == NULL) {
+            /* Nothing can send it: fail it now rather than hold it forever. */
+            tport none = {.ops = &(struct cd_transport_ops){.name = p->transport}, .box = o};
+            on_sent(&none, ref, false, NULL, true, "transport_unavailable");
+            free(p->text);
+            continue;
+        }
+        cd_sms sms = {.id = ref, .to = p->to, .from = p->from, .text = p->text};
+        if (!tp->busy && tp->ops->submit(tp->t, &sms) == 0) {
+            free(p->text);
+            continue;
+        }
+        tp->busy = true;
+        o->pend[kept++] = *p;
+    }
+    o->npend = kept;
+}
+
+/* ---- expiry of double opt-ins ---- */
+
+typedef struct expire_job {
+    char ids[64][40];
+    int64_t accounts[64];
+    int n;
+} expire_job;
+
+static int collect_expired(const cd_flow *f, int64_t rowid, void *arg)
+{
+    expire_job *j = arg;
+    (void)rowid;
+    if (j->n == 64)
+        return 1;
+    snprintf(j->ids[j->n], 40, "%s", f->id);
+    j->accounts[j->n++] = f->account_id;
+    return 0;
+}
+
+static int job_expire(cd_db *db, void *arg, cd_err *err)
+{
+    expire_job *j = arg;
+    cd_provenance p = {.surface = "system", .channel = "system", .keyword = "expired"};
+    for (int i = 0; i < j->n; i++) {
+        cd_flow f;
+        if (cd_store_flow_get(db, j->accounts[i], j->ids[i], &f, err) != 0)
+            return -1;
+        int rc = strcmp(f.status, "pending") == 0
+                     ? cd_flow_close(db, j->accounts[i], &f, "expired", &p, err)
+                     : 0;
+        cd_flow_clear(&f);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void sweep_flows(cd_outbox *o)
+{
+    int64_t now = cd_now_ms();
+    if (now < o->next_sweep_ms)
+        return;
+    o->next_sweep_ms = now + FLOW_SWEEP_MS;
+    expire_job *j = cd_xcalloc(1, sizeof *j);
+    cd_err err = {0};
+    cd_db *db = cd_store_reader(o->store);
+    if (db) {
+        cd_store_flow_expired(db, now, 64, collect_expired, j, &err);
+        cd_store_release(o->store, db);
+    }
+    if (j->n > 0 && cd_store_run(o->store, job_expire, j, &err) == 0)
+        cd_logf("info", "double opt-ins expired", "\"count\":%d", j->n);
+    if (j->n == 64)
+        o->next_sweep_ms = now; /* more to do */
+    free(j);
+}
+
+/* ---- the loop ---- */
+
+static int job_requeue(cd_db *db, void *arg, cd_err *err)
+{
+    return cd_store_message_requeue_sending(db, cd_now_ms(), arg, err);
+}
+
+static void wait_for_work(cd_outbox *o)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 200 * 1000000L; /* poll: due times pass while nobody kicks */
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&o->lock);
+    while (!o->stop && !o->kicked && o->head == NULL)
+        if (pthread_cond_timedwait(&o->cond, &o->lock, &until) != 0)
+            break;
+    o->kicked = false;
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void *outbox_main(void *arg)
+{
+    cd_outbox *o = arg;
+    int requeued = 0;
+    cd_err err = {0};
+    if (cd_store_run(o->store, job_requeue, &requeued, &err) == 0 && requeued > 0)
+        cd_logf("info", "requeued messages left sending", "\"count\":%d", requeued);
+    for (;;) {
+        pthread_mutex_lock(&o->lock);
+        bool stop = o->stop;
+        pthread_mutex_unlock(&o->lock);
+        if (stop)
+            break;
+        process_reports(o);
+        sweep_flows(o);
+        fill_pending(o);
+        submit_pending(o);
+        wait_for_work(o);
+    }
+    return NULL;
+}
+
+cd_outbox *cd_outbox_start(cd_store *store, const cd_outbox_config *cfg, cd_err *err)
+{
+    cd_outbox *o = cd_xcalloc(1, sizeof *o);
+    o->store = store;
+    o->cfg = *cfg;
+    if (o->cfg.max_attempts <= 0)
+        o->cfg.max_attempts = 8;
+    snprintf(o->default_transport, sizeof o->default_transport, "%s",
+             cfg->default_transport && *cfg->default_transport ? cfg->default_transport
+                                                               : "sink");
+    o->pend = cd_xcalloc(MAX_PENDING, sizeof(pending));
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_cond_init(&o->cond, NULL);
+    const struct cd_transport_ops *ops[3] = {&cd_transport_sink, &cd_transport_smpp,
+                                             &cd_transport_http};
+    const char *urls[3] = {"sink:", cfg->smpp_url, cfg->http_url};
+    for (int i = 0; i < 3; i++) {
+        o->tports[i].ops = ops[i];
+        o->tports[i].box = o;
+        if (urls[i] == NULL || *urls[i] == '\0')
+            continue;
+        cd_transport_events ev = {.arg = &o->tports[i],
+                                  .sent = on_sent,
+                                  .inbound = on_inbound,
+                                  .receipt = on_receipt,
+                                  .link = on_link};
+        o->tports[i].t = ops[i]->open(urls[i], &ev, err);
+        if (o->tports[i].t == NULL) {
+            cd_outbox_stop(o);
+            return NULL;
+        }
+    }
+    if (transport_for(o, o->default_transport) == NULL) {
+        cd_fail(err, CD_EINVAL, "transport", "the default transport %s is not configured",
+                o->default_transport);
+        cd_outbox_stop(o);
+        return NULL;
+    }
+    if (pthread_create(&o->thread, NULL, outbox_main, o) != 0) {
+        cd_fail(err, CD_EINTERNAL, "", "cannot start the delivery worker");
+        cd_outbox_stop(o);
+        return NULL;
+    }
+    o->started = true;
+    return o;
+}
+
+void cd_outbox_kick(cd_outbox *o)
+{
+    if (o == NULL)
+        return;
+    pthread_mutex_lock(&o->lock);
+    o->kicked = true;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+}
+
+void cd_outbox_halt(cd_outbox *o)
+{
+    if (o == NULL)
+        return;
+    pthread_mutex_lock(&o->lock);
+    bool started = o->started && !o->joined;
+    o->stop = true;
+    o->joined = true;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+    if (started)
+        pthread_join(o->thread, NULL);
+    for (int i = 0; i < 3; i++) {
+        if (o->tports[i].t)
+            o->tports[i].ops->close(o->tports[i].t);
+        o->tports[i].t = NULL;
+    }
+}
+
+void cd_outbox_stop(cd_outbox *o)
+{
+    if (o == NULL)
+        return;
+    cd_outbox_halt(o);
+    /* Reports that arrived after the last round are lost on purpose: their messages are
+     * still 'sending' and go back to the queue at the next start. */
+    while (o->head) {
+        report *r = o->head;
+        o->head = r->next;
+        report_free(r);
+    }
+    for (int i = 0; i < o->npend; i++)
+        free(o->pend[i].text);
+    free(o->pend);
+    pthread_mutex_destroy(&o->lock);
+    pthread_cond_destroy(&o->cond);
+    free(o);
+}
