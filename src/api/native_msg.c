@@ -278,9 +278,9 @@ static int h_flow_start(cd_req *req)
     in->in.scopes = canon;
     json_t *ttl = json_object_get(o, "ttl_seconds");
     if (ttl) {
-        if (!json_is_integer(ttl) || json_integer_value(ttl) < 60 ||
+        if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
             json_integer_value(ttl) > 366 * 86400)
-            return fail(req, "invalid_field", "ttl_seconds", "ttl_seconds is 60 to 31622400");
+            return fail(req, "invalid_field", "ttl_seconds", "ttl_seconds is 1 to 31622400");
         in->in.ttl_ms = (int64_t)json_integer_value(ttl) * 1000;
     }
     return cd_native__write(req, job_flow_start, in);

@@ -24,7 +24,7 @@
 
 #define CLAIM_BATCH 256
 #define MAX_PENDING 1024
-#define FLOW_SWEEP_MS 30000
+#define FLOW_SWEEP_MS 1000 /* one indexed query a second */
 
 enum report_kind { R_SENT, R_RECEIPT, R_INBOUND, R_LINK };
 

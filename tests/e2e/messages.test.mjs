@@ -53,7 +53,7 @@ test('consent changes alone queue no message in the outbox', async () => {
 });
 
 test('POST /messages to a number without consent -> 422 no_consent, stored as refused',
-    { todo: 'POST /messages is in DESIGN 7 but not in the issue 3 server contract yet' }, async () => {
+    async () => {
         // DESIGN 7: POST /messages refused: 422 with error.code = the check's reason, stored with status refused.
         const r = await srv.v1('POST', '/messages', { body: { to: num(2), text: 'hello' } });
         assert.equal(r.status, 422, r.text);
@@ -66,7 +66,7 @@ test('POST /messages to a number without consent -> 422 no_consent, stored as re
     });
 
 test('POST /messages to an opted-in number -> 202 queued, listed and fetchable',
-    { todo: 'POST /messages is in DESIGN 7 but not in the issue 3 server contract yet' }, async () => {
+    async () => {
         // DESIGN 7: POST /messages -> 202 message; GET /messages/{id}.
         const r = await srv.v1('POST', '/messages', { body: { to: '16465550101', text: 'hi there' } });
         assert.equal(r.status, 202, r.text);
