@@ -741,7 +741,9 @@ static int job_sender_add(cd_db *db, write_op *w, cd_err *err)
     json_t *settings = NULL;
     in->s.account_id = w->who.account.id;
     in->s.created_ms = cd_now_ms();
+    /* Re-read: adding a number twice updates it and keeps its first created_at. */
     if (cd_store_sender_put(db, &in->s, err) != 0 ||
+        cd_store_sender_get(db, in->s.number, &in->s, err) != 0 ||
         cd_store_settings_get(db, w->who.account.id, &settings, err) != 0)
         return -1;
     if (in->make_default) {
