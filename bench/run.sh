@@ -152,12 +152,12 @@ fi
 # ---------------------------------------------------------------------------- seed
 
 if want consentd; then
-    out=$(node "$BENCH/seed.js" --url "$C_URL" --key "$C_KEY" --set a --state opted_in --shape "$WORK/consentd.shape") ||
+    out=$(node "$BENCH/seed.cjs" --url "$C_URL" --key "$C_KEY" --set a --state opted_in --shape "$WORK/consentd.shape") ||
         die "seeding consentd failed (the end of its log will be in ${RESULTS#"$ROOT"/}/consentd.log)"
     say "consentd: $out"
 fi
 if want peer; then
-    out=$(node "$BENCH/seed.js" --url "$P_URL" --key "$P_KEY" --set a --state opted_in --shape "$WORK/peer.shape") ||
+    out=$(node "$BENCH/seed.cjs" --url "$P_URL" --key "$P_KEY" --set a --state opted_in --shape "$WORK/peer.shape") ||
         die "seeding the peer failed (the end of its log will be in ${RESULTS#"$ROOT"/}/peer.log)"
     say "peer: $out"
 fi

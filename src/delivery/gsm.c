@@ -8,8 +8,8 @@
 #include "util/buf.h"
 #include "util/xalloc.h"
 
-#define ESC 0x1B
-#define EXT 0x100 /* marks a gsm_code() result that needs the escape first */
+#define ESC         0x1B
+#define EXT         0x100 /* marks a gsm_code() result that needs the escape first */
 #define REPLACEMENT 0xFFFD
 
 /* The GSM 03.38 default alphabet, septet -> Unicode. 0x1B is the escape to the extension
@@ -178,8 +178,7 @@ int cd_gsm_parts(const char *utf8)
 }
 
 /* Writes code points [from, to) in `coding` into part *p (OUT: its own allocation). */
-static void encode_part(const uint32_t *cps, size_t from, size_t to, int coding,
-                        cd_gsm_part *p)
+static void encode_part(const uint32_t *cps, size_t from, size_t to, int coding, cd_gsm_part *p)
 {
     unsigned char *d = cd_xmalloc((to - from) * 4 + 1);
     size_t k = 0;
@@ -218,8 +217,7 @@ int cd_gsm_encode(const char *utf8, cd_gsm_msg *out, cd_err *err)
     int nparts = count_parts(cps, n, coding);
     if (nparts > CD_GSM_MAX_PARTS) {
         free(cps);
-        return cd_fail(err, CD_ELIMIT, "text", "text needs more than %d parts",
-                       CD_GSM_MAX_PARTS);
+        return cd_fail(err, CD_ELIMIT, "text", "text needs more than %d parts", CD_GSM_MAX_PARTS);
     }
     out->coding = coding;
     out->nparts = nparts;

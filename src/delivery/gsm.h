@@ -15,16 +15,16 @@
 
 #include "util/err.h"
 
-#define CD_GSM_CODING_GSM7 0 /* SMPP data_coding 0: SMSC default alphabet, unpacked */
-#define CD_GSM_CODING_ASCII 1
+#define CD_GSM_CODING_GSM7   0 /* SMPP data_coding 0: SMSC default alphabet, unpacked */
+#define CD_GSM_CODING_ASCII  1
 #define CD_GSM_CODING_LATIN1 3
-#define CD_GSM_CODING_UCS2 8 /* UTF-16BE; surrogate pairs for characters outside the BMP */
+#define CD_GSM_CODING_UCS2   8 /* UTF-16BE; surrogate pairs for characters outside the BMP */
 
 #define CD_GSM_MAX_PARTS 255 /* the UDH's part count is one octet */
-#define CD_GSM7_SINGLE 160   /* septets */
-#define CD_GSM7_PART 153
-#define CD_UCS2_SINGLE 70 /* UTF-16 code units */
-#define CD_UCS2_PART 67
+#define CD_GSM7_SINGLE   160 /* septets */
+#define CD_GSM7_PART     153
+#define CD_UCS2_SINGLE   70 /* UTF-16 code units */
+#define CD_UCS2_PART     67
 
 typedef struct cd_gsm_part {
     unsigned char *data; /* owned by the cd_gsm_msg */

@@ -29,18 +29,18 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
-#define BACKOFF_MIN_MS 200
-#define BACKOFF_MAX_MS 10000
-#define STABLE_MS 5000        /* bound this long: the next drop starts the backoff afresh */
+#define BACKOFF_MIN_MS     200
+#define BACKOFF_MAX_MS     10000
+#define STABLE_MS          5000  /* bound this long: the next drop starts the backoff afresh */
 #define CONNECT_TIMEOUT_MS 10000 /* TCP connect plus bind_transceiver_resp */
 #define ENQUIRE_TIMEOUT_MS 10000
-#define RESP_TIMEOUT_MS 30000 /* a submit_sm unanswered this long means a dead link */
-#define THROTTLE_PAUSE_MS 1000
-#define FRAG_TIMEOUT_MS 60000
-#define MAX_FRAGS 64          /* inbound messages being reassembled at once */
-#define MAX_OUTBUF (1 << 20)  /* an SMSC that stops reading gets disconnected */
-#define PDU_BUF 2048          /* larger than any PDU we build */
-#define ADDR_LEN 21           /* SMPP address fields, NUL included */
+#define RESP_TIMEOUT_MS    30000 /* a submit_sm unanswered this long means a dead link */
+#define THROTTLE_PAUSE_MS  1000
+#define FRAG_TIMEOUT_MS    60000
+#define MAX_FRAGS          64        /* inbound messages being reassembled at once */
+#define MAX_OUTBUF         (1 << 20) /* an SMSC that stops reading gets disconnected */
+#define PDU_BUF            2048      /* larger than any PDU we build */
+#define ADDR_LEN           21        /* SMPP address fields, NUL included */
 
 /* ------------------------------------------------------------------------------------ */
 /* libsmpp34 behind one lock                                                             */
@@ -91,8 +91,8 @@ int cd_smpp_pack(uint32_t command_id, void *pdu, unsigned char *buf, size_t size
     return rc == 0 ? 0 : -1;
 }
 
-/* The size of libsmpp34's struct for a command, so a failed unpack can zero it; header-only
- * PDUs and unknown commands share the header's size. */
+/* The size of libsmpp34's struct for the commands consentd unpacks, so a failed unpack can
+ * zero it; 0 for the others, which cd_smpp_unpack refuses. */
 static size_t pdu_size(uint32_t command_id)
 {
     switch (command_id) {
@@ -100,14 +100,6 @@ static size_t pdu_size(uint32_t command_id)
         return sizeof(bind_transceiver_t);
     case BIND_TRANSCEIVER_RESP:
         return sizeof(bind_transceiver_resp_t);
-    case BIND_TRANSMITTER:
-        return sizeof(bind_transmitter_t);
-    case BIND_TRANSMITTER_RESP:
-        return sizeof(bind_transmitter_resp_t);
-    case BIND_RECEIVER:
-        return sizeof(bind_receiver_t);
-    case BIND_RECEIVER_RESP:
-        return sizeof(bind_receiver_resp_t);
     case SUBMIT_SM:
         return sizeof(submit_sm_t);
     case SUBMIT_SM_RESP:
@@ -116,28 +108,14 @@ static size_t pdu_size(uint32_t command_id)
         return sizeof(deliver_sm_t);
     case DELIVER_SM_RESP:
         return sizeof(deliver_sm_resp_t);
-    case DATA_SM:
-        return sizeof(data_sm_t);
-    case DATA_SM_RESP:
-        return sizeof(data_sm_resp_t);
-    case OUTBIND:
-        return sizeof(outbind_t);
-    case QUERY_SM:
-        return sizeof(query_sm_t);
-    case QUERY_SM_RESP:
-        return sizeof(query_sm_resp_t);
-    case CANCEL_SM:
-        return sizeof(cancel_sm_t);
-    case REPLACE_SM:
-        return sizeof(replace_sm_t);
-    case SUBMIT_MULTI:
-        return sizeof(submit_multi_t);
-    case SUBMIT_MULTI_RESP:
-        return sizeof(submit_multi_resp_t);
-    case ALERT_NOTIFICATION:
-        return sizeof(alert_notification_t);
-    default:
+    case GENERIC_NACK:
+    case ENQUIRE_LINK:
+    case ENQUIRE_LINK_RESP:
+    case UNBIND:
+    case UNBIND_RESP:
         return sizeof(generic_nack_t);
+    default:
+        return 0;
     }
 }
 
@@ -145,7 +123,7 @@ int cd_smpp_unpack(uint32_t command_id, void *pdu, const unsigned char *buf, siz
 {
     /* C-octet fields are read with strlen(), so the copy ends with a NUL that the PDU's own
      * length check keeps from ever being taken as part of it. */
-    if (len < 16 || len > CD_SMPP_MAX_PDU)
+    if (len < 16 || len > CD_SMPP_MAX_PDU || pdu_size(command_id) == 0)
         return -1;
     uint8_t *copy = cd_xmalloc(len + 1);
     memcpy(copy, buf, len);
@@ -268,8 +246,7 @@ static uint32_t get32(const unsigned char *p)
 
 /* Logs `what` with the SMSC's address and a free-text detail (quoted, so a hostile SMSC
  * cannot break the JSON line). */
-static void log_smpp(const cd_transport *t, const char *level, const char *what,
-                     const char *detail)
+static void log_smpp(const cd_transport *t, const char *level, const char *what, const char *detail)
 {
     cd_buf f = {0};
     cd_buf_puts(&f, "\"transport\":\"smpp\",\"host\":");
@@ -296,8 +273,7 @@ static int hexval(char c)
 
 /* Percent-decodes s[0..n) into out[cap]; a value that does not fit is an error, because a
  * silently truncated password would only show up as a bind failure much later. */
-static int url_part(const char *s, size_t n, char *out, size_t cap, const char *what,
-                    cd_err *err)
+static int url_part(const char *s, size_t n, char *out, size_t cap, const char *what, cd_err *err)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -307,8 +283,8 @@ static int url_part(const char *s, size_t n, char *out, size_t cap, const char *
             i += 2;
         }
         if (c == 0 || k + 1 >= cap)
-            return cd_fail(err, CD_EINVAL, "url", "smpp url: %s is too long (at most %zu)",
-                           what, cap - 1);
+            return cd_fail(err, CD_EINVAL, "url", "smpp url: %s is too long (at most %zu)", what,
+                           cap - 1);
         out[k++] = (char)c;
     }
     out[k] = '\0';
@@ -348,8 +324,11 @@ static int parse_query(cd_transport *t, const char *q, cd_err *err)
             rc = url_part(v, vlen, t->system_type, sizeof t->system_type, "system_type", err);
         else if (klen == 4 && memcmp(q, "from", 4) == 0)
             rc = url_part(v, vlen, t->from, sizeof t->from, "from", err);
-        else if (klen > 0)
-            log_smpp(t, "warn", "smpp url: unknown parameter ignored", q);
+        else if (klen > 0) {
+            char *key = cd_xstrndup(q, klen);
+            log_smpp(t, "warn", "smpp url: unknown parameter ignored", key);
+            free(key);
+        }
         if (rc != 0)
             return -1;
         q += len + (q[len] == '&');
@@ -399,8 +378,8 @@ static int parse_url(cd_transport *t, const char *url, cd_err *err)
     const char *colon = memchr(s, ':', (size_t)(at - s));
     size_t ulen = colon ? (size_t)(colon - s) : (size_t)(at - s);
     if (url_part(s, ulen, t->system_id, sizeof t->system_id, "system_id", err) != 0 ||
-        (colon && url_part(colon + 1, (size_t)(at - colon - 1), t->password,
-                           sizeof t->password, "password", err) != 0))
+        (colon && url_part(colon + 1, (size_t)(at - colon - 1), t->password, sizeof t->password,
+                           "password", err) != 0))
         return -1;
     if (t->system_id[0] == '\0')
         return cd_fail(err, CD_EINVAL, "url", "smpp url: empty system_id");
@@ -697,8 +676,7 @@ static void start_connect(cd_transport *t)
         return;
     }
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd >= 0 && (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS))
             break;
         e = errno;
@@ -858,8 +836,8 @@ static bool take_slot(conn *c, uint32_t seq, slot *out)
     return true;
 }
 
-static void on_submit_resp(cd_transport *t, const unsigned char *p, size_t len,
-                           uint32_t status, uint32_t seq)
+static void on_submit_resp(cd_transport *t, const unsigned char *p, size_t len, uint32_t status,
+                           uint32_t seq)
 {
     conn *c = &t->c;
     char id[72] = "";
@@ -973,7 +951,7 @@ static const char *stat_status(const char *stat) /* the receipt text's stat: (Ap
 {
     static const struct {
         const char *stat, *status;
-    } map[] = {{"DELIVRD", "delivered"}, {"EXPIRED", "expired"}, {"DELETED", "failed"},
+    } map[] = {{"DELIVRD", "delivered"}, {"EXPIRED", "expired"},  {"DELETED", "failed"},
                {"UNDELIV", "failed"},    {"REJECTD", "rejected"}, {"REJECTED", "rejected"},
                {"FAILED", "failed"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -990,7 +968,7 @@ static int on_receipt(cd_transport *t, const deliver_sm_t *d)
 
     payload(d, &data, &n);
     for (size_t i = 0; i < n; i++) /* receipt text is ASCII whatever data_coding says */
-        text[i] = data[i] != 0 ? (char)data[i] : ' ';
+        text[i] = (char)(data[i] != 0 ? data[i] : ' ');
     text[n] = '\0';
     const tlv_t *rid = tlv_find(d->tlv, TLVID_receipted_message_id);
     if (rid != NULL)
@@ -1001,8 +979,9 @@ static int on_receipt(cd_transport *t, const deliver_sm_t *d)
     bool has_stat = receipt_field(text, "stat:", stat, sizeof stat);
     bool has_err = receipt_field(text, "err:", err, sizeof err);
     const tlv_t *ms = tlv_find(d->tlv, TLVID_message_state);
-    const char *status = ms ? state_status(ms->value.val08)
-                            : has_stat ? stat_status(stat) : "unknown";
+    const char *status = ms         ? state_status(ms->value.val08)
+                         : has_stat ? stat_status(stat)
+                                    : "unknown";
     if (has_stat || has_err)
         snprintf(detail, sizeof detail, "stat:%s err:%s", stat, err);
     else if (ms != NULL)
@@ -1086,11 +1065,11 @@ static int frag_emit(cd_transport *t, int k)
             cd_buf_append(&b, f->part[i], f->plen[i]);
     if (f->have < f->total)
         log_smpp(t, "warn", "smpp: incomplete concatenated message delivered as it is", f->from);
-    int rc = deliver_text(t, f->from, f->to, (const unsigned char *)(b.data ? b.data : ""),
-                          b.len, f->coding, f->pid);
+    int rc = deliver_text(t, f->from, f->to, (const unsigned char *)(b.data ? b.data : ""), b.len,
+                          f->coding, f->pid);
     cd_buf_free(&b);
     frag_free(f);
-    memmove(&c->frags[k], &c->frags[k + 1], (size_t)(c->nfrags - k - 1) * sizeof c->frags[0]);
+    memmove(&c->frags[k], &c->frags[k + 1], (size_t)(c->nfrags - k - 1) * sizeof(frag *));
     c->nfrags--;
     return rc;
 }

@@ -15,12 +15,14 @@
  * submit() encodes the text (delivery/gsm.h) and queues it; a long text goes out as several
  * submit_sm with a UDH (esm_class 0x40, IE 0x00), all asking for a delivery receipt.
  * sent() fires once per message when all of its parts are answered; remote_id is the parts'
- * message_ids joined with ','. Throttling (0x58), a full queue (0x14), system errors (0x08,
- * 0x64, 0xFF, 0x04) and a lost connection are temporary; every other error is permanent,
- * and so is a text or address that cannot be sent at all. Inbound deliver_sm are always
- * answered: receipts go to receipt(), other messages (reassembled from UDH or SAR parts,
- * or after 60 s whatever parts arrived) to inbound() with provider_id
- * "smpp:<bind time ms>:<sequence number>". From and to get a '+' when their TON is 1. */
+ * message_ids joined with ','; a failure gets remote_id NULL and an error text. Addresses:
+ * "+E.164" goes as TON 1/NPI 1 without '+', up to 8 digits as TON 3, letters (at most 11)
+ * as TON 5; a destination must be a number. Throttling (0x58), a full queue (0x14), system errors
+ * (0x08, 0x64, 0xFF, 0x04) and a lost connection are temporary; every other error is permanent, and
+ * so is a text or address that cannot be sent at all. Inbound deliver_sm are always answered (0x65
+ * ESME_RX_P_APPN for one we cannot use): receipts go to receipt(), other messages (reassembled from
+ * UDH or SAR parts, or after 60 s whatever parts arrived) to inbound() with provider_id "smpp:<bind
+ * time ms>:<sequence number>". From and to get a '+' when their TON is 1. */
 #ifndef CD_DELIVERY_SMPP_H
 #define CD_DELIVERY_SMPP_H
 
@@ -39,7 +41,9 @@
  * Packs the libsmpp34 struct `pdu` (e.g. submit_sm_t *) of type command_id into buf[size];
  * *len gets the PDU's length. Returns 0, or -1 when libsmpp34 refuses it. */
 int cd_smpp_pack(uint32_t command_id, void *pdu, unsigned char *buf, size_t size, size_t *len);
-/* Unpacks buf[len] into `pdu` (zero it first). buf needs no terminating NUL. On 0 the
+/* Unpacks buf[len] into `pdu` (zero it first). buf needs no terminating NUL. command_id is
+ * one of bind_transceiver(_resp), submit_sm(_resp), deliver_sm(_resp) or a header-only PDU
+ * (generic_nack, enquire_link(_resp), unbind(_resp)); other commands are refused. On 0 the
  * PDU's TLV list (its `tlv` member, if it has one) is the caller's, released with
  * cd_smpp_tlv_free; on -1 nothing is left to free and *pdu is zeroed. */
 int cd_smpp_unpack(uint32_t command_id, void *pdu, const unsigned char *buf, size_t len);

@@ -424,6 +424,15 @@ export async function startServer({ accounts = ['acme'], dir, dbPath, env = {}, 
             return cliOk(cliArgs, { dbPath, ...opts }, o2);
         },
 
+        /** SIGKILL (a crash) and wait for the exit; the temp dir and database stay for a restart. */
+        async kill9() {
+            if (!exit) {
+                proc.kill('SIGKILL');
+                await exited;
+            }
+            return exit;
+        },
+
         /**
          * SIGTERM and wait. Throws (with stderr) if the exit was not clean, so sanitizer reports
          * and crashes surface in the `after` hook. keepDir keeps the temp dir for a restart.

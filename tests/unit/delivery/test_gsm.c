@@ -12,9 +12,9 @@
 #include "delivery/gsm.h"
 #include "util/buf.h"
 
-#define CYR "\xD0\xB6"            /* U+0436, not in GSM-7: one UCS-2 unit */
-#define EMOJI "\xF0\x9F\x98\x80"  /* U+1F600: a surrogate pair, two units */
-#define EURO "\xE2\x82\xAC"       /* in the extension table: two septets */
+#define CYR   "\xD0\xB6"         /* U+0436, not in GSM-7: one UCS-2 unit */
+#define EMOJI "\xF0\x9F\x98\x80" /* U+1F600: a surrogate pair, two units */
+#define EURO  "\xE2\x82\xAC"     /* in the extension table: two septets */
 
 /* n copies of s, as a new string (free it). */
 static char *rep(const char *s, size_t n)
@@ -289,11 +289,11 @@ static void test_decode_codings(void **state)
     expect_decode("\x00S\x00T", 4, CD_GSM_CODING_UCS2, "ST");
     expect_decode("\xD8\x3D\xDE\x00", 4, CD_GSM_CODING_UCS2, EMOJI);
     expect_decode("\xD8\x3D\x00x", 4, CD_GSM_CODING_UCS2, "\xEF\xBF\xBDx"); /* lone high */
-    expect_decode("\x00x\x00", 3, CD_GSM_CODING_UCS2, "x"); /* odd byte dropped */
+    expect_decode("\x00x\x00", 3, CD_GSM_CODING_UCS2, "x");                 /* odd byte dropped */
     expect_decode("\x00\x02", 2, CD_GSM_CODING_GSM7, "@$");
     expect_decode("\x1B\x65\x1B", 3, CD_GSM_CODING_GSM7, EURO " "); /* trailing escape */
-    expect_decode("\x1B\x41", 2, CD_GSM_CODING_GSM7, "A"); /* unknown extension: base */
-    expect_decode("Hi", 2, 0xF0, "Hi");                     /* GSM-7, class 0 */
+    expect_decode("\x1B\x41", 2, CD_GSM_CODING_GSM7, "A");          /* unknown extension: base */
+    expect_decode("Hi", 2, 0xF0, "Hi");                             /* GSM-7, class 0 */
     expect_decode("", 0, CD_GSM_CODING_GSM7, "");
     expect_decode("\x00\x00", 2, CD_GSM_CODING_LATIN1, ""); /* NULs dropped */
     expect_decode("\x01\x02", 2, 4, NULL);                  /* binary */

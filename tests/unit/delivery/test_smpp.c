@@ -24,16 +24,16 @@
 
 #include "delivery/smpp.h"
 
-#define MAXREC 64
+#define MAXREC  64
 #define WAIT_MS 5000
 
 /* cmocka's fail_msg() longjmps, which only works on the test's own thread: the SMSC's
  * thread stops the whole process instead. */
-#define SMSC_FAIL(...)                                                                     \
-    do {                                                                                   \
-        fprintf(stderr, "smsc: " __VA_ARGS__);                                             \
-        fputc('\n', stderr);                                                               \
-        abort();                                                                           \
+#define SMSC_FAIL(...)                                                                             \
+    do {                                                                                           \
+        fprintf(stderr, "smsc: " __VA_ARGS__);                                                     \
+        fputc('\n', stderr);                                                                       \
+        abort();                                                                                   \
     } while (0)
 
 /* ------------------------------------------------------------------------------------ */
@@ -194,7 +194,8 @@ static void smsc_handle(smsc *s, const unsigned char *p, size_t len)
         break;
     case DELIVER_SM_RESP:
         if (s->ndresp < MAXREC)
-            s->dresp_status[s->ndresp++] = status;
+            s->dresp_status[s->ndresp] = status;
+        s->ndresp++;
         break;
     case GENERIC_NACK:
         if (s->nnack < MAXREC)
@@ -436,8 +437,11 @@ static void fx_open(fixture *f, const char *query)
     f->s = smsc_start();
     f->r = calloc(1, sizeof *f->r);
     pthread_mutex_init(&f->r->mu, NULL);
-    cd_transport_events ev = {.arg = f->r, .sent = on_sent, .inbound = on_inbound,
-                              .receipt = on_receipt, .link = on_link};
+    cd_transport_events ev = {.arg = f->r,
+                              .sent = on_sent,
+                              .inbound = on_inbound,
+                              .receipt = on_receipt,
+                              .link = on_link};
     snprintf(url, sizeof url, "smpp://esme%%31:pw@127.0.0.1:%d?%s", f->s->port, query);
     f->t = cd_transport_smpp.open(url, &ev, &err);
     if (f->t == NULL)
@@ -453,8 +457,7 @@ static void fx_close(fixture *f)
     free(f->r);
 }
 
-static int submit(fixture *f, const char *id, const char *to, const char *from,
-                  const char *text)
+static int submit(fixture *f, const char *id, const char *to, const char *from, const char *text)
 {
     cd_sms m = {.id = id, .to = to, .from = from, .text = text};
     return cd_transport_smpp.submit(f->t, &m);
@@ -646,10 +649,10 @@ static void test_mo_messages(void **state)
     assert_string_not_equal(f.r->in[1].pid, f.r->in[0].pid);
 
     /* Two UDH parts, the second first: one inbound message, in order. */
-    smsc_deliver(f.s, "+4915112345678", "12345", 0x40, 0, "\x05\x00\x03\x07\x02\x02 world",
-                 12, NULL);
-    smsc_deliver(f.s, "+4915112345678", "12345", 0x40, 0, "\x05\x00\x03\x07\x02\x01hello",
-                 11, NULL);
+    smsc_deliver(f.s, "+4915112345678", "12345", 0x40, 0, "\x05\x00\x03\x07\x02\x02 world", 12,
+                 NULL);
+    smsc_deliver(f.s, "+4915112345678", "12345", 0x40, 0, "\x05\x00\x03\x07\x02\x01hello", 11,
+                 NULL);
     assert_true(wait_ge(&f.r->mu, &f.r->nin, 3));
     assert_string_equal(f.r->in[2].text, "hello world");
     /* SAR TLVs instead of a UDH. */
@@ -668,6 +671,30 @@ static void test_mo_messages(void **state)
     assert_true(wait_ge(&f.s->mu, &f.s->ndresp, 6));
     for (int i = 0; i < 6; i++)
         assert_int_equal(f.s->dresp_status[i], ESME_ROK);
+    fx_close(&f);
+}
+
+/* At most 64 messages wait for their missing parts; the 65th pushes the oldest out, which is
+ * delivered with what it has rather than lost. */
+static void test_reassembly_bounded(void **state)
+{
+    (void)state;
+    fixture f;
+    unsigned char sm[16] = {5, 0x00, 3, 0, 2, 1};
+    fx_open(&f, "");
+    for (int ref = 0; ref < 65; ref++) {
+        sm[3] = (unsigned char)ref;
+        int n = 6 + snprintf((char *)sm + 6, sizeof sm - 6, "p%d", ref);
+        smsc_deliver(f.s, "+4915112345678", "12345", 0x40, 0, sm, (size_t)n, NULL);
+    }
+    assert_true(wait_ge(&f.r->mu, &f.r->nin, 1));
+    assert_string_equal(f.r->in[0].text, "p0");
+    sm[3] = 1, sm[5] = 2;
+    memcpy(sm + 6, "+q", 2);
+    smsc_deliver(f.s, "+4915112345678", "12345", 0x40, 0, sm, 8, NULL);
+    assert_true(wait_ge(&f.r->mu, &f.r->nin, 2));
+    assert_string_equal(f.r->in[1].text, "p1+q");
+    assert_true(wait_ge(&f.s->mu, &f.s->ndresp, 66));
     fx_close(&f);
 }
 
@@ -727,7 +754,10 @@ static void send_broken_deliver(smsc *s, bool truncated_tlv)
     memcpy(d.short_message, "hi", 2);
     assert_int_equal(cd_smpp_pack(DELIVER_SM, &d, buf, sizeof buf, &n), 0);
     if (truncated_tlv) { /* a message_payload TLV claiming 50 bytes, carrying 2 */
-        memcpy(buf + n, "\x04\x24\x00\x32" "ab", 6);
+        memcpy(buf + n,
+               "\x04\x24\x00\x32"
+               "ab",
+               6);
         n += 6;
     } else { /* cut inside the fixed fields: the addresses run off the end */
         n = 16 + 5;
@@ -876,10 +906,10 @@ static void test_bad_urls(void **state)
     (void)state;
     static const char *bad[] = {
         "http://a:b@h:1",
-        "smpp://h:2775",                 /* no credentials */
-        "smpp://:pw@h:2775",             /* empty system_id */
-        "smpp://abcdefghijklmnop:pw@h",  /* system_id of 16 */
-        "smpp://a:123456789@h",          /* password of 9 */
+        "smpp://h:2775",                /* no credentials */
+        "smpp://:pw@h:2775",            /* empty system_id */
+        "smpp://abcdefghijklmnop:pw@h", /* system_id of 16 */
+        "smpp://a:123456789@h",         /* password of 9 */
         "smpp://a:b@h:0",
         "smpp://a:b@h:99999",
         "smpp://a:b@h:12x",
@@ -915,6 +945,7 @@ int main(void)
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_disconnect_and_reconnect),
         cmocka_unit_test(test_mo_messages),
+        cmocka_unit_test(test_reassembly_bounded),
         cmocka_unit_test(test_receipts),
         cmocka_unit_test(test_garbage_from_smsc),
         cmocka_unit_test(test_unbind_from_smsc),

@@ -1,9 +1,9 @@
 'use strict';
-// bench/seed.js -- seeds one server (consentd or the peer) for bench/run.sh and checks
+// bench/seed.cjs -- seeds one server (consentd or the peer) for bench/run.sh and checks
 // that it answers the two benchmarked endpoints as the contract says, so a broken server
 // fails here with its answer shown instead of producing a table full of errors.
 //
-//   node bench/seed.js --url http://127.0.0.1:PORT --key KEY [--set a] [--state opted_in]
+//   node bench/seed.cjs --url http://127.0.0.1:PORT --key KEY [--set a] [--state opted_in]
 //                      [--concurrency 16] [--shape FILE]
 //
 // POSTs a consent for each of the 1000 numbers of the set (the same list as bench/lib.lua),
@@ -64,7 +64,7 @@ async function main() {
   const list = phones(o.set || 'a');
   const conc = Number(o.concurrency || 16);
   if (!url || !key) {
-    process.stderr.write('usage: node bench/seed.js --url URL --key KEY [--set a] [--state opted_in] [--shape FILE]\n');
+    process.stderr.write('usage: node bench/seed.cjs --url URL --key KEY [--set a] [--state opted_in] [--shape FILE]\n');
     process.exit(2);
   }
 
