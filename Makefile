@@ -14,6 +14,7 @@ asan:
 	ninja -C build-asan
 bench: deps all
 	bench/run.sh
+	bench/smpp.sh
 lint: all
 	cppcheck --project=build/compile_commands.json --enable=warning,performance,portability --inline-suppr --error-exitcode=1 -q
 format:

@@ -12,7 +12,7 @@
 #include "util/buf.h"
 #include "util/timeutil.h"
 
-#define MAX_TEXT 5000 /* bytes: well past 10 parts of UCS-2; the part count decides */
+#define MAX_TEXT 65536 /* bytes: far past 10 parts; the part count decides */
 
 static int fail(cd_req *req, const char *reason, const char *field, const char *msg)
 {

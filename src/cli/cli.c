@@ -135,8 +135,11 @@ int cd_cli_serve(cd_config *cfg, int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (cd_server_start(&srv, cfg, &err) != 0)
+    cd_log_start_async();
+    if (cd_server_start(&srv, cfg, &err) != 0) {
+        cd_log_stop_async();
         return fail("cannot start", &err);
+    }
     cd_logf("info", "listening", "\"host\":\"%s\",\"port\":%d,\"db\":\"%s\",\"threads\":%d",
             cfg->host, cd_http_port(srv.http), strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db : "postgres",
             cfg->threads);
@@ -144,6 +147,7 @@ int cd_cli_serve(cd_config *cfg, int argc, char **argv)
     cd_logf("info", "stopping", "\"signal\":%d", sig);
     cd_server_stop(&srv);
     cd_log("info", "stopped", NULL);
+    cd_log_stop_async();
     return 0;
 }
 

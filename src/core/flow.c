@@ -38,6 +38,10 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
                        "the contact opted out of all messages");
         goto done;
     }
+    /* The text shown is what the ledger hashes: the CTA when the caller gave none. */
+    out->disclosure = in->disclosure ? strdup(in->disclosure) : cd_keyword_cta(settings, a->name);
+    cd_provenance prov = *p;
+    prov.disclosure = out->disclosure;
     json_array_foreach (in->scopes, i, sv) {
         cd_scope scope;
         cd_state st;
@@ -48,8 +52,8 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
         /* Someone who already agreed is not asked again; a scope they opted out of is
          * asked again (that is what a new double opt-in is for). */
         if (st != CD_STATE_OPTED_IN &&
-            cd_consent_set(db, a->id, &c, scope, CD_STATE_PENDING, CD_CONSENT_OVERRIDE, p, NULL,
-                           NULL, err) != 0)
+            cd_consent_set(db, a->id, &c, scope, CD_STATE_PENDING, CD_CONSENT_OVERRIDE, &prov,
+                           NULL, NULL, err) != 0)
             goto done;
     }
     int64_t now = cd_now_ms();
@@ -67,7 +71,6 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
     out->scopes = json_deep_copy(in->scopes);
     snprintf(out->channel, sizeof out->channel, "%s", in->channel);
     snprintf(out->email, sizeof out->email, "%s", in->email ? in->email : "");
-    out->disclosure = in->disclosure ? strdup(in->disclosure) : cd_keyword_cta(settings, a->name);
     snprintf(out->status, sizeof out->status, "pending");
     out->created_ms = out->updated_ms = now;
     out->expires_ms = now + ttl;

@@ -366,17 +366,33 @@ int cd_message_record_receipt(cd_db *db, const char *transport, const char *remo
                               const char *status, const char *detail, cd_err *err)
 {
     cd_message m;
+    int counts[3]; /* parts, delivered, failed */
     if (cd_store_part_message(db, transport, remote_id, &m, err) != 0)
         return -1;
-    const char *st = strcmp(status, "delivered") == 0 ? "delivered" : "failed";
-    if (strcmp(status, "unknown") == 0)
-        st = m.status; /* an "unknown" receipt is noted, not believed */
-    if (strcmp(st, "failed") == 0)
-        snprintf(m.reason, sizeof m.reason, "%.63s", status);
-    char note[96];
-    snprintf(note, sizeof note, "receipt %.20s: %.60s", status, detail ? detail : "");
-    cd_message_history(&m, st, note, cd_now_ms());
-    int rc = cd_store_message_update(db, &m, err);
+    bool unknown = strcmp(status, "unknown") == 0;
+    int rc = unknown ? 0
+                     : cd_store_part_status(db, transport, remote_id, status, m.account_id, m.id,
+                                            counts, err);
+    if (rc != 0) {
+        cd_message_clear(&m);
+        return -1;
+    }
+    /* A message is delivered when every part is; one part that failed fails it for good,
+     * whatever order the receipts come in. An "unknown" receipt is noted, not believed. */
+    const char *st = m.status;
+    if (!unknown && counts[2] > 0) {
+        st = "failed";
+        if (strcmp(m.status, "failed") != 0)
+            snprintf(m.reason, sizeof m.reason, "%.63s", status);
+    } else if (!unknown && counts[1] == counts[0] && strcmp(m.status, "failed") != 0) {
+        st = "delivered";
+    }
+    char note[96], state[16];
+    snprintf(note, sizeof note, "receipt %.20s for %.30s: %.30s", status, remote_id,
+             detail ? detail : "");
+    snprintf(state, sizeof state, "%s", st);
+    cd_message_history(&m, state, note, cd_now_ms());
+    rc = cd_store_message_update(db, &m, err);
     cd_message_clear(&m);
     return rc;
 }

@@ -12,6 +12,7 @@ extern "C" {
 #include <mutex>
 #include <new>
 #include <string>
+#include <utility>
 
 #include <phonenumbers/logger.h>
 #include <phonenumbers/phonenumber.pb.h>
@@ -392,7 +393,7 @@ struct cache_entry {
     char region[8];
     char out[CD_PHONE_MAX];
 };
-constexpr size_t CACHE_SLOTS = 1024;
+constexpr size_t CACHE_SLOTS = 4096; /* 2-way: a pair of slots per hash */
 thread_local cache_entry cache[CACHE_SLOTS];
 
 size_t cache_slot(const char *raw, const char *region)
@@ -402,7 +403,7 @@ size_t cache_slot(const char *raw, const char *region)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     for (const char *p = region; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return (size_t)(h % CACHE_SLOTS);
+    return (size_t)(h % CACHE_SLOTS) & ~(size_t)1;
 }
 } // namespace
 
@@ -413,10 +414,16 @@ extern "C" int cd_phone_normalize(const char *raw, const char *region, const cha
     const char *reg = region ? region : "US";
     bool cacheable = raw && strlen(raw) < sizeof cache[0].raw && strlen(reg) < 8;
     cache_entry *e = cacheable ? &cache[cache_slot(raw, reg)] : nullptr;
-    if (e && e->out[0] && strcmp(e->raw, raw) == 0 && strcmp(e->region, reg) == 0) {
-        memcpy(out, e->out, CD_PHONE_MAX);
-        return 0;
+    for (int way = 0; e && way < 2; way++) {
+        if (e[way].out[0] && strcmp(e[way].raw, raw) == 0 && strcmp(e[way].region, reg) == 0) {
+            memcpy(out, e[way].out, CD_PHONE_MAX);
+            if (way == 1) /* keep the most recent hit in the first way */
+                std::swap(e[0], e[1]);
+            return 0;
+        }
     }
+    if (e) /* the new entry goes first; the older one moves to the second way */
+        e[1] = e[0];
     try {
         int rc = normalize(raw, region, field, out, err);
         if (rc == 0 && e) {

@@ -84,6 +84,8 @@ enum q {
     Q_MESSAGE_REQUEUE,
     Q_PART_INSERT,
     Q_PART_MESSAGE,
+    Q_PART_STATUS,
+    Q_PART_COUNTS,
     Q_FLOW_INSERT,
     Q_FLOW_UPDATE,
     Q_FLOW_GET,
@@ -207,6 +209,10 @@ static const char *const SQL[Q_COUNT] = {
     [Q_PART_MESSAGE] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ?3 AND id = "
                        "(SELECT message_id FROM message_parts WHERE transport = ?1 AND "
                        "remote_id = ?2)",
+    [Q_PART_STATUS] = "UPDATE message_parts SET status = ? WHERE transport = ? AND remote_id = ?",
+    [Q_PART_COUNTS] = "SELECT count(*), coalesce(sum(status = 'delivered'), 0), "
+                      "coalesce(sum(status <> '' AND status <> 'delivered'), 0) "
+                      "FROM message_parts WHERE account_id = ? AND message_id = ?",
     [Q_FLOW_INSERT] = "INSERT INTO flows (id, account_id, contact_id, phone, ext_ref, scopes, "
                       "channel, email, disclosure, status, confirmed_via, created_ms, "
                       "updated_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
@@ -1224,6 +1230,30 @@ static int sq_part_insert(cd_db *db, const char *transport, const char *remote_i
     return step_done(d, s, err, "message part");
 }
 
+static int sq_part_status(cd_db *db, const char *transport, const char *remote_id,
+                          const char *status, int64_t account_id, const char *message_id,
+                          int counts[3], cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_PART_STATUS, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, status);
+    bind_text(s, 2, transport);
+    bind_text(s, 3, remote_id);
+    if (step_done(d, s, err, "part status") != 0)
+        return -1;
+    if (!(s = stmt(d, Q_PART_COUNTS, err)))
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, message_id);
+    int rc = sqlite3_step(s);
+    for (int i = 0; i < 3; i++)
+        counts[i] = rc == SQLITE_ROW ? sqlite3_column_int(s, i) : 0;
+    done(s);
+    return rc == SQLITE_ROW ? 0 : fail_sql(d, err, "part counts");
+}
+
 static int message_one(sqlite_db *d, sqlite3_stmt *s, cd_message *out, cd_err *err)
 {
     int rc = sqlite3_step(s), out_rc = 0;
@@ -1615,6 +1645,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .message_requeue_sending = sq_message_requeue_sending,
     .message_claim = sq_message_claim,
     .part_insert = sq_part_insert,
+    .part_status = sq_part_status,
     .part_message = sq_part_message,
     .flow_insert = sq_flow_insert,
     .flow_update = sq_flow_update,

@@ -373,6 +373,13 @@ int cd_store_part_insert(cd_db *db, const char *transport, const char *remote_id
 {
     return db->ops->part_insert(db, transport, remote_id, account_id, message_id, err);
 }
+int cd_store_part_status(cd_db *db, const char *transport, const char *remote_id,
+                         const char *status, int64_t account_id, const char *message_id,
+                         int counts[3], cd_err *err)
+{
+    return db->ops->part_status(db, transport, remote_id, status, account_id, message_id,
+                                counts, err);
+}
 int cd_store_part_message(cd_db *db, const char *transport, const char *remote_id,
                           cd_message *out, cd_err *err)
 {

@@ -322,6 +322,11 @@ int cd_store_message_claim(cd_db *db, int64_t account_id, const char *id, int64_
                            bool *claimed, cd_err *err);
 int cd_store_part_insert(cd_db *db, const char *transport, const char *remote_id,
                          int64_t account_id, const char *message_id, cd_err *err);
+/* Records a part's receipt status and counts the message's parts: all, delivered, and
+ * failed (any receipt status other than delivered). */
+int cd_store_part_status(cd_db *db, const char *transport, const char *remote_id,
+                         const char *status, int64_t account_id, const char *message_id,
+                         int counts[3], cd_err *err);
 /* Finds the message a transport part id belongs to (for receipts); CD_ENOTFOUND. */
 int cd_store_part_message(cd_db *db, const char *transport, const char *remote_id,
                           cd_message *out, cd_err *err);

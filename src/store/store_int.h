@@ -52,6 +52,8 @@ struct cd_store_ops {
     int (*message_requeue_sending)(cd_db *, int64_t, int *, cd_err *);
     int (*message_claim)(cd_db *, int64_t, const char *, int64_t, bool *, cd_err *);
     int (*part_insert)(cd_db *, const char *, const char *, int64_t, const char *, cd_err *);
+    int (*part_status)(cd_db *, const char *, const char *, const char *, int64_t, const char *,
+                       int[3], cd_err *);
     int (*part_message)(cd_db *, const char *, const char *, cd_message *, cd_err *);
     int (*flow_insert)(cd_db *, const cd_flow *, cd_err *);
     int (*flow_update)(cd_db *, const cd_flow *, cd_err *);

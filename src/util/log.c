@@ -5,9 +5,106 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "util/timeutil.h"
 
 static int log_level = 1;
+
+/* The asynchronous writer: one buffer, its lock, and the thread that empties it. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    cd_buf buf;
+    bool on, stop;
+    pthread_t thread;
+} async = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w <= 0)
+            return; /* nowhere to complain to */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Swaps the buffer out under the lock and writes it outside. */
+static void flush_locked(void)
+{
+    cd_buf out = async.buf;
+    async.buf = (cd_buf){0};
+    pthread_mutex_unlock(&async.lock);
+    if (out.len)
+        write_all(out.data, out.len);
+    cd_buf_free(&out);
+    pthread_mutex_lock(&async.lock);
+}
+
+static void *async_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&async.lock);
+    while (!async.stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 20 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&async.cond, &async.lock, &until);
+        flush_locked();
+    }
+    flush_locked();
+    pthread_mutex_unlock(&async.lock);
+    return NULL;
+}
+
+void cd_log_start_async(void)
+{
+    pthread_mutex_lock(&async.lock);
+    if (!async.on && pthread_create(&async.thread, NULL, async_main, NULL) == 0) {
+        async.on = true;
+        async.stop = false;
+    }
+    pthread_mutex_unlock(&async.lock);
+}
+
+void cd_log_stop_async(void)
+{
+    pthread_mutex_lock(&async.lock);
+    bool on = async.on;
+    async.stop = true;
+    pthread_cond_signal(&async.cond);
+    pthread_mutex_unlock(&async.lock);
+    if (on)
+        pthread_join(async.thread, NULL);
+    pthread_mutex_lock(&async.lock);
+    async.on = false;
+    pthread_mutex_unlock(&async.lock);
+}
+
+static void emit(const char *line, size_t n, bool urgent)
+{
+    pthread_mutex_lock(&async.lock);
+    if (!async.on) {
+        pthread_mutex_unlock(&async.lock);
+        write_all(line, n);
+        return;
+    }
+    cd_buf_append(&async.buf, line, n);
+    if (urgent) /* keep the order: what was buffered goes first */
+        flush_locked();
+    else if (async.buf.len > 65536)
+        pthread_cond_signal(&async.cond);
+    pthread_mutex_unlock(&async.lock);
+}
 
 void cd_log_set_level(int level)
 {
@@ -40,7 +137,8 @@ void cd_json_quote(cd_buf *b, const char *s)
 
 void cd_log(const char *level, const char *msg, const char *fields)
 {
-    if (log_level == 0 && strcmp(level, "error") != 0 && strcmp(level, "fatal") != 0)
+    bool urgent = strcmp(level, "error") == 0 || strcmp(level, "fatal") == 0;
+    if (log_level == 0 && !urgent)
         return;
     char ts[CD_TIME_LEN];
     cd_buf b = {0};
@@ -50,7 +148,7 @@ void cd_log(const char *level, const char *msg, const char *fields)
     if (fields && *fields)
         cd_buf_printf(&b, ",%s", fields);
     cd_buf_puts(&b, "}\n");
-    fputs(b.data, stderr); /* one write per line: stderr is unbuffered */
+    emit(b.data, b.len, urgent);
     cd_buf_free(&b);
 }
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { startServer, errorOf, num, request, sha256hex, RFC3339_UTC } from './lib/server.mjs';
 import {
     waitFor, setConsent, optIn, addSender, patchSettings, listMessages, waitStatus, inbound, eventsOf, check,
+    assertNoSanitizerReport,
 } from './lib/msgkit.mjs';
 
 let srv;
@@ -26,6 +27,7 @@ before(async () => {
 });
 after(async () => {
     await srv?.stop();
+    if (srv) assertNoSanitizerReport(srv);
 });
 
 async function startFlow(body, opts) {

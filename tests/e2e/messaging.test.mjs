@@ -6,6 +6,7 @@ import { startServer, errorOf, num, RFC3339_UTC } from './lib/server.mjs';
 import {
     waitFor, setConsent, optIn, addSender, patchSettings, listMessages, getMessage, waitStatus,
     inbound, eventsOf, check, hhmmIn,
+    assertNoSanitizerReport,
 } from './lib/msgkit.mjs';
 
 let srv;
@@ -33,6 +34,7 @@ before(async () => {
 });
 after(async () => {
     await srv?.stop();
+    if (srv) assertNoSanitizerReport(srv);
 });
 
 /** POST /messages; returns the raw answer. */
@@ -775,4 +777,56 @@ test('GET /messages filters by to, status and kind, newest first', async () => {
     assert.equal((await listMessages(srv, { to, status: 'refused' })).length, 0);
     const other = await listMessages(srv, { to: fresh() });
     assert.deepEqual(other, []);
+});
+
+test('a send retried with the same Idempotency-Key is queued (and sent) once; a refusal replays too', async () => {
+    // DESIGN 7: every POST accepts Idempotency-Key: a retry returns the first answer and writes nothing.
+    const to = fresh();
+    await optIn(srv, to);
+    const body = { to, text: 'exactly once, please' };
+    const headers = { 'Idempotency-Key': `send-${to}` };
+    const first = await send(body, { headers });
+    assert.equal(first.status, 202, first.text);
+    for (let i = 0; i < 3; i++) {
+        const again = await send(body, { headers });
+        assert.equal(again.status, 202, again.text);
+        assert.equal(again.json.id, first.json.id);
+    }
+    assert.equal((await listMessages(srv, { to, kind: 'send' })).length, 1);
+    const other = await send({ ...body, text: 'different' }, { headers });
+    assert.equal(other.status, 422, other.text);
+    assert.equal(errorOf(other).code, 'idempotency_mismatch');
+
+    const nobody = fresh();
+    const rh = { 'Idempotency-Key': `refused-${nobody}` };
+    const r1 = await send({ to: nobody, text: 'no' }, { headers: rh });
+    const r2 = await send({ to: nobody, text: 'no' }, { headers: rh });
+    assert.equal(r1.status, 422);
+    assert.equal(r2.status, 422);
+    assert.equal(r2.text, r1.text);
+    assert.equal((await listMessages(srv, { to: nobody })).length, 1, 'one stored refusal');
+});
+
+test('an inbound STOP retried with the same Idempotency-Key is stored and answered once', async () => {
+    // DESIGN 7 Idempotency-Key + issue 4 item 3: never more than one confirmation per revocation.
+    const from = fresh();
+    await optIn(srv, from);
+    const headers = { 'Idempotency-Key': `inbound-${from}` };
+    const body = { from, to: SENDER, text: 'STOP', provider_id: 'p-1' };
+    const a = await srv.v1('POST', '/inbound', { body, headers });
+    const b = await srv.v1('POST', '/inbound', { body, headers });
+    assert.equal(a.status, 200, a.text);
+    assert.equal(b.text, a.text);
+    assert.equal((await listMessages(srv, { kind: 'inbound' })).filter((m) => m.from === from).length, 1);
+    assert.equal((await replies(from)).length, 1);
+});
+
+test('a keyword written to a number that is not ours is answered from the default sender', async () => {
+    // Issue 4 item 5: sender choice falls back to the account's default number.
+    const from = fresh();
+    const r = await inbound(srv, from, num(198), 'HELP');
+    assert.equal(r.action, 'help');
+    const [reply] = await replies(from);
+    assert.equal(reply.from, SENDER);
+    assert.equal(r.message.to, num(198), 'the inbound keeps the number it was written to');
 });

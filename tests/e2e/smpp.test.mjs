@@ -9,7 +9,8 @@ import {
     INJECT_SEQ_BASE,
 } from './lib/smppwire.mjs';
 import {
-    waitFor, optIn, addSender, listMessages, getMessage, waitStatus, eventsOf, check,
+    waitFor, sleep, optIn, addSender, listMessages, getMessage, waitStatus, eventsOf, check,
+    assertNoSanitizerReport,
 } from './lib/msgkit.mjs';
 
 const SENDER = num(190);
@@ -35,6 +36,7 @@ async function env({ smscOpts = {}, via, accounts = ['acme', 'beta'] } = {}) {
         async close() {
             try {
                 await srv.stop();
+                assertNoSanitizerReport(srv);
             } finally {
                 await proxy?.stop();
                 await smsc.stop();
@@ -302,6 +304,61 @@ test('UCS-2 and GSM-7 extension texts round trip both ways', async () => {
     assert.deepEqual(inb.map((x) => x.text).sort(), [mo1, mo2, mo3].sort());
 });
 
+test('transport per sender number and per account: a sink sender or a sink account never reaches the SMSC', async () => {
+    // Issue 4 item 2: transports chosen per account or per sender number.
+    const { srv, smsc } = E;
+    const to = fresh();
+    await optIn(srv, to);
+    const sinkNumber = num(193);
+    await addSender(srv, sinkNumber, { transport: 'sink' });
+    await addSender(srv, '12345'); // a short code on the server's transport (smpp)
+    const viaSink = await send(srv, { to, text: 'through the sink sender', from: sinkNumber });
+    const viaShort = await send(srv, { to, text: 'from the short code', from: '12345' });
+    const [got] = await waitAt(smsc, to, 1);
+    assert.equal(got.text, 'from the short code');
+    assert.equal(got.from, '12345', 'a short code is not an international number');
+    assert.notEqual(got.sourceTon, 1);
+    await waitStatus(srv, viaShort.id, 'sent');
+    const s = await waitStatus(srv, viaSink.id, 'sent');
+    assert.match(s.history.find((h) => h.status === 'sent').detail ?? '', /sink/);
+
+    // An account whose settings say sink.
+    const beta = { key: srv.accounts.beta.api_key };
+    const r = await srv.v1('PATCH', '/settings', { body: { transport: 'sink' }, ...beta });
+    assert.equal(r.status, 200, r.text);
+    await optIn(srv, to, beta);
+    const b = await send(srv, { to, text: 'beta goes to the sink' }, beta);
+    await waitStatus(srv, b.id, 'sent', beta);
+    // Sentinel through smpp, after which nothing else for `to` may have arrived.
+    const last = await send(srv, { to, text: 'sentinel via smpp' });
+    await waitAt(smsc, to, 2);
+    await waitStatus(srv, last.id, 'sent');
+    assert.deepEqual(at(smsc, to).map((m) => m.text), ['from the short code', 'sentinel via smpp']);
+});
+
+test('SMSC errors: a throttled submit is retried and sent; a permanent error fails the message with a reason', async () => {
+    // Issue 4 item 1: delivered by a worker with retries and backoff; status failed (with reason).
+    const { srv, smsc } = E;
+    const to = fresh();
+    await optIn(srv, to);
+    smsc.failNextSubmits(1, 0x58); // ESME_RTHROTTLED: temporary
+    const a = await send(srv, { to, text: 'throttled once' });
+    const [got] = await waitAt(smsc, to, 1, 'the throttled message, retried');
+    assert.equal(got.text, 'throttled once');
+    const sa = await waitStatus(srv, a.id, 'sent');
+    assert.ok(sa.history.length >= 3, `the temporary failure is in the history: ${JSON.stringify(sa.history)}`);
+
+    smsc.failNextSubmits(1, 0x0b); // ESME_RINVDSTADR: permanent
+    const b = await send(srv, { to, text: 'rejected for good' });
+    const fb = await waitStatus(srv, b.id, 'failed');
+    assert.ok(fb.reason, `a failed message says why: ${JSON.stringify(fb)}`);
+    // Not retried: a later message goes out and the rejected one never arrives.
+    const c = await send(srv, { to, text: 'after the rejection' });
+    await waitStatus(srv, c.id, 'sent');
+    assert.deepEqual(at(smsc, to).map((m) => m.text), ['throttled once', 'after the rejection']);
+    assert.equal((await getMessage(srv, b.id)).status, 'failed');
+});
+
 // ---- outages: each with its own consentd and SMSC ----
 
 test('dropping the SMSC connection while messages are in flight loses none (rebind, resend)', async (t) => {
@@ -332,6 +389,7 @@ test('stopping the SMSC, queueing while it is down, and starting it again on the
     t.after(async () => {
         await srv.stop();
         await smsc2?.stop();
+        assertNoSanitizerReport(srv);
     });
     const to = num(11);
     await optIn(srv, to);
@@ -404,28 +462,30 @@ test('malformed PDUs from the SMSC: answered or the link is reset; consentd neit
     const strayResp = ++seq;
     proxy.inject(pdu(SUBMIT_SM_RESP, 0, strayResp, Buffer.from('424242\0')));
 
+    // MOs from num(130) to our sender number: whatever survives decoding reaches the store and the keyword engine.
+    const dsm = (o) => deliverSmBody({ src: num(130).slice(1), dst: SENDER.slice(1), ...o });
     const framedBad = [
         ['deliver_sm with no body', Buffer.alloc(0)],
         ['deliver_sm cut in the middle of a C string', Buffer.from('\x00\x01\x0116465550', 'latin1')],
-        ['deliver_sm whose sm_length runs past the PDU', deliverSmBody({ shortMessage: Buffer.from('hi'), smLength: 200 })],
-        ['deliver_sm with a UDH longer than the message', deliverSmBody({ esmClass: 0x40, shortMessage: Buffer.from([200, 0, 3, 1, 2, 1, 65]) })],
-        ['deliver_sm with a concatenation IE of 0 parts', deliverSmBody({ esmClass: 0x40, shortMessage: Buffer.from([5, 0, 3, 7, 0, 0, 65, 66]) })],
-        ['deliver_sm with part 9 of 2', deliverSmBody({ esmClass: 0x40, shortMessage: Buffer.from([5, 0, 3, 8, 2, 9, 65, 66]) })],
-        ['deliver_sm with binary data_coding', deliverSmBody({ dataCoding: 0x04, shortMessage: Buffer.from([0, 1, 2, 255]) })],
-        ['deliver_sm with odd-length UCS-2', deliverSmBody({ dataCoding: 0x08, shortMessage: Buffer.from([0, 65, 0]) })],
-        ['deliver_sm with a lone surrogate in UCS-2', deliverSmBody({ dataCoding: 0x08, shortMessage: Buffer.from([0xd8, 0x3d, 0, 65]) })],
-        ['deliver_sm with GSM-7 escape at the end', deliverSmBody({ dataCoding: 0x00, shortMessage: Buffer.from([0x48, 0x1b]) })],
-        ['deliver_sm with septets over 0x7F', deliverSmBody({ dataCoding: 0x00, shortMessage: Buffer.from([0x80, 0xff, 0x41]) })],
-        ['deliver_sm with a 65-char address', deliverSmBody({ src: '1'.repeat(65) })],
-        ['deliver_sm with an empty source', deliverSmBody({ src: '' })],
-        ['deliver_sm with a TLV running past the end', deliverSmBody({ tlvs: Buffer.from([0x04, 0x24, 0x10, 0x00, 65]) })],
-        ['deliver_sm with an empty message_payload TLV', deliverSmBody({ shortMessage: Buffer.alloc(0), tlvs: tlv(0x0424, Buffer.alloc(0)) })],
-        ['deliver_sm with a huge message_payload TLV', deliverSmBody({ shortMessage: Buffer.alloc(0), tlvs: tlv(0x0424, Buffer.alloc(60000, 0x41)) })],
-        ['receipt with no id anywhere', deliverSmBody({ esmClass: 0x04, shortMessage: Buffer.from('stat:DELIVRD') })],
-        ['receipt with a 200-char id', deliverSmBody({ esmClass: 0x04, shortMessage: Buffer.from(`id:${'9'.repeat(200)} stat:DELIVRD err:000`) })],
-        ['receipt with an unterminated receipted_message_id', deliverSmBody({ esmClass: 0x04, shortMessage: Buffer.from('x'), tlvs: tlv(0x001e, Buffer.from('12345')) })],
-        ['receipt with garbage stat', deliverSmBody({ esmClass: 0x04, shortMessage: Buffer.from('id:1 stat:\xff\xfe\x00 err:') })],
-        ['SAR TLVs with total 0', deliverSmBody({ tlvs: Buffer.concat([tlv(0x020c, Buffer.from([0, 1])), tlv(0x020e, Buffer.from([0])), tlv(0x020f, Buffer.from([1]))]) })],
+        ['deliver_sm whose sm_length runs past the PDU', dsm({ shortMessage: Buffer.from('hi'), smLength: 200 })],
+        ['deliver_sm with a UDH longer than the message', dsm({ esmClass: 0x40, shortMessage: Buffer.from([200, 0, 3, 1, 2, 1, 65]) })],
+        ['deliver_sm with a concatenation IE of 0 parts', dsm({ esmClass: 0x40, shortMessage: Buffer.from([5, 0, 3, 7, 0, 0, 65, 66]) })],
+        ['deliver_sm with part 9 of 2', dsm({ esmClass: 0x40, shortMessage: Buffer.from([5, 0, 3, 8, 2, 9, 65, 66]) })],
+        ['deliver_sm with binary data_coding', dsm({ dataCoding: 0x04, shortMessage: Buffer.from([0, 1, 2, 255]) })],
+        ['deliver_sm with odd-length UCS-2', dsm({ dataCoding: 0x08, shortMessage: Buffer.from([0, 65, 0]) })],
+        ['deliver_sm with a lone surrogate in UCS-2', dsm({ dataCoding: 0x08, shortMessage: Buffer.from([0xd8, 0x3d, 0, 65]) })],
+        ['deliver_sm with GSM-7 escape at the end', dsm({ dataCoding: 0x00, shortMessage: Buffer.from([0x48, 0x1b]) })],
+        ['deliver_sm with septets over 0x7F', dsm({ dataCoding: 0x00, shortMessage: Buffer.from([0x80, 0xff, 0x41]) })],
+        ['deliver_sm with a 65-char address', dsm({ src: '1'.repeat(65) })],
+        ['deliver_sm with an empty source', dsm({ src: '' })],
+        ['deliver_sm with a TLV running past the end', dsm({ tlvs: Buffer.from([0x04, 0x24, 0x10, 0x00, 65]) })],
+        ['deliver_sm with an empty message_payload TLV', dsm({ shortMessage: Buffer.alloc(0), tlvs: tlv(0x0424, Buffer.alloc(0)) })],
+        ['deliver_sm with a huge message_payload TLV', dsm({ shortMessage: Buffer.alloc(0), tlvs: tlv(0x0424, Buffer.alloc(60000, 0x41)) })],
+        ['receipt with no id anywhere', dsm({ esmClass: 0x04, shortMessage: Buffer.from('stat:DELIVRD') })],
+        ['receipt with a 200-char id', dsm({ esmClass: 0x04, shortMessage: Buffer.from(`id:${'9'.repeat(200)} stat:DELIVRD err:000`) })],
+        ['receipt with an unterminated receipted_message_id', dsm({ esmClass: 0x04, shortMessage: Buffer.from('x'), tlvs: tlv(0x001e, Buffer.from('12345')) })],
+        ['receipt with garbage stat', dsm({ esmClass: 0x04, shortMessage: Buffer.from('id:1 stat:\xff\xfe\x00 err:') })],
+        ['SAR TLVs with total 0', dsm({ tlvs: Buffer.concat([tlv(0x020c, Buffer.from([0, 1])), tlv(0x020e, Buffer.from([0])), tlv(0x020f, Buffer.from([1]))]) })],
     ];
     for (const [label, body] of framedBad) {
         const s = ++seq;
@@ -443,9 +503,14 @@ test('malformed PDUs from the SMSC: answered or the link is reset; consentd neit
     }
     await linkWorks(e, n++, 'framed garbage');
 
-    // Nothing above was a real MO to one of our numbers: nothing stored, no keyword applied.
-    const inb = await listMessages(srv, { kind: 'inbound' });
-    assert.ok(inb.every((m) => typeof m.text === 'string'), 'stored inbound texts are strings');
+    // What was decodable was stored as inbound text (U+FFFD for what cannot be mapped).
+    const inb = (await listMessages(srv, { kind: 'inbound' })).filter((m) => m.from === num(130));
+    assert.ok(inb.length >= 1, 'some of the odd MOs were stored');
+    for (const m of inb) {
+        assert.equal(typeof m.text, 'string');
+        assert.equal(m.to, SENDER);
+        assert.ok(!m.text.includes('\u0000'), 'no NUL in stored text');
+    }
 
     // Unframeable streams: consentd resets the connection and binds again.
     const unframeable = [
@@ -460,7 +525,7 @@ test('malformed PDUs from the SMSC: answered or the link is reset; consentd neit
         const binds = smsc.binds.length;
         proxy.inject(bytes);
         if (label.startsWith('a bad length split')) {
-            await waitFor(() => true); // a separate write: command_length 0x00000001 arrives in two pieces
+            await sleep(20); // a separate TCP write: command_length 0x00000001 arrives in two pieces
             proxy.inject(Buffer.from([1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0]));
         }
         await waitFor(() => proxy.accepted > before && smsc.binds.length > binds && smsc.boundCount >= 1,
@@ -482,7 +547,7 @@ test('malformed PDUs from the SMSC: answered or the link is reset; consentd neit
             for (let j = 0; j < sm.length; j++) sm[j] = Math.floor(rand() * 256);
             const esm = [0, 0x04, 0x40, 0x44][Math.floor(rand() * 4)];
             const dc = [0, 1, 3, 4, 8, 0xf0, 0xf4, 0xff][Math.floor(rand() * 8)];
-            const b2 = deliverSmBody({ src: num(180).slice(1), dst: num(181).slice(1), esmClass: esm, dataCoding: dc, shortMessage: sm });
+            const b2 = deliverSmBody({ src: num(180).slice(1), dst: (i % 2 ? SENDER : num(181)).slice(1), esmClass: esm, dataCoding: dc, shortMessage: sm });
             fuzzSeqs.push(++seq);
             proxy.inject(pdu(DELIVER_SM, 0, seq, b2));
         } else {

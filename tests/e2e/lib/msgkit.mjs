@@ -116,3 +116,16 @@ export function hhmmIn(date, timeZone) {
         .format(date);
     return s;
 }
+
+/**
+ * Throws if consentd's stderr holds a sanitizer report. UBSan reports ("runtime error:") do not
+ * stop the process under the default options, so a clean exit alone does not prove a clean run.
+ */
+export function assertNoSanitizerReport(srv) {
+    const err = srv.stderr();
+    const m = err.match(/^.*(runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer).*$/m);
+    if (m) {
+        const i = err.indexOf(m[0]);
+        throw new Error(`sanitizer report in consentd's stderr:\n${err.slice(Math.max(0, i - 200), i + 3000)}`);
+    }
+}

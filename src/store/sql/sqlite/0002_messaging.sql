@@ -28,8 +28,10 @@ CREATE TABLE message_parts (
     remote_id  TEXT NOT NULL,
     account_id INTEGER NOT NULL,
     message_id TEXT NOT NULL,
+    status     TEXT NOT NULL DEFAULT '',  -- the part's last receipt: '', delivered, failed...
     PRIMARY KEY (transport, remote_id)
 ) WITHOUT ROWID;
+CREATE INDEX message_parts_message ON message_parts(account_id, message_id);
 
 CREATE TABLE flows (
     id           TEXT PRIMARY KEY,
