@@ -35,6 +35,8 @@ typedef struct report {
     char id[64]; /* R_SENT: "<account>/<message id>" */
     bool ok, permanent;
     char *a, *b, *c, *d; /* remote_id/error, or from/to/text/provider_id, or status/detail */
+    uint64_t ack;        /* inbound and receipts: to hand back once stored */
+    struct tport *tp;
 } report;
 
 typedef struct pending { /* claimed, not yet accepted by a transport */
@@ -83,6 +85,7 @@ static report *new_report(tport *tp, enum report_kind kind)
 {
     report *r = cd_xcalloc(1, sizeof *r);
     r->kind = kind;
+    r->tp = tp;
     snprintf(r->transport, sizeof r->transport, "%s", tp->ops->name);
     return r;
 }
@@ -101,10 +104,11 @@ static void on_sent(void *arg, const char *msg_id, bool ok, const char *remote_i
 }
 
 static void on_inbound(void *arg, const char *from, const char *to, const char *text,
-                       const char *provider_id)
+                       const char *provider_id, uint64_t ack)
 {
     tport *tp = arg;
     report *r = new_report(tp, R_INBOUND);
+    r->ack = ack;
     r->a = cd_xstrdup(from ? from : "");
     r->b = cd_xstrdup(to ? to : "");
     r->c = cd_xstrdup(text ? text : "");
@@ -112,10 +116,12 @@ static void on_inbound(void *arg, const char *from, const char *to, const char *
     push(tp->box, r);
 }
 
-static void on_receipt(void *arg, const char *remote_id, const char *status, const char *detail)
+static void on_receipt(void *arg, const char *remote_id, const char *status, const char *detail,
+                       uint64_t ack)
 {
     tport *tp = arg;
     report *r = new_report(tp, R_RECEIPT);
+    r->ack = ack;
     r->a = cd_xstrdup(remote_id ? remote_id : "");
     r->b = cd_xstrdup(status ? status : "unknown");
     r->c = cd_xstrdup(detail ? detail : "");
@@ -132,6 +138,14 @@ static void on_link(void *arg, bool up, const char *detail)
     cd_log(up ? "info" : "warn", "transport link", f.data);
     cd_buf_free(&f);
     push(tp->box, new_report(tp, R_LINK)); /* wakes the worker: it may submit again */
+}
+
+/* Tells the transport that what it reported is stored (or will never be). */
+static void ack(report *r, bool ok, bool permanent)
+{
+    if (r->ack && r->tp && r->tp->t && r->tp->ops->ack)
+        r->tp->ops->ack(r->tp->t, r->ack, ok, permanent);
+    r->ack = 0;
 }
 
 static void report_free(report *r)
@@ -227,12 +241,17 @@ static int handle_inbound(cd_outbox *o, report *r)
     cd_store_release(o->store, db);
     if (!known) {
         cd_logf("warn", "inbound for an unknown number", "\"to\":\"%.24s\"", r->b);
+        ack(r, false, true); /* no account will ever take it */
         return 0;
     }
     if (cd_store_run(o->store, job_inbound, &j, &err) != 0) {
         cd_logf("error", "inbound not stored", "\"reason\":\"%s\"", cd_err_reason(&err));
-        return err.code == CD_ESTORE ? -1 : 0;
+        if (err.code == CD_ESTORE)
+            return -1; /* kept, and acknowledged when a later round stores it */
+        ack(r, false, true);
+        return 0;
     }
+    ack(r, true, false);
     return 0;
 }
 
@@ -272,6 +291,7 @@ static void process_reports(cd_outbox *o)
     }
     for (report *r = b.list, *next; r; r = next) {
         next = r->next;
+        ack(r, true, false); /* stored, or about nothing we know: either way, done */
         report_free(r);
     }
     if (failed) { /* back to the front of the queue, for the next round */

@@ -216,7 +216,15 @@ typedef struct conn {
     msg *cur;    /* the member of `active` whose parts are not all on the wire yet */
     frag *frags[MAX_FRAGS];
     int nfrags;
+    uint32_t gen;     /* counts connections: an ack from an older one is dropped */
+    uint64_t cur_ack; /* the deliver_sm being handled: (gen << 32) | sequence */
+    bool deferred;    /* its answer waits for ack() */
 } conn;
+
+typedef struct pending_ack {
+    uint64_t ack;
+    uint32_t status;
+} pending_ack;
 
 struct cd_transport {
     cd_transport_events ev;
@@ -228,6 +236,8 @@ struct cd_transport {
     msg *q_head, *q_tail;
     int outstanding; /* PDUs accepted by submit() and not answered yet */
     bool bound;
+    pending_ack *acks; /* from ack(), for the I/O thread to answer */
+    int nacks, capacks;
     atomic_bool stop;
     int wake_fd;
     pthread_t thread;
@@ -692,6 +702,7 @@ static void start_connect(cd_transport *t)
     }
     c->fd = fd;
     c->st = ST_CONNECTING;
+    c->gen++;
     c->deadline = now_ms() + CONNECT_TIMEOUT_MS;
 }
 
@@ -986,8 +997,10 @@ static int on_receipt(cd_transport *t, const deliver_sm_t *d)
         snprintf(detail, sizeof detail, "stat:%s err:%s", stat, err);
     else if (ms != NULL)
         snprintf(detail, sizeof detail, "message_state:%u", ms->value.val08);
-    if (t->ev.receipt != NULL)
-        t->ev.receipt(t->ev.arg, id, status, detail);
+    if (t->ev.receipt != NULL) {
+        t->c.deferred = t->c.cur_ack != 0;
+        t->ev.receipt(t->ev.arg, id, status, detail, t->c.cur_ack);
+    }
     return 0;
 }
 
@@ -1038,8 +1051,10 @@ static int deliver_text(cd_transport *t, const char *from, const char *to,
         log_smpp(t, "warn", "smpp: inbound message is not text; refused", why);
         return -1;
     }
-    if (t->ev.inbound != NULL)
-        t->ev.inbound(t->ev.arg, from, to, text, pid);
+    if (t->ev.inbound != NULL) {
+        t->c.deferred = t->c.cur_ack != 0;
+        t->ev.inbound(t->ev.arg, from, to, text, pid, t->c.cur_ack);
+    }
     free(text);
     return 0;
 }
@@ -1084,8 +1099,13 @@ static frag *frag_get(cd_transport *t, const char *from, const char *to, const c
             strcmp(f->to, to) == 0)
             return f;
     }
-    if (c->nfrags == MAX_FRAGS) /* a flood of never-finished messages must not grow us */
+    if (c->nfrags == MAX_FRAGS) { /* a flood of never-finished messages must not grow us */
+        uint64_t mine = c->cur_ack; /* the one emitted is not the PDU being answered */
+        c->cur_ack = 0;
         (void)frag_emit(t, 0);
+        c->cur_ack = mine;
+        c->deferred = false;
+    }
     frag *f = cd_xcalloc(1, sizeof *f);
     snprintf(f->from, sizeof f->from, "%s", from);
     snprintf(f->to, sizeof f->to, "%s", to);
@@ -1122,6 +1142,7 @@ static int frag_add(cd_transport *t, const char *from, const char *to, const con
 static void frags_expire(cd_transport *t, int64_t now)
 {
     conn *c = &t->c;
+    c->cur_ack = 0; /* its parts were answered as they came: nothing left to acknowledge */
     while (c->nfrags > 0 && now - c->frags[0]->first_ms >= FRAG_TIMEOUT_MS)
         (void)frag_emit(t, 0); /* oldest first: frags[] is in arrival order */
 }
@@ -1157,6 +1178,8 @@ static void on_deliver(cd_transport *t, const unsigned char *p, size_t len, uint
     int rc = -1;
 
     memset(&d, 0, sizeof d);
+    t->c.cur_ack = seq ? (uint64_t)t->c.gen << 32 | seq : 0;
+    t->c.deferred = false;
     if (cd_smpp_unpack(DELIVER_SM, &d, p, len) != 0)
         log_smpp(t, "warn", "smpp: undecodable deliver_sm refused", NULL);
     else if (d.esm_class & SMPP34_DELIVERY_RECEIPT)
@@ -1166,6 +1189,8 @@ static void on_deliver(cd_transport *t, const unsigned char *p, size_t len, uint
     cd_smpp_tlv_free(d.tlv);
     if (seq == 0)
         return; /* libsmpp34 cannot answer it, and the SMSC could not match the answer */
+    if (rc == 0 && t->c.deferred)
+        return; /* answered by ack() once the outbox has stored it */
     /* Always answered, so the SMSC does not redeliver forever; a permanent application
      * error for what we cannot use tells it not to retry. */
     memset(&r, 0, sizeof r);
@@ -1377,9 +1402,35 @@ static void conn_close(cd_transport *t)
     }
     for (int k = 0; k < c->nfrags; k++)
         frag_free(c->frags[k]);
+    free(t->acks);
+    t->acks = NULL;
     cd_buf_free(&c->out);
     free(c->in);
     free(c->inflight);
+}
+
+/* Sends the deliver_sm_resp that ack() released, for the current connection only. */
+static void answer_acks(cd_transport *t)
+{
+    conn *c = &t->c;
+    pthread_mutex_lock(&t->mu);
+    pending_ack *list = t->acks;
+    int n = t->nacks;
+    t->acks = NULL;
+    t->nacks = t->capacks = 0;
+    pthread_mutex_unlock(&t->mu);
+    for (int i = 0; i < n; i++) {
+        uint32_t gen = (uint32_t)(list[i].ack >> 32), seq = (uint32_t)list[i].ack;
+        if (c->st == ST_BOUND && gen == c->gen) {
+            deliver_sm_resp_t r;
+            memset(&r, 0, sizeof r);
+            r.command_id = DELIVER_SM_RESP;
+            r.command_status = list[i].status;
+            r.sequence_number = seq;
+            (void)queue_pdu(t, DELIVER_SM_RESP, &r);
+        }
+    }
+    free(list);
 }
 
 static void *io_main(void *arg)
@@ -1388,6 +1439,7 @@ static void *io_main(void *arg)
     conn *c = &t->c;
     while (!atomic_load(&t->stop)) {
         timers(t, now_ms());
+        answer_acks(t);
         pump(t);
         if (c->st == ST_BINDING || c->st == ST_BOUND)
             (void)flush(t);
@@ -1412,6 +1464,21 @@ static void *io_main(void *arg)
 
 /* ------------------------------------------------------------------------------------ */
 /* The ops                                                                               */
+
+static void smpp_ack(cd_transport *t, uint64_t ack, bool ok, bool permanent)
+{
+    if (ack == 0)
+        return;
+    pthread_mutex_lock(&t->mu);
+    if (t->nacks == t->capacks) {
+        t->capacks = t->capacks ? t->capacks * 2 : 64;
+        t->acks = cd_xrealloc(t->acks, (size_t)t->capacks * sizeof *t->acks);
+    }
+    t->acks[t->nacks++] = (pending_ack){
+        .ack = ack, .status = ok ? ESME_ROK : permanent ? ESME_RX_P_APPN : ESME_RX_T_APPN};
+    pthread_mutex_unlock(&t->mu);
+    wake(t);
+}
 
 static bool smpp_ready(cd_transport *t)
 {
@@ -1500,6 +1567,7 @@ const struct cd_transport_ops cd_transport_smpp = {
     .name = "smpp",
     .open = smpp_open,
     .submit = smpp_submit,
+    .ack = smpp_ack,
     .ready = smpp_ready,
     .close = smpp_close,
 };

@@ -10,6 +10,7 @@
 #define CD_DELIVERY_TRANSPORT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/err.h"
 
@@ -31,12 +32,16 @@ typedef struct cd_transport_events {
      * submit(), unless the transport is closed first. */
     void (*sent)(void *arg, const char *msg_id, bool ok, const char *remote_id, bool permanent,
                  const char *error);
-    /* A mobile-originated message (SMPP deliver_sm that is not a receipt). */
+    /* A mobile-originated message (SMPP deliver_sm that is not a receipt). `ack`, when not
+     * 0, must be handed back to ack() once the message is durably stored: the transport
+     * tells the remote end only then, so a crash in between makes it deliver again. */
     void (*inbound)(void *arg, const char *from, const char *to, const char *text,
-                    const char *provider_id);
+                    const char *provider_id, uint64_t ack);
     /* A delivery receipt for a part whose id sent() reported: status is "delivered",
-     * "failed", "expired", "rejected" or "unknown"; detail is the raw stat/err text. */
-    void (*receipt)(void *arg, const char *remote_id, const char *status, const char *detail);
+     * "failed", "expired", "rejected" or "unknown"; detail is the raw stat/err text.
+     * `ack` as for inbound(). */
+    void (*receipt)(void *arg, const char *remote_id, const char *status, const char *detail,
+                    uint64_t ack);
     /* The connection went up or down (for logs and metrics). */
     void (*link)(void *arg, bool up, const char *detail);
 } cd_transport_events;
@@ -51,6 +56,11 @@ struct cd_transport_ops {
     /* Accepts m for sending: 0 = taken (sent() will follow), -1 = not now (disconnected or
      * the window of outstanding requests is full); the caller keeps it and retries later. */
     int (*submit)(cd_transport *t, const cd_sms *m);
+    /* Answers an inbound() or receipt() once its fate is known: ok (stored, or nothing to
+     * store), or not ok, `permanent` when a redelivery cannot help. An ack whose connection
+     * has gone is dropped: the remote end delivers again. Any thread, callbacks included.
+     * NULL for transports that never ask for acks. */
+    void (*ack)(cd_transport *t, uint64_t ack, bool ok, bool permanent);
     /* True while submit() may succeed. */
     bool (*ready)(cd_transport *t);
     /* Stops threads and frees everything; outstanding submits get no sent() callback.

@@ -365,6 +365,7 @@ typedef struct rec {
     struct {
         char id[80], status[16], detail[64];
     } rc[MAXREC];
+    cd_transport *t; /* set once open() returns; read under mu */
 } rec;
 
 static void on_sent(void *arg, const char *id, bool ok, const char *remote, bool permanent,
@@ -384,9 +385,14 @@ static void on_sent(void *arg, const char *id, bool ok, const char *remote, bool
 }
 
 static void on_inbound(void *arg, const char *from, const char *to, const char *text,
-                       const char *pid)
+                       const char *pid, uint64_t ack)
 {
     rec *r = arg;
+    pthread_mutex_lock(&r->mu);
+    cd_transport *t = r->t;
+    pthread_mutex_unlock(&r->mu);
+    if (ack && t) /* "stored": lets the transport answer the deliver_sm */
+        cd_transport_smpp.ack(t, ack, true, false);
     pthread_mutex_lock(&r->mu);
     if (r->nin < MAXREC) {
         snprintf(r->in[r->nin].from, sizeof r->in[0].from, "%s", from);
@@ -398,9 +404,15 @@ static void on_inbound(void *arg, const char *from, const char *to, const char *
     pthread_mutex_unlock(&r->mu);
 }
 
-static void on_receipt(void *arg, const char *id, const char *status, const char *detail)
+static void on_receipt(void *arg, const char *id, const char *status, const char *detail,
+                       uint64_t ack)
 {
     rec *r = arg;
+    pthread_mutex_lock(&r->mu);
+    cd_transport *t = r->t;
+    pthread_mutex_unlock(&r->mu);
+    if (ack && t)
+        cd_transport_smpp.ack(t, ack, true, false);
     pthread_mutex_lock(&r->mu);
     if (r->nrc < MAXREC) {
         snprintf(r->rc[r->nrc].id, sizeof r->rc[0].id, "%s", id);
@@ -446,6 +458,9 @@ static void fx_open(fixture *f, const char *query)
     f->t = cd_transport_smpp.open(url, &ev, &err);
     if (f->t == NULL)
         fail_msg("open: %s", err.msg);
+    pthread_mutex_lock(&f->r->mu);
+    f->r->t = f->t;
+    pthread_mutex_unlock(&f->r->mu);
     assert_true(wait_ge(&f->r->mu, &f->r->up, 1));
 }
 
