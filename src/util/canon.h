@@ -6,11 +6,17 @@
 
 #include <jansson.h>
 
+#include "util/buf.h"
 #include "util/crypto.h"
 
 /* Returns a malloc'd string (free()) or NULL if v is NULL or not serialisable. */
 char *cd_canon_json(const json_t *v);
 /* SHA-256 (hex) of cd_canon_json(v); "" hashes as the empty string when v is NULL. */
 void cd_canon_sha256(const json_t *v, char out[CD_SHA256_HEX]);
+
+/* Appends s as a JSON string exactly as cd_canon_json() writes one (jansson's escapes,
+ * non-ASCII as \uXXXX with surrogate pairs), for callers that build canonical JSON by
+ * hand on a hot path. s must be valid UTF-8; NULL writes "". */
+void cd_canon_string(cd_buf *b, const char *s);
 
 #endif

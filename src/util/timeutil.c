@@ -24,6 +24,15 @@ int64_t cd_monotonic_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static char *put_digits(char *p, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
 void cd_time_format(int64_t ms, char out[CD_TIME_LEN])
 {
     int64_t rem = ms % 1000;
@@ -32,8 +41,28 @@ void cd_time_format(int64_t ms, char out[CD_TIME_LEN])
     time_t s = (time_t)((ms - rem) / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
-    snprintf(out, CD_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
+    int year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999) {
+        snprintf(out, CD_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
+        return;
+    }
+    /* Written by hand: this runs several times per request, and snprintf showed up. */
+    char *p = put_digits(out, year, 4);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mon + 1, 2);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = 'T';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    *p++ = '.';
+    p = put_digits(p, (int)rem, 3);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 static int digits(const char **p, int n, int *out)

@@ -173,6 +173,25 @@ static void test_hash_field_boundaries(void **state)
     assert_string_not_equal(ha, hb);
 }
 
+/* cd_ledger_hash writes the canonical form by hand: strings that need escaping must come
+ * out as jansson writes them, or old chains would stop verifying. */
+static void test_hash_escapes_like_jansson(void **state)
+{
+    cd_event ev;
+    char got[65], want[CD_SHA256_HEX];
+    (void)state;
+    fill_event(&ev);
+    snprintf(ev.user_agent, sizeof ev.user_agent, "Mozilla \"5.0\" \\ caf\xc3\xa9 \xf0\x9f\x98\x80\n\x01");
+    snprintf(ev.ext_ref, sizeof ev.ext_ref, "tab\there/slash");
+    cd_ledger_hash(&ev, got);
+    json_t *content = cd_ledger_content(&ev);
+    char *canon = cd_canon_json(content);
+    cd_sha256_hex(canon, strlen(canon), want);
+    assert_string_equal(got, want);
+    free(canon);
+    json_decref(content);
+}
+
 static void test_hash_is_sha256_of_canonical_content(void **state)
 {
     cd_event ev;
@@ -635,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_hash_changes_with_every_field),
         cmocka_unit_test(test_hash_field_boundaries),
         cmocka_unit_test(test_hash_is_sha256_of_canonical_content),
+        cmocka_unit_test(test_hash_escapes_like_jansson),
         CHAIN_TEST(test_chain_verifies),
         CHAIN_TEST(test_chain_links),
         CHAIN_TEST(test_stored_events_equal_appended),

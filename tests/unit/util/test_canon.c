@@ -168,10 +168,34 @@ static void test_deterministic(void **state)
     json_decref(v);
 }
 
+/* cd_canon_string() writes strings byte for byte as cd_canon_json() does (the ledger's
+ * hand-written canonical form depends on it). */
+static void test_string_matches_jansson(void **state)
+{
+    (void)state;
+    static const char *const samples[] = {
+        "", "plain", "quote \" and back\\slash", "slash / stays", "\b\f\n\r\t",
+        "\x01\x1f control", "\x7f del", "caf\xc3\xa9", "\xe2\x82\xac euro",
+        "\xf0\x9f\x98\x80 emoji", "Mozilla/5.0 (X11; Linux x86_64) \"quoted\"",
+        "\xe4\xbd\xa0\xe5\xa5\xbd \xd0\x9f\xd1\x80\xd0\xb8"};
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        json_t *j = json_string(samples[i]);
+        assert_non_null(j);
+        char *want = cd_canon_json(j);
+        cd_buf got = {0};
+        cd_canon_string(&got, samples[i]);
+        assert_string_equal(got.data, want);
+        cd_buf_free(&got);
+        free(want);
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_order_independent),
+        cmocka_unit_test(test_string_matches_jansson),
         cmocka_unit_test(test_no_whitespace),
         cmocka_unit_test(test_nested_sorted_at_every_level),
         cmocka_unit_test(test_unicode_escaped),
