@@ -4,6 +4,7 @@
  * what Yii's XmlResponseFormatter does underneath (PHP's DOMDocument is libxml2): the XML
  * declaration, the quoting and the escaping then come out byte for byte as ProTexting's. */
 #include "api/shape.h"
+#include "util/utf8.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -23,42 +24,6 @@ static const char item_tag[] = "item";
 /* U+FFFD, the replacement character, in UTF-8. */
 static const char replacement[] = "\xef\xbf\xbd";
 
-/* Decodes one UTF-8 sequence at s[0..n); returns the code point and sets *len, or -1 for a
- * malformed, truncated, overlong or surrogate sequence. */
-static long utf8_next(const unsigned char *s, size_t n, size_t *len)
-{
-    long cp;
-    size_t need;
-
-    if (s[0] < 0x80) {
-        *len = 1;
-        return s[0];
-    }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        need = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        need = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        need = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return -1;
-    }
-    if (n < need)
-        return -1;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return -1;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return -1;
-    *len = need;
-    return cp;
-}
 
 /* XML 1.0's Char production. libxml2 would write a control character as "&#1;", which is
  * itself not well-formed, so a client's parser would reject the whole response. */
@@ -75,7 +40,7 @@ static bool xml_clean(const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
         size_t len;
-        long cp = utf8_next(u + i, n - i, &len);
+        long cp = cd_utf8_next(u + i, n - i, &len);
         if (cp < 0 || !xml_char(cp))
             return false;
         i += len;
@@ -94,7 +59,7 @@ static char *xml_sanitise(const char *s, size_t n, size_t *out_len)
 
     for (size_t i = 0; i < n;) {
         size_t len = 1;
-        long cp = utf8_next(u + i, n - i, &len);
+        long cp = cd_utf8_next(u + i, n - i, &len);
         if (cp >= 0 && xml_char(cp)) {
             memcpy(out + o, s + i, len);
             o += len;

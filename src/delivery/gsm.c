@@ -1,4 +1,5 @@
 #include "delivery/gsm.h"
+#include "util/utf8.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,35 +63,14 @@ static int gsm_code(uint32_t c)
  * (truncated or overlong sequences, surrogates, values past U+10FFFF). */
 static int utf8_next(const unsigned char **p, uint32_t *cp)
 {
-    const unsigned char *s = *p;
-    uint32_t c = s[0], min;
-    int n;
-
-    if (c == 0)
+    size_t len;
+    if (**p == 0)
         return 0;
-    if (c < 0x80) {
-        *cp = c;
-        *p = s + 1;
-        return 1;
-    }
-    if ((c & 0xE0) == 0xC0) {
-        n = 1, c &= 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 2, c &= 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 3, c &= 0x07, min = 0x10000;
-    } else {
+    long c = cd_utf8_next(*p, 4, &len); /* NUL-terminated: stops at the NUL */
+    if (c < 0)
         return -1;
-    }
-    for (int i = 1; i <= n; i++) {
-        if ((s[i] & 0xC0) != 0x80) /* also stops at the NUL of a truncated sequence */
-            return -1;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return -1;
-    *cp = c;
-    *p = s + n + 1;
+    *cp = (uint32_t)c;
+    *p += len;
     return 1;
 }
 

@@ -1,4 +1,5 @@
 #include "util/canon.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,31 +20,6 @@ void cd_canon_sha256(const json_t *v, char out[CD_SHA256_HEX])
     free(s);
 }
 
-/* Decodes one UTF-8 sequence at p (valid input assumed, as jansson produced or checked it);
- * returns its length and the code point. */
-static int utf8_next(const unsigned char *p, unsigned *cp)
-{
-    if (p[0] < 0x80) {
-        *cp = p[0];
-        return 1;
-    }
-    if ((p[0] & 0xE0) == 0xC0 && p[1]) {
-        *cp = (unsigned)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
-        return 2;
-    }
-    if ((p[0] & 0xF0) == 0xE0 && p[1] && p[2]) {
-        *cp = (unsigned)(p[0] & 0x0F) << 12 | (unsigned)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
-        return 3;
-    }
-    if ((p[0] & 0xF8) == 0xF0 && p[1] && p[2] && p[3]) {
-        *cp = (unsigned)(p[0] & 0x07) << 18 | (unsigned)(p[1] & 0x3F) << 12 |
-              (unsigned)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
-        return 4;
-    }
-    *cp = 0xFFFD; /* not UTF-8: cannot come from jansson; keep going */
-    return 1;
-}
-
 void cd_canon_string(cd_buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF"; /* jansson prints \u escapes in upper case */
@@ -57,8 +33,9 @@ void cd_canon_string(cd_buf *b, const char *s)
             cd_buf_append(b, run, (size_t)(p - run));
         if (*p == '\0')
             break;
-        unsigned cp;
-        int n = utf8_next(p, &cp);
+        size_t n = 1;
+        long c = cd_utf8_next(p, 4, &n);
+        unsigned cp = c < 0 ? 0xFFFD : (unsigned)c; /* not UTF-8: jansson never gives us that */
         p += n;
         switch (cp) {
         case '"':
