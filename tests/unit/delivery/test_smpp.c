@@ -366,6 +366,9 @@ typedef struct rec {
         char id[80], status[16], detail[64];
     } rc[MAXREC];
     cd_transport *t; /* set once open() returns; read under mu */
+    bool hold;       /* keep acks in `held` instead of acking at once */
+    uint64_t held[MAXREC];
+    int nheld;
 } rec;
 
 static void on_sent(void *arg, const char *id, bool ok, const char *remote, bool permanent,
@@ -390,8 +393,11 @@ static void on_inbound(void *arg, const char *from, const char *to, const char *
     rec *r = arg;
     pthread_mutex_lock(&r->mu);
     cd_transport *t = r->t;
+    bool hold = r->hold && r->nheld < MAXREC;
+    if (hold)
+        r->held[r->nheld++] = ack;
     pthread_mutex_unlock(&r->mu);
-    if (ack && t) /* "stored": lets the transport answer the deliver_sm */
+    if (ack && t && !hold) /* "stored": lets the transport answer the deliver_sm */
         cd_transport_smpp.ack(t, ack, true, false);
     pthread_mutex_lock(&r->mu);
     if (r->nin < MAXREC) {
@@ -646,6 +652,32 @@ static void test_disconnect_and_reconnect(void **state)
     fx_close(&f);
 }
 
+/* An MO is answered only once the outbox says it is stored (ack), never before: a crash in
+ * between must make the SMSC deliver it again. */
+static void test_mo_answered_after_ack(void **state)
+{
+    (void)state;
+    fixture f;
+    fx_open(&f, "");
+    pthread_mutex_lock(&f.r->mu);
+    f.r->hold = true;
+    pthread_mutex_unlock(&f.r->mu);
+    smsc_deliver(f.s, "+4915112345678", "12345", 0, 0, "STOP", 4, NULL);
+    assert_true(wait_ge(&f.r->mu, &f.r->nin, 1));
+    usleep(200 * 1000);
+    assert_int_equal(get_int(&f.s->mu, &f.s->ndresp), 0);
+    pthread_mutex_lock(&f.r->mu);
+    uint64_t ack = f.r->held[0];
+    pthread_mutex_unlock(&f.r->mu);
+    assert_true(ack != 0);
+    cd_transport_smpp.ack(f.t, ack, false, false); /* "not stored yet": a temporary error */
+    assert_true(wait_ge(&f.s->mu, &f.s->ndresp, 1));
+    pthread_mutex_lock(&f.s->mu);
+    assert_int_equal(f.s->dresp_status[0], ESME_RX_T_APPN);
+    pthread_mutex_unlock(&f.s->mu);
+    fx_close(&f);
+}
+
 static void test_mo_messages(void **state)
 {
     (void)state;
@@ -750,7 +782,19 @@ static void test_receipts(void **state)
     assert_string_equal(f.r->rc[2].status, "expired");
     assert_string_equal(f.r->rc[3].status, "rejected");
     assert_string_equal(f.r->rc[4].status, "unknown");
-    assert_int_equal(f.s->dresp_status[5], ESME_RX_P_APPN);
+    /* Receipts are answered once acked (after they are stored), the refused one at once: the
+     * answers may come in any order (SMPP matches them by sequence), but exactly one of the
+     * six is the refusal. */
+    int refused = 0;
+    pthread_mutex_lock(&f.s->mu);
+    for (int i = 0; i < 6; i++) {
+        if (f.s->dresp_status[i] == ESME_RX_P_APPN)
+            refused++;
+        else
+            assert_int_equal(f.s->dresp_status[i], ESME_ROK);
+    }
+    pthread_mutex_unlock(&f.s->mu);
+    assert_int_equal(refused, 1);
     fx_close(&f);
 }
 
@@ -962,6 +1006,7 @@ int main(void)
         cmocka_unit_test(test_mo_messages),
         cmocka_unit_test(test_reassembly_bounded),
         cmocka_unit_test(test_receipts),
+        cmocka_unit_test(test_mo_answered_after_ack),
         cmocka_unit_test(test_garbage_from_smsc),
         cmocka_unit_test(test_unbind_from_smsc),
         cmocka_unit_test(test_enquire_link),
