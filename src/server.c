@@ -84,6 +84,7 @@ void cd_server_metrics(cd_server *srv, cd_buf *out)
                   "Write jobs committed together in one transaction.");
     cd_hist_write(&srv->commit_seconds, out, "consentd_commit_seconds",
                   "Time to run and durably commit one batch.");
+    cd_outbox_metrics(srv->outbox, out);
     cd_buf_printf(out, "# TYPE consentd_uptime_seconds gauge\nconsentd_uptime_seconds %.3f\n",
                   (double)(cd_now_ms() - srv->started_ms) / 1000.0);
 }

@@ -8,6 +8,7 @@
 #include "delivery/outbox.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,9 @@ struct cd_outbox {
     bool stop, kicked, started, joined;
     report *head, *tail;
     pending *pend;
-    int npend;
+    _Atomic int npend;
+    /* /metrics */
+    atomic_uint_fast64_t n_submitted, n_sent, n_retried, n_failed, n_receipts, n_inbound;
     int64_t next_sweep_ms;
 };
 
@@ -162,6 +165,7 @@ static void report_free(report *r)
 typedef struct report_batch {
     report *list;
     int max_attempts;
+    uint64_t counts[4]; /* sent, retried, failed (as far as we can tell), receipts */
 } report_batch;
 
 /* One job for a whole batch of sent/receipt reports. A report about a message we do not
@@ -185,8 +189,11 @@ static int job_reports(cd_db *db, void *arg, cd_err *err)
                                 .permanent = r->permanent,
                                 .error = r->b};
             rc = cd_message_record_sent(db, &s, b->max_attempts, &e);
+            if (rc == 0)
+                b->counts[r->ok ? 0 : r->permanent ? 2 : 1]++;
         } else if (r->kind == R_RECEIPT) {
             rc = cd_message_record_receipt(db, r->transport, r->a, r->b, r->c, &e);
+            b->counts[3]++;
         }
         if (rc != 0 && e.code == CD_ESTORE) {
             *err = e;
@@ -252,6 +259,7 @@ static int handle_inbound(cd_outbox *o, report *r)
         return 0;
     }
     ack(r, true, false);
+    atomic_fetch_add(&o->n_inbound, 1);
     return 0;
 }
 
@@ -288,6 +296,12 @@ static void process_reports(cd_outbox *o)
         *tail = failed;
         failed = b.list;
         b.list = NULL;
+    }
+    if (b.list) {
+        atomic_fetch_add(&o->n_sent, b.counts[0]);
+        atomic_fetch_add(&o->n_retried, b.counts[1]);
+        atomic_fetch_add(&o->n_failed, b.counts[2]);
+        atomic_fetch_add(&o->n_receipts, b.counts[3]);
     }
     for (report *r = b.list, *next; r; r = next) {
         next = r->next;
@@ -404,6 +418,7 @@ static void submit_pending(cd_outbox *o)
         }
         cd_sms sms = {.id = ref, .to = p->to, .from = p->from, .text = p->text};
         if (!tp->busy && tp->ops->submit(tp->t, &sms) == 0) {
+            atomic_fetch_add(&o->n_submitted, 1);
             free(p->text);
             continue;
         }
@@ -561,6 +576,28 @@ cd_outbox *cd_outbox_start(cd_store *store, const cd_outbox_config *cfg, cd_err 
     }
     o->started = true;
     return o;
+}
+
+void cd_outbox_metrics(cd_outbox *o, cd_buf *out)
+{
+    const struct {
+        const char *name, *help;
+        uint64_t v;
+    } c[] = {
+        {"submitted", "Messages handed to a transport.", atomic_load(&o->n_submitted)},
+        {"sent", "Messages a transport accepted (recorded as sent).", atomic_load(&o->n_sent)},
+        {"retried", "Submits that failed and were queued again.", atomic_load(&o->n_retried)},
+        {"failed", "Submits that failed for good.", atomic_load(&o->n_failed)},
+        {"receipts", "Delivery receipts processed.", atomic_load(&o->n_receipts)},
+        {"inbound", "Inbound messages from transports stored.", atomic_load(&o->n_inbound)},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        cd_buf_printf(out, "# HELP consentd_outbox_%s_total %s\n# TYPE consentd_outbox_%s_total "
+                           "counter\nconsentd_outbox_%s_total %llu\n",
+                      c[i].name, c[i].help, c[i].name, c[i].name, (unsigned long long)c[i].v);
+    cd_buf_printf(out, "# HELP consentd_outbox_waiting Claimed messages waiting for a transport.\n"
+                       "# TYPE consentd_outbox_waiting gauge\nconsentd_outbox_waiting %d\n",
+                  atomic_load(&o->npend));
 }
 
 void cd_outbox_kick(cd_outbox *o)

@@ -11,6 +11,7 @@
 #define CD_DELIVERY_OUTBOX_H
 
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/err.h"
 
 typedef struct cd_outbox cd_outbox;
@@ -25,6 +26,10 @@ typedef struct cd_outbox_config {
 /* Starts the worker thread and the configured transports. The store is borrowed and
  * must outlive the outbox. */
 cd_outbox *cd_outbox_start(cd_store *store, const cd_outbox_config *cfg, cd_err *err);
+/* Appends the Prometheus text of the worker's counters (submitted, sent, retried, failed,
+ * receipts, inbound, messages waiting for a transport). Any thread. */
+void cd_outbox_metrics(cd_outbox *o, cd_buf *out);
+
 /* Something may have been queued: look now rather than at the next poll. Any thread. */
 void cd_outbox_kick(cd_outbox *o);
 /* Stops the worker thread and closes the transports; kicks are still safe afterwards.
