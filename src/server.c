@@ -12,7 +12,7 @@ static void on_commit(void *arg, int batch, double seconds)
     cd_hist_observe(&srv->commit_batch, batch);
     cd_hist_observe(&srv->commit_seconds, seconds);
     /* Any commit may have queued a message: let the delivery worker look. */
-    cd_outbox_kick(srv->outbox);
+    cd_outbox_kick(atomic_load(&srv->kick));
 }
 
 int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
@@ -28,6 +28,9 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     srv->store = cd_store_open(cfg->db, err);
     if (srv->store == NULL)
         return -1;
+    /* The hook is in place before any job is submitted (the submit's lock orders it before
+     * the writer reads it); the outbox it kicks is published atomically once it exists. */
+    cd_store_on_commit(srv->store, on_commit, srv);
     cd_outbox_config oc = {.default_transport = cfg->transport,
                            .smpp_url = cfg->smpp_url[0] ? cfg->smpp_url : NULL,
                            .http_url = cfg->http_sms_url[0] ? cfg->http_sms_url : NULL};
@@ -36,7 +39,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
         cd_store_close(srv->store);
         return -1;
     }
-    cd_store_on_commit(srv->store, on_commit, srv);
+    atomic_store(&srv->kick, srv->outbox);
     srv->router = cd_router_new();
     cd_api_native_routes(srv->router, srv);
     cd_http_config hc = {.host = cfg->host,
@@ -68,7 +71,8 @@ void cd_server_stop(cd_server *srv)
     /* The worker writes through the store, so it halts before the store closes; the
      * writer may still kick it until then, which is why it is freed only afterwards. */
     cd_outbox_halt(srv->outbox);
-    cd_store_close(srv->store);
+    cd_store_close(srv->store); /* joins the writer: no commit hook runs after this */
+    atomic_store(&srv->kick, NULL);
     cd_outbox_stop(srv->outbox);
     srv->outbox = NULL;
     cd_router_free(srv->router);

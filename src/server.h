@@ -3,6 +3,8 @@
 #ifndef CD_SERVER_H
 #define CD_SERVER_H
 
+#include <stdatomic.h>
+
 #include "config.h"
 #include "delivery/outbox.h"
 #include "http/http.h"
@@ -16,6 +18,7 @@ typedef struct cd_server {
     cd_router *router;
     cd_http *http;
     cd_outbox *outbox;
+    _Atomic(cd_outbox *) kick; /* what the writer's commit hook wakes: set once it exists */
     char public_url[256]; /* no trailing slash */
     cd_hist commit_batch;   /* jobs per commit */
     cd_hist commit_seconds; /* time per batch, fsync included */
