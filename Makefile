@@ -16,8 +16,9 @@ bench: deps all
 	bench/run.sh
 	bench/smpp.sh
 lint: all
+	clang-format --dry-run -Werror $$(git ls-files 'src/*.c' 'src/*.h' 'src/*.cc' 'tests/unit/*.c' 'tests/unit/*.h')
 	cppcheck --project=build/compile_commands.json --enable=warning,performance,portability --inline-suppr --error-exitcode=1 -q
 format:
-	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c')
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'src/*.cc' 'tests/unit/*.c' 'tests/unit/*.h')
 clean:
 	rm -rf build build-asan

@@ -12,10 +12,10 @@ typedef struct cd_config {
     int threads;
     size_t max_body;
     bool log_requests;
-    char transport[16];    /* default transport: "sink", "smpp", "http" */
-    char smpp_url[512];    /* smpp://SYSTEM_ID:PASSWORD@HOST:PORT?window=10; "" = none */
+    char transport[16];     /* default transport: "sink", "smpp", "http" */
+    char smpp_url[512];     /* smpp://SYSTEM_ID:PASSWORD@HOST:PORT?window=10; "" = none */
     char http_sms_url[512]; /* the HTTP provider; "" = none */
-    char public_url[256];  /* base of links we hand out (double opt-in confirmation) */
+    char public_url[256];   /* base of links we hand out (double opt-in confirmation) */
 } cd_config;
 
 /* Defaults, then the environment (CONSENTD_LISTEN, CONSENTD_DB, CONSENTD_THREADS,

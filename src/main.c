@@ -58,8 +58,8 @@ int main(int argc, char **argv)
         size_t i = 0;
         while (i < sizeof commands / sizeof commands[0] && strcmp(argv[1], commands[i].name))
             i++;
-        rc = i < sizeof commands / sizeof commands[0] ? commands[i].run(&cfg, n, argv + 2)
-                                                      : usage();
+        rc =
+            i < sizeof commands / sizeof commands[0] ? commands[i].run(&cfg, n, argv + 2) : usage();
     }
     curl_global_cleanup();
     xmlCleanupParser();

@@ -19,9 +19,9 @@ typedef struct cd_server {
     cd_http *http;
     cd_outbox *outbox;
     _Atomic(cd_outbox *) kick; /* what the writer's commit hook wakes: set once it exists */
-    char public_url[256]; /* no trailing slash */
-    cd_hist commit_batch;   /* jobs per commit */
-    cd_hist commit_seconds; /* time per batch, fsync included */
+    char public_url[256];      /* no trailing slash */
+    cd_hist commit_batch;      /* jobs per commit */
+    cd_hist commit_seconds;    /* time per batch, fsync included */
     int64_t started_ms;
 } cd_server;
 

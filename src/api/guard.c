@@ -4,8 +4,7 @@ int cd_api_authenticate(cd_req *req, cd_server *srv, unsigned styles, cd_err *er
 {
     cd_credentials cred;
     if (cd_auth_read(req, styles, &cred) != 0)
-        return cd_fail_reason(err, CD_EAUTH, "unauthorized", "",
-                              "missing or invalid credentials");
+        return cd_fail_reason(err, CD_EAUTH, "unauthorized", "", "missing or invalid credentials");
     cd_principal *who = cd_req_alloc(req, sizeof *who);
     cd_db *db = cd_store_reader(srv->store);
     if (db == NULL)

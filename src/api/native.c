@@ -58,9 +58,9 @@ static int status_of(const cd_err *e)
 
 int cd_native__error(cd_req *req, const cd_err *err)
 {
-    json_t *body = json_pack("{s{ss ss so}}", "error", "code", cd_err_reason(err), "message",
-                             err->msg, "field",
-                             err->field[0] ? json_string(err->field) : json_null());
+    json_t *body =
+        json_pack("{s{ss ss so}}", "error", "code", cd_err_reason(err), "message", err->msg,
+                  "field", err->field[0] ? json_string(err->field) : json_null());
     return cd_reply_json(req, status_of(err), body);
 }
 
@@ -160,7 +160,7 @@ int cd_native__paging(cd_req *req, int *limit, int64_t *cursor, cd_err *err)
 }
 
 int cd_native__normalize(cd_req *req, const char *raw, const char *field, char out[CD_PHONE_MAX],
-                     cd_err *err)
+                         cd_err *err)
 {
     return cd_phone_normalize(raw, WHO(req)->account.region, field, out, err);
 }
@@ -185,8 +185,7 @@ json_t *cd_native__list(json_t *data, int64_t next, bool more)
 {
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, next);
-    return json_pack("{so so}", "data", data, "next_cursor",
-                     more ? json_string(buf) : json_null());
+    return json_pack("{so so}", "data", data, "next_cursor", more ? json_string(buf) : json_null());
 }
 
 json_t *cd_native__contact_json(const cd_contact *contact)
@@ -245,9 +244,9 @@ json_t *cd_native__event_json(const cd_event *e)
 json_t *cd_native__message_json(const cd_message *m)
 {
     return json_pack("{ss ss so ss ss so ss so si so so so}", "id", m->id, "to", m->to, "from",
-                     cd_native__str_or_null(m->from), "text", m->text ? m->text : "", "kind", m->kind,
-                     "scope", cd_native__str_or_null(m->scope), "status", m->status, "reason",
-                     cd_native__str_or_null(m->reason), "parts", m->parts, "created_at",
+                     cd_native__str_or_null(m->from), "text", m->text ? m->text : "", "kind",
+                     m->kind, "scope", cd_native__str_or_null(m->scope), "status", m->status,
+                     "reason", cd_native__str_or_null(m->reason), "parts", m->parts, "created_at",
                      cd_native__time(m->created_ms), "updated_at", cd_native__time(m->updated_ms),
                      "history", m->history ? json_incref(m->history) : json_array());
 }
@@ -424,8 +423,7 @@ static int parse_contact(json_t *o, cd_contact_patch *p, cd_err *err)
             return cd_fail_reason(err, CD_EINVAL, "invalid_field", "groups",
                                   "groups must be an array of at most 100 group ids");
         json_array_foreach (v, i, x)
-            if (!json_is_integer(x) || json_integer_value(x) < 1 ||
-                json_integer_value(x) > MAX_ID)
+            if (!json_is_integer(x) || json_integer_value(x) < 1 || json_integer_value(x) > MAX_ID)
                 return cd_fail_reason(err, CD_EINVAL, "invalid_field", "groups",
                                       "group ids are positive integers");
         p->groups = v;
@@ -578,8 +576,7 @@ static int h_contact_consents(cd_req *req)
         return cd_native__error(req, &err);
     json_t *data = json_array();
     cd_db *db = cd_store_reader(SRV(req)->store);
-    int rc = db ? cd_store_consent_list(db, WHO(req)->account.id, c.id, collect_consent, data,
-                                        &err)
+    int rc = db ? cd_store_consent_list(db, WHO(req)->account.id, c.id, collect_consent, data, &err)
                 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
     cd_store_release(SRV(req)->store, db);
     cd_contact_clear(&c);
@@ -602,8 +599,7 @@ static int job_named_create(cd_db *db, write_op *w, cd_err *err)
     named_in *in = w->in;
     cd_named existing;
     in->n.created_ms = cd_now_ms();
-    if (cd_store_named_by_name(db, in->kind, w->who.account.id, in->n.name, &existing, NULL) ==
-        0)
+    if (cd_store_named_by_name(db, in->kind, w->who.account.id, in->n.name, &existing, NULL) == 0)
         return cd_fail_reason(err, CD_ECONFLICT, "conflict", "name",
                               "a %s with that name exists (id %lld)", in->kind,
                               (long long)existing.id);
@@ -624,15 +620,14 @@ static int named_create(cd_req *req, const char *kind)
     const char *name;
     named_in *in = cd_req_alloc(req, sizeof *in);
     in->kind = kind;
-    if (cd_native__body(req, &o, &err) != 0 || cd_native__req_string(o, "name", 255, &name, &err) != 0)
+    if (cd_native__body(req, &o, &err) != 0 ||
+        cd_native__req_string(o, "name", 255, &name, &err) != 0)
         return cd_native__error(req, &err);
     snprintf(in->n.name, sizeof in->n.name, "%s", name);
     json_t *id = json_object_get(o, "id");
     if (strcmp(kind, "type") == 0 && id && !json_is_null(id)) {
-        if (!json_is_integer(id) || json_integer_value(id) < 1 ||
-            json_integer_value(id) > MAX_ID) {
-            cd_fail_reason(&err, CD_EINVAL, "invalid_field", "id",
-                           "id must be a positive integer");
+        if (!json_is_integer(id) || json_integer_value(id) < 1 || json_integer_value(id) > MAX_ID) {
+            cd_fail_reason(&err, CD_EINVAL, "invalid_field", "id", "id must be a positive integer");
             return cd_native__error(req, &err);
         }
         in->n.id = json_integer_value(id);
@@ -643,8 +638,8 @@ static int named_create(cd_req *req, const char *kind)
 static int collect_named(const cd_named *n, void *arg)
 {
     collect *k = arg;
-    json_array_append_new(k->data, json_pack("{sI ss so}", "id", (json_int_t)n->id, "name",
-                                             n->name, "created_at", cd_native__time(n->created_ms)));
+    json_array_append_new(k->data, json_pack("{sI ss so}", "id", (json_int_t)n->id, "name", n->name,
+                                             "created_at", cd_native__time(n->created_ms)));
     k->last = n->id;
     k->n++;
     return 0;
@@ -948,8 +943,7 @@ static int h_message_get(cd_req *req)
     cd_err err;
     cd_message m;
     cd_db *db = cd_store_reader(SRV(req)->store);
-    int rc = db ? cd_store_message_get(db, WHO(req)->account.id, cd_req_param(req, "id"), &m,
-                                       &err)
+    int rc = db ? cd_store_message_get(db, WHO(req)->account.id, cd_req_param(req, "id"), &m, &err)
                 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
     cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
@@ -989,7 +983,8 @@ static int h_key_create(cd_req *req)
     cd_req_body(req, &len);
     if (len > 0) {
         json_t *o = NULL;
-        if (cd_native__body(req, &o, &err) != 0 || cd_native__opt_string(o, "name", 127, &in->name, &err) != 0)
+        if (cd_native__body(req, &o, &err) != 0 ||
+            cd_native__opt_string(o, "name", 127, &in->name, &err) != 0)
             return cd_native__error(req, &err);
     }
     return cd_native__write(req, job_key_create, in);
@@ -1065,10 +1060,11 @@ static void csv_field(cd_buf *b, const char *s)
 static char *events_csv(json_t *events, size_t *len)
 {
     static const char *const cols[] = {
-        "seq",       "created_at", "phone",       "scope",         "old_state",
-        "new_state", "surface",    "channel",     "keyword",       "disclosure_sha256",
-        "ip",        "user_agent", "site",        "session",       "ext_ref",
-        "credential_id", "request_id", "prev_hash", "hash"};
+        "seq",        "created_at",        "phone",   "scope",
+        "old_state",  "new_state",         "surface", "channel",
+        "keyword",    "disclosure_sha256", "ip",      "user_agent",
+        "site",       "session",           "ext_ref", "credential_id",
+        "request_id", "prev_hash",         "hash"};
     size_t ncols = sizeof cols / sizeof cols[0], i;
     cd_buf b = {0};
     json_t *e;

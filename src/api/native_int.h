@@ -36,8 +36,8 @@ int cd_native__parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* ?limit= (1..1000, default 50) and ?cursor=. */
 int cd_native__paging(cd_req *req, int *limit, int64_t *cursor, cd_err *err);
 /* A number in any format -> E.164, with the account's region. */
-int cd_native__normalize(cd_req *req, const char *raw, const char *field,
-                         char out[CD_PHONE_MAX], cd_err *err);
+int cd_native__normalize(cd_req *req, const char *raw, const char *field, char out[CD_PHONE_MAX],
+                         cd_err *err);
 
 json_t *cd_native__str_or_null(const char *s);
 json_t *cd_native__time(int64_t ms);

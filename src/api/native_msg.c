@@ -57,8 +57,8 @@ static void render_send(write_op *w)
     for (size_t i = 0; i < sizeof why / sizeof why[0]; i++)
         if (strcmp(why[i].code, in->refused) == 0)
             msg = why[i].msg;
-    w->body = json_pack("{s{ss ss ss} so}", "error", "code", in->refused, "message", msg,
-                        "field", "to", "message", m);
+    w->body = json_pack("{s{ss ss ss} so}", "error", "code", in->refused, "message", msg, "field",
+                        "to", "message", m);
 }
 
 static void done_send(write_op *w)
@@ -184,9 +184,8 @@ static json_t *flow_json(cd_req *req, const cd_flow *f)
         f->scopes ? json_incref(f->scopes) : json_array(), "channel", f->channel, "email",
         cd_native__str_or_null(f->email), "status", f->status, "confirmed_via",
         cd_native__str_or_null(f->confirmed_via), "created_at", cd_native__time(f->created_ms),
-        "updated_at", cd_native__time(f->updated_ms), "expires_at",
-        cd_native__time(f->expires_ms), "confirm_url",
-        strcmp(f->status, "pending") == 0 ? json_string(url.data) : json_null());
+        "updated_at", cd_native__time(f->updated_ms), "expires_at", cd_native__time(f->expires_ms),
+        "confirm_url", strcmp(f->status, "pending") == 0 ? json_string(url.data) : json_null());
     json_object_set_new(o, "disclosure", cd_native__str_or_null(f->disclosure));
     cd_buf_free(&url);
     return o;
@@ -623,7 +622,8 @@ static int check_setting(const char *k, json_t *v, cd_err *err)
         const char *t = json_string_value(v);
         if (t && (!strcmp(t, "sink") || !strcmp(t, "smpp") || !strcmp(t, "http")))
             return 0;
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "transport is sink, smpp or http");
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
+                              "transport is sink, smpp or http");
     }
     if (strcmp(k, "keywords") == 0 || strcmp(k, "replies") == 0)
         return check_words(v, k, err);
@@ -642,7 +642,8 @@ static int check_setting(const char *k, json_t *v, cd_err *err)
     if (strcmp(k, "cta_text") == 0) {
         if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 640)
             return 0;
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "cta_text is 1 to 640 characters");
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
+                              "cta_text is 1 to 640 characters");
     }
     if (strcmp(k, "default_sender") == 0) {
         if (json_is_string(v))

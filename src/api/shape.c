@@ -24,7 +24,6 @@ static const char item_tag[] = "item";
 /* U+FFFD, the replacement character, in UTF-8. */
 static const char replacement[] = "\xef\xbf\xbd";
 
-
 /* XML 1.0's Char production. libxml2 would write a control character as "&#1;", which is
  * itself not well-formed, so a client's parser would reject the whole response. */
 static bool xml_char(long cp)

@@ -141,8 +141,8 @@ int cd_cli_serve(cd_config *cfg, int argc, char **argv)
         return fail("cannot start", &err);
     }
     cd_logf("info", "listening", "\"host\":\"%s\",\"port\":%d,\"db\":\"%s\",\"threads\":%d",
-            cfg->host, cd_http_port(srv.http), strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db : "postgres",
-            cfg->threads);
+            cfg->host, cd_http_port(srv.http),
+            strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db : "postgres", cfg->threads);
     sigwait(&set, &sig);
     cd_logf("info", "stopping", "\"signal\":%d", sig);
     cd_server_stop(&srv);
@@ -167,9 +167,9 @@ static int job_account_create(cd_db *db, void *arg, cd_err *err)
 
 static json_t *account_json(const cd_account *a)
 {
-    return json_pack("{sI ss ss ss ss ss so}", "id", (json_int_t)a->id, "name", a->name,
-                     "login", a->login, "brand", a->brand, "region", a->region, "timezone",
-                     a->timezone, "created_at", time_json(a->created_ms));
+    return json_pack("{sI ss ss ss ss ss so}", "id", (json_int_t)a->id, "name", a->name, "login",
+                     a->login, "brand", a->brand, "region", a->region, "timezone", a->timezone,
+                     "created_at", time_json(a->created_ms));
 }
 
 static int account_each_print(const cd_account *a, void *arg)

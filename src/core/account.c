@@ -15,8 +15,7 @@
 
 static int auth_fail(cd_err *err)
 {
-    return cd_fail_reason(err, CD_EAUTH, "unauthorized", "",
-                          "missing or invalid credentials");
+    return cd_fail_reason(err, CD_EAUTH, "unauthorized", "", "missing or invalid credentials");
 }
 
 static bool valid_name(const char *s, size_t max)
@@ -61,13 +60,12 @@ int cd_key_create(cd_db *db, int64_t account_id, const char *name, cd_apikey *ou
     return 0;
 }
 
-int cd_account_create(cd_db *db, const cd_account_in *in, cd_account *out,
-                      char key_out[CD_KEY_LEN], cd_err *err)
+int cd_account_create(cd_db *db, const cd_account_in *in, cd_account *out, char key_out[CD_KEY_LEN],
+                      cd_err *err)
 {
     cd_account a = {.created_ms = cd_now_ms()};
     if (!valid_name(in->name, 64))
-        return cd_fail(err, CD_EINVAL, "name",
-                       "account names are 1-64 letters, digits or _.@-+");
+        return cd_fail(err, CD_EINVAL, "name", "account names are 1-64 letters, digits or _.@-+");
     const char *login = in->login ? in->login : in->name;
     if (!valid_name(login, 254))
         return cd_fail(err, CD_EINVAL, "login", "invalid login");
@@ -168,8 +166,8 @@ static int64_t unverified_sub(const char *token)
     int64_t sub = 0;
     if (p2 == NULL || (size_t)(p2 - p1 - 1) > sizeof raw * 4 / 3)
         return 0;
-    if (sodium_base642bin(raw, sizeof raw - 1, p1 + 1, (size_t)(p2 - p1 - 1), NULL, &rawlen,
-                          NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+    if (sodium_base642bin(raw, sizeof raw - 1, p1 + 1, (size_t)(p2 - p1 - 1), NULL, &rawlen, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         return 0;
     json_t *claims = json_loadb((const char *)raw, rawlen, 0, NULL);
     const char *s = json_string_value(json_object_get(claims, "sub"));
@@ -191,8 +189,8 @@ int cd_jwt_authenticate(cd_db *db, const char *token, cd_principal *out, cd_err 
         return auth_fail(err);
     jwt_t *jwt = NULL;
     const cd_account *a = &out->account;
-    int rc = jwt_decode(&jwt, token, (const unsigned char *)a->jwt_secret,
-                        (int)strlen(a->jwt_secret));
+    int rc =
+        jwt_decode(&jwt, token, (const unsigned char *)a->jwt_secret, (int)strlen(a->jwt_secret));
     bool ok = rc == 0 && jwt_get_alg(jwt) == JWT_ALG_HS256;
     if (ok) {
         long exp = jwt_get_grant_int(jwt, "exp");

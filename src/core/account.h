@@ -29,8 +29,8 @@ typedef struct cd_account_in {
 
 /* Validates and inserts an account with its first API key, in the writer's transaction.
  * key_out receives the key (shown once). */
-int cd_account_create(cd_db *db, const cd_account_in *in, cd_account *out,
-                      char key_out[CD_KEY_LEN], cd_err *err);
+int cd_account_create(cd_db *db, const cd_account_in *in, cd_account *out, char key_out[CD_KEY_LEN],
+                      cd_err *err);
 
 /* Creates another key for the account (writer's transaction). */
 int cd_key_create(cd_db *db, int64_t account_id, const char *name, cd_apikey *out,

@@ -119,8 +119,8 @@ int cd_consent_transition(cd_state old, cd_state new_state, unsigned flags, cd_e
 
 /* ---- operations on the store ---- */
 
-static cd_state stored_state(cd_db *db, int64_t account_id, int64_t contact_id,
-                             const char *scope, cd_err *err, int *rc)
+static cd_state stored_state(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                             cd_err *err, int *rc)
 {
     cd_consent c;
     cd_err e;
@@ -135,8 +135,7 @@ static cd_state stored_state(cd_db *db, int64_t account_id, int64_t contact_id,
     return CD_STATE_NONE;
 }
 
-int cd_scope_exists(cd_db *db, int64_t account_id, cd_scope scope, const char *field,
-                    cd_err *err)
+int cd_scope_exists(cd_db *db, int64_t account_id, cd_scope scope, const char *field, cd_err *err)
 {
     if (scope.kind == CD_SCOPE_ALL)
         return 0;
@@ -209,8 +208,8 @@ int cd_consent_clear_pending(cd_db *db, int64_t account_id, const cd_contact *co
         return 0;
     if (cd_store_consent_delete(db, account_id, contact->id, name, err) != 0)
         return -1;
-    return cd_ledger_append(db, account_id, contact, name, "pending", "none", p, cd_now_ms(),
-                            NULL, err);
+    return cd_ledger_append(db, account_id, contact, name, "pending", "none", p, cd_now_ms(), NULL,
+                            err);
 }
 
 int cd_consent_state(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope scope,

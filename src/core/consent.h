@@ -36,7 +36,7 @@ typedef struct cd_scope { /* a value type: copy it freely */
 int cd_scope_parse(const char *s, const char *field, cd_scope *out, cd_err *err);
 void cd_scope_format(cd_scope scope, char out[CD_SCOPE_LEN]);
 
-const char *cd_state_name(cd_state s); /* "" for NONE */
+const char *cd_state_name(cd_state s);  /* "" for NONE */
 cd_state cd_state_parse(const char *s); /* NONE when unknown */
 
 /* The answer of `check`: may a message in `scope` be sent, given the contact's state for
@@ -89,7 +89,6 @@ int cd_consent_check(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope
 
 /* Fails with CD_EINVAL "invalid_scope" when a group or type scope names nothing in the
  * account. */
-int cd_scope_exists(cd_db *db, int64_t account_id, cd_scope scope, const char *field,
-                    cd_err *err);
+int cd_scope_exists(cd_db *db, int64_t account_id, cd_scope scope, const char *field, cd_err *err);
 
 #endif

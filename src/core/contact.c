@@ -9,8 +9,8 @@
 #include "util/xalloc.h"
 
 static const char *const names[CD_CF_COUNT] = {
-    "first_name", "last_name", "email",  "birthday", "zip",
-    "city",       "param1",    "param2", "param3",   "param4", "param5",
+    "first_name", "last_name", "email",  "birthday", "zip",    "city",
+    "param1",     "param2",    "param3", "param4",   "param5",
 };
 
 const char *cd_contact_field_name(int f)

@@ -10,8 +10,8 @@
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
-static int contact_of(cd_db *db, int64_t account_id, const char *phone, int64_t id,
-                      cd_contact *c, cd_err *err)
+static int contact_of(cd_db *db, int64_t account_id, const char *phone, int64_t id, cd_contact *c,
+                      cd_err *err)
 {
     cd_contact_patch patch = {.phone = phone, .merge = true};
     return cd_contact_apply(db, account_id, id, &patch, id == 0, c, NULL, err);
@@ -27,8 +27,8 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
     cd_state all;
     int rc = -1;
     memset(out, 0, sizeof *out);
-    if (cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true},
-                         true, &c, NULL, err) != 0)
+    if (cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true}, true,
+                         &c, NULL, err) != 0)
         return -1;
     if (cd_store_settings_get(db, a->id, &settings, err) != 0 ||
         cd_consent_state(db, a->id, c.id, (cd_scope){.kind = CD_SCOPE_ALL}, &all, err) != 0)
@@ -52,8 +52,8 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
         /* Someone who already agreed is not asked again; a scope they opted out of is
          * asked again (that is what a new double opt-in is for). */
         if (st != CD_STATE_OPTED_IN &&
-            cd_consent_set(db, a->id, &c, scope, CD_STATE_PENDING, CD_CONSENT_OVERRIDE, &prov,
-                           NULL, NULL, err) != 0)
+            cd_consent_set(db, a->id, &c, scope, CD_STATE_PENDING, CD_CONSENT_OVERRIDE, &prov, NULL,
+                           NULL, err) != 0)
             goto done;
     }
     int64_t now = cd_now_ms();
@@ -118,8 +118,8 @@ int cd_flow_confirm(cd_db *db, const cd_account *a, cd_flow *f, const char *via,
     if (strcmp(f->status, "confirmed") == 0)
         return 0;
     if (strcmp(f->status, "pending") != 0)
-        return cd_fail_reason(err, CD_ECONFLICT, "flow_not_pending", "",
-                              "the flow is %s", f->status);
+        return cd_fail_reason(err, CD_ECONFLICT, "flow_not_pending", "", "the flow is %s",
+                              f->status);
     if (f->expires_ms <= cd_now_ms())
         return cd_fail_reason(err, CD_ECONFLICT, "flow_not_pending", "", "the flow expired");
     if (contact_of(db, a->id, f->phone, f->contact_id, &c, err) != 0)
@@ -150,8 +150,8 @@ int cd_flow_close(cd_db *db, int64_t account_id, cd_flow *f, const char *status,
     size_t i;
     json_t *sv;
     if (strcmp(f->status, "pending") != 0)
-        return cd_fail_reason(err, CD_ECONFLICT, "flow_not_pending", "",
-                              "the flow is %s", f->status);
+        return cd_fail_reason(err, CD_ECONFLICT, "flow_not_pending", "", "the flow is %s",
+                              f->status);
     if (contact_of(db, account_id, f->phone, f->contact_id, &c, err) != 0)
         return -1;
     cd_provenance prov = *p;
@@ -239,8 +239,7 @@ int cd_flow_cancel_contact(cd_db *db, int64_t account_id, int64_t contact_id,
     return each_pending(db, account_id, contact_id, cancel_one, &copy, NULL, err);
 }
 
-static void token_mac(const cd_account *a, int64_t account_id, const char *flow_id,
-                      char out[65])
+static void token_mac(const cd_account *a, int64_t account_id, const char *flow_id, char out[65])
 {
     char msg[96];
     int n = snprintf(msg, sizeof msg, "%lld.%s", (long long)account_id, flow_id);
@@ -258,8 +257,7 @@ int cd_flow_token_parse(const char *token, int64_t *account_id, char flow_id[40]
 {
     const char *d1 = token ? strchr(token, '.') : NULL;
     const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-    if (d2 == NULL || d1 == token || d2 - d1 - 1 <= 0 || d2 - d1 - 1 >= 40 ||
-        strlen(d2 + 1) != 64)
+    if (d2 == NULL || d1 == token || d2 - d1 - 1 <= 0 || d2 - d1 - 1 >= 40 || strlen(d2 + 1) != 64)
         return -1;
     char *end;
     long long id = strtoll(token, &end, 10);

@@ -13,11 +13,11 @@
 #define CD_FLOW_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
 
 typedef struct cd_flow_in {
-    const char *phone;     /* E.164 */
-    const json_t *scopes;  /* array of valid scope strings, at least one */
-    const char *channel;   /* "sms" or "email" */
-    const char *ext_ref;   /* NULL: none */
-    const char *email;     /* for "email" */
+    const char *phone;      /* E.164 */
+    const json_t *scopes;   /* array of valid scope strings, at least one */
+    const char *channel;    /* "sms" or "email" */
+    const char *ext_ref;    /* NULL: none */
+    const char *email;      /* for "email" */
     const char *disclosure; /* the text shown; NULL: the account's CTA text */
     int64_t ttl_ms;         /* 0: the account's flow_ttl_days, else 30 days */
 } cd_flow_in;

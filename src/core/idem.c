@@ -17,8 +17,7 @@ bool cd_idem_key_valid(const char *key)
     return true;
 }
 
-void cd_idem_request_hash(const char *method, const char *path, const json_t *body,
-                          char out[65])
+void cd_idem_request_hash(const char *method, const char *path, const json_t *body, char out[65])
 {
     /* Canonical JSON makes key order and whitespace irrelevant: a client that rebuilds
      * the same object for its retry is still sending the same request. */

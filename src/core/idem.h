@@ -8,7 +8,6 @@
 
 /* 1..255 printable ASCII characters. */
 bool cd_idem_key_valid(const char *key);
-void cd_idem_request_hash(const char *method, const char *path, const json_t *body,
-                          char out[65]);
+void cd_idem_request_hash(const char *method, const char *path, const json_t *body, char out[65]);
 
 #endif

@@ -9,7 +9,7 @@
 
 /* The FCC / CTIA keyword lists. */
 static const char *const stop_words[] = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
-                                         "QUIT", "REVOKE", "OPTOUT", NULL};
+                                         "QUIT", "REVOKE",  "OPTOUT",      NULL};
 static const char *const start_words[] = {"START", "YES", "UNSTOP", NULL};
 static const char *const help_words[] = {"HELP", "INFO", NULL};
 
@@ -25,8 +25,8 @@ static const char *const default_cta =
     "{brand}: Reply YES to confirm you want to receive our text messages. "
     "Msg&data rates may apply. Reply STOP to cancel.";
 
-static const char *const action_keys[] = {[CD_KW_STOP] = "stop", [CD_KW_START] = "start",
-                                          [CD_KW_HELP] = "help"};
+static const char *const action_keys[] = {
+    [CD_KW_STOP] = "stop", [CD_KW_START] = "start", [CD_KW_HELP] = "help"};
 
 /* Compares the trimmed message with one keyword, ignoring case. */
 static int same_word(const char *start, size_t len, const char *word)
@@ -51,8 +51,7 @@ static int in_list(const char *start, size_t len, const json_t *configured,
     return 0;
 }
 
-cd_keyword_action cd_keyword_classify(const char *text, const json_t *settings,
-                                      char matched[32])
+cd_keyword_action cd_keyword_classify(const char *text, const json_t *settings, char matched[32])
 {
     if (matched)
         matched[0] = '\0';
@@ -67,9 +66,8 @@ cd_keyword_action cd_keyword_classify(const char *text, const json_t *settings,
     if (len == 0 || len >= 32)
         return CD_KW_NONE;
     const json_t *kw = json_object_get(settings, "keywords");
-    static const char *const *const lists[] = {[CD_KW_STOP] = stop_words,
-                                               [CD_KW_START] = start_words,
-                                               [CD_KW_HELP] = help_words};
+    static const char *const *const lists[] = {
+        [CD_KW_STOP] = stop_words, [CD_KW_START] = start_words, [CD_KW_HELP] = help_words};
     /* STOP is tried first: if an account lists a word twice, opting out wins. */
     for (int a = CD_KW_STOP; a <= CD_KW_HELP; a++) {
         if (in_list(start, len, json_object_get(kw, action_keys[a]), lists[a])) {

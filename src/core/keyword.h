@@ -18,9 +18,9 @@ typedef enum cd_keyword_action {
 
 /* Classifies a whole message: trimmed, case-insensitive, nothing else in it. `matched`
  * (may be NULL) receives the keyword in upper case, for the ledger. */
-cd_keyword_action cd_keyword_classify(const char *text, const json_t *settings,
-                                      char matched[32]);
-const char *cd_keyword_action_name(cd_keyword_action a); /* "opted_out", "opted_in", "help", "none" */
+cd_keyword_action cd_keyword_classify(const char *text, const json_t *settings, char matched[32]);
+const char *
+cd_keyword_action_name(cd_keyword_action a); /* "opted_out", "opted_in", "help", "none" */
 /* The reply for an action: the account's text or the default, with "{brand}" replaced by
  * `brand`. Returns a malloc'd string (free()). */
 char *cd_keyword_reply(cd_keyword_action a, const json_t *settings, const char *brand);

@@ -10,16 +10,15 @@
 
 json_t *cd_ledger_content(const cd_event *ev)
 {
-    return json_pack("{sI sI sI ss ss ss ss ss ss ss ss ss ss ss ss ss ss ss sI ss}",
-                     "account_id", (json_int_t)ev->account_id, "seq", (json_int_t)ev->seq,
-                     "contact_id", (json_int_t)ev->contact_id, "phone", ev->phone, "scope",
-                     ev->scope, "old_state", ev->old_state, "new_state", ev->new_state,
-                     "surface", ev->surface, "channel", ev->channel, "keyword", ev->keyword,
-                     "disclosure_sha256", ev->disclosure_sha256, "ip", ev->ip, "user_agent",
-                     ev->user_agent, "site", ev->site, "session", ev->session, "ext_ref",
-                     ev->ext_ref, "credential_id", ev->credential_id, "request_id",
-                     ev->request_id, "created_ms", (json_int_t)ev->created_ms, "prev_hash",
-                     ev->prev_hash);
+    return json_pack("{sI sI sI ss ss ss ss ss ss ss ss ss ss ss ss ss ss ss sI ss}", "account_id",
+                     (json_int_t)ev->account_id, "seq", (json_int_t)ev->seq, "contact_id",
+                     (json_int_t)ev->contact_id, "phone", ev->phone, "scope", ev->scope,
+                     "old_state", ev->old_state, "new_state", ev->new_state, "surface", ev->surface,
+                     "channel", ev->channel, "keyword", ev->keyword, "disclosure_sha256",
+                     ev->disclosure_sha256, "ip", ev->ip, "user_agent", ev->user_agent, "site",
+                     ev->site, "session", ev->session, "ext_ref", ev->ext_ref, "credential_id",
+                     ev->credential_id, "request_id", ev->request_id, "created_ms",
+                     (json_int_t)ev->created_ms, "prev_hash", ev->prev_hash);
 }
 
 /* The canonical JSON of cd_ledger_content(ev), written directly: keys in the order
@@ -33,16 +32,26 @@ void cd_ledger_hash(const cd_event *ev, char out[65])
         const char *str; /* NULL: the integer */
         long long num;
     } f[] = {
-        {"account_id", NULL, ev->account_id},   {"channel", ev->channel, 0},
-        {"contact_id", NULL, ev->contact_id},   {"created_ms", NULL, ev->created_ms},
-        {"credential_id", ev->credential_id, 0}, {"disclosure_sha256", ev->disclosure_sha256, 0},
-        {"ext_ref", ev->ext_ref, 0},             {"ip", ev->ip, 0},
-        {"keyword", ev->keyword, 0},             {"new_state", ev->new_state, 0},
-        {"old_state", ev->old_state, 0},         {"phone", ev->phone, 0},
-        {"prev_hash", ev->prev_hash, 0},         {"request_id", ev->request_id, 0},
-        {"scope", ev->scope, 0},                 {"seq", NULL, ev->seq},
-        {"session", ev->session, 0},             {"site", ev->site, 0},
-        {"surface", ev->surface, 0},             {"user_agent", ev->user_agent, 0},
+        {"account_id", NULL, ev->account_id},
+        {"channel", ev->channel, 0},
+        {"contact_id", NULL, ev->contact_id},
+        {"created_ms", NULL, ev->created_ms},
+        {"credential_id", ev->credential_id, 0},
+        {"disclosure_sha256", ev->disclosure_sha256, 0},
+        {"ext_ref", ev->ext_ref, 0},
+        {"ip", ev->ip, 0},
+        {"keyword", ev->keyword, 0},
+        {"new_state", ev->new_state, 0},
+        {"old_state", ev->old_state, 0},
+        {"phone", ev->phone, 0},
+        {"prev_hash", ev->prev_hash, 0},
+        {"request_id", ev->request_id, 0},
+        {"scope", ev->scope, 0},
+        {"seq", NULL, ev->seq},
+        {"session", ev->session, 0},
+        {"site", ev->site, 0},
+        {"surface", ev->surface, 0},
+        {"user_agent", ev->user_agent, 0},
     };
     cd_buf b = {0};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
@@ -64,9 +73,9 @@ static void copy(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src ? src : "");
 }
 
-int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact,
-                     const char *scope, const char *old_state, const char *new_state,
-                     const cd_provenance *p, int64_t created_ms, cd_event *out, cd_err *err)
+int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, const char *scope,
+                     const char *old_state, const char *new_state, const cd_provenance *p,
+                     int64_t created_ms, cd_event *out, cd_err *err)
 {
     cd_account a;
     char idbuf[32];

@@ -22,9 +22,9 @@ void cd_ledger_hash(const cd_event *ev, char out[65]);
 
 /* Appends an event in the writer's transaction: next seq, chained hash, account head.
  * `ev` (may be NULL) receives the stored event. */
-int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact,
-                     const char *scope, const char *old_state, const char *new_state,
-                     const cd_provenance *p, int64_t created_ms, cd_event *ev, cd_err *err);
+int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, const char *scope,
+                     const char *old_state, const char *new_state, const cd_provenance *p,
+                     int64_t created_ms, cd_event *ev, cd_err *err);
 
 typedef struct cd_ledger_report {
     bool ok;

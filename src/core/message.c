@@ -25,9 +25,9 @@ void cd_message_history(cd_message *m, const char *status, const char *detail, i
     cd_time_format(now_ms, t);
     if (m->history == NULL)
         m->history = json_array();
-    json_array_append_new(m->history, json_pack("{ss ss so}", "status", status, "at", t, "detail",
-                                                detail && *detail ? json_string(detail)
-                                                                  : json_null()));
+    json_array_append_new(m->history,
+                          json_pack("{ss ss so}", "status", status, "at", t, "detail",
+                                    detail && *detail ? json_string(detail) : json_null()));
     snprintf(m->status, sizeof m->status, "%s", status);
     m->updated_ms = now_ms;
 }
@@ -53,7 +53,8 @@ static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, c
     snprintf(m->transport, sizeof m->transport, "%s", transport ? transport : "");
     if (from) {
         char e164[CD_PHONE_MAX];
-        const char *key = cd_phone_normalize(from, a->region, "from", e164, NULL) == 0 ? e164 : from;
+        const char *key =
+            cd_phone_normalize(from, a->region, "from", e164, NULL) == 0 ? e164 : from;
         if (cd_store_sender_get(db, key, &s, NULL) != 0 || s.account_id != a->id)
             return cd_fail_reason(err, CD_EINVAL, "unknown_sender", "from",
                                   "%s is not one of this account's sender numbers", from);
@@ -77,15 +78,14 @@ static int check_text(const char *text, int *parts, cd_err *err)
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", "text", "text is not UTF-8");
     if (n > CD_MESSAGE_MAX_PARTS)
         return cd_fail_reason(err, CD_EINVAL, "text_too_long", "text",
-                              "text needs %d parts; at most %d are sent", n,
-                              CD_MESSAGE_MAX_PARTS);
+                              "text needs %d parts; at most %d are sent", n, CD_MESSAGE_MAX_PARTS);
     *parts = n;
     return 0;
 }
 
 /* Fills the common fields of an outbound message; the caller sets status and history. */
-static int prepare(cd_db *db, const cd_account *a, const json_t *settings,
-                   const cd_send_in *in, cd_message *m, cd_err *err)
+static int prepare(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
+                   cd_message *m, cd_err *err)
 {
     memset(m, 0, sizeof *m);
     if (check_text(in->text, &m->parts, err) != 0 ||
@@ -105,8 +105,8 @@ static int prepare(cd_db *db, const cd_account *a, const json_t *settings,
     return 0;
 }
 
-int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings,
-                     const cd_send_in *in, cd_message *out, cd_err *err)
+int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
+                     cd_message *out, cd_err *err)
 {
     cd_message m;
     if (prepare(db, a, settings, in, &m, err) != 0) {
@@ -191,9 +191,8 @@ done:
     return rc;
 }
 
-int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw,
-                              const char *text, const char *scope, cd_message *out,
-                              cd_err *err)
+int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw, const char *text,
+                              const char *scope, cd_message *out, cd_err *err)
 {
     memset(out, 0, sizeof *out);
     cd_message_new_id(out->id);
@@ -216,8 +215,8 @@ static int reply(cd_db *db, const cd_account *a, const json_t *settings, cd_keyw
     char *text = cd_keyword_reply(act, settings, a->name);
     cd_sender s;
     /* Answer from the number they wrote to, when it is one of ours. */
-    bool ours = our_number && cd_store_sender_get(db, our_number, &s, NULL) == 0 &&
-                s.account_id == a->id;
+    bool ours =
+        our_number && cd_store_sender_get(db, our_number, &s, NULL) == 0 && s.account_id == a->id;
     cd_send_in in = {.to = c->phone,
                      .from = ours ? our_number : NULL,
                      .text = text,
@@ -264,8 +263,8 @@ static int apply_keyword(cd_db *db, const cd_account *a, const json_t *settings,
     }
 }
 
-int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in,
-                       cd_message *out, cd_keyword_action *action, cd_err *err)
+int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in, cd_message *out,
+                       cd_keyword_action *action, cd_err *err)
 {
     char from[CD_PHONE_MAX], to[CD_PHONE_MAX], word[32];
     json_t *settings = NULL;
@@ -278,9 +277,8 @@ int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in,
     *action = CD_KW_NONE;
     if (cd_store_settings_get(db, a->id, &settings, err) != 0)
         return -1;
-    if (valid && cd_contact_apply(db, a->id, 0,
-                                  &(cd_contact_patch){.phone = from, .merge = true}, true, &c,
-                                  NULL, err) != 0)
+    if (valid && cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = from, .merge = true},
+                                  true, &c, NULL, err) != 0)
         goto done;
     cd_message_new_id(out->id);
     out->account_id = a->id;

@@ -29,8 +29,8 @@ typedef struct cd_send_in {
  * (the one confirmation of an opt-out, HELP replies, a double opt-in's CTA) and for sends
  * that cd_message_send() has checked. Validates the sender and the text, picks the
  * transport, holds marketing messages during the account's quiet hours. */
-int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings,
-                     const cd_send_in *in, cd_message *out, cd_err *err);
+int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
+                     cd_message *out, cd_err *err);
 
 /* The consent-gated send. Allowed: queued as above, *refused = NULL. Not allowed: a
  * message with status "refused" and the reason is stored, and *refused is the reason code
@@ -40,9 +40,8 @@ int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_mes
                     const char **refused, cd_err *err);
 
 /* Stores a refused send to a number that is not valid (to is kept as given, shortened). */
-int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw,
-                              const char *text, const char *scope, cd_message *out,
-                              cd_err *err);
+int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw, const char *text,
+                              const char *scope, cd_message *out, cd_err *err);
 
 typedef struct cd_inbound_in {
     const char *from; /* as received */
@@ -58,8 +57,8 @@ typedef struct cd_inbound_in {
 /* Stores an inbound SMS and applies its keyword: STOP opts out of everything (one reply,
  * and none when already opted out), START/YES/UNSTOP opts back in and confirms pending
  * double opt-ins, HELP replies with the help text. *action says which. */
-int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in,
-                       cd_message *out, cd_keyword_action *action, cd_err *err);
+int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in, cd_message *out,
+                       cd_keyword_action *action, cd_err *err);
 
 /* What a transport said about a submitted message (see delivery/transport.h). */
 typedef struct cd_sent_report {
@@ -74,8 +73,7 @@ typedef struct cd_sent_report {
 
 /* Records a submit's outcome: sent (with the transport's ids, so a receipt can find it),
  * or back to queued with backoff, or failed after `max_attempts` or a permanent error. */
-int cd_message_record_sent(cd_db *db, const cd_sent_report *r, int max_attempts,
-                           cd_err *err);
+int cd_message_record_sent(cd_db *db, const cd_sent_report *r, int max_attempts, cd_err *err);
 /* Applies a delivery receipt; CD_ENOTFOUND for ids we never sent. */
 int cd_message_record_receipt(cd_db *db, const char *transport, const char *remote_id,
                               const char *status, const char *detail, cd_err *err);

@@ -53,7 +53,6 @@ const PhoneNumberUtil &util()
     return *PhoneNumberUtil::GetInstance();
 }
 
-
 bool is_ascii_digit(long cp)
 {
     return cp >= '0' && cp <= '9';
@@ -352,7 +351,8 @@ extern "C" void cd_phone_init(void)
  * ICU regular expressions and costs tens of microseconds; the same few numbers come back
  * again and again (a contact's consents, checks, sends), and the result is a pure function
  * of (raw, region). Direct-mapped: a collision simply replaces the older entry. */
-namespace {
+namespace
+{
 struct cache_entry {
     char raw[72];
     char region[8];

@@ -66,8 +66,8 @@ static void post_one(cd_transport *t, CURL *curl, item *it)
         json_decref(j);
     } else {
         char why[96];
-        bool permanent = rc == CURLE_OK && status >= 400 && status < 500 && status != 408 &&
-                         status != 429;
+        bool permanent =
+            rc == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429;
         if (rc == CURLE_OK)
             snprintf(why, sizeof why, "provider answered %ld", status);
         else
@@ -126,8 +126,8 @@ static cd_transport *http_open(const char *url, const cd_transport_events *event
 
 static int http_submit(cd_transport *t, const cd_sms *m)
 {
-    json_t *j = json_pack("{ss ss ss ss}", "id", m->id, "to", m->to, "from", m->from, "text",
-                          m->text);
+    json_t *j =
+        json_pack("{ss ss ss ss}", "id", m->id, "to", m->to, "from", m->from, "text", m->text);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (body == NULL)

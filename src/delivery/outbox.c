@@ -23,8 +23,8 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
-#define CLAIM_BATCH 256
-#define MAX_PENDING 1024
+#define CLAIM_BATCH   256
+#define MAX_PENDING   1024
 #define FLOW_SWEEP_MS 1000 /* one indexed query a second */
 
 enum report_kind { R_SENT, R_RECEIPT, R_INBOUND, R_LINK };
@@ -93,8 +93,8 @@ static report *new_report(tport *tp, enum report_kind kind)
     return r;
 }
 
-static void on_sent(void *arg, const char *msg_id, bool ok, const char *remote_id,
-                    bool permanent, const char *error)
+static void on_sent(void *arg, const char *msg_id, bool ok, const char *remote_id, bool permanent,
+                    const char *error)
 {
     tport *tp = arg;
     report *r = new_report(tp, R_SENT);
@@ -200,8 +200,8 @@ static int job_reports(cd_db *db, void *arg, cd_err *err)
             return -1;
         }
         if (rc != 0)
-            cd_logf("warn", "report skipped", "\"transport\":\"%s\",\"id\":\"%.40s\"",
-                    r->transport, r->kind == R_SENT ? r->id : r->a);
+            cd_logf("warn", "report skipped", "\"transport\":\"%s\",\"id\":\"%.40s\"", r->transport,
+                    r->kind == R_SENT ? r->id : r->a);
     }
     return 0;
 }
@@ -335,8 +335,8 @@ static int job_claim(cd_db *db, void *arg, cd_err *err)
     claim_job *j = arg;
     int64_t now = cd_now_ms();
     for (int i = 0; i < j->ncand; i++)
-        if (cd_store_message_claim(db, j->cand[i].account_id, j->cand[i].id, now,
-                                   &j->claimed[i], err) != 0)
+        if (cd_store_message_claim(db, j->cand[i].account_id, j->cand[i].id, now, &j->claimed[i],
+                                   err) != 0)
             return -1;
     return 0;
 }
@@ -539,8 +539,7 @@ cd_outbox *cd_outbox_start(cd_store *store, const cd_outbox_config *cfg, cd_err 
     if (o->cfg.max_attempts <= 0)
         o->cfg.max_attempts = 8;
     snprintf(o->default_transport, sizeof o->default_transport, "%s",
-             cfg->default_transport && *cfg->default_transport ? cfg->default_transport
-                                                               : "sink");
+             cfg->default_transport && *cfg->default_transport ? cfg->default_transport : "sink");
     o->pend = cd_xcalloc(MAX_PENDING, sizeof(pending));
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
@@ -592,11 +591,13 @@ void cd_outbox_metrics(cd_outbox *o, cd_buf *out)
         {"inbound", "Inbound messages from transports stored.", atomic_load(&o->n_inbound)},
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
-        cd_buf_printf(out, "# HELP consentd_outbox_%s_total %s\n# TYPE consentd_outbox_%s_total "
-                           "counter\nconsentd_outbox_%s_total %llu\n",
+        cd_buf_printf(out,
+                      "# HELP consentd_outbox_%s_total %s\n# TYPE consentd_outbox_%s_total "
+                      "counter\nconsentd_outbox_%s_total %llu\n",
                       c[i].name, c[i].help, c[i].name, c[i].name, (unsigned long long)c[i].v);
-    cd_buf_printf(out, "# HELP consentd_outbox_waiting Claimed messages waiting for a transport.\n"
-                       "# TYPE consentd_outbox_waiting gauge\nconsentd_outbox_waiting %d\n",
+    cd_buf_printf(out,
+                  "# HELP consentd_outbox_waiting Claimed messages waiting for a transport.\n"
+                  "# TYPE consentd_outbox_waiting gauge\nconsentd_outbox_waiting %d\n",
                   atomic_load(&o->npend));
 }
 

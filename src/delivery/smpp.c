@@ -1099,7 +1099,7 @@ static frag *frag_get(cd_transport *t, const char *from, const char *to, const c
             strcmp(f->to, to) == 0)
             return f;
     }
-    if (c->nfrags == MAX_FRAGS) { /* a flood of never-finished messages must not grow us */
+    if (c->nfrags == MAX_FRAGS) {   /* a flood of never-finished messages must not grow us */
         uint64_t mine = c->cur_ack; /* the one emitted is not the PDU being answered */
         c->cur_ack = 0;
         (void)frag_emit(t, 0);
@@ -1474,8 +1474,10 @@ static void smpp_ack(cd_transport *t, uint64_t ack, bool ok, bool permanent)
         t->capacks = t->capacks ? t->capacks * 2 : 64;
         t->acks = cd_xrealloc(t->acks, (size_t)t->capacks * sizeof *t->acks);
     }
-    t->acks[t->nacks++] = (pending_ack){
-        .ack = ack, .status = ok ? ESME_ROK : permanent ? ESME_RX_P_APPN : ESME_RX_T_APPN};
+    t->acks[t->nacks++] = (pending_ack){.ack = ack,
+                                        .status = ok          ? ESME_ROK
+                                                  : permanent ? ESME_RX_P_APPN
+                                                              : ESME_RX_T_APPN};
     pthread_mutex_unlock(&t->mu);
     wake(t);
 }

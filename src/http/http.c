@@ -213,15 +213,13 @@ static int queue(cd_req *req, int status, struct MHD_Response *resp, const char 
 
 int cd_reply_take(cd_req *req, int status, const char *content_type, char *body, size_t len)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL)
         free(body);
     return queue(req, status, resp, content_type);
 }
 
-int cd_reply_data(cd_req *req, int status, const char *content_type, const char *body,
-                  size_t len)
+int cd_reply_data(cd_req *req, int status, const char *content_type, const char *body, size_t len)
 {
     return cd_reply_take(req, status, content_type, cd_xstrndup(body, len), len);
 }
@@ -309,12 +307,11 @@ static void set_client_ip(cd_req *req)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, req->ip,
                   sizeof req->ip);
     else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                  req->ip, sizeof req->ip);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, req->ip,
+                  sizeof req->ip);
 }
 
-static cd_req *req_new(cd_http *h, struct MHD_Connection *conn, const char *method,
-                       const char *url)
+static cd_req *req_new(cd_http *h, struct MHD_Connection *conn, const char *method, const char *url)
 {
     cd_req *req = cd_xcalloc(1, sizeof *req);
     req->http = h;
@@ -397,8 +394,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
         cd_buf_printf(&f, "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":", req->id,
                       req->method);
         cd_json_quote(&f, req->path);
-        cd_buf_printf(&f, ",\"status\":%d,\"ms\":%.3f,\"ip\":\"%s\"%s", req->status,
-                      secs * 1000, req->ip,
+        cd_buf_printf(&f, ",\"status\":%d,\"ms\":%.3f,\"ip\":\"%s\"%s", req->status, secs * 1000,
+                      req->ip,
                       toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
         cd_log("info", "request", f.data);
         cd_buf_free(&f);
@@ -429,8 +426,7 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     (void)c;
     for (const char *r = s; *r;) {
         int hi, lo;
-        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
-            (hi | lo) != 0) {
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
             *w++ = (char)(hi * 16 + lo);
             r += 3;
         } else {
@@ -453,14 +449,12 @@ cd_http *cd_http_start(const cd_http_config *cfg, cd_router *router, cd_err *err
         return NULL;
     }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+    h->d = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (h->d == NULL) {
         free(h);
         cd_fail(err, CD_EINTERNAL, "listen", "cannot listen on %s:%d", cfg->host, cfg->port);

@@ -38,8 +38,8 @@ void cd_http_stop(cd_http *h);      /* NULL is a no-op */
 const char *cd_req_method(const cd_req *req);
 const char *cd_req_path(const cd_req *req);
 const char *cd_req_id(const cd_req *req);
-const char *cd_req_header(cd_req *req, const char *name); /* NULL when absent */
-const char *cd_req_query(cd_req *req, const char *name);  /* NULL when absent */
+const char *cd_req_header(cd_req *req, const char *name);      /* NULL when absent */
+const char *cd_req_query(cd_req *req, const char *name);       /* NULL when absent */
 const char *cd_req_param(const cd_req *req, const char *name); /* path parameter */
 const char *cd_req_body(const cd_req *req, size_t *len);
 const char *cd_req_client_ip(cd_req *req);
@@ -60,8 +60,7 @@ void cd_reply_header(cd_req *req, const char *name, const char *value); /* befor
 /* Takes `body` (a new reference) on every path. */
 int cd_reply_json(cd_req *req, int status, json_t *body);
 /* Copies `body`. */
-int cd_reply_data(cd_req *req, int status, const char *content_type, const char *body,
-                  size_t len);
+int cd_reply_data(cd_req *req, int status, const char *content_type, const char *body, size_t len);
 /* Takes `body` (malloc'd). */
 int cd_reply_take(cd_req *req, int status, const char *content_type, char *body, size_t len);
 

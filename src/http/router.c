@@ -10,12 +10,12 @@
 #include "util/metrics.h"
 #include "util/xalloc.h"
 
-#define MAX_SEGS 12
+#define MAX_SEGS   12
 #define MAX_ROUTES 128
 
 /* The status codes we count separately; anything else lands in "other". */
-static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
-                               409, 413, 422, 429, 500, 503, 520, 521, 522, 525};
+static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 409,
+                               413, 422, 429, 500, 503, 520, 521, 522, 525};
 #define NSTATUS ((int)(sizeof statuses / sizeof statuses[0]) + 1)
 
 typedef struct route {
@@ -80,8 +80,8 @@ static int split(char *path, char **segs, int max)
     return n;
 }
 
-void cd_router_add(cd_router *r, const char *method, const char *pattern,
-                   const cd_surface *surface, cd_handler handler, void *ctx)
+void cd_router_add(cd_router *r, const char *method, const char *pattern, const cd_surface *surface,
+                   cd_handler handler, void *ctx)
 {
     if (r->n == MAX_ROUTES) { /* a programming error: the table is sized for our routes */
         fprintf(stderr, "too many routes\n");
@@ -243,8 +243,7 @@ static void write_counts(cd_buf *out, const char *label, const atomic_uint_fast6
             cd_buf_printf(out, "consentd_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
                           label, statuses[s], (unsigned long long)v);
         else
-            cd_buf_printf(out,
-                          "consentd_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+            cd_buf_printf(out, "consentd_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
                           label, (unsigned long long)v);
     }
 }

@@ -23,8 +23,8 @@ typedef struct cd_surface {
 cd_router *cd_router_new(void);
 void cd_router_free(cd_router *r);
 /* `ctx` is handed to the handler through cd_req_ctx(). */
-void cd_router_add(cd_router *r, const char *method, const char *pattern,
-                   const cd_surface *surface, cd_handler handler, void *ctx);
+void cd_router_add(cd_router *r, const char *method, const char *pattern, const cd_surface *surface,
+                   cd_handler handler, void *ctx);
 /* The surface used for paths that match no route (404s, 405s, early 413s). */
 void cd_router_set_fallback(cd_router *r, const cd_surface *surface);
 

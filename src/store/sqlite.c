@@ -21,21 +21,21 @@ extern const char cd_sqlite_0002[];
 
 static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002};
 
-#define CONTACT_COLS                                                                          \
-    "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "      \
+#define CONTACT_COLS                                                                               \
+    "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
     "param2, param3, param4, param5, custom, tags, created_ms, updated_ms"
-#define EVENT_COLS                                                                            \
-    "id, account_id, seq, contact_id, phone, scope, old_state, new_state, surface, channel, " \
-    "keyword, disclosure_sha256, ip, user_agent, site, session, ext_ref, credential_id, "     \
+#define EVENT_COLS                                                                                 \
+    "id, account_id, seq, contact_id, phone, scope, old_state, new_state, surface, channel, "      \
+    "keyword, disclosure_sha256, ip, user_agent, site, session, ext_ref, credential_id, "          \
     "request_id, created_ms, prev_hash, hash"
-#define MESSAGE_COLS                                                                          \
-    "seq, id, account_id, to_phone, from_phone, text, kind, scope, status, reason, parts, "   \
-    "transport, transport_id, history, created_ms, updated_ms, direction, contact_id, "        \
+#define MESSAGE_COLS                                                                               \
+    "seq, id, account_id, to_phone, from_phone, text, kind, scope, status, reason, parts, "        \
+    "transport, transport_id, history, created_ms, updated_ms, direction, contact_id, "            \
     "attempts, next_attempt_ms, provider_id, flow_id, category"
-#define FLOW_COLS                                                                             \
-    "rowid, id, account_id, contact_id, phone, ext_ref, scopes, channel, email, disclosure, "  \
+#define FLOW_COLS                                                                                  \
+    "rowid, id, account_id, contact_id, phone, ext_ref, scopes, channel, email, disclosure, "      \
     "status, confirmed_via, created_ms, updated_ms, expires_ms"
-#define ACCOUNT_COLS                                                                          \
+#define ACCOUNT_COLS                                                                               \
     "id, name, login, brand, region, timezone, jwt_secret, created_ms, ledger_seq, ledger_head"
 
 enum q {
@@ -282,9 +282,8 @@ static int fail_sql(sqlite_db *d, cd_err *err, const char *what)
 
 static sqlite3_stmt *stmt(sqlite_db *d, enum q q, cd_err *err)
 {
-    if (d->st[q] == NULL &&
-        sqlite3_prepare_v3(d->h, SQL[q], -1, SQLITE_PREPARE_PERSISTENT, &d->st[q], NULL) !=
-            SQLITE_OK) {
+    if (d->st[q] == NULL && sqlite3_prepare_v3(d->h, SQL[q], -1, SQLITE_PREPARE_PERSISTENT,
+                                               &d->st[q], NULL) != SQLITE_OK) {
         fail_sql(d, err, "prepare");
         return NULL;
     }
@@ -588,8 +587,7 @@ static int sq_key_revoke(cd_db *db, int64_t account_id, const char *key_id, int6
     return 0;
 }
 
-static int sq_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg,
-                       cd_err *err)
+static int sq_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg, cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = stmt(d, Q_KEY_LIST, err);
@@ -664,8 +662,7 @@ static int contact_one(sqlite_db *d, sqlite3_stmt *s, cd_contact *out, cd_err *e
     return fail_sql(d, err, "contact");
 }
 
-static int sq_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out,
-                          cd_err *err)
+static int sq_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out, cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = stmt(d, Q_CONTACT_GET, err);
@@ -676,8 +673,8 @@ static int sq_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact 
     return contact_one(d, s, out, err);
 }
 
-static int sq_contact_by_phone(cd_db *db, int64_t account_id, const char *e164,
-                               cd_contact *out, cd_err *err)
+static int sq_contact_by_phone(cd_db *db, int64_t account_id, const char *e164, cd_contact *out,
+                               cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = stmt(d, Q_CONTACT_BY_PHONE, err);
@@ -840,8 +837,8 @@ static int named_one(sqlite_db *d, sqlite3_stmt *s, cd_named *out, cd_err *err)
     return out_rc;
 }
 
-static int sq_named_get(cd_db *db, const char *kind, int64_t account_id, int64_t id,
-                        cd_named *out, cd_err *err)
+static int sq_named_get(cd_db *db, const char *kind, int64_t account_id, int64_t id, cd_named *out,
+                        cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = stmt(d, is_group(kind) ? Q_GROUP_GET : Q_TYPE_GET, err);
@@ -918,8 +915,8 @@ static int sq_consent_get(cd_db *db, int64_t account_id, int64_t contact_id, con
     return out_rc;
 }
 
-static int sq_consent_put(cd_db *db, int64_t account_id, int64_t contact_id,
-                          const cd_consent *c, cd_err *err)
+static int sq_consent_put(cd_db *db, int64_t account_id, int64_t contact_id, const cd_consent *c,
+                          cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = stmt(d, Q_CONSENT_PUT, err);
@@ -933,8 +930,8 @@ static int sq_consent_put(cd_db *db, int64_t account_id, int64_t contact_id,
     return step_done(d, s, err, "consent");
 }
 
-static int sq_consent_delete(cd_db *db, int64_t account_id, int64_t contact_id,
-                             const char *scope, cd_err *err)
+static int sq_consent_delete(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                             cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = stmt(d, Q_CONSENT_DELETE, err);
@@ -1006,10 +1003,10 @@ static int sq_event_insert(cd_db *db, cd_event *e, cd_err *err)
     sqlite3_bind_int64(s, 1, e->account_id);
     sqlite3_bind_int64(s, 2, e->seq);
     sqlite3_bind_int64(s, 3, e->contact_id);
-    const char *text[] = {e->phone,     e->scope,   e->old_state,         e->new_state,
-                          e->surface,   e->channel, e->keyword,           e->disclosure_sha256,
-                          e->ip,        e->user_agent, e->site,           e->session,
-                          e->ext_ref,   e->credential_id, e->request_id};
+    const char *text[] = {e->phone,   e->scope,         e->old_state, e->new_state,
+                          e->surface, e->channel,       e->keyword,   e->disclosure_sha256,
+                          e->ip,      e->user_agent,    e->site,      e->session,
+                          e->ext_ref, e->credential_id, e->request_id};
     for (int i = 0; i < (int)(sizeof text / sizeof text[0]); i++)
         bind_text(s, 4 + i, text[i]);
     sqlite3_bind_int64(s, 19, e->created_ms);
@@ -1021,8 +1018,7 @@ static int sq_event_insert(cd_db *db, cd_event *e, cd_err *err)
     return 0;
 }
 
-static int each_event(sqlite_db *d, sqlite3_stmt *s, cd_event_each_fn each, void *arg,
-                      cd_err *err)
+static int each_event(sqlite_db *d, sqlite3_stmt *s, cd_event_each_fn each, void *arg, cd_err *err)
 {
     int rc, out = 0;
     cd_event *e = cd_xmalloc(sizeof *e); /* ~1.5 KB: keep it off small thread stacks */
@@ -1163,8 +1159,8 @@ static int each_message(sqlite_db *d, sqlite3_stmt *s, cd_message_each_fn each, 
     return out;
 }
 
-static int sq_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each,
-                          void *arg, cd_err *err)
+static int sq_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each, void *arg,
+                          cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = stmt(d, Q_MESSAGE_DUE, err);
@@ -1267,8 +1263,8 @@ static int message_one(sqlite_db *d, sqlite3_stmt *s, cd_message *out, cd_err *e
     return out_rc;
 }
 
-static int sq_part_message(cd_db *db, const char *transport, const char *remote_id,
-                           cd_message *out, cd_err *err)
+static int sq_part_message(cd_db *db, const char *transport, const char *remote_id, cd_message *out,
+                           cd_err *err)
 {
     sqlite_db *d = SDB(db);
     /* The part row names the account; look it up first so the message query keeps its
@@ -1386,8 +1382,7 @@ static int sq_flow_update(cd_db *db, const cd_flow *f, cd_err *err)
     return step_done(d, s, err, "flow update");
 }
 
-static int sq_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out,
-                       cd_err *err)
+static int sq_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out, cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = stmt(d, Q_FLOW_GET, err);
@@ -1406,8 +1401,7 @@ static int sq_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *o
     return out_rc;
 }
 
-static int each_flow(sqlite_db *d, sqlite3_stmt *s, cd_flow_each_fn each, void *arg,
-                     cd_err *err)
+static int each_flow(sqlite_db *d, sqlite3_stmt *s, cd_flow_each_fn each, void *arg, cd_err *err)
 {
     int rc, out = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1440,8 +1434,8 @@ static int sq_flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f,
     return each_flow(d, s, each, arg, err);
 }
 
-static int sq_flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each,
-                           void *arg, cd_err *err)
+static int sq_flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each, void *arg,
+                           cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = stmt(d, Q_FLOW_EXPIRED, err);
@@ -1566,8 +1560,7 @@ static int sq_settings_put(cd_db *db, int64_t account_id, const json_t *settings
 
 /* ---- idempotency ---- */
 
-static int sq_idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *out,
-                       cd_err *err)
+static int sq_idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *out, cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = stmt(d, Q_IDEM_GET, err);

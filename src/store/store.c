@@ -216,8 +216,7 @@ int cd_store_account_insert(cd_db *db, cd_account *a, cd_err *err)
 {
     return db->ops->account_insert(db, a, err);
 }
-int cd_store_account_get(cd_db *db, const char *by, const char *value, cd_account *out,
-                         cd_err *err)
+int cd_store_account_get(cd_db *db, const char *by, const char *value, cd_account *out, cd_err *err)
 {
     return db->ops->account_get(db, by, value, out, err);
 }
@@ -243,18 +242,16 @@ int cd_store_key_revoke(cd_db *db, int64_t account_id, const char *key_id, int64
 {
     return db->ops->key_revoke(db, account_id, key_id, now_ms, err);
 }
-int cd_store_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg,
-                      cd_err *err)
+int cd_store_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg, cd_err *err)
 {
     return db->ops->key_each(db, account_id, each, arg, err);
 }
-int cd_store_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out,
-                         cd_err *err)
+int cd_store_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out, cd_err *err)
 {
     return db->ops->contact_get(db, account_id, id, out, err);
 }
-int cd_store_contact_by_phone(cd_db *db, int64_t account_id, const char *e164,
-                              cd_contact *out, cd_err *err)
+int cd_store_contact_by_phone(cd_db *db, int64_t account_id, const char *e164, cd_contact *out,
+                              cd_err *err)
 {
     return db->ops->contact_by_phone(db, account_id, e164, out, err);
 }
@@ -267,13 +264,12 @@ int cd_store_contact_list(cd_db *db, int64_t account_id, const cd_contact_filter
 {
     return db->ops->contact_list(db, account_id, f, each, arg, err);
 }
-int cd_store_named_insert(cd_db *db, const char *kind, int64_t account_id, cd_named *n,
-                          cd_err *err)
+int cd_store_named_insert(cd_db *db, const char *kind, int64_t account_id, cd_named *n, cd_err *err)
 {
     return db->ops->named_insert(db, kind, account_id, n, err);
 }
-int cd_store_named_get(cd_db *db, const char *kind, int64_t account_id, int64_t id,
-                       cd_named *out, cd_err *err)
+int cd_store_named_get(cd_db *db, const char *kind, int64_t account_id, int64_t id, cd_named *out,
+                       cd_err *err)
 {
     return db->ops->named_get(db, kind, account_id, id, out, err);
 }
@@ -292,13 +288,13 @@ int cd_store_consent_get(cd_db *db, int64_t account_id, int64_t contact_id, cons
 {
     return db->ops->consent_get(db, account_id, contact_id, scope, out, err);
 }
-int cd_store_consent_put(cd_db *db, int64_t account_id, int64_t contact_id,
-                         const cd_consent *c, cd_err *err)
+int cd_store_consent_put(cd_db *db, int64_t account_id, int64_t contact_id, const cd_consent *c,
+                         cd_err *err)
 {
     return db->ops->consent_put(db, account_id, contact_id, c, err);
 }
-int cd_store_consent_delete(cd_db *db, int64_t account_id, int64_t contact_id,
-                            const char *scope, cd_err *err)
+int cd_store_consent_delete(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                            cd_err *err)
 {
     return db->ops->consent_delete(db, account_id, contact_id, scope, err);
 }
@@ -335,8 +331,7 @@ int cd_store_message_list(cd_db *db, int64_t account_id, const cd_message_filter
 {
     return db->ops->message_list(db, account_id, f, each, arg, err);
 }
-int cd_store_idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *out,
-                      cd_err *err)
+int cd_store_idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *out, cd_err *err)
 {
     return db->ops->idem_get(db, account_id, key, out, err);
 }
@@ -350,8 +345,8 @@ int cd_store_message_update(cd_db *db, const cd_message *m, cd_err *err)
 {
     return db->ops->message_update(db, m, err);
 }
-int cd_store_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each,
-                         void *arg, cd_err *err)
+int cd_store_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each, void *arg,
+                         cd_err *err)
 {
     return db->ops->message_due(db, now_ms, limit, each, arg, err);
 }
@@ -377,11 +372,11 @@ int cd_store_part_status(cd_db *db, const char *transport, const char *remote_id
                          const char *status, int64_t account_id, const char *message_id,
                          int counts[3], cd_err *err)
 {
-    return db->ops->part_status(db, transport, remote_id, status, account_id, message_id,
-                                counts, err);
+    return db->ops->part_status(db, transport, remote_id, status, account_id, message_id, counts,
+                                err);
 }
-int cd_store_part_message(cd_db *db, const char *transport, const char *remote_id,
-                          cd_message *out, cd_err *err)
+int cd_store_part_message(cd_db *db, const char *transport, const char *remote_id, cd_message *out,
+                          cd_err *err)
 {
     return db->ops->part_message(db, transport, remote_id, out, err);
 }
@@ -393,18 +388,17 @@ int cd_store_flow_update(cd_db *db, const cd_flow *f, cd_err *err)
 {
     return db->ops->flow_update(db, f, err);
 }
-int cd_store_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out,
-                      cd_err *err)
+int cd_store_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out, cd_err *err)
 {
     return db->ops->flow_get(db, account_id, id, out, err);
 }
-int cd_store_flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f,
-                       cd_flow_each_fn each, void *arg, cd_err *err)
+int cd_store_flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f, cd_flow_each_fn each,
+                       void *arg, cd_err *err)
 {
     return db->ops->flow_list(db, account_id, f, each, arg, err);
 }
-int cd_store_flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each,
-                          void *arg, cd_err *err)
+int cd_store_flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each, void *arg,
+                          cd_err *err)
 {
     return db->ops->flow_expired(db, now_ms, limit, each, arg, err);
 }

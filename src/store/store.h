@@ -39,8 +39,8 @@ typedef struct cd_account {
     char timezone[64];
     char jwt_secret[65];
     int64_t created_ms;
-    int64_t ledger_seq;     /* the newest event's seq, 0 when none */
-    char ledger_head[65];   /* the newest event's hash, 64 zeros when none */
+    int64_t ledger_seq;   /* the newest event's seq, 0 when none */
+    char ledger_head[65]; /* the newest event's hash, 64 zeros when none */
 } cd_account;
 
 typedef struct cd_apikey {
@@ -57,7 +57,7 @@ typedef struct cd_apikey {
 typedef struct cd_contact {
     int64_t id;
     int64_t account_id;
-    char phone[24]; /* E.164 */
+    char phone[24];                                               /* E.164 */
     char *first_name, *last_name, *email, *birthday, *zip, *city; /* owned; NULL = unset */
     char *params[CD_CONTACT_PARAMS];                              /* owned; NULL = unset */
     json_t *custom; /* owned reference: object, or NULL */
@@ -70,10 +70,10 @@ typedef struct cd_contact {
 void cd_contact_clear(cd_contact *c); /* frees the members, zeroes the record */
 
 typedef struct cd_contact_filter {
-    int64_t group_id;   /* 0 = any */
-    const char *tag;    /* NULL = any */
-    const char *q;      /* substring of phone, names or e-mail; NULL = any */
-    int64_t after_id;   /* cursor: ids greater than this */
+    int64_t group_id; /* 0 = any */
+    const char *tag;  /* NULL = any */
+    const char *q;    /* substring of phone, names or e-mail; NULL = any */
+    int64_t after_id; /* cursor: ids greater than this */
     int limit;
 } cd_contact_filter;
 
@@ -137,7 +137,7 @@ typedef struct cd_message {
     char transport_id[64];
     int64_t created_ms;
     int64_t updated_ms;
-    json_t *history; /* owned: [{"status","at","detail"}], filled by cd_store_message_get */
+    json_t *history;    /* owned: [{"status","at","detail"}], filled by cd_store_message_get */
     char direction[4];  /* "out" or "in" */
     int64_t contact_id; /* 0 when unknown */
     int attempts;
@@ -150,9 +150,9 @@ typedef struct cd_message {
 void cd_message_clear(cd_message *m);
 
 typedef struct cd_message_filter {
-    const char *to;     /* E.164 or NULL */
-    const char *status; /* NULL = any */
-    const char *kind;   /* NULL = any */
+    const char *to;       /* E.164 or NULL */
+    const char *status;   /* NULL = any */
+    const char *kind;     /* NULL = any */
     int64_t before_rowid; /* cursor: newest first; 0 = from the newest */
     int limit;
 } cd_message_filter;
@@ -163,7 +163,7 @@ typedef struct cd_flow {
     int64_t contact_id;
     char phone[24];
     char ext_ref[128];
-    json_t *scopes; /* owned: array of scope strings */
+    json_t *scopes;  /* owned: array of scope strings */
     char channel[8]; /* "sms" or "email" */
     char email[256];
     char *disclosure; /* owned */
@@ -209,7 +209,7 @@ int cd_store_schema_version(cd_store *s);
 
 /* ---- connections and jobs ---- */
 
-cd_db *cd_store_reader(cd_store *s);          /* blocks until a reader is free */
+cd_db *cd_store_reader(cd_store *s);           /* blocks until a reader is free */
 void cd_store_release(cd_store *s, cd_db *db); /* gives a reader back; NULL is a no-op */
 
 /* A job runs on the writer thread inside the batch transaction. It returns 0, or -1
@@ -244,15 +244,13 @@ int cd_store_key_get(cd_db *db, const char *key_id, cd_apikey *out, cd_err *err)
 int cd_store_key_revoke(cd_db *db, int64_t account_id, const char *key_id, int64_t now_ms,
                         cd_err *err);
 typedef int (*cd_key_each_fn)(const cd_apikey *k, void *arg);
-int cd_store_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg,
-                      cd_err *err);
+int cd_store_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg, cd_err *err);
 
 /* ---- contacts ---- */
 
-int cd_store_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out,
-                         cd_err *err);
-int cd_store_contact_by_phone(cd_db *db, int64_t account_id, const char *e164,
-                              cd_contact *out, cd_err *err);
+int cd_store_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out, cd_err *err);
+int cd_store_contact_by_phone(cd_db *db, int64_t account_id, const char *e164, cd_contact *out,
+                              cd_err *err);
 /* Inserts c (c->id set on return) or updates the row with c->id; writes c->groups as the
  * contact's complete group membership when it is not NULL. */
 int cd_store_contact_put(cd_db *db, cd_contact *c, cd_err *err);
@@ -265,8 +263,8 @@ int cd_store_contact_list(cd_db *db, int64_t account_id, const cd_contact_filter
 /* kind = "group" | "type". For types, n->id may be preset (Omeda ids); 0 = assign. */
 int cd_store_named_insert(cd_db *db, const char *kind, int64_t account_id, cd_named *n,
                           cd_err *err);
-int cd_store_named_get(cd_db *db, const char *kind, int64_t account_id, int64_t id,
-                       cd_named *out, cd_err *err);
+int cd_store_named_get(cd_db *db, const char *kind, int64_t account_id, int64_t id, cd_named *out,
+                       cd_err *err);
 int cd_store_named_by_name(cd_db *db, const char *kind, int64_t account_id, const char *name,
                            cd_named *out, cd_err *err);
 typedef int (*cd_named_each_fn)(const cd_named *n, void *arg);
@@ -278,10 +276,10 @@ int cd_store_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t
 /* CD_ENOTFOUND when the contact has no state for that scope. */
 int cd_store_consent_get(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
                          cd_consent *out, cd_err *err);
-int cd_store_consent_put(cd_db *db, int64_t account_id, int64_t contact_id,
-                         const cd_consent *c, cd_err *err);
-int cd_store_consent_delete(cd_db *db, int64_t account_id, int64_t contact_id,
-                            const char *scope, cd_err *err);
+int cd_store_consent_put(cd_db *db, int64_t account_id, int64_t contact_id, const cd_consent *c,
+                         cd_err *err);
+int cd_store_consent_delete(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                            cd_err *err);
 typedef int (*cd_consent_each_fn)(const cd_consent *c, void *arg);
 int cd_store_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
                           cd_consent_each_fn each, void *arg, cd_err *err);
@@ -309,8 +307,8 @@ int cd_store_message_list(cd_db *db, int64_t account_id, const cd_message_filter
 int cd_store_message_update(cd_db *db, const cd_message *m, cd_err *err);
 /* Queued messages of every account that are due at `now_ms`, oldest first. This is the
  * delivery worker's system-level scan; nothing a tenant asks for uses it. */
-int cd_store_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each,
-                         void *arg, cd_err *err);
+int cd_store_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each, void *arg,
+                         cd_err *err);
 /* The earliest next_attempt_ms of a queued message, or 0 when none. */
 int cd_store_message_next_due(cd_db *db, int64_t *out_ms, cd_err *err);
 /* Every message left 'sending' by a previous process goes back to 'queued' (at least
@@ -328,21 +326,20 @@ int cd_store_part_status(cd_db *db, const char *transport, const char *remote_id
                          const char *status, int64_t account_id, const char *message_id,
                          int counts[3], cd_err *err);
 /* Finds the message a transport part id belongs to (for receipts); CD_ENOTFOUND. */
-int cd_store_part_message(cd_db *db, const char *transport, const char *remote_id,
-                          cd_message *out, cd_err *err);
+int cd_store_part_message(cd_db *db, const char *transport, const char *remote_id, cd_message *out,
+                          cd_err *err);
 
 /* ---- flows ---- */
 
 int cd_store_flow_insert(cd_db *db, const cd_flow *f, cd_err *err);
 int cd_store_flow_update(cd_db *db, const cd_flow *f, cd_err *err); /* status fields */
-int cd_store_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out,
-                      cd_err *err);
+int cd_store_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out, cd_err *err);
 typedef int (*cd_flow_each_fn)(const cd_flow *f, int64_t rowid, void *arg);
-int cd_store_flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f,
-                       cd_flow_each_fn each, void *arg, cd_err *err);
+int cd_store_flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f, cd_flow_each_fn each,
+                       void *arg, cd_err *err);
 /* Pending flows of every account whose expiry has passed (system-level, like _due). */
-int cd_store_flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each,
-                          void *arg, cd_err *err);
+int cd_store_flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each, void *arg,
+                          cd_err *err);
 
 /* ---- senders and settings ---- */
 

@@ -71,8 +71,12 @@ void cd_canon_string(cd_buf *b, const char *s)
             nu = 2;
         }
         for (int i = 0; i < nu; i++) {
-            char e[6] = {'\\', 'u', hex[units[i] >> 12 & 15], hex[units[i] >> 8 & 15],
-                         hex[units[i] >> 4 & 15], hex[units[i] & 15]};
+            char e[6] = {'\\',
+                         'u',
+                         hex[units[i] >> 12 & 15],
+                         hex[units[i] >> 8 & 15],
+                         hex[units[i] >> 4 & 15],
+                         hex[units[i] & 15]};
             cd_buf_append(b, e, 6);
         }
     }

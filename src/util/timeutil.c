@@ -171,8 +171,8 @@ int64_t cd_time_quiet_until(int64_t ms, const char *tz, int start_min, int end_m
     int now = cd_time_local_minute(ms, tz);
     if (now < 0 || start_min == end_min)
         return 0;
-    bool quiet = start_min < end_min ? now >= start_min && now < end_min
-                                     : now >= start_min || now < end_min;
+    bool quiet =
+        start_min < end_min ? now >= start_min && now < end_min : now >= start_min || now < end_min;
     if (!quiet)
         return 0;
     int wait = (end_min - now + 1440) % 1440;

@@ -9,7 +9,7 @@
 void *cd_xmalloc(size_t n);
 void *cd_xcalloc(size_t count, size_t size);
 void *cd_xrealloc(void *p, size_t n);
-char *cd_xstrdup(const char *s);             /* NULL in, NULL out */
+char *cd_xstrdup(const char *s); /* NULL in, NULL out */
 char *cd_xstrndup(const char *s, size_t n);
 
 #endif

@@ -16,8 +16,8 @@
 static void test_default_lists(void **state)
 {
     (void)state;
-    static const char *const stop[] = {"STOP", "stopall", "Unsubscribe", "CANCEL", "end",
-                                       "QUIT", "revoke", "OptOut"};
+    static const char *const stop[] = {"STOP", "stopall", "Unsubscribe", "CANCEL",
+                                       "end",  "QUIT",    "revoke",      "OptOut"};
     static const char *const start[] = {"START", "yes", "Unstop"};
     static const char *const help[] = {"HELP", "info"};
     char word[32];
@@ -34,8 +34,8 @@ static void test_default_lists(void **state)
 static void test_whole_message_only(void **state)
 {
     (void)state;
-    static const char *const none[] = {"stop it", "please stop", "STOPP", "S TOP", "", "   ",
-                                       "yes please", "helpme", "\xff\xfe", "STOP!"};
+    static const char *const none[] = {"stop it", "please stop", "STOPP",  "S TOP",    "",
+                                       "   ",     "yes please",  "helpme", "\xff\xfe", "STOP!"};
     char word[32] = "x";
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
         assert_int_equal(cd_keyword_classify(none[i], NULL, word), CD_KW_NONE);

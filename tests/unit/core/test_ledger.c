@@ -181,7 +181,8 @@ static void test_hash_escapes_like_jansson(void **state)
     char got[65], want[CD_SHA256_HEX];
     (void)state;
     fill_event(&ev);
-    snprintf(ev.user_agent, sizeof ev.user_agent, "Mozilla \"5.0\" \\ caf\xc3\xa9 \xf0\x9f\x98\x80\n\x01");
+    snprintf(ev.user_agent, sizeof ev.user_agent,
+             "Mozilla \"5.0\" \\ caf\xc3\xa9 \xf0\x9f\x98\x80\n\x01");
     snprintf(ev.ext_ref, sizeof ev.ext_ref, "tab\there/slash");
     cd_ledger_hash(&ev, got);
     json_t *content = cd_ledger_content(&ev);

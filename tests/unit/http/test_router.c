@@ -636,9 +636,10 @@ static bool known_bugs(void)
     return v != NULL && strcmp(v, "1") == 0;
 }
 
-/* Regression (found by these tests, fixed): cd_reply_json(req, status, NULL) for a status other than 204 answers 500
- * with the literal {"error":{"code":"internal_error"}} but passes its length as 34 instead of
- * 35 (http.c, cd_reply_json), so the client gets invalid JSON without the final brace. */
+/* Regression (found by these tests, fixed): cd_reply_json(req, status, NULL) for a status other
+ * than 204 answers 500 with the literal {"error":{"code":"internal_error"}} but passes its length
+ * as 34 instead of 35 (http.c, cd_reply_json), so the client gets invalid JSON without the final
+ * brace. */
 static void test_null_body_is_valid_json(void **state)
 {
     resp r;

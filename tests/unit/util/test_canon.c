@@ -173,11 +173,18 @@ static void test_deterministic(void **state)
 static void test_string_matches_jansson(void **state)
 {
     (void)state;
-    static const char *const samples[] = {
-        "", "plain", "quote \" and back\\slash", "slash / stays", "\b\f\n\r\t",
-        "\x01\x1f control", "\x7f del", "caf\xc3\xa9", "\xe2\x82\xac euro",
-        "\xf0\x9f\x98\x80 emoji", "Mozilla/5.0 (X11; Linux x86_64) \"quoted\"",
-        "\xe4\xbd\xa0\xe5\xa5\xbd \xd0\x9f\xd1\x80\xd0\xb8"};
+    static const char *const samples[] = {"",
+                                          "plain",
+                                          "quote \" and back\\slash",
+                                          "slash / stays",
+                                          "\b\f\n\r\t",
+                                          "\x01\x1f control",
+                                          "\x7f del",
+                                          "caf\xc3\xa9",
+                                          "\xe2\x82\xac euro",
+                                          "\xf0\x9f\x98\x80 emoji",
+                                          "Mozilla/5.0 (X11; Linux x86_64) \"quoted\"",
+                                          "\xe4\xbd\xa0\xe5\xa5\xbd \xd0\x9f\xd1\x80\xd0\xb8"};
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
         json_t *j = json_string(samples[i]);
         assert_non_null(j);

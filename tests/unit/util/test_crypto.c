@@ -307,9 +307,9 @@ static void test_clocks(void **state)
     assert_true(b >= a);
 }
 
-/* Regression (found by these tests, fixed): cd_time_parse accepts days that do not exist in their month and
- * silently normalises them (timegm): "2026-02-30" reads as 2026-03-02. contact.c relies on it
- * to validate birthdays, so {"birthday":"2026-02-31"} is stored as given. */
+/* Regression (found by these tests, fixed): cd_time_parse accepts days that do not exist in their
+ * month and silently normalises them (timegm): "2026-02-30" reads as 2026-03-02. contact.c relies
+ * on it to validate birthdays, so {"birthday":"2026-02-31"} is stored as given. */
 static void test_time_parse_nonexistent_day(void **state)
 {
     static const char *const days[] = {"2026-02-29", "2026-02-30", "2026-04-31",
@@ -326,8 +326,8 @@ static void test_time_parse_nonexistent_day(void **state)
     }
 }
 
-/* Regression (found by these tests, fixed): offsets are not range-checked: "+99:99" (RFC 3339: hours 00-23,
- * minutes 00-59) is accepted and shifts the time by 100 h 39 min. */
+/* Regression (found by these tests, fixed): offsets are not range-checked: "+99:99" (RFC 3339:
+ * hours 00-23, minutes 00-59) is accepted and shifts the time by 100 h 39 min. */
 static void test_time_parse_offset_range(void **state)
 {
     static const char *const bad[] = {"2026-11-23T10:00:00+99:99", "2026-11-23T10:00:00+24:00",
@@ -342,8 +342,8 @@ static void test_time_parse_offset_range(void **state)
     }
 }
 
-/* Regression (found by these tests, fixed): cd_time_format of a time before 1970 that is not a whole second prints
- * a negative millisecond field: -500 gives "1970-01-01T00:00:00.-500Z", not
+/* Regression (found by these tests, fixed): cd_time_format of a time before 1970 that is not a
+ * whole second prints a negative millisecond field: -500 gives "1970-01-01T00:00:00.-500Z", not
  * "1969-12-31T23:59:59.500Z" (C division truncates toward zero). cd_time_parse produces such
  * values from "1969-12-31T23:59:59.5Z". */
 static void test_time_format_before_epoch(void **state)
