@@ -42,5 +42,17 @@ if [ $e2e_rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 passed=$((passed + p)); failed=$((failed + f))
 echo "e2e: $p passed, $f failed"
 
+# Static checks (STYLE.md section 4): formatting and cppcheck, when the tools are here.
+if command -v clang-format >/dev/null && command -v cppcheck >/dev/null; then
+    if make -s lint >"$log/lint.txt" 2>&1; then
+        passed=$((passed + 1))
+        echo "lint: clang-format and cppcheck clean"
+    else
+        failed=$((failed + 1))
+        cat "$log/lint.txt"
+        echo "lint: FAILED"
+    fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -82,10 +82,10 @@ int cd_account_create(cd_db *db, const cd_account_in *in, cd_account *out, char 
             return cd_fail(err, CD_EINVAL, "brand", "invalid brand abbreviation");
         snprintf(a.brand, sizeof a.brand, "%s", in->brand);
     } else {
-        for (size_t i = 0; in->name[i] && i < 32; i++)
+        for (size_t i = 0; i < 32 && in->name[i]; i++)
             a.brand[i] = (char)toupper((unsigned char)in->name[i]);
     }
-    for (size_t i = 0; region[i] && i < 2; i++)
+    for (size_t i = 0; i < 2 && region[i]; i++)
         a.region[i] = (char)toupper((unsigned char)region[i]);
     snprintf(a.timezone, sizeof a.timezone, "%s", tz);
     cd_random_hex(a.jwt_secret, 32);
