@@ -1,5 +1,5 @@
 # Thin front for Meson: every real rule lives in meson.build and scripts/.
-.PHONY: all deps run check asan bench lint format clean
+.PHONY: all deps run check asan tsan bench lint format clean
 all:
 	@test -f build/build.ninja || meson setup build --buildtype=debugoptimized >/dev/null
 	ninja -C build
@@ -12,6 +12,10 @@ check: deps
 asan:
 	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 	ninja -C build-asan
+tsan:
+	@test -f build-tsan/build.ninja || meson setup build-tsan --buildtype=debug -Db_sanitize=thread -Db_lundef=false >/dev/null
+	ninja -C build-tsan
+	CONSENTD_BIN=$$PWD/build-tsan/consentd CONSENTD_E2E_SLOW=3 node --test tests/e2e/
 bench: deps all
 	bench/run.sh
 	bench/smpp.sh
@@ -21,4 +25,4 @@ lint: all
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'src/*.cc' 'tests/unit/*.c' 'tests/unit/*.h')
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
