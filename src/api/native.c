@@ -280,12 +280,18 @@ static int write_job(cd_db *db, void *arg, cd_err *err)
     }
     if (w->fn(db, w, err) != 0)
         return -1;
-    if (w->idem_key) {
+    if (w->idem_key == NULL) {
+        json_decref(w->idem_body);
+        w->idem_body = NULL;
+    } else {
         if (w->body == NULL && w->render)
             w->render(w);
         cd_idem rec = {.status = w->status, .created_ms = cd_now_ms()};
         memcpy(rec.request_hash, w->request_hash, sizeof rec.request_hash);
-        rec.body = json_dumps(w->body, JSON_COMPACT | JSON_ENCODE_ANY);
+        rec.body = json_dumps(w->idem_body ? w->idem_body : w->body,
+                              JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(w->idem_body);
+        w->idem_body = NULL;
         int rc = cd_store_idem_put(db, acct, w->idem_key, &rec, err);
         free(rec.body);
         if (rc != 0) {
@@ -972,6 +978,9 @@ static int job_key_create(cd_db *db, write_op *w, cd_err *err)
     w->status = 201;
     w->body = json_pack("{ss ss ss so}", "id", k.id, "key", key, "name", k.name, "created_at",
                         cd_native__time(k.created_ms));
+    /* A retry learns the key's id, never the key again: it is shown once and stored hashed. */
+    w->idem_body = json_deep_copy(w->body);
+    json_object_set_new(w->idem_body, "key", json_null());
     return 0;
 }
 

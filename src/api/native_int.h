@@ -64,6 +64,9 @@ struct write_op {
     /* the outcome, set on the writer thread and read after resumption */
     int status;
     json_t *body;
+    /* What the Idempotency-Key record keeps instead of body, when the answer holds a secret
+     * that must not rest in the database (a new API key). NULL: body itself. */
+    json_t *idem_body;
     /* Builds body from what fn left in `in`. Set by jobs whose answer takes some work, so
      * that it runs on a request thread after the commit, not on the single writer (unless
      * the answer must be stored for Idempotency-Key). */

@@ -241,8 +241,10 @@ int cd_flow_cancel_contact(cd_db *db, int64_t account_id, int64_t contact_id,
 
 static void token_mac(const cd_account *a, int64_t account_id, const char *flow_id, char out[65])
 {
-    char msg[96];
-    int n = snprintf(msg, sizeof msg, "%lld.%s", (long long)account_id, flow_id);
+    char msg[128];
+    /* Domain-separated from the JWTs made with the same secret. */
+    int n = snprintf(msg, sizeof msg, "consentd-flow-link/%lld.%s", (long long)account_id,
+                     flow_id);
     cd_hmac_sha256_hex(a->jwt_secret, strlen(a->jwt_secret), msg, (size_t)n, out);
 }
 

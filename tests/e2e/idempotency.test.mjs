@@ -145,3 +145,21 @@ test('a replay after a restart still returns the first answer (keys are durable)
     assert.equal(again.text, first.text);
     assert.equal(await eventCount(), n);
 });
+
+test('POST /keys retried with its Idempotency-Key: the same key id, but the secret is not shown again', async () => {
+    // DESIGN 7: a new key is shown once and stored hashed; a retry returns the first answer
+    // except the secret, which the idempotency record does not keep.
+    const headers = { 'Idempotency-Key': 'key-once' };
+    const first = await srv.v1('POST', '/keys', { body: { name: 'ci' }, headers });
+    assert.equal(first.status, 201, first.text);
+    assert.match(first.json.key, /^cd_[0-9a-f]{16}_/);
+    const again = await srv.v1('POST', '/keys', { body: { name: 'ci' }, headers });
+    assert.equal(again.status, 201, again.text);
+    assert.equal(again.json.id, first.json.id);
+    assert.equal(again.json.key, null);
+    const list = await srv.v1('GET', '/keys');
+    assert.equal(list.json.data.filter((k) => k.name === 'ci').length, 1, 'one key was made');
+    // The secret itself works.
+    const me = await srv.v1('GET', '/contacts', { key: first.json.key });
+    assert.equal(me.status, 200);
+});
