@@ -6,12 +6,11 @@ int cd_api_authenticate(cd_req *req, cd_server *srv, unsigned styles, cd_err *er
     if (cd_auth_read(req, styles, &cred) != 0)
         return cd_fail_reason(err, CD_EAUTH, "unauthorized", "", "missing or invalid credentials");
     cd_principal *who = cd_req_alloc(req, sizeof *who);
-    cd_db *db = cd_store_reader(srv->store);
+    cd_db *db = cd_req_reader(req, srv->store);
     if (db == NULL)
         return cd_fail(err, CD_ESTORE, "", "storage unavailable");
     int rc = cred.style == CD_AUTH_JWT ? cd_jwt_authenticate(db, cred.secret, who, err)
                                        : cd_key_authenticate(db, cred.secret, cred.login, who, err);
-    cd_store_release(srv->store, db);
     if (rc == 0)
         cd_req_set_user(req, who);
     return rc;

@@ -288,8 +288,8 @@ static int write_job(cd_db *db, void *arg, cd_err *err)
             w->render(w);
         cd_idem rec = {.status = w->status, .created_ms = cd_now_ms()};
         memcpy(rec.request_hash, w->request_hash, sizeof rec.request_hash);
-        rec.body = json_dumps(w->idem_body ? w->idem_body : w->body,
-                              JSON_COMPACT | JSON_ENCODE_ANY);
+        rec.body =
+            json_dumps(w->idem_body ? w->idem_body : w->body, JSON_COMPACT | JSON_ENCODE_ANY);
         json_decref(w->idem_body);
         w->idem_body = NULL;
         int rc = cd_store_idem_put(db, acct, w->idem_key, &rec, err);
@@ -352,9 +352,8 @@ int cd_native__write(cd_req *req, write_fn fn, void *in)
 
 static int h_health(cd_req *req)
 {
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     bool ok = db != NULL;
-    cd_store_release(SRV(req)->store, db);
     return cd_reply_json(req, ok ? 200 : 503,
                          json_pack("{ss}", "status", ok ? "ok" : "unavailable"));
 }
@@ -475,12 +474,11 @@ static int h_contact_create(cd_req *req)
 /* Resolves {ref} on a reader; fills c. */
 static int find_contact(cd_req *req, cd_contact *c, cd_err *err)
 {
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     if (db == NULL)
         return cd_fail(err, CD_ESTORE, "", "storage unavailable");
     int rc = cd_contact_find(db, WHO(req)->account.id, WHO(req)->account.region,
                              cd_req_param(req, "ref"), c, err);
-    cd_store_release(SRV(req)->store, db);
     return rc;
 }
 
@@ -552,10 +550,9 @@ static int h_contact_list(cd_req *req)
     int want = f.limit;
     f.limit = want + 1; /* one more tells whether there is a next page */
     collect k = {.data = json_array()};
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     int rc = db ? cd_store_contact_list(db, WHO(req)->account.id, &f, collect_contact, &k, &err)
                 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
-    cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(k.data);
         return cd_native__error(req, &err);
@@ -581,10 +578,9 @@ static int h_contact_consents(cd_req *req)
     if (find_contact(req, &c, &err) != 0)
         return cd_native__error(req, &err);
     json_t *data = json_array();
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     int rc = db ? cd_store_consent_list(db, WHO(req)->account.id, c.id, collect_consent, data, &err)
                 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
-    cd_store_release(SRV(req)->store, db);
     cd_contact_clear(&c);
     if (rc != 0) {
         json_decref(data);
@@ -659,11 +655,10 @@ static int named_list(cd_req *req, const char *kind)
     if (cd_native__paging(req, &limit, &cursor, &err) != 0)
         return cd_native__error(req, &err);
     collect k = {.data = json_array()};
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     int rc = db ? cd_store_named_list(db, kind, WHO(req)->account.id, cursor, limit + 1,
                                       collect_named, &k, &err)
                 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
-    cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(k.data);
         return cd_native__error(req, &err);
@@ -802,7 +797,7 @@ static int h_check(cd_req *req)
     bool valid = cd_native__normalize(req, to, "to", e164, NULL) == 0;
     if (valid) {
         cd_contact c;
-        cd_db *db = cd_store_reader(SRV(req)->store);
+        cd_db *db = cd_req_reader(req, SRV(req)->store);
         if (db == NULL) {
             cd_fail(&err, CD_ESTORE, "", "storage unavailable");
             return cd_native__error(req, &err);
@@ -818,7 +813,6 @@ static int h_check(cd_req *req)
             rc = -1;
             err = e;
         }
-        cd_store_release(SRV(req)->store, db);
         if (rc != 0)
             return cd_native__error(req, &err);
     }
@@ -862,7 +856,7 @@ static int h_events(cd_req *req)
     }
     f.limit = limit + 1;
     collect k = {.data = json_array()};
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     int rc = db ? 0 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
     bool none = false;
     if (rc == 0 && phone && *phone) {
@@ -879,7 +873,6 @@ static int h_events(cd_req *req)
     }
     if (rc == 0 && !none)
         rc = cd_store_event_list(db, WHO(req)->account.id, &f, collect_event, &k, &err);
-    cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(k.data);
         return cd_native__error(req, &err);
@@ -933,10 +926,9 @@ static int h_messages(cd_req *req)
     collect_msgs k = {.data = json_array(), .keep = limit};
     /* Newest first; one extra row tells whether there is a next page. */
     f.limit = limit + 1;
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     int rc = db ? cd_store_message_list(db, WHO(req)->account.id, &f, collect_message, &k, &err)
                 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
-    cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(k.data);
         return cd_native__error(req, &err);
@@ -948,10 +940,9 @@ static int h_message_get(cd_req *req)
 {
     cd_err err;
     cd_message m;
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     int rc = db ? cd_store_message_get(db, WHO(req)->account.id, cd_req_param(req, "id"), &m, &err)
                 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
-    cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         if (err.code == CD_ENOTFOUND)
             cd_fail_reason(&err, CD_ENOTFOUND, "not_found", "", "no such message");
@@ -1011,10 +1002,9 @@ static int h_key_list(cd_req *req)
 {
     cd_err err;
     json_t *data = json_array();
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     int rc = db ? cd_store_key_each(db, WHO(req)->account.id, collect_key, data, &err)
                 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
-    cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(data);
         return cd_native__error(req, &err);
@@ -1110,7 +1100,7 @@ static int h_export(cd_req *req)
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "phone", "phone is required");
         return cd_native__error(req, &err);
     }
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     if (db == NULL) {
         cd_fail(&err, CD_ESTORE, "", "storage unavailable");
         return cd_native__error(req, &err);
@@ -1125,7 +1115,6 @@ static int h_export(cd_req *req)
         if (rc == 0)
             rc = cd_store_event_list(db, acct, &f, collect_event_plain, events, &err);
     }
-    cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(consents);
         json_decref(events);

@@ -23,7 +23,7 @@ static int fail(cd_req *req, const char *reason, const char *field, const char *
 
 static cd_db *reader(cd_req *req, cd_err *err)
 {
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     if (db == NULL)
         cd_fail(err, CD_ESTORE, "", "storage unavailable");
     return db;
@@ -291,7 +291,6 @@ static int find_flow(cd_req *req, const char *id, cd_flow *f, cd_err *err)
     if (db == NULL)
         return -1;
     int rc = cd_store_flow_get(db, WHO(req)->account.id, id, f, err);
-    cd_store_release(SRV(req)->store, db);
     if (rc != 0 && err->code == CD_ENOTFOUND)
         cd_fail_reason(err, CD_ENOTFOUND, "not_found", "", "no such flow");
     return rc;
@@ -358,7 +357,6 @@ static int h_flow_list(cd_req *req)
     }
     if (rc == 0 && !none)
         rc = cd_store_flow_list(db, WHO(req)->account.id, &f, collect_flow, &s, &err);
-    cd_store_release(SRV(req)->store, db);
     if (rc != 0) {
         json_decref(s.data);
         return cd_native__error(req, &err);
@@ -486,7 +484,7 @@ static int token_flow(cd_req *req, cd_account *a, cd_flow *f)
     char flow_id[40], idbuf[32];
     if (cd_flow_token_parse(token, &account_id, flow_id) != 0)
         return -1;
-    cd_db *db = cd_store_reader(SRV(req)->store);
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
     if (db == NULL)
         return -1;
     snprintf(idbuf, sizeof idbuf, "%lld", (long long)account_id);
@@ -495,7 +493,6 @@ static int token_flow(cd_req *req, cd_account *a, cd_flow *f)
         rc = -1;
     if (rc == 0)
         rc = cd_store_flow_get(db, account_id, flow_id, f, NULL);
-    cd_store_release(SRV(req)->store, db);
     return rc;
 }
 
@@ -715,7 +712,6 @@ static int h_settings_get(cd_req *req)
     json_t *s = NULL;
     cd_db *db = reader(req, &err);
     int rc = db ? cd_store_settings_get(db, WHO(req)->account.id, &s, &err) : -1;
-    cd_store_release(SRV(req)->store, db);
     if (rc != 0)
         return cd_native__error(req, &err);
     return cd_reply_json(req, 200, s);
@@ -810,7 +806,6 @@ static int h_sender_list(cd_req *req)
         l.def = json_string_value(json_object_get(settings, "default_sender"));
         rc = cd_store_sender_list(db, WHO(req)->account.id, collect_sender, &l, &err);
     }
-    cd_store_release(SRV(req)->store, db);
     json_decref(settings);
     if (rc != 0) {
         json_decref(l.data);

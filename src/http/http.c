@@ -56,6 +56,8 @@ struct cd_req {
     cd_err json_err;
     cd_route_match match;
     void *user;
+    cd_store *rstore; /* the reader of cd_req_reader() */
+    cd_db *rdb;
     chunk *mem;
     header *headers;
     int status;
@@ -88,8 +90,25 @@ char *cd_req_strdup(cd_req *req, const char *s)
     return d;
 }
 
+cd_db *cd_req_reader(cd_req *req, cd_store *store)
+{
+    if (req->rdb == NULL) {
+        req->rdb = cd_store_reader(store);
+        req->rstore = store;
+    }
+    return req->rdb;
+}
+
+static void release_reader(cd_req *req)
+{
+    if (req->rdb)
+        cd_store_release(req->rstore, req->rdb);
+    req->rdb = NULL;
+}
+
 static void req_free(cd_req *req)
 {
+    release_reader(req);
     while (req->mem) {
         chunk *c = req->mem;
         req->mem = c->next;
@@ -259,6 +278,7 @@ static void job_done(void *arg, int rc, const cd_err *err)
 
 int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finish_fn finish)
 {
+    release_reader(req);
     req->fn = fn;
     req->farg = arg;
     req->finish = finish;

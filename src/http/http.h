@@ -52,6 +52,12 @@ void *cd_req_ctx(const cd_req *req);
 void cd_req_set_user(cd_req *req, void *user);
 void *cd_req_user(const cd_req *req);
 
+/* The request's read connection: taken from `store`'s reader pool on first use, so every
+ * read of one request sees one snapshot and pays for one read transaction. It goes back to
+ * the pool before the request is deferred (a suspended request must not hold a reader the
+ * others may be waiting for) and when the request ends. NULL when none can be opened. */
+cd_db *cd_req_reader(cd_req *req, cd_store *store);
+
 void *cd_req_alloc(cd_req *req, size_t n); /* zeroed; freed with the request */
 char *cd_req_strdup(cd_req *req, const char *s);
 
