@@ -93,17 +93,25 @@ static report *new_report(tport *tp, enum report_kind kind)
     return r;
 }
 
-static void on_sent(void *arg, const char *msg_id, bool ok, const char *remote_id, bool permanent,
-                    const char *error)
+static report *sent_report(const char *transport, const char *msg_id, bool ok,
+                           const char *remote_id, bool permanent, const char *error)
 {
-    tport *tp = arg;
-    report *r = new_report(tp, R_SENT);
+    report *r = cd_xcalloc(1, sizeof *r);
+    r->kind = R_SENT;
+    snprintf(r->transport, sizeof r->transport, "%s", transport);
     snprintf(r->id, sizeof r->id, "%s", msg_id);
     r->ok = ok;
     r->permanent = permanent;
     r->a = cd_xstrdup(remote_id ? remote_id : "");
     r->b = cd_xstrdup(error ? error : "");
-    push(tp->box, r);
+    return r;
+}
+
+static void on_sent(void *arg, const char *msg_id, bool ok, const char *remote_id, bool permanent,
+                    const char *error)
+{
+    tport *tp = arg;
+    push(tp->box, sent_report(tp->ops->name, msg_id, ok, remote_id, permanent, error));
 }
 
 static void on_inbound(void *arg, const char *from, const char *to, const char *text,
@@ -411,8 +419,7 @@ static void submit_pending(cd_outbox *o)
         snprintf(ref, sizeof ref, "%lld/%s", (long long)p->account_id, p->id);
         if (tp == NULL) {
             /* Nothing can send it: fail it now rather than hold it forever. */
-            tport none = {.ops = &(struct cd_transport_ops){.name = p->transport}, .box = o};
-            on_sent(&none, ref, false, NULL, true, "transport_unavailable");
+            push(o, sent_report(p->transport, ref, false, NULL, true, "transport_unavailable"));
             free(p->text);
             continue;
         }
