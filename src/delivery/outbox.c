@@ -67,7 +67,7 @@ struct cd_outbox {
     _Atomic int npend;
     /* /metrics */
     atomic_uint_fast64_t n_submitted, n_sent, n_retried, n_failed, n_receipts, n_inbound;
-    int64_t next_sweep_ms;
+    int64_t next_sweep_ms, next_purge_ms;
 };
 
 /* ---- reports from the transports (any thread) ---- */
@@ -472,6 +472,13 @@ static int job_expire(cd_db *db, void *arg, cd_err *err)
     return 0;
 }
 
+#define IDEM_KEEP_MS (7LL * 24 * 3600 * 1000)
+
+static int job_purge_idem(cd_db *db, void *arg, cd_err *err)
+{
+    return cd_store_idem_purge(db, cd_now_ms() - IDEM_KEEP_MS, 1000, arg, err);
+}
+
 static void sweep_flows(cd_outbox *o)
 {
     int64_t now = cd_now_ms();
@@ -490,6 +497,13 @@ static void sweep_flows(cd_outbox *o)
     if (j->n == 64)
         o->next_sweep_ms = now; /* more to do */
     free(j);
+    /* Idempotency records past their week go in small batches, once a minute. */
+    if (now >= o->next_purge_ms) {
+        int purged = 0;
+        o->next_purge_ms = now + 60000;
+        if (cd_store_run(o->store, job_purge_idem, &purged, &err) == 0 && purged > 0)
+            cd_logf("info", "idempotency records purged", "\"count\":%d", purged);
+    }
 }
 
 /* ---- the loop ---- */

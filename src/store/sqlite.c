@@ -18,8 +18,9 @@
 /* generated from sql/sqlite/NNNN_*.sql */
 extern const char cd_sqlite_0001[];
 extern const char cd_sqlite_0002[];
+extern const char cd_sqlite_0003[];
 
-static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002};
+static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -99,6 +100,7 @@ enum q {
     Q_SETTINGS_PUT,
     Q_IDEM_GET,
     Q_IDEM_PUT,
+    Q_IDEM_PURGE,
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
     Q_BEGIN_READ,
@@ -245,6 +247,8 @@ static const char *const SQL[Q_COUNT] = {
                    "WHERE account_id = ? AND key = ?",
     [Q_IDEM_PUT] = "INSERT INTO idempotency (account_id, key, request_hash, status, body, "
                    "created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    [Q_IDEM_PURGE] = "DELETE FROM idempotency WHERE (account_id, key) IN (SELECT account_id, "
+                     "key FROM idempotency WHERE created_ms < ? ORDER BY created_ms LIMIT ?)",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_BEGIN_READ] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
@@ -1600,6 +1604,20 @@ static int sq_idem_put(cd_db *db, int64_t account_id, const char *key, const cd_
     return step_done(d, s, err, "idempotency");
 }
 
+static int sq_idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_IDEM_PURGE, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, before_ms);
+    sqlite3_bind_int(s, 2, limit);
+    if (step_done(d, s, err, "idempotency purge") != 0)
+        return -1;
+    *count = sqlite3_changes(d->h);
+    return 0;
+}
+
 const struct cd_store_ops cd_store__sqlite_ops = {
     .scheme = "sqlite",
     .connect = sq_connect,
@@ -1653,4 +1671,5 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .settings_put = sq_settings_put,
     .idem_get = sq_idem_get,
     .idem_put = sq_idem_put,
+    .idem_purge = sq_idem_purge,
 };

@@ -428,6 +428,11 @@ int cd_store_settings_put(cd_db *db, int64_t account_id, const json_t *settings,
     return db->ops->settings_put(db, account_id, settings, err);
 }
 
+int cd_store_idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_err *err)
+{
+    return db->ops->idem_purge(db, before_ms, limit, count, err);
+}
+
 /* ---- record helpers ---- */
 
 void cd_flow_clear(cd_flow *f)

@@ -360,5 +360,8 @@ int cd_store_idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *o
 int cd_store_idem_put(cd_db *db, int64_t account_id, const char *key, const cd_idem *in,
                       cd_err *err);
 void cd_idem_clear(cd_idem *i);
+/* Deletes up to `limit` Idempotency-Key records of every account created before
+ * `before_ms` (system-level housekeeping); *count says how many went. */
+int cd_store_idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_err *err);
 
 #endif

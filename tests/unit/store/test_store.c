@@ -1096,6 +1096,33 @@ static void test_idempotency(void **state)
     cd_idem_clear(&out);
 }
 
+static int job_purge(cd_db *db, void *arg, cd_err *err)
+{
+    return cd_store_idem_purge(db, 1000, 10, arg, err);
+}
+
+/* Records older than the cut-off go, across accounts; newer ones stay. */
+static void test_idempotency_purge(void **state)
+{
+    fixture *f = *state;
+    cd_idem old = {.status = 201, .created_ms = 500}, fresh = {.status = 201, .created_ms = 5000},
+            out;
+    cd_err err = {0};
+    int purged = -1;
+    snprintf(old.request_hash, sizeof old.request_hash, "%064d", 1);
+    snprintf(fresh.request_hash, sizeof fresh.request_hash, "%064d", 2);
+    must(f->store, (op){.kind = OP_IDEM, .account_id = f->acme, .str = "old", .rec = &old});
+    must(f->store, (op){.kind = OP_IDEM, .account_id = f->other, .str = "old", .rec = &old});
+    must(f->store, (op){.kind = OP_IDEM, .account_id = f->acme, .str = "new", .rec = &fresh});
+    assert_int_equal(cd_store_run(f->store, job_purge, &purged, &err), 0);
+    assert_int_equal(purged, 2);
+    assert_int_equal(cd_store_idem_get(rd(f), f->acme, "old", &out, &err), -1);
+    assert_int_equal(err.code, CD_ENOTFOUND);
+    assert_int_equal(cd_store_idem_get(rd(f), f->other, "old", &out, &err), -1);
+    assert_int_equal(cd_store_idem_get(rd(f), f->acme, "new", &out, &err), 0);
+    cd_idem_clear(&out);
+}
+
 /* ---- the writer: group commit ---- */
 
 typedef struct tracker {
@@ -1547,6 +1574,7 @@ int main(void)
         STORE_TEST(test_events),
         STORE_TEST(test_messages),
         STORE_TEST(test_idempotency),
+        STORE_TEST(test_idempotency_purge),
         STORE_TEST(test_group_commit_concurrent),
         STORE_TEST(test_failing_job_in_batch),
         STORE_TEST(test_run_reports_job_error),
