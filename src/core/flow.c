@@ -243,8 +243,7 @@ static void token_mac(const cd_account *a, int64_t account_id, const char *flow_
 {
     char msg[128];
     /* Domain-separated from the JWTs made with the same secret. */
-    int n = snprintf(msg, sizeof msg, "consentd-flow-link/%lld.%s", (long long)account_id,
-                     flow_id);
+    int n = snprintf(msg, sizeof msg, "consentd-flow-link/%lld.%s", (long long)account_id, flow_id);
     cd_hmac_sha256_hex(a->jwt_secret, strlen(a->jwt_secret), msg, (size_t)n, out);
 }
 
