@@ -245,10 +245,17 @@ static int handle_inbound(cd_outbox *o, report *r)
     cd_db *db = cd_store_reader(o->store);
     if (db == NULL)
         return -1;
-    bool known = cd_phone_normalize(r->b, "US", "to", to, NULL) == 0 &&
-                 cd_store_sender_get(db, to, &s, NULL) == 0;
+    /* The number as given (E.164 or a short code), then international digits without their
+     * "+", and only then a national reading, which has to guess a region before the account
+     * is known. */
+    bool known = cd_store_sender_get(db, r->b, &s, NULL) == 0;
+    if (!known && r->b[0] >= '1' && r->b[0] <= '9') {
+        snprintf(to, sizeof to, "+%.22s", r->b);
+        known = cd_store_sender_get(db, to, &s, NULL) == 0;
+    }
     if (!known)
-        known = cd_store_sender_get(db, r->b, &s, NULL) == 0; /* a short code as given */
+        known = cd_phone_normalize(r->b, "US", "to", to, NULL) == 0 &&
+                cd_store_sender_get(db, to, &s, NULL) == 0;
     if (known) {
         snprintf(idbuf, sizeof idbuf, "%lld", (long long)s.account_id);
         known = cd_store_account_get(db, "id", idbuf, &j.account, NULL) == 0;
