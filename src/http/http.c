@@ -143,7 +143,8 @@ const char *cd_req_header(cd_req *req, const char *name)
 
 const char *cd_req_query(cd_req *req, const char *name)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    return cd_http__unescape_late(
+        req, MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name));
 }
 
 const char *cd_req_param(const cd_req *req, const char *name)
@@ -437,8 +438,12 @@ static int hexval(char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Decodes %HH like MHD's default, except %00: a decoded NUL would silently cut the path or
- * value short ("/contacts/%00" would become "/contacts/"), so it stays as it was written. */
+/* Decodes %HH like MHD's default, except three that must survive until later:
+ * - %00: a decoded NUL would cut the path or value short ("/contacts/%00" would become
+ *   "/contacts/"), so it stays as written, for good;
+ * - %2F and %25: a "/" inside a path parameter ("/contacts/646%2F555%2F0123") must not
+ *   split the path, so these wait for cd_http__unescape_late() on the parameter or query
+ *   value, after routing; %25 waits too, or "%252F" would be decoded twice. */
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     char *w = s;
@@ -446,7 +451,9 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     (void)c;
     for (const char *r = s; *r;) {
         int hi, lo;
-        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
+        int v =
+            r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 ? hi * 16 + lo : -1;
+        if (v > 0 && v != '/' && v != '%') {
             *w++ = (char)(hi * 16 + lo);
             r += 3;
         } else {
@@ -455,6 +462,26 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     }
     *w = '\0';
     return (size_t)(w - s);
+}
+
+const char *cd_http__unescape_late(cd_req *req, const char *s)
+{
+    if (s == NULL || strchr(s, '%') == NULL)
+        return s;
+    char *out = cd_req_alloc(req, strlen(s) + 1), *w = out;
+    for (const char *r = s; *r;) {
+        int hi, lo;
+        int v =
+            r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 ? hi * 16 + lo : -1;
+        if (v == '/' || v == '%') {
+            *w++ = (char)v;
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return out;
 }
 
 cd_http *cd_http_start(const cd_http_config *cfg, cd_router *router, cd_err *err)

@@ -154,7 +154,7 @@ static int match(cd_router *r, cd_req *req, cd_route_match *m, char *allow, size
                 char *name = cd_req_alloc(req, len);
                 memcpy(name, rt->segs[s] + 1, len - 2);
                 m->names[m->nparams] = name;
-                m->values[m->nparams] = segs[s];
+                m->values[m->nparams] = cd_http__unescape_late(req, segs[s]);
                 m->nparams++;
             }
             return i;

@@ -44,8 +44,10 @@ typedef struct cd_route_match {
     void *ctx;
     int nparams;
     const char *names[8];
-    char *values[8]; /* request memory */
+    const char *values[8]; /* request memory */
 } cd_route_match;
 cd_route_match *cd_http__match(cd_req *req); /* http.c: the request's match slot */
+/* http.c: decodes the %2F and %25 that the first pass kept (request memory, or s itself). */
+const char *cd_http__unescape_late(cd_req *req, const char *s);
 
 #endif

@@ -325,3 +325,18 @@ describe('list, paging and filters', () => {
         assert.deepEqual(r.json.groups, [vip]);
     });
 });
+
+test('a number with slashes in the path: %2F stays inside the parameter, %252F is not decoded twice', async () => {
+    // DESIGN 7: numbers are accepted in any format anywhere (path, query, body).
+    const c = await srv.v1('POST', '/contacts', { body: { phone: '646/555/0177' } });
+    assert.ok([200, 201].includes(c.status), c.text);
+    const g = await srv.v1('GET', `/contacts/${encodeURIComponent('646/555/0177')}`);
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.phone, '+16465550177');
+    const consents = await srv.v1('GET', `/contacts/${encodeURIComponent('646/555/0177')}/consents`);
+    assert.equal(consents.status, 200, consents.text);
+    const twice = await srv.v1('GET', '/contacts/646%252F555%252F0177');
+    assert.equal(twice.status, 404, twice.text);
+    const q = await srv.v1('GET', `/check?to=${encodeURIComponent('646/555/0177')}`);
+    assert.equal(q.json.phone, '+16465550177');
+});

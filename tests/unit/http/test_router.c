@@ -629,13 +629,6 @@ static void test_no_content(void **state)
     resp_free(&r);
 }
 
-/* Set CD_TEST_KNOWN_BUGS=1 to run the tests that reproduce open bugs in src/. */
-static bool known_bugs(void)
-{
-    const char *v = getenv("CD_TEST_KNOWN_BUGS");
-    return v != NULL && strcmp(v, "1") == 0;
-}
-
 /* Regression (found by these tests, fixed): cd_reply_json(req, status, NULL) for a status other
  * than 204 answers 500 with the literal {"error":{"code":"internal_error"}} but passes its length
  * as 34 instead of 35 (http.c, cd_reply_json), so the client gets invalid JSON without the final
@@ -654,16 +647,14 @@ static void test_null_body_is_valid_json(void **state)
     assert_true(ok);
 }
 
-/* BUG (known_bugs): MHD decodes the whole path before the router splits it into segments, so
- * an encoded slash inside a parameter ends the segment: GET /items/646%2F555-0123 is a 404.
- * DESIGN.md section 7 accepts numbers "in any format anywhere (path, ...)", and phone.h
+/* Regression (found by these tests, fixed): MHD decodes the whole path before the router splits it
+ * into segments, so an encoded slash inside a parameter ends the segment: GET /items/646%2F555-0123
+ * is a 404. DESIGN.md section 7 accepts numbers "in any format anywhere (path, ...)", and phone.h
  * accepts "/" in a number, so /api/v1/contacts/646%2F555%2F0123 cannot be reached. */
 static void test_encoded_slash_in_param(void **state)
 {
     resp r;
     (void)state;
-    if (!known_bugs())
-        skip();
     GET("/items/646%2F555-0123", &r);
     const char *id = jstr(&r, "params", "id");
     bool ok = r.status == 200 && id != NULL && strcmp(id, "646/555-0123") == 0;
