@@ -77,6 +77,14 @@ const cd_surface cd_native__public = {.name = "public", .reply_error = cd_native
 
 /* ---- input helpers ---- */
 
+cd_db *cd_native__reader(cd_req *req, cd_err *err)
+{
+    cd_db *db = cd_req_reader(req, SRV(req)->store);
+    if (db == NULL)
+        cd_fail(err, CD_ESTORE, "", "storage unavailable");
+    return db;
+}
+
 int cd_native__body(cd_req *req, json_t **out, cd_err *err)
 {
     json_t *j = cd_req_json(req, err);
@@ -474,12 +482,11 @@ static int h_contact_create(cd_req *req)
 /* Resolves {ref} on a reader; fills c. */
 static int find_contact(cd_req *req, cd_contact *c, cd_err *err)
 {
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
+    cd_db *db = cd_native__reader(req, err);
     if (db == NULL)
-        return cd_fail(err, CD_ESTORE, "", "storage unavailable");
-    int rc = cd_contact_find(db, WHO(req)->account.id, WHO(req)->account.region,
-                             cd_req_param(req, "ref"), c, err);
-    return rc;
+        return -1;
+    return cd_contact_find(db, WHO(req)->account.id, WHO(req)->account.region,
+                           cd_req_param(req, "ref"), c, err);
 }
 
 static int h_contact_get(cd_req *req)
@@ -550,9 +557,9 @@ static int h_contact_list(cd_req *req)
     int want = f.limit;
     f.limit = want + 1; /* one more tells whether there is a next page */
     collect k = {.data = json_array()};
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
-    int rc = db ? cd_store_contact_list(db, WHO(req)->account.id, &f, collect_contact, &k, &err)
-                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_db *db = cd_native__reader(req, &err);
+    int rc =
+        db ? cd_store_contact_list(db, WHO(req)->account.id, &f, collect_contact, &k, &err) : -1;
     if (rc != 0) {
         json_decref(k.data);
         return cd_native__error(req, &err);
@@ -578,9 +585,9 @@ static int h_contact_consents(cd_req *req)
     if (find_contact(req, &c, &err) != 0)
         return cd_native__error(req, &err);
     json_t *data = json_array();
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
+    cd_db *db = cd_native__reader(req, &err);
     int rc = db ? cd_store_consent_list(db, WHO(req)->account.id, c.id, collect_consent, data, &err)
-                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+                : -1;
     cd_contact_clear(&c);
     if (rc != 0) {
         json_decref(data);
@@ -655,10 +662,10 @@ static int named_list(cd_req *req, const char *kind)
     if (cd_native__paging(req, &limit, &cursor, &err) != 0)
         return cd_native__error(req, &err);
     collect k = {.data = json_array()};
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
+    cd_db *db = cd_native__reader(req, &err);
     int rc = db ? cd_store_named_list(db, kind, WHO(req)->account.id, cursor, limit + 1,
                                       collect_named, &k, &err)
-                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+                : -1;
     if (rc != 0) {
         json_decref(k.data);
         return cd_native__error(req, &err);
@@ -797,11 +804,9 @@ static int h_check(cd_req *req)
     bool valid = cd_native__normalize(req, to, "to", e164, NULL) == 0;
     if (valid) {
         cd_contact c;
-        cd_db *db = cd_req_reader(req, SRV(req)->store);
-        if (db == NULL) {
-            cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+        cd_db *db = cd_native__reader(req, &err);
+        if (db == NULL)
             return cd_native__error(req, &err);
-        }
         int rc = 0;
         cd_err e;
         if (cd_store_contact_by_phone(db, WHO(req)->account.id, e164, &c, &e) == 0) {
@@ -856,8 +861,8 @@ static int h_events(cd_req *req)
     }
     f.limit = limit + 1;
     collect k = {.data = json_array()};
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
-    int rc = db ? 0 : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_db *db = cd_native__reader(req, &err);
+    int rc = db ? 0 : -1;
     bool none = false;
     if (rc == 0 && phone && *phone) {
         char e164[CD_PHONE_MAX];
@@ -926,9 +931,9 @@ static int h_messages(cd_req *req)
     collect_msgs k = {.data = json_array(), .keep = limit};
     /* Newest first; one extra row tells whether there is a next page. */
     f.limit = limit + 1;
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
-    int rc = db ? cd_store_message_list(db, WHO(req)->account.id, &f, collect_message, &k, &err)
-                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_db *db = cd_native__reader(req, &err);
+    int rc =
+        db ? cd_store_message_list(db, WHO(req)->account.id, &f, collect_message, &k, &err) : -1;
     if (rc != 0) {
         json_decref(k.data);
         return cd_native__error(req, &err);
@@ -940,9 +945,9 @@ static int h_message_get(cd_req *req)
 {
     cd_err err;
     cd_message m;
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
-    int rc = db ? cd_store_message_get(db, WHO(req)->account.id, cd_req_param(req, "id"), &m, &err)
-                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_db *db = cd_native__reader(req, &err);
+    int rc =
+        db ? cd_store_message_get(db, WHO(req)->account.id, cd_req_param(req, "id"), &m, &err) : -1;
     if (rc != 0) {
         if (err.code == CD_ENOTFOUND)
             cd_fail_reason(&err, CD_ENOTFOUND, "not_found", "", "no such message");
@@ -1002,9 +1007,8 @@ static int h_key_list(cd_req *req)
 {
     cd_err err;
     json_t *data = json_array();
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
-    int rc = db ? cd_store_key_each(db, WHO(req)->account.id, collect_key, data, &err)
-                : cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_db *db = cd_native__reader(req, &err);
+    int rc = db ? cd_store_key_each(db, WHO(req)->account.id, collect_key, data, &err) : -1;
     if (rc != 0) {
         json_decref(data);
         return cd_native__error(req, &err);
@@ -1100,11 +1104,9 @@ static int h_export(cd_req *req)
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "phone", "phone is required");
         return cd_native__error(req, &err);
     }
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
-    if (db == NULL) {
-        cd_fail(&err, CD_ESTORE, "", "storage unavailable");
+    cd_db *db = cd_native__reader(req, &err);
+    if (db == NULL)
         return cd_native__error(req, &err);
-    }
     int64_t acct = WHO(req)->account.id;
     json_t *consents = json_array(), *events = json_array();
     cd_event_filter f = {.limit = 1000000};

@@ -25,6 +25,8 @@ extern const cd_surface cd_native__public;  /* no credentials, native errors */
 
 /* Answers err as {"error":{"code","message","field"}} with its HTTP status. */
 int cd_native__error(cd_req *req, const cd_err *err);
+/* The request's reader (cd_req_reader); NULL with CD_ESTORE in *err when none opens. */
+cd_db *cd_native__reader(cd_req *req, cd_err *err);
 /* The body as a JSON object (borrowed). */
 int cd_native__body(cd_req *req, json_t **out, cd_err *err);
 /* A string member: absent or null -> *out = NULL; wrong type or too long -> invalid_field. */

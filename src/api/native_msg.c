@@ -21,14 +21,6 @@ static int fail(cd_req *req, const char *reason, const char *field, const char *
     return cd_native__error(req, &err);
 }
 
-static cd_db *reader(cd_req *req, cd_err *err)
-{
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
-    if (db == NULL)
-        cd_fail(err, CD_ESTORE, "", "storage unavailable");
-    return db;
-}
-
 /* ---- POST /messages ---- */
 
 typedef struct send_in {
@@ -287,7 +279,7 @@ static int h_flow_start(cd_req *req)
 
 static int find_flow(cd_req *req, const char *id, cd_flow *f, cd_err *err)
 {
-    cd_db *db = reader(req, err);
+    cd_db *db = cd_native__reader(req, err);
     if (db == NULL)
         return -1;
     int rc = cd_store_flow_get(db, WHO(req)->account.id, id, f, err);
@@ -339,7 +331,7 @@ static int h_flow_list(cd_req *req)
         f.ext_ref = NULL;
     f.limit = limit + 1;
     flow_list_state s = {.req = req, .data = json_array(), .keep = limit};
-    cd_db *db = reader(req, &err);
+    cd_db *db = cd_native__reader(req, &err);
     int rc = db ? 0 : -1;
     const char *phone = cd_req_query(req, "phone");
     bool none = false;
@@ -710,7 +702,7 @@ static int h_settings_get(cd_req *req)
 {
     cd_err err;
     json_t *s = NULL;
-    cd_db *db = reader(req, &err);
+    cd_db *db = cd_native__reader(req, &err);
     int rc = db ? cd_store_settings_get(db, WHO(req)->account.id, &s, &err) : -1;
     if (rc != 0)
         return cd_native__error(req, &err);
@@ -800,7 +792,7 @@ static int h_sender_list(cd_req *req)
     cd_err err;
     json_t *settings = NULL;
     sender_list l = {.data = json_array()};
-    cd_db *db = reader(req, &err);
+    cd_db *db = cd_native__reader(req, &err);
     int rc = db ? cd_store_settings_get(db, WHO(req)->account.id, &settings, &err) : -1;
     if (rc == 0) {
         l.def = json_string_value(json_object_get(settings, "default_sender"));
