@@ -438,42 +438,31 @@ static int hexval(char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* The byte a "%HH" at r stands for, or -1 when r is not one. */
+static int pct(const char *r)
+{
+    int hi, lo;
+    if (r[0] != '%' || (hi = hexval(r[1])) < 0 || (lo = hexval(r[2])) < 0)
+        return -1;
+    return hi * 16 + lo;
+}
+
 /* Decodes %HH like MHD's default, except three that must survive until later:
  * - %00: a decoded NUL would cut the path or value short ("/contacts/%00" would become
  *   "/contacts/"), so it stays as written, for good;
  * - %2F and %25: a "/" inside a path parameter ("/contacts/646%2F555%2F0123") must not
  *   split the path, so these wait for cd_http__unescape_late() on the parameter or query
  *   value, after routing; %25 waits too, or "%252F" would be decoded twice. */
-static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+/* Copies in to out (which may be in: decoding only shortens), decoding the "%HH" that
+ * `late` selects: the first pass everything but %00, %2F and %25; the late pass only
+ * %2F and %25. Returns the length written. */
+static size_t decode(const char *in, char *out, bool late)
 {
-    char *w = s;
-    (void)cls;
-    (void)c;
-    for (const char *r = s; *r;) {
-        int hi, lo;
-        int v =
-            r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 ? hi * 16 + lo : -1;
-        if (v > 0 && v != '/' && v != '%') {
-            *w++ = (char)(hi * 16 + lo);
-            r += 3;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-    return (size_t)(w - s);
-}
-
-const char *cd_http__unescape_late(cd_req *req, const char *s)
-{
-    if (s == NULL || strchr(s, '%') == NULL)
-        return s;
-    char *out = cd_req_alloc(req, strlen(s) + 1), *w = out;
-    for (const char *r = s; *r;) {
-        int hi, lo;
-        int v =
-            r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 ? hi * 16 + lo : -1;
-        if (v == '/' || v == '%') {
+    char *w = out;
+    for (const char *r = in; *r;) {
+        int v = pct(r);
+        bool kept_for_later = v == '/' || v == '%';
+        if (v > 0 && kept_for_later == late) {
             *w++ = (char)v;
             r += 3;
         } else {
@@ -481,6 +470,22 @@ const char *cd_http__unescape_late(cd_req *req, const char *s)
         }
     }
     *w = '\0';
+    return (size_t)(w - out);
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return decode(s, s, false);
+}
+
+const char *cd_http__unescape_late(cd_req *req, const char *s)
+{
+    if (s == NULL || strchr(s, '%') == NULL)
+        return s;
+    char *out = cd_req_alloc(req, strlen(s) + 1);
+    decode(s, out, true);
     return out;
 }
 
