@@ -50,6 +50,7 @@ static int status_of(const cd_err *e)
     case CD_EMETHOD:
         return 405;
     case CD_ESTORE:
+    case CD_EBUSY:
         return 503;
     default:
         return 500;
@@ -58,6 +59,8 @@ static int status_of(const cd_err *e)
 
 int cd_native__error(cd_req *req, const cd_err *err)
 {
+    if (err->code == CD_EBUSY)
+        cd_reply_header(req, "Retry-After", "1");
     json_t *body =
         json_pack("{s{ss ss so}}", "error", "code", cd_err_reason(err), "message", err->msg,
                   "field", err->field[0] ? json_string(err->field) : json_null());

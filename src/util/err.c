@@ -59,6 +59,8 @@ const char *cd_err_reason(const cd_err *err)
         return "method_not_allowed";
     case CD_ESTORE:
         return "storage_error";
+    case CD_EBUSY:
+        return "overloaded";
     case CD_EINTERNAL:
         break;
     }

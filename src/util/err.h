@@ -13,6 +13,7 @@ typedef enum cd_errcode {
     CD_EMETHOD,   /* the path exists, the method does not (405) */
     CD_ESTORE,    /* storage failed; nothing was acknowledged (500/503) */
     CD_EINTERNAL, /* a bug or a resource failure (500) */
+    CD_EBUSY,     /* overloaded or past a deadline; nothing was done: retry later (503) */
 } cd_errcode;
 
 typedef struct cd_err {
