@@ -287,9 +287,8 @@ int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finis
     atomic_store(&req->phase, P_WAITING);
     /* Suspend before submitting: the job may finish, and resume us, before submit returns. */
     MHD_suspend_connection(req->conn);
-    if (cd_store_submit(store, job_run, job_done, req) != 0) {
-        cd_err err;
-        cd_fail(&err, CD_ESTORE, "", "the server is shutting down");
+    cd_err err;
+    if (cd_store_submit(store, job_run, job_done, req, &err) != 0) {
         job_done(req, -1, &err);
     }
     return MHD_YES;

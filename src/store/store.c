@@ -139,9 +139,9 @@ void cd_store_release(cd_store *s, cd_db *db)
     pthread_mutex_unlock(&s->pool_lock);
 }
 
-int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg)
+int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg, cd_err *err)
 {
-    return cd_store__writer_submit(s->writer, fn, done, arg);
+    return cd_store__writer_submit(s->writer, fn, done, arg, err);
 }
 
 typedef struct {
@@ -187,7 +187,7 @@ int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err)
     sync_job j = {.fn = fn, .arg = arg};
     pthread_mutex_init(&j.wait.lock, NULL);
     pthread_cond_init(&j.wait.cond, NULL);
-    int rc = cd_store_submit(s, sync_run, sync_finish, &j);
+    int rc = cd_store_submit(s, sync_run, sync_finish, &j, err);
     if (rc == 0) {
         pthread_mutex_lock(&j.wait.lock);
         while (!j.wait.finished)
@@ -196,8 +196,6 @@ int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err)
         rc = j.wait.rc;
         if (rc != 0 && err)
             *err = j.wait.err;
-    } else {
-        cd_fail(err, CD_ESTORE, "", "the store is closing");
     }
     pthread_mutex_destroy(&j.wait.lock);
     pthread_cond_destroy(&j.wait.cond);

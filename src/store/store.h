@@ -219,8 +219,10 @@ typedef int (*cd_job_fn)(cd_db *db, void *arg, cd_err *err);
  * failed (rc -1, err says why). It must be quick: it only hands the result on. */
 typedef void (*cd_job_done_fn)(void *arg, int rc, const cd_err *err);
 
-/* Queues a job; `done` will be called exactly once. Returns -1 if the store is closing. */
-int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg);
+/* Queues a job; `done` will be called exactly once. Returns -1 without queueing (and
+ * without calling `done`) when the store is closing (CD_ESTORE) or its queue is full
+ * (CD_EBUSY: answer 503 and let the client retry). */
+int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg, cd_err *err);
 /* Queues a job and waits for its durable completion (CLI and tests). */
 int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err);
 

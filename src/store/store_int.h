@@ -99,6 +99,7 @@ extern const struct cd_store_ops cd_store__sqlite_ops;
 /* writer.c: the single write connection and its group-commit thread. */
 cd_writer *cd_store__writer_start(cd_store *s, cd_db *db, cd_err *err);
 void cd_store__writer_stop(cd_writer *w); /* drains the queue, then joins */
-int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg);
+int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg,
+                            cd_err *err);
 
 #endif

@@ -143,7 +143,7 @@ void cd_store__writer_stop(cd_writer *w)
     free(w);
 }
 
-int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg)
+int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg, cd_err *err)
 {
     job *j = cd_xcalloc(1, sizeof *j);
     j->fn = fn;
@@ -153,7 +153,7 @@ int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, voi
     if (w->stopping) {
         pthread_mutex_unlock(&w->lock);
         free(j);
-        return -1;
+        return cd_fail(err, CD_ESTORE, "", "the store is closing");
     }
     if (w->tail)
         w->tail->next = j;

@@ -1241,7 +1241,7 @@ static void *submit_many(void *arg)
 {
     submitter *s = arg;
     for (int i = 0; i < PER_THREAD; i++)
-        if (cd_store_submit(s->store, tjob_run, tjob_done, &s->jobs[i]) != 0)
+        if (cd_store_submit(s->store, tjob_run, tjob_done, &s->jobs[i], NULL) != 0)
             s->failures++;
     return NULL;
 }
@@ -1374,7 +1374,7 @@ static void test_failing_job_in_batch(void **state)
     cd_store_on_commit(f->store, on_commit, &h);
 
     /* Hold the writer inside a batch of its own... */
-    assert_int_equal(cd_store_submit(f->store, gate_run, gate_done, &g), 0);
+    assert_int_equal(cd_store_submit(f->store, gate_run, gate_done, &g, NULL), 0);
     gate_wait_entered(&g);
     /* (what the held job wrote is not visible to readers before its commit) */
     assert_false(group_exists(f, f->acme, "held"));
@@ -1387,7 +1387,7 @@ static void test_failing_job_in_batch(void **state)
         jobs[i].mode = modes[i];
         snprintf(jobs[i].name, sizeof jobs[i].name, "%s", names[i]);
         atomic_init(&jobs[i].calls, 0);
-        assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i]), 0);
+        assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i], NULL), 0);
     }
     gate_open(&g);
     assert_int_equal(tracker_wait(&t, 5), 5);
@@ -1464,7 +1464,7 @@ static void test_close_drains_queue(void **state)
         jobs[i].account_id = f->other;
         snprintf(jobs[i].name, sizeof jobs[i].name, "late-%02d", i);
         atomic_init(&jobs[i].calls, 0);
-        assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i]), 0);
+        assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i], NULL), 0);
     }
     cd_store_close(f->store);
     f->store = NULL;
