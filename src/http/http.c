@@ -1,18 +1,31 @@
 /* http/http.c -- libmicrohttpd glue: per-request state, the body cap, replies, deferral.
  *
  * MHD calls on_request() with the headers only, then once per body chunk, then once more
- * with *data_len == 0. We answer on that last call: with libmicrohttpd 0.9.75 a reply
- * queued on the first call closes the keep-alive connection, which is right only for
- * errors such as 413. Writes suspend the connection while the store's writer commits
- * them; the writer resumes it, and MHD calls on_request() again, where we answer. */
+ * with *data_len == 0. The first call matches the route and authenticates (router.c): a
+ * request for no route, with a wrong method or wrong credentials is refused right there,
+ * before a byte of its body is read or buffered. Good requests are answered on the last
+ * call: with libmicrohttpd 0.9.75 a reply queued on the first call closes the keep-alive
+ * connection, which is right only for refusals such as 401 or 413. Writes suspend the
+ * connection while the store's writer commits them; the writer resumes it, and MHD calls
+ * on_request() again, where we answer.
+ *
+ * A watchdog thread enforces the request deadline (408): MHD has no hook for a request
+ * whose head or body stops arriving, so the watchdog writes the 408 itself and shuts the
+ * socket down, which makes MHD close the connection. The request's `phase` decides, by
+ * compare-and-swap, whether the handler or the watchdog answers. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,11 +35,34 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
+/* One per open connection (MHD's socket context), in cd_http.conns, under cd_http.lock:
+ * what the watchdog looks at. */
+typedef struct conn_entry {
+    struct conn_entry *prev, *next;
+    int fd;
+    int64_t since;      /* connection start, or the end of its last request (us) */
+    bool first;         /* no request finished on it yet */
+    bool timed_out;     /* the watchdog answered 408 and shut it down */
+    struct cd_req *req; /* the request in progress, NULL between requests */
+} conn_entry;
+
 struct cd_http {
     struct MHD_Daemon *d;
     cd_router *router;
     cd_http_config cfg;
-    atomic_int deferred; /* requests waiting for the writer */
+    int listen_fd; /* ours until MHD runs; MHD_INVALID_SOCKET once MHD closes it */
+    int port;
+    atomic_int deferred; /* requests waiting for the writer, or resumed and not answered */
+    atomic_bool stopping;
+    atomic_uint_fast64_t head_timeouts;
+    pthread_mutex_t lock; /* conns, waiters, wd_stop */
+    pthread_cond_t wd_wake;
+    pthread_t watchdog;
+    bool wd_running, wd_stop;
+    conn_entry *conns;
+    struct cd_req *waiters; /* deferred requests, for cd_http_stop */
+    char *timeout_resp;     /* the whole raw 408 answer the watchdog writes */
+    size_t timeout_len;
 };
 
 typedef struct chunk {
@@ -39,7 +75,12 @@ typedef struct header {
     const char *name, *value;
 } header;
 
-enum phase { P_READING, P_WAITING, P_READY, P_ANSWERED };
+/* P_READING -> P_HANDLING (claimed by on_request) -> P_ANSWERED, or -> P_WAITING (deferred)
+ * -> P_READY (job done or abandoned) -> P_ANSWERED; or P_READING -> P_TIMEDOUT (watchdog). */
+enum phase { P_READING, P_HANDLING, P_WAITING, P_READY, P_ANSWERED, P_TIMEDOUT };
+/* A deferred job: the writer moves J_QUEUED -> J_RUNNING -> J_DONE; cd_http_stop may take
+ * a job that is not done yet to J_ABANDONED, and whoever moves it first answers. */
+enum job { J_NONE, J_QUEUED, J_RUNNING, J_DONE, J_ABANDONED };
 
 struct cd_req {
     cd_http *http;
@@ -63,11 +104,21 @@ struct cd_req {
     int status;
     /* deferral */
     _Atomic int phase;
+    _Atomic int job;
+    atomic_int refs;     /* MHD's (until on_completed), plus the writer's while it has the job */
+    atomic_bool counted; /* counted in http->deferred */
+    struct cd_req *wprev, *wnext; /* in http->waiters while counted */
+    conn_entry *ce;               /* under http->lock */
+    int64_t deadline;             /* us; the head and body must have arrived by then */
     cd_job_fn fn;
     cd_finish_fn finish;
     void *farg;
     int rc;
     cd_err err;
+    /* capture mode (no connection): the reply is kept here instead of sent */
+    char *cap_body;
+    size_t cap_len;
+    const char *cap_ctype;
 };
 
 /* ---- request memory ---- */
@@ -116,7 +167,16 @@ static void req_free(cd_req *req)
     }
     cd_buf_free(&req->body);
     json_decref(req->json);
+    free(req->cap_body);
     free(req);
+}
+
+/* Drops one reference; the last one frees the request (on an MHD thread, or on the
+ * writer's for a job that cd_http_stop abandoned). */
+static void req_unref(cd_req *req)
+{
+    if (atomic_fetch_sub(&req->refs, 1) == 1)
+        req_free(req);
 }
 
 /* ---- accessors ---- */
@@ -220,6 +280,8 @@ static int queue(cd_req *req, int status, struct MHD_Response *resp, const char 
 {
     if (resp == NULL)
         return MHD_NO;
+    /* Every path that answers claimed the request first: the watchdog cannot have. */
+    assert(atomic_load(&req->phase) != P_TIMEDOUT);
     MHD_add_response_header(resp, "Content-Type", ctype);
     MHD_add_response_header(resp, "X-Request-Id", req->id);
     for (header *h = req->headers; h; h = h->next)
@@ -233,6 +295,14 @@ static int queue(cd_req *req, int status, struct MHD_Response *resp, const char 
 
 int cd_reply_take(cd_req *req, int status, const char *content_type, char *body, size_t len)
 {
+    if (req->conn == NULL) { /* capture mode: see render_timeout() */
+        free(req->cap_body);
+        req->cap_body = body;
+        req->cap_len = len;
+        req->cap_ctype = content_type;
+        req->status = status;
+        return MHD_YES;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL)
         free(body);
@@ -260,16 +330,40 @@ int cd_reply_json(cd_req *req, int status, json_t *body)
 
 /* ---- deferral ---- */
 
-static int job_run(cd_db *db, void *arg, cd_err *err)
+static void waiters_link(cd_http *h, cd_req *req)
 {
-    cd_req *req = arg;
-    return req->fn(db, req->farg, err);
+    pthread_mutex_lock(&h->lock);
+    req->wnext = h->waiters;
+    req->wprev = NULL;
+    if (h->waiters)
+        h->waiters->wprev = req;
+    h->waiters = req;
+    pthread_mutex_unlock(&h->lock);
 }
 
-/* Runs on the writer thread: record the outcome and wake the connection. */
-static void job_done(void *arg, int rc, const cd_err *err)
+/* Takes the request out of the deferred count, exactly once: on the call that answers it
+ * after resumption, or in on_completed() when the client left first (issue 8 item 7: the
+ * count leaked when on_completed ran instead of the answering call). */
+static void undefer(cd_req *req)
 {
-    cd_req *req = arg;
+    if (!atomic_exchange(&req->counted, false))
+        return;
+    cd_http *h = req->http;
+    pthread_mutex_lock(&h->lock);
+    if (req->wprev)
+        req->wprev->wnext = req->wnext;
+    else
+        h->waiters = req->wnext;
+    if (req->wnext)
+        req->wnext->wprev = req->wprev;
+    pthread_mutex_unlock(&h->lock);
+    atomic_fetch_sub(&h->deferred, 1);
+}
+
+/* Records the outcome and wakes the connection; on_request() answers it. Called once per
+ * deferral, by whoever moved `job` out of J_QUEUED/J_RUNNING. */
+static void complete(cd_req *req, int rc, const cd_err *err)
+{
     req->rc = rc;
     if (rc != 0 && err)
         req->err = *err;
@@ -277,21 +371,55 @@ static void job_done(void *arg, int rc, const cd_err *err)
     MHD_resume_connection(req->conn);
 }
 
+/* Runs on the writer thread. A job that cd_http_stop abandoned (and answered 503) is
+ * skipped: its client was told that nothing was done. */
+static int job_run(cd_db *db, void *arg, cd_err *err)
+{
+    cd_req *req = arg;
+    int expect = J_QUEUED;
+    if (!atomic_compare_exchange_strong(&req->job, &expect, J_RUNNING))
+        return cd_fail_reason(err, CD_EBUSY, "stopping", "", "the server is stopping");
+    return req->fn(db, req->farg, err);
+}
+
+/* Runs on the writer thread (or in cd_req_defer when the writer refused the job). */
+static void job_done(void *arg, int rc, const cd_err *err)
+{
+    cd_req *req = arg;
+    int j = atomic_load(&req->job);
+    while (j == J_QUEUED || j == J_RUNNING) {
+        if (atomic_compare_exchange_weak(&req->job, &j, J_DONE)) {
+            complete(req, rc, err);
+            break;
+        }
+    }
+    req_unref(req); /* the writer's reference */
+}
+
 int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finish_fn finish)
 {
+    cd_http *h = req->http;
     release_reader(req);
     req->fn = fn;
     req->farg = arg;
     req->finish = finish;
-    atomic_fetch_add(&req->http->deferred, 1);
+    atomic_store(&req->job, J_QUEUED);
+    atomic_fetch_add(&req->refs, 1); /* the writer's, dropped in job_done() */
+    atomic_store(&req->counted, true);
+    atomic_fetch_add(&h->deferred, 1);
+    waiters_link(h, req);
     atomic_store(&req->phase, P_WAITING);
     /* Suspend before submitting: the job may finish, and resume us, before submit returns. */
     MHD_suspend_connection(req->conn);
     cd_err err;
-    if (cd_store_submit(store, job_run, job_done, req, &err) != 0) {
+    if (cd_store_submit(store, job_run, job_done, req, &err) != 0)
         job_done(req, -1, &err);
-    }
     return MHD_YES;
+}
+
+int cd_http_deferred(const cd_http *h)
+{
+    return atomic_load(&h->deferred);
 }
 
 /* ---- MHD callbacks ---- */
@@ -338,22 +466,189 @@ static cd_req *req_new(cd_http *h, struct MHD_Connection *conn, const char *meth
     req->conn = conn;
     req->t0 = cd_monotonic_us();
     req->match.route = -1;
+    req->match.owner = -1;
     snprintf(req->method, sizeof req->method, "%s", method);
     req->path = cd_req_strdup(req, url);
     set_request_id(req);
     set_client_ip(req);
     atomic_init(&req->phase, P_READING);
+    atomic_init(&req->job, J_NONE);
+    atomic_init(&req->refs, 1); /* MHD's, dropped in on_completed() */
+    atomic_init(&req->counted, false);
     return req;
 }
 
-static bool declared_too_big(cd_req *req, size_t max)
+/* The declared body length, or -1 when none is declared (chunked) or it is not a number. */
+static long long declared_length(cd_req *req)
 {
     const char *cl = cd_req_header(req, "Content-Length");
-    if (cl == NULL)
-        return false;
+    if (cl == NULL || *cl < '0' || *cl > '9')
+        return -1;
     char *end;
+    errno = 0;
     unsigned long long n = strtoull(cl, &end, 10);
-    return *end == '\0' && n > max;
+    if (*end != '\0' || errno == ERANGE || n > (unsigned long long)INT64_MAX)
+        return -1;
+    return (long long)n;
+}
+
+/* Valid UTF-8 as jansson reads it (no overlong forms, no surrogates, nothing past
+ * U+10FFFF): anything we may echo in a JSON message must be, or the answer fails. */
+static bool utf8_ok(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s++;
+        int more = c < 0x80             ? 0
+                   : (c & 0xE0) == 0xC0 ? 1
+                   : (c & 0xF0) == 0xE0 ? 2
+                   : (c & 0xF8) == 0xF0 ? 3
+                                        : -1;
+        if (more < 0 || c == 0xC0 || c == 0xC1 || c > 0xF4)
+            return false;
+        unsigned cp = more ? c & (0x3Fu >> more) : c;
+        for (int k = 0; k < more; k++, s++) {
+            if ((*s & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (*s & 0x3Fu);
+        }
+        if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+    }
+    return true;
+}
+
+static enum MHD_Result query_ok(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    bool *ok = cls;
+    (void)kind;
+    *ok = utf8_ok((const unsigned char *)key) &&
+          (value == NULL || utf8_ok((const unsigned char *)value));
+    return *ok ? MHD_YES : MHD_NO;
+}
+
+/* 400 for a head we could not even echo back: a method that is not an HTTP token, or a
+ * path or query that is not UTF-8 once decoded ("GET /%FF" was a 500: the 404 message
+ * carrying the path could not be encoded as JSON). */
+static int check_head(cd_req *req, const char *method, cd_err *err)
+{
+    size_t n = strlen(method);
+    bool ok = n > 0 && n < sizeof req->method;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = strchr("!#$%&'*+-.^_`|~", method[i]) != NULL ||
+             (method[i] >= '0' && method[i] <= '9') ||
+             ((method[i] | 0x20) >= 'a' && (method[i] | 0x20) <= 'z');
+    if (!ok)
+        return cd_fail_reason(err, CD_EINVAL, "bad_request", "", "not an HTTP method");
+    if (!utf8_ok((const unsigned char *)req->path))
+        return cd_fail_reason(err, CD_EINVAL, "bad_request", "",
+                              "the path is not valid UTF-8 once percent-decoded");
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_ok, &ok);
+    if (!ok)
+        return cd_fail_reason(err, CD_EINVAL, "bad_request", "",
+                              "the query string is not valid UTF-8 once percent-decoded");
+    return 0;
+}
+
+/* The request is ours to answer, not the watchdog's (which may have answered 408). */
+static bool claim(cd_req *req)
+{
+    int expect = P_READING;
+    return atomic_compare_exchange_strong(&req->phase, &expect, P_HANDLING);
+}
+
+static conn_entry *entry_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Links the request to its connection for the watchdog and sets its deadline: from the
+ * connection's start for its first request (whose head the deadline covers too), from the
+ * head's arrival for later ones. False when the watchdog has already given up on it. */
+static bool watch(cd_http *h, cd_req *req)
+{
+    conn_entry *ce = entry_of(req->conn);
+    if (ce == NULL)
+        return true;
+    bool ok;
+    pthread_mutex_lock(&h->lock);
+    ok = !ce->timed_out;
+    if (ok) {
+        ce->req = req;
+        req->ce = ce;
+        req->deadline =
+            (ce->first ? ce->since : req->t0) + (int64_t)h->cfg.request_timeout * 1000000;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return ok;
+}
+
+/* Sizes the body buffer from Content-Length (already checked against max_body), so that a
+ * body costs its own size, not the doubling of a growing buffer. */
+static void presize(cd_buf *b, long long len)
+{
+    if (len <= 0)
+        return;
+    b->data = cd_xmalloc((size_t)len + 1);
+    b->cap = (size_t)len + 1;
+    b->data[0] = '\0';
+}
+
+/* Appends a chunk (len + n <= max, checked by the caller); a body of unknown length
+ * (chunked) grows by doubling, but never past max + 1 bytes. */
+static void append_body(cd_buf *b, const char *data, size_t n, size_t max)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if (cap > max + 1)
+            cap = max + 1;
+        b->data = cd_xrealloc(b->data, cap);
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+/* The first call, with the head only (issue 8 item 6): refusals (stopping, bad head, no
+ * route, wrong method, wrong credentials) are answered now, before any body is read;
+ * answering on the first call also closes the connection, which is what a refusal wants. */
+static enum MHD_Result on_head(cd_http *h, struct MHD_Connection *conn, const char *url,
+                               const char *method, void **state)
+{
+    cd_req *req = req_new(h, conn, method, url); /* released in on_completed() */
+    *state = req;
+    if (!watch(h, req)) {
+        atomic_store(&req->phase, P_TIMEDOUT);
+        return MHD_NO; /* the watchdog answered 408 already */
+    }
+    cd_err err = {0};
+    int rc = 0;
+    if (atomic_load(&h->stopping))
+        rc = cd_fail_reason(&err, CD_EBUSY, "stopping", "", "the server is stopping; retry");
+    if (rc == 0)
+        rc = check_head(req, method, &err);
+    if (rc == 0)
+        rc = cd_router_prepare(h->router, req, &err);
+    if (rc != 0)
+        return claim(req) ? (enum MHD_Result)cd_router_reply_error(h->router, req, &err) : MHD_YES;
+    long long len = declared_length(req);
+    if (len != 0)
+        /* A body may take long to arrive: do not hold a pooled reader (taken by
+         * authenticate) meanwhile; the handler takes a fresh one. */
+        release_reader(req);
+    /* A declared oversize body is still read (and dropped) so that the client, which is
+     * busy sending it, gets the 413 instead of a reset connection. */
+    if (len > 0 && (unsigned long long)len > h->cfg.max_body)
+        req->too_big = true;
+    else
+        presize(&req->body, len);
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -364,32 +659,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     cd_req *req = *state;
     (void)version;
 
-    if (req == NULL) {
-        req = req_new(h, conn, method, url); /* freed in on_completed() */
-        *state = req;
-        /* A declared oversize body is still read (and dropped) so that the client, which is
-         * busy sending it, gets the 413 instead of a reset connection. */
-        req->too_big = declared_too_big(req, h->cfg.max_body);
-        return MHD_YES;
-    }
+    if (req == NULL)
+        return on_head(h, conn, url, method, state);
     switch (atomic_load(&req->phase)) {
     case P_READING:
         break;
     case P_READY:
-        atomic_fetch_sub(&h->deferred, 1);
+        undefer(req);
         return (enum MHD_Result)req->finish(req, req->farg, req->rc, &req->err);
-    default: /* waiting for the writer, or answered: nothing to do */
+    default: /* waiting for the writer, answered, or timed out: nothing to do */
+        *data_len = 0;
         return MHD_YES;
     }
     if (*data_len > 0) {
         /* Past max_body this only sets too_big, and the final call answers 413. */
         if (!req->too_big && req->body.len + *data_len <= h->cfg.max_body)
-            cd_buf_append(&req->body, data, *data_len);
+            append_body(&req->body, data, *data_len, h->cfg.max_body);
         else
             req->too_big = true;
         *data_len = 0;
         return MHD_YES;
     }
+    if (!claim(req))
+        return MHD_YES; /* the watchdog answered 408 and is closing the connection */
     if (req->too_big) {
         cd_err err;
         cd_fail_reason(&err, CD_ELIMIT, "too_large", "", "the body is larger than %zu bytes",
@@ -407,12 +699,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     (void)conn;
     if (req == NULL)
         return;
+    pthread_mutex_lock(&h->lock); /* also orders the watchdog's write of req->status */
+    if (req->ce) {
+        req->ce->req = NULL;
+        req->ce->first = false;
+        req->ce->since = cd_monotonic_us();
+        req->ce = NULL;
+    }
+    pthread_mutex_unlock(&h->lock);
+    undefer(req); /* the client left after resumption, before the answering call */
     double secs = (double)(cd_monotonic_us() - req->t0) / 1e6;
     cd_router_observe(h->router, req->match.route, req->status, secs);
     if (h->cfg.log_requests) {
         cd_buf f = {0};
-        cd_buf_printf(&f, "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":", req->id,
-                      req->method);
+        cd_buf_printf(&f, "\"request_id\":\"%s\",\"method\":", req->id);
+        cd_json_quote(&f, req->method); /* a method is only checked after it is logged */
+        cd_buf_puts(&f, ",\"path\":");
         cd_json_quote(&f, req->path);
         cd_buf_printf(&f, ",\"status\":%d,\"ms\":%.3f,\"ip\":\"%s\"%s", req->status, secs * 1000,
                       req->ip,
@@ -420,8 +722,122 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
         cd_log("info", "request", f.data);
         cd_buf_free(&f);
     }
-    req_free(req);
+    req_unref(req);
     *state = NULL;
+}
+
+/* ---- connections and the request deadline ---- */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    cd_http *h = cls;
+    conn_entry *ce = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        ce = cd_xcalloc(1, sizeof *ce);
+        ce->fd = ci ? ci->connect_fd : -1;
+        ce->since = cd_monotonic_us();
+        ce->first = true;
+        pthread_mutex_lock(&h->lock);
+        ce->next = h->conns;
+        if (h->conns)
+            h->conns->prev = ce;
+        h->conns = ce;
+        pthread_mutex_unlock(&h->lock);
+        *socket_context = ce;
+        return;
+    }
+    if (ce == NULL)
+        return;
+    /* Unlinked before MHD closes the socket, so the watchdog never touches a reused fd. */
+    pthread_mutex_lock(&h->lock);
+    if (ce->prev)
+        ce->prev->next = ce->next;
+    else
+        h->conns = ce->next;
+    if (ce->next)
+        ce->next->prev = ce->prev;
+    if (ce->req)
+        ce->req->ce = NULL;
+    pthread_mutex_unlock(&h->lock);
+    free(ce);
+    *socket_context = NULL;
+}
+
+/* Called with h->lock held. A request past its deadline that is still being read gets the
+ * 408; so does a connection whose first request head has not arrived within the deadline,
+ * or a later one within idle + deadline (MHD's idle timeout closes merely idle ones). */
+static void check_conn(cd_http *h, conn_entry *ce, int64_t now)
+{
+    int64_t timeout = (int64_t)h->cfg.request_timeout * 1000000;
+    if (ce->timed_out || ce->fd < 0)
+        return;
+    if (ce->req) {
+        int expect = P_READING;
+        if (now < ce->req->deadline ||
+            !atomic_compare_exchange_strong(&ce->req->phase, &expect, P_TIMEDOUT))
+            return;
+        ce->req->status = 408;
+    } else {
+        int64_t limit = ce->first ? timeout : timeout + (int64_t)h->cfg.idle_timeout * 1000000;
+        if (now - ce->since < limit)
+            return;
+        atomic_fetch_add(&h->head_timeouts, 1);
+    }
+    ce->timed_out = true;
+    /* MHD writes nothing on a connection whose request is still arriving, so this cannot
+     * interleave with its output; SHUT_RD makes MHD's next read see the end and close. */
+    (void)!send(ce->fd, h->timeout_resp, h->timeout_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    shutdown(ce->fd, SHUT_RDWR);
+}
+
+static void *watchdog(void *arg)
+{
+    cd_http *h = arg;
+    pthread_mutex_lock(&h->lock);
+    while (!h->wd_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 200 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&h->wd_wake, &h->lock, &ts);
+        int64_t now = cd_monotonic_us();
+        for (conn_entry *ce = h->conns; ce; ce = ce->next)
+            check_conn(h, ce, now);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+/* Renders the 408 once, in the fallback surface's error format, by answering a request
+ * that has no connection (capture mode), and wraps it in a complete HTTP answer. */
+static void render_timeout(cd_http *h)
+{
+    cd_req *req = cd_xcalloc(1, sizeof *req);
+    req->http = h;
+    req->path = cd_req_strdup(req, "/");
+    req->match.tried = true;
+    req->match.route = req->match.owner = -1;
+    cd_err err;
+    cd_fail_reason(&err, CD_EINVAL, "request_timeout", "",
+                   "the request did not arrive within %u seconds", h->cfg.request_timeout);
+    cd_router_reply_error(h->router, req, &err);
+    cd_buf b = {0};
+    cd_buf_printf(&b, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: %s\r\n",
+                  req->cap_ctype ? req->cap_ctype : "text/plain");
+    for (header *x = req->headers; x; x = x->next)
+        cd_buf_printf(&b, "%s: %s\r\n", x->name, x->value);
+    cd_buf_printf(&b, "Content-Length: %zu\r\n\r\n", req->cap_len);
+    if (req->cap_len)
+        cd_buf_append(&b, req->cap_body, req->cap_len);
+    h->timeout_len = b.len;
+    h->timeout_resp = cd_buf_take(&b);
+    req_free(req);
 }
 
 cd_route_match *cd_http__match(cd_req *req)
@@ -488,51 +904,180 @@ const char *cd_http__unescape_late(cd_req *req, const char *s)
     return out;
 }
 
-cd_http *cd_http_start(const cd_http_config *cfg, cd_router *router, cd_err *err)
+/* Our own listening socket, so that the port is known (and public_url set) before any
+ * thread serves a request. */
+static int listen_on(cd_http *h, cd_err *err)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)h->cfg.port)};
+    if (inet_pton(AF_INET, h->cfg.host, &addr.sin_addr) != 1)
+        return cd_fail(err, CD_EINVAL, "listen", "not an IPv4 address: %s", h->cfg.host);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    socklen_t len = sizeof addr;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 1024) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return cd_fail(err, CD_EINTERNAL, "listen", "cannot listen on %s:%d: %s", h->cfg.host,
+                       h->cfg.port, strerror(e));
+    }
+    h->listen_fd = fd;
+    h->port = ntohs(addr.sin_port);
+    return 0;
+}
+
+cd_http *cd_http_bind(const cd_http_config *cfg, cd_router *router, cd_err *err)
 {
     cd_http *h = cd_xcalloc(1, sizeof *h);
     h->router = router;
     h->cfg = *cfg;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
-    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
-        free(h);
-        cd_fail(err, CD_EINVAL, "listen", "not an IPv4 address: %s", cfg->host);
+    if (h->cfg.max_connections == 0)
+        h->cfg.max_connections = 4000;
+    if (h->cfg.idle_timeout == 0)
+        h->cfg.idle_timeout = 60;
+    if (h->cfg.stop_grace_ms == 0)
+        h->cfg.stop_grace_ms = 5000;
+    h->listen_fd = -1;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->wd_wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (listen_on(h, err) != 0) {
+        cd_http_stop(h);
         return NULL;
     }
+    render_timeout(h);
+    return h;
+}
+
+int cd_http_serve(cd_http *h, cd_err *err)
+{
+    const cd_http_config *cfg = &h->cfg;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     h->d = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
-    if (h->d == NULL) {
-        free(h);
-        cd_fail(err, CD_EINTERNAL, "listen", "cannot listen on %s:%d", cfg->host, cfg->port);
-        return NULL;
+        flags, (uint16_t)h->port, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
+        (MHD_socket)h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->idle_timeout, MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip, MHD_OPTION_END);
+    if (h->d == NULL)
+        return cd_fail(err, CD_EINTERNAL, "listen", "cannot serve on %s:%d", cfg->host, h->port);
+    h->listen_fd = -1; /* MHD's now (see cd_http_stop) */
+    if (cfg->request_timeout > 0) {
+        if (pthread_create(&h->watchdog, NULL, watchdog, h) != 0)
+            return cd_fail(err, CD_EINTERNAL, "", "cannot start the request watchdog");
+        h->wd_running = true;
+    }
+    return 0;
+}
+
+cd_http *cd_http_start(const cd_http_config *cfg, cd_router *router, cd_err *err)
+{
+    cd_http *h = cd_http_bind(cfg, router, err);
+    if (h && cd_http_serve(h, err) != 0) {
+        cd_http_stop(h);
+        h = NULL;
     }
     return h;
 }
 
 int cd_http_port(const cd_http *h)
 {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    return di ? di->port : 0;
+    return h->port;
+}
+
+void cd_http_metrics(const cd_http *h, cd_buf *out)
+{
+    cd_buf_printf(out,
+                  "# HELP consentd_http_deferred Requests waiting for the writer or for their "
+                  "answer.\n# TYPE consentd_http_deferred gauge\nconsentd_http_deferred %d\n"
+                  "# HELP consentd_http_head_timeouts_total Connections closed with a 408 before "
+                  "a request head arrived.\n# TYPE consentd_http_head_timeouts_total counter\n"
+                  "consentd_http_head_timeouts_total %llu\n",
+                  atomic_load(&h->deferred), (unsigned long long)atomic_load(&h->head_timeouts));
+}
+
+/* Waits up to ms for every deferred request to be answered. */
+static bool drain(cd_http *h, unsigned ms)
+{
+    for (unsigned i = 0; i < ms / 10 && atomic_load(&h->deferred) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return atomic_load(&h->deferred) == 0;
+}
+
+/* Answers 503 to every request whose job the writer has not handed back, and resumes
+ * them; the writer skips those it has not started (job_run) and frees them (job_done). */
+static void abandon_waiters(cd_http *h)
+{
+    size_t n = 0, cap = 16;
+    cd_req **v = cd_xmalloc(cap * sizeof *v);
+    pthread_mutex_lock(&h->lock); /* collect, so that MHD is never called under our lock */
+    for (cd_req *r = h->waiters; r; r = r->wnext) {
+        if (n == cap)
+            v = cd_xrealloc(v, (cap *= 2) * sizeof *v);
+        atomic_fetch_add(&r->refs, 1);
+        v[n++] = r;
+    }
+    pthread_mutex_unlock(&h->lock);
+    for (size_t i = 0; i < n; i++) {
+        cd_req *r = v[i];
+        int j = atomic_load(&r->job);
+        while (j == J_QUEUED || j == J_RUNNING) {
+            if (!atomic_compare_exchange_weak(&r->job, &j, J_ABANDONED))
+                continue;
+            cd_err e;
+            if (j == J_QUEUED)
+                cd_fail_reason(&e, CD_EBUSY, "stopping", "",
+                               "the server is stopping; nothing was done: retry");
+            else
+                cd_fail_reason(&e, CD_ESTORE, "stopping", "",
+                               "the server stopped before the write was confirmed; retry with "
+                               "the same Idempotency-Key");
+            complete(r, -1, &e);
+            break;
+        }
+        req_unref(r);
+    }
+    free(v);
 }
 
 void cd_http_stop(cd_http *h)
 {
     if (h == NULL)
         return;
-    /* Stop accepting, then give suspended requests time to be answered: a suspended
-     * connection must not be closed under a job that will resume it. */
-    MHD_socket fd = MHD_quiesce_daemon(h->d);
-    for (int i = 0; i < 1000 && atomic_load(&h->deferred) > 0; i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+    if (h->d) {
+        /* 1. No new connections, and 503 for new requests on open ones (on_head). */
+        atomic_store(&h->stopping, true);
+        MHD_socket fd = MHD_quiesce_daemon(h->d);
+        /* 2-3. Waiters are answered normally, or else 503 (a stuck writer must not keep
+         * a connection suspended: MHD_stop_daemon aborts on one). */
+        if (!drain(h, h->cfg.stop_grace_ms)) {
+            abandon_waiters(h);
+            drain(h, 1000);
+        }
+        /* 4. Nothing is suspended any more; MHD closes what is left. */
+        MHD_stop_daemon(h->d);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
     }
-    MHD_stop_daemon(h->d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    if (h->listen_fd >= 0)
+        close(h->listen_fd);
+    if (h->wd_running) {
+        pthread_mutex_lock(&h->lock);
+        h->wd_stop = true;
+        pthread_cond_signal(&h->wd_wake);
+        pthread_mutex_unlock(&h->lock);
+        pthread_join(h->watchdog, NULL);
+    }
+    pthread_cond_destroy(&h->wd_wake);
+    pthread_mutex_destroy(&h->lock);
+    free(h->timeout_resp);
     free(h);
 }

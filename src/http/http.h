@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/err.h"
 
 typedef struct cd_req cd_req;
@@ -27,12 +28,36 @@ typedef struct cd_http_config {
     int threads;      /* MHD thread pool size */
     size_t max_body;  /* bytes; larger bodies get 413 */
     bool log_requests;
+    unsigned max_connections; /* 0 = 4000; the caller keeps it below the open-file limit */
+    unsigned max_per_ip;      /* connections from one IP address; 0 = no limit */
+    unsigned request_timeout; /* seconds for a request's head and body to arrive (408); 0 = none */
+    unsigned idle_timeout;    /* seconds a connection may sit idle before MHD closes it; 0 = 60 */
+    unsigned stop_grace_ms;   /* how long cd_http_stop lets waiters finish; 0 = 5000 */
 } cd_http_config;
 
-/* Starts listening. The router is borrowed and must outlive the server. */
+/* Binds and listens, but serves nothing yet: cd_http_port() is known, no thread runs.
+ * The router is borrowed and must outlive the server. */
+cd_http *cd_http_bind(const cd_http_config *cfg, cd_router *router, cd_err *err);
+/* Starts the threads that serve a bound cd_http. On failure the cd_http is still to be
+ * released with cd_http_stop(). */
+int cd_http_serve(cd_http *h, cd_err *err);
+/* cd_http_bind + cd_http_serve; NULL (everything released) on failure. */
 cd_http *cd_http_start(const cd_http_config *cfg, cd_router *router, cd_err *err);
 int cd_http_port(const cd_http *h); /* the bound port (useful with port 0) */
-void cd_http_stop(cd_http *h);      /* NULL is a no-op */
+/* Requests waiting for the writer (suspended), or resumed but not yet answered. */
+int cd_http_deferred(const cd_http *h);
+/* Appends the Prometheus text of the gauges above (consentd_http_deferred, ...). */
+void cd_http_metrics(const cd_http *h, cd_buf *out);
+/* Stops serving and releases h; NULL is a no-op. The order, so that no suspended
+ * connection is left for MHD_stop_daemon (which aborts on one):
+ * 1. refuse new requests (503, also on open keep-alive connections) and new connections;
+ * 2. give the waiters up to stop_grace_ms to be answered normally;
+ * 3. answer those still waiting 503 (a job not started yet is then skipped by the writer;
+ *    one already running may still commit, and the message says to retry with the same
+ *    Idempotency-Key), and give their answers a moment to go out;
+ * 4. stop MHD. The writer may still hold abandoned jobs: their memory is freed when it
+ *    hands them back, so the store must be closed after this, never before. */
+void cd_http_stop(cd_http *h);
 
 /* ---- request ---- */
 const char *cd_req_method(const cd_req *req);

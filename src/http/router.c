@@ -1,6 +1,7 @@
 /* http/router.c -- route table, matching, authentication by surface, metrics. */
 #include "http/router.h"
 
+#include <assert.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,8 +15,8 @@
 #define MAX_ROUTES 128
 
 /* The status codes we count separately; anything else lands in "other". */
-static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 409,
-                               413, 422, 429, 500, 503, 520, 521, 522, 525};
+static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409,
+                               413, 415, 422, 429, 500, 503, 520, 521, 522, 525};
 #define NSTATUS ((int)(sizeof statuses / sizeof statuses[0]) + 1)
 
 typedef struct route {
@@ -133,6 +134,7 @@ static int match(cd_router *r, cd_req *req, cd_route_match *m, char *allow, size
     allow[0] = '\0';
     m->tried = true;
     m->route = -1;
+    m->owner = -1;
     *path_route = -1;
     if (n < 0)
         return -1;
@@ -144,6 +146,7 @@ static int match(cd_router *r, cd_req *req, cd_route_match *m, char *allow, size
             path_hit = i;
         if (strcmp(rt->method, method) == 0 || (head && strcmp(rt->method, "GET") == 0)) {
             m->route = i;
+            m->owner = i;
             m->ctx = rt->ctx;
             m->nparams = 0;
             for (int s = 0; s < n && m->nparams < 8; s++) {
@@ -165,14 +168,15 @@ static int match(cd_router *r, cd_req *req, cd_route_match *m, char *allow, size
         }
     }
     *path_route = path_hit;
+    m->owner = path_hit;
     return -1;
 }
 
 static const cd_surface *surface_of(cd_router *r, cd_req *req)
 {
     cd_route_match *m = cd_http__match(req);
-    if (m->route >= 0)
-        return r->routes[m->route]->surface;
+    if (m->tried && m->owner >= 0)
+        return r->routes[m->owner]->surface;
     /* A path of a surface with a wrong method still answers in that surface's format. */
     char allow[64];
     int on_path;
@@ -190,29 +194,49 @@ int cd_router_reply_error(cd_router *r, cd_req *req, const cd_err *err)
     return surface_of(r, req)->reply_error(req, err);
 }
 
-int cd_router_dispatch(cd_router *r, cd_req *req)
+/* How many bytes of s to show in a message: at most max, cut at a character boundary so
+ * that the message stays valid UTF-8 (the path itself was checked by http.c). */
+static int shown(const char *s, int max)
+{
+    int n = (int)strnlen(s, (size_t)max + 1);
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+int cd_router_prepare(cd_router *r, cd_req *req, cd_err *err)
 {
     cd_route_match *m = cd_http__match(req);
     char allow[64];
-    cd_err err = {0};
     int on_path;
     int rc = match(r, req, m, allow, sizeof allow, &on_path);
     if (rc < 0 && on_path >= 0) {
-        /* Answer in the format of the surface that owns the path. */
+        /* Answered in the format of the surface that owns the path (m->owner). */
         cd_reply_header(req, "Allow", allow);
-        cd_fail_reason(&err, CD_EMETHOD, "method_not_allowed", "", "%s is not allowed here; use %s",
-                       cd_req_method(req), allow);
-        return r->routes[on_path]->surface->reply_error(req, &err);
+        return cd_fail_reason(err, CD_EMETHOD, "method_not_allowed", "",
+                              "%s is not allowed here; use %s", cd_req_method(req), allow);
     }
     if (rc < 0) {
-        cd_fail_reason(&err, CD_ENOTFOUND, "not_found", "", "no such route: %s %s",
-                       cd_req_method(req), cd_req_path(req));
-        return r->fallback->reply_error(req, &err);
+        const char *path = cd_req_path(req);
+        return cd_fail_reason(err, CD_ENOTFOUND, "not_found", "", "no such route: %s %.*s%s",
+                              cd_req_method(req), shown(path, 100), path,
+                              (int)strlen(path) > shown(path, 100) ? "..." : "");
     }
-    route *rt = r->routes[rc];
-    if (rt->surface->authenticate && rt->surface->authenticate(req, &err) != 0)
-        return rt->surface->reply_error(req, &err);
-    return rt->handler(req);
+    const cd_surface *s = r->routes[rc]->surface;
+    if (s->authenticate && s->authenticate(req, err) != 0)
+        return -1;
+    return 0;
+}
+
+int cd_router_dispatch(cd_router *r, cd_req *req)
+{
+    cd_route_match *m = cd_http__match(req);
+    /* http.c calls this only after cd_router_prepare() said yes. */
+    assert(m->tried && m->route >= 0 && m->route < r->n);
+    return r->routes[m->route]->handler(req);
 }
 
 static int status_index(int status)

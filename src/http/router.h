@@ -28,7 +28,13 @@ void cd_router_add(cd_router *r, const char *method, const char *pattern, const 
 /* The surface used for paths that match no route (404s, 405s, early 413s). */
 void cd_router_set_fallback(cd_router *r, const cd_surface *surface);
 
-/* Called by http.c once the body is complete: matches, authenticates, runs the handler. */
+/* Called by http.c with the request head only, before any body is read: matches the
+ * route and runs its surface's authenticate hook. 0: go on (read the body, then
+ * cd_router_dispatch); -1: *err says why not (404, 405 with an Allow reply header, 401, or
+ * what authenticate failed with), to be answered with cd_router_reply_error at once. */
+int cd_router_prepare(cd_router *r, cd_req *req, cd_err *err);
+/* Called by http.c once the body is complete: runs the handler that cd_router_prepare
+ * matched and authenticated (it neither matches nor authenticates again). */
 int cd_router_dispatch(cd_router *r, cd_req *req);
 /* Answers an error for a request that never reached a handler (body too big...). */
 int cd_router_reply_error(cd_router *r, cd_req *req, const cd_err *err);
@@ -40,6 +46,7 @@ void cd_router_metrics(cd_router *r, cd_buf *out);
 /* Internal to http/: which route a request matched (-1 = none) and its parameters. */
 typedef struct cd_route_match {
     int route; /* -1 = none */
+    int owner; /* the route whose surface answers errors: `route`, or one on the same path */
     bool tried;
     void *ctx;
     int nparams;
