@@ -25,6 +25,40 @@ static void env_str(const char *name, char *dst, size_t n)
         snprintf(dst, n, "%s", v);
 }
 
+/* A whole number from min to 1000000, or -1. */
+static long long parse_uint(const char *v, unsigned min)
+{
+    char *end;
+    if (v == NULL || *v < '0' || *v > '9')
+        return -1;
+    unsigned long long n = strtoull(v, &end, 10);
+    return *end == '\0' && n >= min && n <= 1000000 ? (long long)n : -1;
+}
+
+static void env_uint(const char *name, unsigned *dst, unsigned min)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return;
+    long long n = parse_uint(v, min);
+    if (n < 0)
+        fprintf(stderr, "consentd: ignoring invalid %s=%s\n", name, v);
+    else
+        *dst = (unsigned)n;
+}
+
+/* --flag N into *dst; 0 when it was another flag, -1 (with a message) when N is bad. */
+static int flag_uint(const char *flag, const char *v, unsigned *dst, unsigned min)
+{
+    long long n = parse_uint(v, min);
+    if (n < 0) {
+        fprintf(stderr, "consentd: %s must be a whole number from %u to 1000000\n", flag, min);
+        return -1;
+    }
+    *dst = (unsigned)n;
+    return 0;
+}
+
 void cd_config_defaults(cd_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -49,6 +83,12 @@ void cd_config_defaults(cd_config *cfg)
     env_str("CONSENTD_SMPP_URL", cfg->smpp_url, sizeof cfg->smpp_url);
     env_str("CONSENTD_HTTP_SMS_URL", cfg->http_sms_url, sizeof cfg->http_sms_url);
     env_str("CONSENTD_PUBLIC_URL", cfg->public_url, sizeof cfg->public_url);
+    cfg->max_connections = 4000;
+    cfg->max_conns_per_ip = 256;
+    cfg->request_timeout = 30;
+    env_uint("CONSENTD_MAX_CONNECTIONS", &cfg->max_connections, 1);
+    env_uint("CONSENTD_MAX_CONNS_PER_IP", &cfg->max_conns_per_ip, 0);
+    env_uint("CONSENTD_REQUEST_TIMEOUT", &cfg->request_timeout, 0);
     v = getenv("CONSENTD_LOG_REQUESTS");
     if (v && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0))
         cfg->log_requests = false;
@@ -107,6 +147,15 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
             snprintf(cfg->http_sms_url, sizeof cfg->http_sms_url, "%s", v);
         } else if ((v = flag_value("--public-url", &i, argc, argv))) {
             snprintf(cfg->public_url, sizeof cfg->public_url, "%s", v);
+        } else if ((v = flag_value("--max-connections", &i, argc, argv))) {
+            if (flag_uint("--max-connections", v, &cfg->max_connections, 1) != 0)
+                return -1;
+        } else if ((v = flag_value("--max-conns-per-ip", &i, argc, argv))) {
+            if (flag_uint("--max-conns-per-ip", v, &cfg->max_conns_per_ip, 0) != 0)
+                return -1;
+        } else if ((v = flag_value("--request-timeout", &i, argc, argv))) {
+            if (flag_uint("--request-timeout", v, &cfg->request_timeout, 0) != 0)
+                return -1;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             cfg->log_requests = false;
         } else {

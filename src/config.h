@@ -12,20 +12,25 @@ typedef struct cd_config {
     int threads;
     size_t max_body;
     bool log_requests;
-    char transport[16];     /* default transport: "sink", "smpp", "http" */
-    char smpp_url[512];     /* smpp://SYSTEM_ID:PASSWORD@HOST:PORT?window=10; "" = none */
-    char http_sms_url[512]; /* the HTTP provider; "" = none */
-    char public_url[256];   /* base of links we hand out (double opt-in confirmation) */
+    char transport[16];        /* default transport: "sink", "smpp", "http" */
+    char smpp_url[512];        /* smpp://SYSTEM_ID:PASSWORD@HOST:PORT?window=10; "" = none */
+    char http_sms_url[512];    /* the HTTP provider; "" = none */
+    char public_url[256];      /* base of links we hand out (double opt-in confirmation) */
+    unsigned max_connections;  /* open HTTP connections; capped below the open-file limit */
+    unsigned max_conns_per_ip; /* open HTTP connections from one address; 0 = no limit */
+    unsigned request_timeout;  /* seconds for a request's head and body (408); 0 = none */
 } cd_config;
 
 /* Defaults, then the environment (CONSENTD_LISTEN, CONSENTD_DB, CONSENTD_THREADS,
  * CONSENTD_MAX_BODY, CONSENTD_LOG_REQUESTS, CONSENTD_TRANSPORT, CONSENTD_SMPP_URL,
- * CONSENTD_HTTP_SMS_URL, CONSENTD_PUBLIC_URL). */
+ * CONSENTD_HTTP_SMS_URL, CONSENTD_PUBLIC_URL, CONSENTD_MAX_CONNECTIONS,
+ * CONSENTD_MAX_CONNS_PER_IP, CONSENTD_REQUEST_TIMEOUT). */
 void cd_config_defaults(cd_config *cfg);
 /* "127.0.0.1:8080" -> host and port. */
 int cd_config_set_listen(cd_config *cfg, const char *listen);
 /* Consumes the common flags (--db, --listen, --threads, --max-body, --quiet, --transport,
- * --smpp, --http-sms, --public-url) from argv,
+ * --smpp, --http-sms, --public-url, --max-connections, --max-conns-per-ip,
+ * --request-timeout) from argv,
  * compacting it; returns the new argc, or -1 with a message on stderr. */
 int cd_config_parse_flags(cd_config *cfg, int argc, char **argv);
 

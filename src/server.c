@@ -2,8 +2,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "api/native.h"
+#include "util/log.h"
 #include "util/timeutil.h"
 
 static void on_commit(void *arg, int batch, double seconds)
@@ -13,6 +15,45 @@ static void on_commit(void *arg, int batch, double seconds)
     cd_hist_observe(&srv->commit_seconds, seconds);
     /* Any commit may have queued a message: let the delivery worker look. */
     cd_outbox_kick(atomic_load(&srv->kick));
+}
+
+/* Open files kept out of the HTTP connection limit: SQLite (database, WAL and shared
+ * memory per pooled connection), SMPP and provider sockets, logs, the listening socket. */
+#define FD_RESERVE 128
+
+/* Raises the soft open-file limit to the hard one and returns the connection limit that
+ * fits under it (issue 8 item 6): past the limit, accept() would fail with EMFILE for
+ * everyone, and so would SQLite's opens, instead of the excess connections being refused. */
+static unsigned connection_limit(unsigned wanted)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return wanted;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)wanted + 2 * FD_RESERVE)
+        return wanted;
+    unsigned fit = rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)rl.rlim_cur - FD_RESERVE
+                                                : (unsigned)rl.rlim_cur / 2;
+    cd_logf("warn", "connection limit lowered to fit the open-file limit",
+            "\"wanted\":%u,\"limit\":%u,\"nofile\":%llu", wanted, fit,
+            (unsigned long long)rl.rlim_cur);
+    return fit > 0 ? fit : 1;
+}
+
+static void set_public_url(cd_server *srv, const cd_config *cfg)
+{
+    if (cfg->public_url[0])
+        snprintf(srv->public_url, sizeof srv->public_url, "%s", cfg->public_url);
+    else
+        snprintf(srv->public_url, sizeof srv->public_url, "http://%s:%d", cfg->host,
+                 cd_http_port(srv->http));
+    size_t n = strlen(srv->public_url);
+    if (n > 0 && srv->public_url[n - 1] == '/')
+        srv->public_url[n - 1] = '\0';
 }
 
 int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
@@ -46,25 +87,39 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
                          .port = cfg->port,
                          .threads = cfg->threads,
                          .max_body = cfg->max_body,
-                         .log_requests = cfg->log_requests};
-    srv->http = cd_http_start(&hc, srv->router, err);
+                         .log_requests = cfg->log_requests,
+                         .max_connections = connection_limit(cfg->max_connections),
+                         .max_per_ip = cfg->max_conns_per_ip,
+                         .request_timeout = cfg->request_timeout};
+    /* Bound first, so that public_url (which may need the port) is written before any
+     * HTTP thread can read it (issue 8 item 13). */
+    srv->http = cd_http_bind(&hc, srv->router, err);
+    if (srv->http != NULL) {
+        set_public_url(srv, cfg);
+        if (cd_http_serve(srv->http, err) != 0) {
+            cd_http_stop(srv->http);
+            srv->http = NULL;
+        }
+    }
     if (srv->http == NULL) {
         cd_router_free(srv->router);
-        cd_outbox_stop(srv->outbox);
+        cd_outbox_halt(srv->outbox);
         cd_store_close(srv->store);
+        atomic_store(&srv->kick, NULL);
+        cd_outbox_stop(srv->outbox);
         return -1;
     }
-    if (cfg->public_url[0])
-        snprintf(srv->public_url, sizeof srv->public_url, "%s", cfg->public_url);
-    else
-        snprintf(srv->public_url, sizeof srv->public_url, "http://%s:%d", cfg->host,
-                 cd_http_port(srv->http));
-    size_t n = strlen(srv->public_url);
-    if (n > 0 && srv->public_url[n - 1] == '/')
-        srv->public_url[n - 1] = '\0';
     return 0;
 }
 
+/* The order matters (issue 8 item 7):
+ * 1. HTTP first: it refuses new requests, lets the writer finish what is queued for up to
+ *    a grace period, answers 503 to the requests still waiting (a stuck writer cannot keep
+ *    a connection suspended, which would make MHD abort), then closes every connection.
+ *    The store is still open, so the writer can run and hand back the jobs meanwhile.
+ * 2. The delivery worker, which writes through the store.
+ * 3. The store: closing it joins the writer, which skips the abandoned jobs and frees
+ *    them; no commit hook runs after this. */
 void cd_server_stop(cd_server *srv)
 {
     cd_http_stop(srv->http);
@@ -84,6 +139,7 @@ void cd_server_stop(cd_server *srv)
 void cd_server_metrics(cd_server *srv, cd_buf *out)
 {
     cd_router_metrics(srv->router, out);
+    cd_http_metrics(srv->http, out);
     cd_hist_write(&srv->commit_batch, out, "consentd_commit_batch_size",
                   "Write jobs committed together in one transaction.");
     cd_hist_write(&srv->commit_seconds, out, "consentd_commit_seconds",
