@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/guard.h"
 #include "core/account.h"
@@ -34,9 +35,20 @@ extern const char cd_openapi_json[];
 
 static int status_of(const cd_err *e)
 {
+    /* issue 8 items 6 and 13: refusals that http.c makes before a handler runs */
+    static const struct {
+        const char *reason;
+        int status;
+    } by_reason[] = {{"invalid_json", 400},
+                     {"bad_request", 400},
+                     {"request_timeout", 408},
+                     {"unsupported_media_type", 415}};
     switch (e->code) {
     case CD_EINVAL:
-        return strcmp(cd_err_reason(e), "invalid_json") == 0 ? 400 : 422;
+        for (size_t i = 0; i < sizeof by_reason / sizeof by_reason[0]; i++)
+            if (strcmp(cd_err_reason(e), by_reason[i].reason) == 0)
+                return by_reason[i].status;
+        return 422;
     case CD_EAUTH:
         return 401;
     case CD_ENOTFOUND:
@@ -88,8 +100,29 @@ cd_db *cd_native__reader(cd_req *req, cd_err *err)
     return db;
 }
 
+/* issue 8 item 13: a JSON body must say so, or say nothing. text/plain and the form types
+ * are what a hostile web page can POST cross-site without a preflight. */
+static bool json_labelled(const char *ctype)
+{
+    if (ctype == NULL)
+        return true;
+    while (*ctype == ' ' || *ctype == '\t')
+        ctype++;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ctype, "application/json", n) != 0)
+        return false;
+    ctype += n;
+    while (*ctype == ' ' || *ctype == '\t')
+        ctype++;
+    return *ctype == '\0' || *ctype == ';'; /* parameters such as charset are fine */
+}
+
 int cd_native__body(cd_req *req, json_t **out, cd_err *err)
 {
+    if (!json_labelled(cd_req_header(req, "Content-Type")))
+        return cd_fail_reason(err, CD_EINVAL, "unsupported_media_type", "",
+                              "the body must be JSON: send Content-Type: application/json "
+                              "(curl --json)");
     json_t *j = cd_req_json(req, err);
     if (j == NULL)
         return -1;
