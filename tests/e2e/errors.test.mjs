@@ -324,11 +324,13 @@ describe('absurd numbers', () => {
         for (const ref of ['1180591620717411303424', '-1', '0', '1e400', '9223372036854775808',
             '%00', '%FF%FE', 'a'.repeat(5000)]) {
             const r = await srv.v1('GET', `/contacts/${ref}`);
-            assert4xx(r, [404, 422], `GET /contacts/${ref.slice(0, 40)}`);
+            // Issue 8 item 13: a path that is not UTF-8 once decoded is a 400.
+            assert4xx(r, ref.startsWith('%FF') ? [400] : [404, 422], `GET /contacts/${ref.slice(0, 40)}`);
         }
         for (const ref of ['1180591620717411303424', '-1', '%FF']) {
-            assert4xx(await srv.v1('DELETE', `/keys/${ref}`), [404, 422], `DELETE /keys/${ref}`);
-            assert4xx(await srv.v1('GET', `/messages/${ref}`), [404, 422], `GET /messages/${ref}`);
+            const ok = ref === '%FF' ? [400] : [404, 422];
+            assert4xx(await srv.v1('DELETE', `/keys/${ref}`), ok, `DELETE /keys/${ref}`);
+            assert4xx(await srv.v1('GET', `/messages/${ref}`), ok, `GET /messages/${ref}`);
         }
         await assertAlive();
     });

@@ -91,7 +91,8 @@ describe('keep-alive', () => {
                 ['GET', '/api/v1/contacts'],
                 ['POST', '/api/v1/contacts', { phone: num(2), first_name: 'KA' }],
                 ['POST', '/api/v1/consents', { phone: num(2), scope: 'all', state: 'opted_in' }],
-                ['GET', '/api/v1/nope'],
+                // A handler's 404 keeps the connection (a route's 404 no longer does: below).
+                ['GET', `/api/v1/contacts/${encodeURIComponent(num(99))}`],
                 ['POST', '/api/v1/contacts', { phone: 'bad' }],
                 ['GET', `/api/v1/check?to=${encodeURIComponent(num(2))}`],
                 ['GET', '/api/v1/contacts'],
@@ -109,6 +110,12 @@ describe('keep-alive', () => {
                 assert.equal(results[i].localPort, results[0].localPort, `${seq[i][0]} ${seq[i][1]} used another socket`);
             }
             assert.equal(results[6].json.allowed, true);
+            assert.equal(results[4].status, 404);
+            // Issue 8 item 6: no such route is refused from the request head, before any
+            // body is read, and that answer closes the connection.
+            const r = await request(srv.url, 'GET', '/api/v1/nope', { agent, headers: auth });
+            assert.equal(r.status, 404);
+            assert.match(r.headers.connection ?? '', /close/i);
         } finally {
             agent.destroy();
         }
