@@ -18,7 +18,6 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,7 +49,7 @@ struct cd_http {
     struct MHD_Daemon *d;
     cd_router *router;
     cd_http_config cfg;
-    int listen_fd; /* ours until MHD runs; MHD_INVALID_SOCKET once MHD closes it */
+    int listen_fd; /* ours until MHD runs it, then -1 */
     int port;
     atomic_int deferred; /* requests waiting for the writer, or resumed and not answered */
     atomic_bool stopping;
@@ -638,7 +637,7 @@ static enum MHD_Result on_head(cd_http *h, struct MHD_Connection *conn, const ch
     if (rc != 0)
         return claim(req) ? (enum MHD_Result)cd_router_reply_error(h->router, req, &err) : MHD_YES;
     long long len = declared_length(req);
-    if (len != 0)
+    if (len > 0 || cd_req_header(req, "Transfer-Encoding") != NULL)
         /* A body may take long to arrive: do not hold a pooled reader (taken by
          * authenticate) meanwhile; the handler takes a fresh one. */
         release_reader(req);
