@@ -7,7 +7,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { spawn, execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { startServer, request, rawHttp, rawExchange, errorOf, num } from './lib/server.mjs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { startServer, request, rawHttp, rawExchange, errorOf, num, BIN, makeTempDir, runCli } from './lib/server.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -129,6 +131,42 @@ describe('connection limits (issue 8 item 6)', () => {
     });
 });
 
+let hardNofile = 0;
+try {
+    const m = (await readFile('/proc/self/limits', 'utf8')).match(/Max open files\s+\S+\s+(\S+)/);
+    hardNofile = m[1] === 'unlimited' ? Infinity : Number(m[1]);
+} catch { /* not Linux */ }
+
+test('the open-file limit is raised and the connection limit kept under it (issue 8 item 6)',
+    { skip: hardNofile < 400 && 'needs Linux and a hard open-file limit of at least 400' }, async () => {
+    const dir = await makeTempDir();
+    const db = `sqlite:${path.join(dir, 'db')}`;
+    try {
+        assert.equal((await runCli(['migrate', '--db', db])).code, 0);
+        const proc = spawn('sh', ['-c', `ulimit -Sn 200 && ulimit -Hn 400 && exec "$0" serve --listen 127.0.0.1:0 --db "$1"`, BIN, db],
+            { stdio: ['ignore', 'ignore', 'pipe'] });
+        const exited = new Promise((r) => proc.on('exit', r));
+        let err = '';
+        proc.stderr.on('data', (d) => { err += d; });
+        for (let i = 0; i < 100 && !err.includes('"listening"'); i++) await sleep(50);
+        try {
+            assert.match(err, /"listening"/, err);
+            const limits = await readFile(`/proc/${proc.pid}/limits`, 'utf8');
+            assert.match(limits, /Max open files\s+400\s+400/, 'the soft limit was raised to the hard one');
+            const line = err.split('\n').map((l) => { try { return JSON.parse(l); } catch { return {}; } })
+                .find((l) => l.msg === 'connection limit lowered to fit the open-file limit');
+            assert.ok(line, err);
+            assert.equal(line.nofile, 400);
+            assert.ok(line.limit < 400 && line.limit >= 200, `limit ${line.limit}`);
+        } finally {
+            proc.kill('SIGTERM');
+            await exited;
+        }
+    } finally {
+        await rm(dir, { recursive: true, force: true });
+    }
+});
+
 describe('request deadline (issue 8 item 6)', () => {
     let srv;
     before(async () => { srv = await startServer({ args: ['--request-timeout', '1'] }); });
@@ -213,6 +251,9 @@ describe('content type and odd requests (issue 8 item 13)', () => {
         await sleep(200);
         const lines = srv.logLines();
         assert.deepEqual(lines.filter((l) => l.__raw), [], 'every log line is JSON');
+        const hit = lines.find((l) => l.msg === 'request' && l.method === 'GE"T');
+        assert.ok(hit, 'the request is logged with its method');
+        assert.equal(hit.status, 400, 'a method that is not an HTTP token is a bad request');
     });
 });
 
