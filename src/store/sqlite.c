@@ -365,6 +365,11 @@ static int exec_sql(cd_db *db, const char *sql, cd_err *err)
     return 0;
 }
 
+static bool sq_in_transaction(cd_db *db)
+{
+    return sqlite3_get_autocommit(SDB(db)->h) == 0;
+}
+
 static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
 {
     const char *path = url + strlen("sqlite:");
@@ -1624,6 +1629,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .disconnect = sq_disconnect,
     .migrate = sq_migrate,
     .exec = exec_sql,
+    .in_transaction = sq_in_transaction,
     .account_insert = sq_account_insert,
     .account_get = sq_account_get,
     .account_set_head = sq_account_set_head,
