@@ -8,7 +8,9 @@
  *   was taken: it holds one read transaction (one snapshot) until it is released.
  * - Writes run as jobs (cd_job_fn) on the store's single writer. Jobs queued together
  *   share one transaction and one fsync (group commit); each job runs inside its own
- *   savepoint, so a failing job leaves no trace and does not disturb its neighbours.
+ *   savepoint, so a failing job leaves no trace and does not disturb its neighbours --
+ *   unless the database rolled the whole transaction back on its own (a full disk, an I/O
+ *   error): then every job of the batch fails with CD_ESTORE and none of it is durable.
  *   A job's completion callback runs only once the batch is durable (or has failed).
  * - Every function that touches account data takes the account id: no query crosses
  *   accounts.
