@@ -49,9 +49,11 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
             cd_scope_exists(db, a->id, scope, "scopes", err) != 0 ||
             cd_consent_state(db, a->id, c.id, scope, &st, err) != 0)
             goto done;
-        /* Someone who already agreed is not asked again; a scope they opted out of is
-         * asked again (that is what a new double opt-in is for). */
-        if (st != CD_STATE_OPTED_IN &&
+        /* Someone who already agreed is not asked again. A scope they opted out of is asked
+         * again (the CTA goes out) but stays opted out until they confirm: asking is not
+         * consent, and a pending state written over the opt-out would both allow sends under
+         * an opted-in "all" and vanish with the flow (issue 8 item 2). */
+        if (st != CD_STATE_OPTED_IN && st != CD_STATE_OPTED_OUT &&
             cd_consent_set(db, a->id, &c, scope, CD_STATE_PENDING, CD_CONSENT_OVERRIDE, &prov, NULL,
                            NULL, err) != 0)
             goto done;

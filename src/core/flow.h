@@ -22,7 +22,8 @@ typedef struct cd_flow_in {
     int64_t ttl_ms;         /* 0: the account's flow_ttl_days, else 30 days */
 } cd_flow_in;
 
-/* Starts a flow: marks each scope pending (scopes already opted in are left alone), and
+/* Starts a flow: marks each scope pending (scopes already opted in, and scopes opted out,
+ * are left alone: only the confirmation lifts an opt-out), and
  * for "sms" queues the CTA message. Refuses (CD_ECONFLICT "opted_out") a contact who
  * opted out of everything. cta (may be NULL) receives the CTA message. */
 int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd_provenance *p,
@@ -32,7 +33,8 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
  * any other state is CD_ECONFLICT "flow_not_pending". f is updated. */
 int cd_flow_confirm(cd_db *db, const cd_account *a, cd_flow *f, const char *via,
                     const cd_provenance *p, cd_err *err);
-/* pending -> cancelled or expired (`status`); pending scopes are withdrawn. */
+/* pending -> cancelled or expired (`status`); scopes still pending are withdrawn, and no
+ * other state (an opt-out above all) is ever touched. */
 int cd_flow_close(cd_db *db, int64_t account_id, cd_flow *f, const char *status,
                   const cd_provenance *p, cd_err *err);
 /* Confirms every pending flow of a contact (a YES by SMS); *count says how many. */
