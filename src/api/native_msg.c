@@ -564,33 +564,20 @@ static int h_confirm_post(cd_req *req)
 
 /* ---- settings ---- */
 
-static int check_words(json_t *v, const char *field, cd_err *err)
+static int check_replies(json_t *v, cd_err *err)
 {
     const char *k;
-    json_t *list;
+    json_t *text;
     if (!json_is_object(v))
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", field, "%s is an object", field);
-    json_object_foreach (v, k, list) {
-        size_t i;
-        json_t *w;
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies", "replies is an object");
+    json_object_foreach (v, k, text) {
         if (strcmp(k, "stop") && strcmp(k, "start") && strcmp(k, "help"))
-            return cd_fail_reason(err, CD_EINVAL, "invalid_field", field,
-                                  "%s has stop, start and help", field);
-        if (strcmp(field, "replies") == 0) {
-            if (!json_is_string(list) || json_string_length(list) == 0 ||
-                json_string_length(list) > 640)
-                return cd_fail_reason(err, CD_EINVAL, "invalid_field", field,
-                                      "replies are texts of 1 to 640 characters");
-            continue;
-        }
-        if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > 20)
-            return cd_fail_reason(err, CD_EINVAL, "invalid_field", field,
-                                  "each keyword list has 1 to 20 words");
-        json_array_foreach (list, i, w)
-            if (!json_is_string(w) || json_string_length(w) == 0 || json_string_length(w) > 31 ||
-                strchr(json_string_value(w), ' '))
-                return cd_fail_reason(err, CD_EINVAL, "invalid_field", field,
-                                      "keywords are single words of 1 to 31 characters");
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies",
+                                  "replies has stop, start and help");
+        if (!json_is_string(text) || json_string_length(text) == 0 ||
+            json_string_length(text) > 640)
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies",
+                                  "replies are texts of 1 to 640 characters");
     }
     return 0;
 }
@@ -614,8 +601,10 @@ static int check_setting(const char *k, json_t *v, cd_err *err)
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
                               "transport is sink, smpp or http");
     }
-    if (strcmp(k, "keywords") == 0 || strcmp(k, "replies") == 0)
-        return check_words(v, k, err);
+    if (strcmp(k, "keywords") == 0) /* issue 8 item 3: no word that is also an opt-out word */
+        return cd_keyword_check(v, err);
+    if (strcmp(k, "replies") == 0)
+        return check_replies(v, err);
     if (strcmp(k, "quiet_hours") == 0) {
         if (json_is_object(v) && hhmm_ok(json_object_get(v, "start")) &&
             hhmm_ok(json_object_get(v, "end")) && json_object_size(v) == 2)

@@ -106,3 +106,55 @@ test('item 2: a pending scope next to an opted-out one: only the pending one is 
     assert.equal((await check(srv, phone)).reason, 'no_consent');
     assert.equal((await check(srv, phone, { scope: group })).reason, 'opted_out');
 });
+
+// ---- item 3: the opt-out words cannot be configured away ----
+
+test('item 3: a start or help word that is an opt-out word is refused with 422', async () => {
+    // Issue 8 item 3: "a word that would be both is refused with 422"; DESIGN 3.
+    const k = keyOf('kw');
+    const cases = [
+        [{ stop: ['XYZ'], start: ['STOP'] }, 'keywords.start'],
+        [{ start: ['GO', 'unsubscribe'] }, 'keywords.start'],
+        [{ stop: ['XYZ'], help: ['xyz'] }, 'keywords.help'],
+        [{ help: ['Quit'] }, 'keywords.help'],
+        [{ start: ['GO'], help: ['GO'] }, 'keywords.help'],
+        [{ stop: ['YES'] }, 'keywords.stop'],
+    ];
+    for (const [keywords, field] of cases) {
+        const r = await srv.v1('PATCH', '/settings', { body: { keywords }, ...k });
+        assert.equal(r.status, 422, `${JSON.stringify(keywords)}: ${r.text}`);
+        const e = errorOf(r);
+        assert.equal(e.code, 'keyword_conflict', JSON.stringify(keywords));
+        assert.equal(e.field, field, JSON.stringify(keywords));
+    }
+    for (const keywords of [{ stop: [' X'] }, { stop: ['A\tB'] }, { start: ['x'.repeat(32)] }]) {
+        const r = await srv.v1('PATCH', '/settings', { body: { keywords }, ...k });
+        assert.equal(r.status, 422, `${JSON.stringify(keywords)}: ${r.text}`);
+        assert.equal(errorOf(r).code, 'invalid_field');
+    }
+    const g = await srv.v1('GET', '/settings', k);
+    assert.equal(g.json.keywords, undefined, 'nothing refused was stored');
+});
+
+test('item 3: STOP still opts out after a PATCH that tried to remove it', async () => {
+    // Issue 8 item 3: "The default opt-out words of DESIGN section 3 are always opt-out words;
+    // accounts may add words".
+    const k = keyOf('kw');
+    const ours = num(198);
+    await addSender(srv, ours, { ...k, isDefault: true });
+    const bad = await srv.v1('PATCH', '/settings', { body: { keywords: { stop: ['XYZ'], start: ['STOP'] } }, ...k });
+    assert.equal(bad.status, 422, bad.text);
+    await patchSettings(srv, { keywords: { stop: ['XYZ'], start: ['GO'] } }, k);
+    const a = fresh();
+    await optIn(srv, a, k);
+    assert.equal((await inbound(srv, a, ours, 'STOP', k)).action, 'opted_out');
+    assert.equal((await check(srv, a, k)).reason, 'opted_out');
+    assert.equal((await inbound(srv, a, ours, 'go', k)).action, 'opted_in');
+    assert.equal((await inbound(srv, a, ours, 'xyz', k)).action, 'opted_out', 'an added word opts out too');
+    for (const w of ['STOPALL', 'unsubscribe', 'Cancel', 'END', 'quit', 'REVOKE', 'optout']) {
+        const b = fresh();
+        await optIn(srv, b, k);
+        assert.equal((await inbound(srv, b, ours, w, k)).action, 'opted_out', w);
+    }
+    await patchSettings(srv, { keywords: null }, k);
+});

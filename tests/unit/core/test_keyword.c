@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/keyword.h"
+#include "util/err.h"
 #include "util/timeutil.h"
 
 static void test_default_lists(void **state)
@@ -50,17 +51,96 @@ static void test_whole_message_only(void **state)
 static void test_account_lists_replace_defaults(void **state)
 {
     (void)state;
-    json_t *s = json_pack("{s{s[ss]}}", "keywords", "stop", "ARRET", "STOPPEN");
+    json_t *s = json_pack("{s{s[ss] s[s] s[s]}}", "keywords", "stop", "ARRET", "STOPPEN", "start",
+                          "GO", "help", "AIDE");
     assert_int_equal(cd_keyword_classify("arret", s, NULL), CD_KW_STOP);
     assert_int_equal(cd_keyword_classify("stoppen", s, NULL), CD_KW_STOP);
-    /* The configured list replaces the default one for that action only. */
-    assert_int_equal(cd_keyword_classify("STOP", s, NULL), CD_KW_NONE);
-    assert_int_equal(cd_keyword_classify("HELP", s, NULL), CD_KW_HELP);
+    /* A configured start or help list replaces the default one of that action only. */
+    assert_int_equal(cd_keyword_classify("go", s, NULL), CD_KW_START);
+    assert_int_equal(cd_keyword_classify("START", s, NULL), CD_KW_NONE);
+    assert_int_equal(cd_keyword_classify("aide", s, NULL), CD_KW_HELP);
+    assert_int_equal(cd_keyword_classify("HELP", s, NULL), CD_KW_NONE);
     json_decref(s);
     /* A word in two lists opts out: the safe reading. */
     s = json_pack("{s{s[s] s[s]}}", "keywords", "stop", "BYE", "start", "BYE");
     assert_int_equal(cd_keyword_classify("bye", s, NULL), CD_KW_STOP);
     json_decref(s);
+}
+
+static void test_default_stop_words_always_opt_out(void **state)
+{
+    /* issue 8 item 3: a configured stop list adds words; the default opt-out words of
+     * DESIGN.md section 3 stay, even listed as start or help words. */
+    (void)state;
+    static const char *const stop[] = {"STOP", "stopall", "Unsubscribe", "CANCEL",
+                                       "end",  "QUIT",    "revoke",      "OptOut"};
+    json_t *s =
+        json_pack("{s{s[s] s[s] s[s]}}", "keywords", "stop", "XYZ", "start", "STOP", "help", "end");
+    char word[32];
+    for (size_t i = 0; i < sizeof stop / sizeof stop[0]; i++)
+        assert_int_equal(cd_keyword_classify(stop[i], s, word), CD_KW_STOP);
+    assert_string_equal(word, "OPTOUT");
+    assert_int_equal(cd_keyword_classify("xyz", s, NULL), CD_KW_STOP);
+    json_decref(s);
+}
+
+static void check_fails(const char *json, const char *reason, const char *field)
+{
+    json_error_t je;
+    json_t *kw = json_loads(json, 0, &je);
+    assert_non_null(kw);
+    cd_err err = {0};
+    assert_int_equal(cd_keyword_check(kw, &err), -1);
+    assert_int_equal(err.code, CD_EINVAL);
+    assert_string_equal(cd_err_reason(&err), reason);
+    assert_string_equal(err.field, field);
+    json_decref(kw);
+}
+
+static void check_ok(const char *json)
+{
+    json_error_t je;
+    json_t *kw = json_loads(json, 0, &je);
+    assert_non_null(kw);
+    cd_err err = {0};
+    assert_int_equal(cd_keyword_check(kw, &err), 0);
+    json_decref(kw);
+}
+
+static void test_check_conflicts(void **state)
+{
+    /* issue 8 item 3: a word that would be both an opt-out word and another is refused. */
+    (void)state;
+    check_ok("{}");
+    check_ok("{\"stop\":[\"XYZ\",\"STOP\"],\"start\":[\"GO\"],\"help\":[\"AIDE\"]}");
+    check_ok("{\"stop\":[\"ARRET\"]}");
+    check_fails("{\"stop\":[\"XYZ\"],\"start\":[\"STOP\"]}", "keyword_conflict", "keywords.start");
+    check_fails("{\"start\":[\"go\",\"Unsubscribe\"]}", "keyword_conflict", "keywords.start");
+    check_fails("{\"help\":[\"quit\"]}", "keyword_conflict", "keywords.help");
+    check_fails("{\"stop\":[\"XYZ\"],\"help\":[\"xyz\"]}", "keyword_conflict", "keywords.help");
+    /* A configured stop word that is a default start word: the stop list is at fault. */
+    check_fails("{\"stop\":[\"yes\"]}", "keyword_conflict", "keywords.stop");
+    check_fails("{\"stop\":[\"Info\"]}", "keyword_conflict", "keywords.stop");
+    check_fails("{\"start\":[\"GO\"],\"help\":[\"go\"]}", "keyword_conflict", "keywords.help");
+    check_fails("{\"help\":[\"START\"]}", "keyword_conflict", "keywords.help");
+    check_fails("{\"start\":[\"HELP\"]}", "keyword_conflict", "keywords.start");
+}
+
+static void test_check_words(void **state)
+{
+    (void)state;
+    check_fails("[]", "invalid_field", "keywords");
+    check_fails("{\"unsubscribe\":[\"X\"]}", "invalid_field", "keywords");
+    check_fails("{\"stop\":[]}", "invalid_field", "keywords");
+    check_fails("{\"stop\":\"X\"}", "invalid_field", "keywords");
+    check_fails("{\"stop\":[\"\"]}", "invalid_field", "keywords");
+    check_fails("{\"stop\":[\" X\"]}", "invalid_field", "keywords");
+    check_fails("{\"stop\":[\"X\\t\"]}", "invalid_field", "keywords");
+    check_fails("{\"stop\":[\"TWO WORDS\"]}", "invalid_field", "keywords");
+    check_fails("{\"stop\":[7]}", "invalid_field", "keywords");
+    check_fails("{\"stop\":[\"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\"]}", "invalid_field", "keywords");
+    check_ok("{\"stop\":[\"ABCDEFGHIJKLMNOPQRSTUVWXYZ01234\"]}");
+    check_ok("{\"stop\":[\"ARR\u00caT\"]}");
 }
 
 static void test_replies(void **state)
@@ -125,6 +205,9 @@ int main(void)
         cmocka_unit_test(test_default_lists),
         cmocka_unit_test(test_whole_message_only),
         cmocka_unit_test(test_account_lists_replace_defaults),
+        cmocka_unit_test(test_default_stop_words_always_opt_out),
+        cmocka_unit_test(test_check_conflicts),
+        cmocka_unit_test(test_check_words),
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_action_names),
         cmocka_unit_test(test_quiet_hours),
