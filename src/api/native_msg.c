@@ -605,6 +605,8 @@ static int check_setting(const char *k, json_t *v, cd_err *err)
         return cd_keyword_check(v, err);
     if (strcmp(k, "replies") == 0)
         return check_replies(v, err);
+    if (strcmp(k, "exempt_caps") == 0) /* issue 8 item 5 */
+        return cd_message_exempt_caps_check(v, err);
     if (strcmp(k, "quiet_hours") == 0) {
         if (json_is_object(v) && hhmm_ok(json_object_get(v, "start")) &&
             hhmm_ok(json_object_get(v, "end")) && json_object_size(v) == 2)
@@ -629,6 +631,14 @@ static int check_setting(const char *k, json_t *v, cd_err *err)
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "default_sender is a number");
     }
     return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "unknown setting %s", k);
+}
+
+/* The settings as the API shows them: what was set, plus the caps in effect (issue 8 item
+ * 5), defaults included, so a client can see the limits it runs into. Takes `s`. */
+static json_t *settings_view(json_t *s)
+{
+    json_object_set_new(s, "exempt_caps", cd_message_exempt_caps(s));
+    return s;
 }
 
 typedef struct settings_in {
@@ -668,7 +678,7 @@ static int job_settings(cd_db *db, write_op *w, cd_err *err)
         return -1;
     }
     w->status = 200;
-    w->body = cur;
+    w->body = settings_view(cur);
     return 0;
 }
 
@@ -695,7 +705,7 @@ static int h_settings_get(cd_req *req)
     int rc = db ? cd_store_settings_get(db, WHO(req)->account.id, &s, &err) : -1;
     if (rc != 0)
         return cd_native__error(req, &err);
-    return cd_reply_json(req, 200, s);
+    return cd_reply_json(req, 200, settings_view(s));
 }
 
 /* ---- senders ---- */

@@ -7,6 +7,7 @@
 #include "core/contact.h"
 #include "core/keyword.h"
 #include "core/message.h"
+#include "delivery/gsm.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
@@ -27,6 +28,13 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
     cd_state all;
     int rc = -1;
     memset(out, 0, sizeof *out);
+    /* The CTA is sent without consent, so the caller's text for it is kept short: a long
+     * "disclosure" would make the CTA a free marketing message (issue 8 item 5). */
+    int parts = in->disclosure ? cd_gsm_parts(in->disclosure) : 0;
+    if (strcmp(in->channel, "sms") == 0 && parts > CD_FLOW_CTA_MAX_PARTS)
+        return cd_fail_reason(err, CD_EINVAL, "text_too_long", "disclosure",
+                              "the CTA text needs %d SMS parts; at most %d are allowed", parts,
+                              CD_FLOW_CTA_MAX_PARTS);
     if (cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true}, true,
                          &c, NULL, err) != 0)
         return -1;

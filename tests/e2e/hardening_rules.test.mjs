@@ -158,3 +158,95 @@ test('item 3: STOP still opts out after a PATCH that tried to remove it', async 
     }
     await patchSettings(srv, { keywords: null }, k);
 });
+
+// ---- item 5: caps on consent-exempt messages ----
+
+const refusedRateLimited = (m) => m.status === 'refused' && m.reason === 'rate_limited' &&
+    m.history.some((h) => h.status === 'refused' && h.detail === 'rate_limited');
+
+test('item 5: the 6th CTA to a number in a day is stored refused rate_limited; the flow is still made', async () => {
+    // Issue 8 item 5: "by default at most 5 CTAs per number per 24 hours ... what is over the
+    // cap is stored as refused with reason rate_limited".
+    const k = keyOf('caps');
+    const phone = fresh();
+    for (let i = 0; i < 5; i++) {
+        const f = await startFlow({ phone, scopes: ['all'] }, k);
+        assert.notEqual(f.message.status, 'refused', `CTA ${i + 1}: ${JSON.stringify(f.message)}`);
+    }
+    const f6 = await startFlow({ phone, scopes: ['all'] }, k);
+    assert.equal(f6.status, 'pending', 'the API call itself succeeds');
+    assert.ok(refusedRateLimited(f6.message), JSON.stringify(f6.message));
+    const ctas = await listMessages(srv, { to: phone, kind: 'cta' }, k);
+    assert.equal(ctas.length, 6);
+    assert.equal(ctas.filter((m) => m.status === 'refused').length, 1);
+    // Per number and per account: another number, and the same number in another account, are not capped.
+    const other = await startFlow({ phone: fresh(), scopes: ['all'] }, k);
+    assert.notEqual(other.message.status, 'refused');
+    const elsewhere = await startFlow({ phone, scopes: ['all'] }, keyOf('caps2'));
+    assert.notEqual(elsewhere.message.status, 'refused');
+    // A refused CTA does not count: the cap stays at 5 sent, whatever is tried.
+    const f7 = await startFlow({ phone, scopes: ['all'] }, k);
+    assert.ok(refusedRateLimited(f7.message), JSON.stringify(f7.message));
+});
+
+test('item 5: the 4th HELP reply to a number in an hour is refused; the STOP confirmation never is', async () => {
+    // Issue 8 item 5: "at most 3 HELP replies per number per hour"; DESIGN 2: the one
+    // confirmation of an opt-out is allowed without consent.
+    const k = keyOf('caps');
+    const phone = fresh();
+    for (let i = 0; i < 4; i++) assert.equal((await inbound(srv, phone, SENDER, 'HELP', k)).action, 'help');
+    let replies = await listMessages(srv, { to: phone, kind: 'keyword_reply' }, k);
+    assert.equal(replies.length, 4);
+    assert.equal(replies.filter((m) => m.status !== 'refused').length, 3, JSON.stringify(replies));
+    assert.ok(refusedRateLimited(replies[0]), 'the newest (4th) is refused');
+    assert.equal((await inbound(srv, phone, SENDER, 'info', k)).action, 'help');
+    assert.equal((await inbound(srv, phone, SENDER, 'STOP', k)).action, 'opted_out');
+    replies = await listMessages(srv, { to: phone, kind: 'keyword_reply' }, k);
+    assert.equal(replies.length, 6);
+    assert.notEqual(replies[0].status, 'refused', `the STOP confirmation: ${JSON.stringify(replies[0])}`);
+    assert.ok(refusedRateLimited(replies[1]), 'the 5th HELP is refused too');
+});
+
+test('item 5: a caller-supplied CTA text over 4 SMS parts -> 422 text_too_long', async () => {
+    // Issue 8 item 5: "A CTA's caller-supplied text is limited to 4 SMS parts."
+    const phone = fresh();
+    const r = await srv.v1('POST', '/flows', {
+        body: { phone, scopes: ['all'], channel: 'sms', disclosure: 'a'.repeat(153 * 4 + 1) },
+    });
+    assert.equal(r.status, 422, r.text);
+    assert.equal(errorOf(r).code, 'text_too_long');
+    assert.equal(errorOf(r).field, 'disclosure');
+    assert.deepEqual(await listMessages(srv, { to: phone }), []);
+    assert.equal((await check(srv, phone)).reason, 'no_consent', 'nothing was written');
+    const f = await startFlow({ phone, scopes: ['all'], disclosure: 'a'.repeat(153 * 4) });
+    assert.equal(f.message.parts, 4);
+});
+
+test('item 5: the caps are settings, shown with their defaults and validated', async () => {
+    const k = keyOf('caps2');
+    const g = await srv.v1('GET', '/settings', k);
+    assert.equal(g.status, 200, g.text);
+    assert.deepEqual(g.json.exempt_caps, {
+        cta: { limit: 5, window_seconds: 86400 }, help: { limit: 3, window_seconds: 3600 },
+    });
+    for (const exempt_caps of [
+        [], { cta: 5 }, { sms: { limit: 1 } }, { cta: { limit: -1 } }, { cta: { limit: '2' } },
+        { help: { window_seconds: 0 } }, { help: { limit: 1, burst: 2 } },
+    ]) {
+        const r = await srv.v1('PATCH', '/settings', { body: { exempt_caps }, ...k });
+        assert.equal(r.status, 422, `${JSON.stringify(exempt_caps)}: ${r.text}`);
+        assert.equal(errorOf(r).field, 'exempt_caps');
+    }
+    const s = await patchSettings(srv, { exempt_caps: { cta: { limit: 1 }, help: { limit: 0 } } }, k);
+    assert.deepEqual(s.exempt_caps, {
+        cta: { limit: 1, window_seconds: 86400 }, help: { limit: 0, window_seconds: 3600 },
+    });
+    const phone = fresh();
+    assert.notEqual((await startFlow({ phone, scopes: ['all'] }, k)).message.status, 'refused');
+    assert.ok(refusedRateLimited((await startFlow({ phone, scopes: ['all'] }, k)).message));
+    await inbound(srv, phone, SENDER, 'HELP', k);
+    const [help] = await listMessages(srv, { to: phone, kind: 'keyword_reply' }, k);
+    assert.ok(refusedRateLimited(help), JSON.stringify(help));
+    const back = await patchSettings(srv, { exempt_caps: null }, k);
+    assert.deepEqual(back.exempt_caps, g.json.exempt_caps);
+});
