@@ -10,6 +10,7 @@
 #include "core/phone.h"
 #include "delivery/gsm.h"
 #include "util/crypto.h"
+#include "util/log.h"
 #include "util/timeutil.h"
 
 void cd_message_new_id(char out[40])
@@ -217,6 +218,15 @@ static void schedule(const cd_account *a, const json_t *settings, cd_message *m,
     /* Quiet hours hold marketing only: replies the law requires are never held. */
     if (qs >= 0 && qe >= 0 && strcmp(m->category, "marketing") == 0)
         until = cd_time_quiet_until(m->created_ms, a->timezone, qs, qe);
+    if (until < 0) {
+        /* Zones are checked when an account is created, so only an account made before
+         * that check can get here: say so rather than skip quiet hours unnoticed. */
+        cd_buf f = {0};
+        cd_buf_printf(&f, "\"account_id\":%lld,\"timezone\":", (long long)a->id);
+        cd_json_quote(&f, a->timezone);
+        cd_log("error", "quiet_hours_unknown_zone", f.data);
+        cd_buf_free(&f);
+    }
     if (until > 0) {
         char t[CD_TIME_LEN];
         cd_time_format(until, t);

@@ -3,9 +3,9 @@
 // replies), 10 (time zones are checked when they are set) and 13 (the confirmation page).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, errorOf, num, request, createAccount } from './lib/server.mjs';
+import { startServer, errorOf, num, request, runCli, makeTempDir } from './lib/server.mjs';
 import {
-    waitFor, setConsent, optIn, addSender, patchSettings, listMessages, inbound, eventsOf, check,
+    waitFor, setConsent, optIn, addSender, patchSettings, listMessages, inbound, eventsOf, check, hhmmIn,
     assertNoSanitizerReport,
 } from './lib/msgkit.mjs';
 
@@ -249,4 +249,49 @@ test('item 5: the caps are settings, shown with their defaults and validated', a
     assert.ok(refusedRateLimited(help), JSON.stringify(help));
     const back = await patchSettings(srv, { exempt_caps: null }, k);
     assert.deepEqual(back.exempt_caps, g.json.exempt_caps);
+});
+
+// ---- item 10: time zones ----
+
+test('item 10: account create refuses a time zone that cannot be loaded', async () => {
+    // Issue 8 item 10: "A zone that cannot be loaded is an error when it is set, not a silent skip."
+    const dbPath = `${await makeTempDir()}/tz.db`;
+    for (const tz of ['Mars/Olympus', 'America/Nowhere', 'GMT+5', 'Etc/Unknown']) {
+        const r = await runCli(['account', 'create', 'zoned', '--timezone', tz], { dbPath });
+        assert.notEqual(r.code, 0, `${tz}: ${r.stdout}`);
+        assert.match(r.stderr, /unknown time zone/, tz);
+        assert.match(r.stderr, /timezone/, tz);
+    }
+    const ok = await runCli(['account', 'create', 'zoned', '--timezone', 'America/New_York'], { dbPath });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.json.timezone, 'America/New_York');
+});
+
+test('item 10: quiet hours hold in the account\'s zone without the system\'s tzdata', async () => {
+    // Issue 8 item 10: "without tzdata quiet hours are silently skipped" -- glibc reads zones
+    // from TZDIR; ICU carries its own zone data.
+    const s2 = await startServer({ accounts: [{ name: 'tokyo', timezone: 'Asia/Tokyo' }],
+        env: { TZDIR: '/nonexistent-tzdata' } });
+    try {
+        const k = { key: s2.accounts.tokyo.api_key };
+        const to = num(5);
+        await optIn(s2, to, k);
+        const now = Date.now();
+        // A window around Tokyo's time of day, which never contains UTC's (+9 h).
+        await patchSettings(s2, { quiet_hours: {
+            start: hhmmIn(new Date(now - 30 * 60000), 'Asia/Tokyo'),
+            end: hhmmIn(new Date(now + 30 * 60000), 'Asia/Tokyo'),
+        } }, k);
+        const t0 = Date.now();
+        const r = await s2.v1('POST', '/messages', { body: { to, text: 'Tokyo night sale' }, ...k });
+        assert.equal(r.status, 202, r.text);
+        const h = r.json.history.find((x) => /held for quiet hours until/.test(x.detail ?? ''));
+        assert.ok(h, `held in Tokyo's night: ${JSON.stringify(r.json.history)}`);
+        const until = Date.parse(h.detail.match(/until (\S+)/)[1]);
+        const expected = t0 - (t0 % 60000) + 30 * 60000;
+        assert.ok(Math.abs(until - expected) <= 60000, `${h.detail}; expected about ${new Date(expected).toISOString()}`);
+    } finally {
+        await s2.stop();
+        assertNoSanitizerReport(s2);
+    }
 });
