@@ -465,6 +465,15 @@ static int page(cd_req *req, int status, const char *title, const char *text, co
     cd_buf_puts(&b, "</body></html>");
     size_t n = b.len;
     cd_reply_header(req, "Cache-Control", "no-store");
+    /* Issue 8 item 13: the page must not be framed (a page of another site could lay its
+     * own content over the button: clickjacking a consent), runs no script, loads nothing,
+     * may post only to us, and keeps the token out of any Referer. */
+    cd_reply_header(req, "X-Frame-Options", "DENY");
+    cd_reply_header(req, "Content-Security-Policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                    "frame-ancestors 'none'; base-uri 'none'");
+    cd_reply_header(req, "Referrer-Policy", "no-referrer");
+    cd_reply_header(req, "X-Content-Type-Options", "nosniff");
     return cd_reply_take(req, status, "text/html; charset=utf-8", cd_buf_take(&b), n);
 }
 
@@ -496,11 +505,15 @@ static int h_confirm_page(cd_req *req)
         return page(req, 404, "Link not valid", "This confirmation link is not valid.", NULL);
     int rc;
     if (strcmp(f.status, "pending") == 0 && f.expires_ms > cd_now_ms()) {
-        /* A GET never confirms: mail scanners open links. The person presses the button. */
+        /* A GET never confirms: mail scanners open links. The person presses the button,
+         * which posts to the one path of this flow, built from the token just verified, not
+         * from the request's path (issue 8 item 13). */
+        char action[200];
+        snprintf(action, sizeof action, "/c/%s", cd_req_param(req, "token"));
         rc = page(req, 200, "Confirm your subscription",
                   f.disclosure && *f.disclosure ? f.disclosure
                                                 : "Confirm that you want to receive messages.",
-                  cd_req_path(req));
+                  action);
     } else if (strcmp(f.status, "confirmed") == 0) {
         rc = page(req, 200, "Subscription confirmed", "You have already confirmed.", NULL);
     } else {

@@ -295,3 +295,39 @@ test('item 10: quiet hours hold in the account\'s zone without the system\'s tzd
         assertNoSanitizerReport(s2);
     }
 });
+
+// ---- item 13 (part): the confirmation page ----
+
+function assertNoFraming(r, what) {
+    assert.equal(r.headers['x-frame-options'], 'DENY', what);
+    const csp = r.headers['content-security-policy'] ?? '';
+    assert.match(csp, /frame-ancestors 'none'/, `${what}: ${csp}`);
+    assert.match(csp, /default-src 'none'/, `${what}: ${csp}`);
+    assert.match(csp, /form-action 'self'/, `${what}: ${csp}`);
+}
+
+test('item 13: the confirmation page posts to its fixed path and forbids framing', async () => {
+    // Issue 8 item 13: "the confirmation page posts to a fixed path and forbids framing".
+    const phone = fresh();
+    const f = await startFlow({ phone, scopes: ['all'], channel: 'email', email: 'ann@example.com' });
+    const path = new URL(f.confirm_url).pathname;
+    assert.match(path, /^\/c\/[^/]+$/);
+    // The same page however the path was spelled: the form names the one path of this flow.
+    for (const p of [path, `${path}?next=//evil.example/`, path.replaceAll('.', '%2E')]) {
+        const g = await request(srv.url, 'GET', p);
+        assert.equal(g.status, 200, `${p}: ${g.text}`);
+        assertNoFraming(g, `GET ${p}`);
+        const forms = [...g.text.matchAll(/<form\b[^>]*>/gi)].map((m) => m[0]);
+        assert.equal(forms.length, 1, g.text);
+        assert.match(forms[0], /method="post"/i);
+        const action = forms[0].match(/action="([^"]*)"/i)?.[1];
+        assert.equal(action, path, `the form posts to ${path}: ${forms[0]}`);
+    }
+    const bad = await request(srv.url, 'GET', '/c/garbage');
+    assert.equal(bad.status, 404);
+    assertNoFraming(bad, 'the 404 page');
+    const p = await request(srv.url, 'POST', path);
+    assert.equal(p.status, 200, p.text);
+    assertNoFraming(p, 'the confirmed page');
+    assert.equal((await getFlow(f.id)).status, 'confirmed');
+});
