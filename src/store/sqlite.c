@@ -22,8 +22,10 @@
 extern const char cd_sqlite_0001[];
 extern const char cd_sqlite_0002[];
 extern const char cd_sqlite_0003[];
+extern const char cd_sqlite_0005[];
 
-static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003};
+static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
+                                         cd_sqlite_0005};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -35,7 +37,7 @@ static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqli
 #define MESSAGE_COLS                                                                               \
     "seq, id, account_id, to_phone, from_phone, text, kind, scope, status, reason, parts, "        \
     "transport, transport_id, history, created_ms, updated_ms, direction, contact_id, "            \
-    "attempts, next_attempt_ms, provider_id, flow_id, category"
+    "attempts, next_attempt_ms, provider_id, flow_id, category, action"
 #define FLOW_COLS                                                                                  \
     "rowid, id, account_id, contact_id, phone, ext_ref, scopes, channel, email, disclosure, "      \
     "status, confirmed_via, created_ms, updated_ms, expires_ms"
@@ -80,6 +82,7 @@ enum q {
     Q_EVENT_SCAN,
     Q_MESSAGE_INSERT,
     Q_MESSAGE_GET,
+    Q_MESSAGE_COUNT,
     Q_MESSAGE_LIST,
     Q_MESSAGE_UPDATE,
     Q_MESSAGE_DUE,
@@ -196,9 +199,9 @@ static const char *const SQL[Q_COUNT] = {
     [Q_MESSAGE_INSERT] = "INSERT INTO messages (id, account_id, to_phone, from_phone, text, "
                          "kind, scope, status, reason, parts, transport, transport_id, history, "
                          "created_ms, updated_ms, direction, contact_id, attempts, "
-                         "next_attempt_ms, provider_id, flow_id, category) VALUES (?1, ?2, ?3, "
-                         "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-                         "?19, ?20, ?21, ?22)",
+                         "next_attempt_ms, provider_id, flow_id, category, action) VALUES (?1, "
+                         "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+                         "?18, ?19, ?20, ?21, ?22, ?23)",
     [Q_MESSAGE_UPDATE] = "UPDATE messages SET status = ?8, reason = ?9, transport = ?11, "
                          "transport_id = ?12, history = ?13, updated_ms = ?15, attempts = ?18, "
                          "next_attempt_ms = ?19, from_phone = ?4 WHERE account_id = ?2 AND id = ?1",
@@ -242,6 +245,9 @@ static const char *const SQL[Q_COUNT] = {
     [Q_SETTINGS_GET] = "SELECT settings FROM accounts WHERE id = ?",
     [Q_SETTINGS_PUT] = "UPDATE accounts SET settings = ? WHERE id = ?",
     [Q_MESSAGE_GET] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ? AND id = ?",
+    [Q_MESSAGE_COUNT] = "SELECT count(*) FROM messages WHERE account_id = ?1 AND to_phone = ?2 "
+                        "AND kind = ?3 AND action = ?4 AND created_ms >= ?5 "
+                        "AND status != 'refused'",
     [Q_MESSAGE_LIST] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ?1 "
                        "AND (?2 = 0 OR seq < ?2) AND (?3 IS NULL OR to_phone = ?3) "
                        "AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR kind = ?5) "
@@ -1121,6 +1127,7 @@ static void read_message(sqlite3_stmt *s, cd_message *m)
     col_copy(s, 20, m->provider_id, sizeof m->provider_id);
     col_copy(s, 21, m->flow_id, sizeof m->flow_id);
     col_copy(s, 22, m->category, sizeof m->category);
+    col_copy(s, 23, m->action, sizeof m->action);
 }
 
 /* Binds every column of a message at the positions Q_MESSAGE_INSERT and Q_MESSAGE_UPDATE
@@ -1161,7 +1168,26 @@ static int sq_message_insert(cd_db *db, const cd_message *m, cd_err *err)
     if (!s)
         return -1;
     bind_message(s, m);
+    bind_text(s, 23, m->action); /* set once: Q_MESSAGE_UPDATE has no ?23 */
     return step_done(d, s, err, "message");
+}
+
+static int sq_message_count(cd_db *db, int64_t account_id, const char *to, const char *kind,
+                            const char *action, int64_t since_ms, int *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_COUNT, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, to);
+    bind_text(s, 3, kind);
+    bind_text(s, 4, action ? action : "");
+    sqlite3_bind_int64(s, 5, since_ms);
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    done(s);
+    return rc == SQLITE_ROW ? 0 : fail_sql(d, err, "message count");
 }
 
 static int sq_message_update(cd_db *db, const cd_message *m, cd_err *err)
@@ -1678,6 +1704,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .event_list = sq_event_list,
     .event_scan = sq_event_scan,
     .message_insert = sq_message_insert,
+    .message_count = sq_message_count,
     .message_get = sq_message_get,
     .message_list = sq_message_list,
     .message_update = sq_message_update,

@@ -327,6 +327,12 @@ int cd_store_message_insert(cd_db *db, const cd_message *m, cd_err *err)
 {
     return db->ops->message_insert(db, m, err);
 }
+
+int cd_store_message_count(cd_db *db, int64_t account_id, const char *to, const char *kind,
+                           const char *action, int64_t since_ms, int *out, cd_err *err)
+{
+    return db->ops->message_count(db, account_id, to, kind, action, since_ms, out, err);
+}
 int cd_store_message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
                          cd_err *err)
 {

@@ -147,6 +147,7 @@ typedef struct cd_message {
     char provider_id[64];    /* inbound: the provider's id */
     char flow_id[40];        /* a CTA's flow */
     char category[16];       /* "marketing" or "transactional" (quiet hours) */
+    char action[16];         /* a keyword reply's action ("help", "opted_out"...), else "" */
 } cd_message;
 
 void cd_message_clear(cd_message *m);
@@ -313,6 +314,10 @@ int cd_store_event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, vo
 /* ---- outbox ---- */
 
 int cd_store_message_insert(cd_db *db, const cd_message *m, cd_err *err);
+/* How many messages of `kind` with `action` ("" for none) the account queued to `to`
+ * since `since_ms`, refused ones not counted: the caps on consent-exempt replies. */
+int cd_store_message_count(cd_db *db, int64_t account_id, const char *to, const char *kind,
+                           const char *action, int64_t since_ms, int *out, cd_err *err);
 int cd_store_message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
                          cd_err *err);
 /* Each message's cursor is its rowid, handed to `each` with the record. */

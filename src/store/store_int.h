@@ -46,6 +46,8 @@ struct cd_store_ops {
                       cd_err *);
     int (*event_scan)(cd_db *, int64_t, cd_event_each_fn, void *, cd_err *);
     int (*message_insert)(cd_db *, const cd_message *, cd_err *);
+    int (*message_count)(cd_db *, int64_t, const char *, const char *, const char *, int64_t, int *,
+                         cd_err *);
     int (*message_get)(cd_db *, int64_t, const char *, cd_message *, cd_err *);
     int (*message_list)(cd_db *, int64_t, const cd_message_filter *, cd_message_each_fn, void *,
                         cd_err *);
