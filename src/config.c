@@ -49,6 +49,7 @@ void cd_config_defaults(cd_config *cfg)
     env_str("CONSENTD_SMPP_URL", cfg->smpp_url, sizeof cfg->smpp_url);
     env_str("CONSENTD_HTTP_SMS_URL", cfg->http_sms_url, sizeof cfg->http_sms_url);
     env_str("CONSENTD_PUBLIC_URL", cfg->public_url, sizeof cfg->public_url);
+    env_str("CONSENTD_LEDGER_KEY", cfg->ledger_key, sizeof cfg->ledger_key);
     v = getenv("CONSENTD_LOG_REQUESTS");
     if (v && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0))
         cfg->log_requests = false;
@@ -107,6 +108,8 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
             snprintf(cfg->http_sms_url, sizeof cfg->http_sms_url, "%s", v);
         } else if ((v = flag_value("--public-url", &i, argc, argv))) {
             snprintf(cfg->public_url, sizeof cfg->public_url, "%s", v);
+        } else if ((v = flag_value("--ledger-key", &i, argc, argv))) {
+            snprintf(cfg->ledger_key, sizeof cfg->ledger_key, "%s", v);
         } else if (strcmp(argv[i], "--quiet") == 0) {
             cfg->log_requests = false;
         } else {
@@ -114,4 +117,20 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
         }
     }
     return out;
+}
+
+void cd_config_ledger_key_path(const cd_config *cfg, char *out, size_t n)
+{
+    if (cfg->ledger_key[0]) {
+        snprintf(out, n, "%s", cfg->ledger_key);
+        return;
+    }
+    /* Next to the database, so that one data directory holds both (and a backup of it
+     * that should not hold the key can leave the file out). */
+    const char *path = strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db + 7 : "./data/x";
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(out, n, "ledger.key");
+    else
+        snprintf(out, n, "%.*s/ledger.key", (int)(slash - path), path);
 }

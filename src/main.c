@@ -15,11 +15,12 @@ static int usage(void)
 {
     fputs("usage: consentd COMMAND [--db URL] ...\n"
           "  serve   [--listen 127.0.0.1:8080] [--db sqlite:PATH] [--threads N] [--quiet]\n"
+          "          [--ledger-key FILE]\n"
           "  account create NAME [--login EMAIL] [--brand ABBR] [--region US] [--timezone TZ]\n"
           "  account list\n"
           "  key     create|list --account NAME [--name LABEL] | revoke --account NAME KEY_ID\n"
           "  token   --account NAME [--ttl SECONDS]\n"
-          "  ledger  verify [--account NAME]\n"
+          "  ledger  verify [--account NAME] [--ledger-key FILE]\n"
           "  migrate\n"
           "Every flag has an environment variable: CONSENTD_LISTEN, CONSENTD_DB, ...\n",
           stderr);

@@ -354,14 +354,27 @@ int cd_cli_ledger(cd_config *cfg, int argc, char **argv)
 {
     const char *verb = positional(argc, argv, 0);
     if (verb == NULL || strcmp(verb, "verify") != 0) {
-        fprintf(stderr, "usage: consentd ledger verify [--account NAME]\n");
+        fprintf(stderr, "usage: consentd ledger verify [--account NAME] [--ledger-key FILE]\n");
         return 2;
     }
-    cd_store *s = open_store(cfg);
     cd_err err = {0};
     verify_job v = {0};
+    /* issue 8 item 12: without the key the heads' signatures cannot be checked, and a
+     * ledger rewritten by someone with the database but not the key would pass. */
+    char path[1100];
+    unsigned char key[CD_LEDGER_KEY_LEN];
+    cd_config_ledger_key_path(cfg, path, sizeof path);
+    if (cd_ledger_key_load(path, false, key, NULL, &err) != 0) {
+        fprintf(stderr,
+                "consentd: cannot check the ledger head signatures: %s "
+                "(give the key with --ledger-key FILE or CONSENTD_LEDGER_KEY)\n",
+                err.msg);
+        return 1;
+    }
+    cd_store *s = open_store(cfg);
     if (s == NULL)
         return 1;
+    cd_store_set_ledger_key(s, key);
     const char *name = opt(argc, argv, "--account");
     if (name) {
         cd_account a;

@@ -1,8 +1,12 @@
 #include "core/ledger.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/canon.h"
@@ -68,9 +72,29 @@ void cd_ledger_hash(const cd_event *ev, char out[65])
     cd_buf_free(&b);
 }
 
+/* issue 8 item 12: provenance comes from clients (a raw User-Agent header may hold any
+ * bytes) and must hash and export as valid UTF-8, and a cut must not split a character. */
 static void copy(char *dst, size_t n, const char *src)
 {
-    snprintf(dst, n, "%s", src ? src : "");
+    cd_canon_text_copy(dst, n, src);
+}
+
+void cd_ledger_sign(const unsigned char key[CD_LEDGER_KEY_LEN], int64_t account_id, int64_t seq,
+                    const char *head, char out[65])
+{
+    char msg[128];
+    int n = snprintf(msg, sizeof msg, "%lld|%lld|%s", (long long)account_id, (long long)seq, head);
+    cd_hmac_sha256_hex(key, CD_LEDGER_KEY_LEN, msg, (size_t)n, out);
+}
+
+static int sign_head(cd_db *db, int64_t account_id, int64_t seq, const char *head, cd_err *err)
+{
+    const unsigned char *key = cd_store_ledger_key(db);
+    char sig[65];
+    if (key == NULL)
+        return 0; /* unit tests without a key; the server always has one */
+    cd_ledger_sign(key, account_id, seq, head, sig);
+    return cd_store_account_sign_head(db, account_id, sig, err);
 }
 
 int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, const char *scope,
@@ -110,6 +134,8 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
     int rc = cd_store_event_insert(db, ev, err);
     if (rc == 0)
         rc = cd_store_account_set_head(db, account_id, ev->seq, ev->hash, err);
+    if (rc == 0)
+        rc = sign_head(db, account_id, ev->seq, ev->hash, err);
     if (rc == 0 && out)
         *out = *ev;
     free(ev);
@@ -159,6 +185,18 @@ static int verify_account(cd_db *db, const cd_account *a, cd_ledger_report *r, c
         r->seq = v.expect;
         r->problem = a->ledger_seq > v.expect - 1 ? "missing" : "head_mismatch";
     }
+    const unsigned char *key = cd_store_ledger_key(db);
+    r->signature_checked = key != NULL;
+    if (r->ok && key && a->ledger_seq > 0) {
+        /* The chain matches the head; only the key proves the head is the one we wrote. */
+        char sig[65];
+        cd_ledger_sign(key, a->id, a->ledger_seq, a->ledger_head, sig);
+        if (a->ledger_sig[0] == '\0' || !cd_ct_equal(sig, a->ledger_sig, 64)) {
+            r->ok = false;
+            r->seq = a->ledger_seq;
+            r->problem = a->ledger_sig[0] ? "head_signature" : "head_unsigned";
+        }
+    }
     return 0;
 }
 
@@ -198,5 +236,107 @@ int cd_ledger_verify(cd_db *db, int64_t account_id, cd_ledger_report *r, cd_err 
         r->account_id = 0;
         r->account[0] = '\0';
     }
+    return s.rc;
+}
+
+/* ---- the key file ---- */
+
+static int parse_key(const char *text, size_t n, unsigned char key[CD_LEDGER_KEY_LEN])
+{
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    if (n != 2 * CD_LEDGER_KEY_LEN)
+        return -1;
+    for (size_t i = 0; i < CD_LEDGER_KEY_LEN; i++) {
+        unsigned v = 0;
+        for (size_t k = 0; k < 2; k++) {
+            char c = text[2 * i + k];
+            int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+            if (d < 0)
+                return -1;
+            v = v << 4 | (unsigned)d;
+        }
+        key[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+/* O_EXCL: when two processes start at once, one creates the key and the other reads it. */
+static int create_key(const char *path, cd_err *err)
+{
+    char hex[2 * CD_LEDGER_KEY_LEN + 2];
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno == EEXIST ? 1
+                               : cd_fail(err, CD_EINTERNAL, "ledger_key", "cannot create %s: %s",
+                                         path, strerror(errno));
+    cd_random_hex(hex, CD_LEDGER_KEY_LEN);
+    size_t n = strlen(hex);
+    hex[n++] = '\n';
+    /* fchmod: the umask may have taken bits off 0600, but never adds any. */
+    if (write(fd, hex, n) != (ssize_t)n || fchmod(fd, 0600) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        return cd_fail(err, CD_EINTERNAL, "ledger_key", "cannot write %s: %s", path, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+int cd_ledger_key_load(const char *path, bool create, unsigned char key[CD_LEDGER_KEY_LEN],
+                       bool *created, cd_err *err)
+{
+    if (created)
+        *created = false;
+    if (create) {
+        int rc = create_key(path, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 && created)
+            *created = true;
+    }
+    char text[256];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cd_fail(err, errno == ENOENT ? CD_ENOTFOUND : CD_EINTERNAL, "ledger_key",
+                       "cannot read the ledger key %s: %s", path, strerror(errno));
+    ssize_t n = read(fd, text, sizeof text);
+    close(fd);
+    if (n < 0 || parse_key(text, (size_t)n, key) != 0)
+        return cd_fail(err, CD_EINVAL, "ledger_key", "%s is not a ledger key (64 hex digits)",
+                       path);
+    return 0;
+}
+
+typedef struct sign_all {
+    cd_db *db;
+    cd_err *err;
+    int n, rc;
+} sign_all;
+
+static int sign_each(const cd_account *a, void *arg)
+{
+    sign_all *s = arg;
+    if (sign_head(s->db, a->id, a->ledger_seq, a->ledger_head, s->err) != 0) {
+        s->rc = -1;
+        return 1;
+    }
+    s->n++;
+    return 0;
+}
+
+int cd_ledger_sign_all(cd_db *db, int *accounts, cd_err *err)
+{
+    sign_all s = {.db = db, .err = err};
+    if (cd_store_ledger_key(db) == NULL)
+        return cd_fail(err, CD_EINTERNAL, "ledger_key", "no ledger key");
+    if (cd_store_account_each(db, sign_each, &s, err) != 0)
+        return -1;
+    if (accounts)
+        *accounts = s.n;
     return s.rc;
 }
