@@ -25,17 +25,30 @@ json_t *cd_ledger_content(const cd_event *ev)
                      (json_int_t)ev->created_ms, "prev_hash", ev->prev_hash);
 }
 
-/* The canonical JSON of cd_ledger_content(ev), written directly: keys in the order
- * JSON_SORT_KEYS gives them, strings escaped as jansson does. Every consent change hashes
- * an event on the single writer thread, so this skips building and sorting a json_t; a
- * unit test checks that both give the same bytes. */
+/* The canonical JSON of cd_ledger_content(ev) (cd_ledger_canon), written directly: keys in the
+ * order JSON_SORT_KEYS gives them, strings escaped as jansson does. Every consent change hashes an
+ * event on the single writer thread, so this skips building and sorting a json_t; a unit test
+ * checks that both give the same bytes. */
 void cd_ledger_hash(const cd_event *ev, char out[65])
 {
-    const struct {
-        const char *key;
-        const char *str; /* NULL: the integer */
-        long long num;
-    } f[] = {
+    cd_buf b = {0};
+    cd_ledger_canon(ev, &b);
+    cd_sha256_hex(b.data, b.len, out);
+    cd_buf_free(&b);
+}
+
+typedef struct field {
+    const char *key;
+    const char *str; /* NULL: the integer */
+    long long num;
+} field;
+
+enum { NFIELDS = 20 };
+
+/* The hashed fields in the order JSON_SORT_KEYS gives them. */
+static void event_fields(const cd_event *ev, field f[NFIELDS])
+{
+    const field all[NFIELDS] = {
         {"account_id", NULL, ev->account_id},
         {"channel", ev->channel, 0},
         {"contact_id", NULL, ev->contact_id},
@@ -57,19 +70,23 @@ void cd_ledger_hash(const cd_event *ev, char out[65])
         {"surface", ev->surface, 0},
         {"user_agent", ev->user_agent, 0},
     };
-    cd_buf b = {0};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        cd_buf_append(&b, i ? ",\"" : "{\"", 2);
-        cd_buf_puts(&b, f[i].key);
-        cd_buf_append(&b, "\":", 2);
+    memcpy(f, all, sizeof all);
+}
+
+void cd_ledger_canon(const cd_event *ev, cd_buf *b)
+{
+    field f[NFIELDS];
+    event_fields(ev, f);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        cd_buf_append(b, i ? ",\"" : "{\"", 2);
+        cd_buf_puts(b, f[i].key);
+        cd_buf_append(b, "\":", 2);
         if (f[i].str)
-            cd_canon_string(&b, f[i].str);
+            cd_canon_string(b, f[i].str);
         else
-            cd_buf_printf(&b, "%lld", f[i].num);
+            cd_buf_printf(b, "%lld", f[i].num);
     }
-    cd_buf_append(&b, "}", 1);
-    cd_sha256_hex(b.data, b.len, out);
-    cd_buf_free(&b);
+    cd_buf_append(b, "}", 1);
 }
 
 /* issue 8 item 12: provenance comes from clients (a raw User-Agent header may hold any
@@ -339,4 +356,105 @@ int cd_ledger_sign_all(cd_db *db, int *accounts, cd_err *err)
     if (accounts)
         *accounts = s.n;
     return s.rc;
+}
+
+/* ---- export: the hashed content of each event, page by page ---- */
+
+void cd_ledger_csv_header(cd_buf *out)
+{
+    field f[NFIELDS];
+    cd_event none = {0};
+    event_fields(&none, f);
+    for (size_t i = 0; i < NFIELDS; i++)
+        cd_buf_printf(out, "%s,", f[i].key);
+    cd_buf_puts(out, "hash\r\n");
+}
+
+/* issue 8 item 13: a spreadsheet runs a cell that starts with = + - @ (or a tab or CR) as
+ * a formula, so such a cell gets a leading ' (OWASP "CSV injection"). A cell that starts
+ * with ' gets one too, so that a reader can always drop exactly one leading ' to get the
+ * hashed value back. An E.164 number (+ and digits only) is not a formula that can do
+ * harm and is the one value every row has, so it stays as it is. */
+bool cd_ledger_csv_neutralise(const char *s)
+{
+    if (s[0] == '+' && s[1] != '\0' && strspn(s + 1, "0123456789") == strlen(s + 1))
+        return false;
+    return s[0] != '\0' && strchr("=+-@\t\r'", s[0]) != NULL;
+}
+
+static void csv_cell(cd_buf *b, const char *s)
+{
+    cd_buf_puts(b, cd_ledger_csv_neutralise(s) ? "\"'" : "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            cd_buf_append(b, "\"", 1); /* a quote inside a quoted cell is doubled */
+        cd_buf_append(b, p, 1);
+    }
+    cd_buf_puts(b, "\"");
+}
+
+static void csv_row(cd_buf *b, const cd_event *ev)
+{
+    field f[NFIELDS];
+    event_fields(ev, f);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        if (f[i].str)
+            csv_cell(b, f[i].str);
+        else
+            cd_buf_printf(b, "%lld", f[i].num);
+        cd_buf_puts(b, ",");
+    }
+    cd_buf_printf(b, "%s\r\n", ev->hash);
+}
+
+/* JSON: the canonical content with "hash" added as its last member, one event a line. */
+static void json_event(cd_buf *b, const cd_event *ev, bool first)
+{
+    cd_buf_puts(b, first ? "\n" : ",\n");
+    cd_ledger_canon(ev, b);
+    b->data[--b->len] = '\0'; /* the closing brace */
+    cd_buf_printf(b, ",\"hash\":\"%s\"}", ev->hash);
+}
+
+typedef struct page_state {
+    cd_ledger_export *x;
+    cd_buf *out;
+    int rows;
+} page_state;
+
+static int export_one(const cd_event *ev, void *arg)
+{
+    page_state *p = arg;
+    cd_ledger_export *x = p->x;
+    if (ev->seq > x->upto_seq) {
+        x->done = true; /* written after the export began: not part of this proof */
+        return 1;
+    }
+    if (x->csv)
+        csv_row(p->out, ev);
+    else
+        json_event(p->out, ev, x->written == 0);
+    x->written++;
+    x->after_seq = ev->seq;
+    p->rows++;
+    return 0;
+}
+
+int cd_ledger_export_page(cd_ledger_export *x, cd_buf *out, cd_err *err)
+{
+    if (x->done)
+        return 0;
+    cd_db *db = cd_store_reader(x->store);
+    if (db == NULL)
+        return cd_fail(err, CD_ESTORE, "", "cannot open a reader");
+    page_state p = {.x = x, .out = out};
+    cd_event_filter f = {
+        .contact_id = x->contact_id, .after_seq = x->after_seq, .limit = CD_LEDGER_EXPORT_PAGE};
+    int rc = cd_store_event_list(db, x->account_id, &f, export_one, &p, err);
+    cd_store_release(x->store, db);
+    if (rc != 0)
+        return -1;
+    if (p.rows < CD_LEDGER_EXPORT_PAGE || x->after_seq >= x->upto_seq)
+        x->done = true;
+    return x->done ? 0 : 1;
 }

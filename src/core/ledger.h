@@ -17,6 +17,7 @@
 
 #include "core/consent.h"
 #include "store/store.h"
+#include "util/buf.h"
 
 #define CD_LEDGER_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define CD_LEDGER_KEY_LEN 32
@@ -40,6 +41,39 @@ int cd_ledger_key_load(const char *path, bool create, unsigned char key[CD_LEDGE
 /* Signs the current head of every account with the store's key (a writer job). Used when
  * a new key was just created, so that an existing ledger is trusted from then on. */
 int cd_ledger_sign_all(cd_db *db, int *accounts, cd_err *err);
+
+/* Appends to `out` the canonical JSON of the event's content: the bytes that are hashed. */
+void cd_ledger_canon(const cd_event *ev, cd_buf *out);
+
+/* ---- export (issue 8 items 11 to 13) ----
+ * A proof carries, for every event, exactly the hashed content plus "hash", so that anyone
+ * can recompute each hash (SHA-256 of the canonical JSON of the event without "hash") and
+ * each link (prev_hash = the hash of seq - 1). JSON: one object a line. CSV: a header,
+ * then one row an event, the content's columns in canonical order and then hash; a string
+ * cell that starts with ' had one added (cd_ledger_csv_neutralise) and a reader drops it. */
+
+#define CD_LEDGER_EXPORT_PAGE 256 /* events per read: each page is its own short read */
+
+/* A cursor over one account's events (one contact's, or all of them). Fill the members
+ * from store to csv and zero the rest. */
+typedef struct cd_ledger_export {
+    cd_store *store; /* borrowed; each page takes a reader of its own */
+    int64_t account_id;
+    int64_t contact_id; /* 0: every event of the account */
+    int64_t upto_seq;   /* the account's head when the export began: later events are left out */
+    bool csv;
+    int64_t after_seq; /* the cursor */
+    int64_t written;
+    bool done;
+} cd_ledger_export;
+
+/* Appends the next page of events to `out`. Returns 1 while more may follow, 0 when the
+ * export is complete, -1 with *err on a storage error. */
+int cd_ledger_export_page(cd_ledger_export *x, cd_buf *out, cd_err *err);
+/* The CSV header line. */
+void cd_ledger_csv_header(cd_buf *out);
+/* Whether a CSV cell gets a leading ' so that no spreadsheet runs it as a formula. */
+bool cd_ledger_csv_neutralise(const char *cell);
 
 /* Appends an event in the writer's transaction: next seq, chained hash, account head.
  * `ev` (may be NULL) receives the stored event. Free text is stored as valid UTF-8 (bad
