@@ -19,13 +19,16 @@ const canon = (v) => (typeof v === 'string' ? str(v) : typeof v === 'number' ? S
 
 export const eventHash = ({ hash, ...content }) => createHash('sha256').update(canon(content)).digest('hex');
 
-export function verifyEvents(events) {
+// whole: the export holds every event of the account (`consentd export` without --contact), so
+// the seqs must run 1, 2, 3... without a gap.
+export function verifyEvents(events, { whole = false } = {}) {
     const problems = [];
     events.forEach((e, i) => {
         if (eventHash(e) !== e.hash) problems.push(`seq ${e.seq}: hash mismatch`);
         const prev = events[i - 1];
         if (e.seq === 1 && e.prev_hash !== '0'.repeat(64)) problems.push('seq 1: prev_hash is not 64 zeros');
         if (prev && prev.seq >= e.seq) problems.push(`seq ${e.seq}: out of order`);
+        if (whole && e.seq !== (prev?.seq ?? 0) + 1) problems.push(`seq ${e.seq}: events missing before it`);
         if (prev && prev.seq === e.seq - 1 && e.prev_hash !== prev.hash) problems.push(`seq ${e.seq}: prev_hash is not the hash of seq ${prev.seq}`);
     });
     return problems;
@@ -53,8 +56,9 @@ export function parseCsv(text) {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
     const text = readFileSync(process.argv[2] ?? 0, 'utf8');
-    const events = text.trimStart().startsWith('{') ? JSON.parse(text).events : parseCsv(text);
-    const problems = verifyEvents(events);
+    const doc = text.trimStart().startsWith('{') ? JSON.parse(text) : { events: parseCsv(text) };
+    const events = doc.events;
+    const problems = verifyEvents(events, { whole: doc.account !== undefined && doc.contact === undefined });
     for (const p of problems) console.error(p);
     console.log(problems.length ? `BROKEN: ${problems.length} problem(s)` : `ok: ${events.length} events`);
     process.exit(problems.length ? 1 : 0);

@@ -21,6 +21,7 @@ static int usage(void)
           "  key     create|list --account NAME [--name LABEL] | revoke --account NAME KEY_ID\n"
           "  token   --account NAME [--ttl SECONDS]\n"
           "  ledger  verify [--account NAME] [--ledger-key FILE]\n"
+          "  export  --account NAME [--contact NUMBER] [--format json|csv]\n"
           "  migrate\n"
           "Every flag has an environment variable: CONSENTD_LISTEN, CONSENTD_DB, ...\n",
           stderr);
@@ -34,7 +35,8 @@ int main(int argc, char **argv)
         int (*run)(cd_config *, int, char **);
     } commands[] = {{"serve", cd_cli_serve},   {"account", cd_cli_account},
                     {"key", cd_cli_key},       {"token", cd_cli_token},
-                    {"ledger", cd_cli_ledger}, {"migrate", cd_cli_migrate}};
+                    {"ledger", cd_cli_ledger}, {"migrate", cd_cli_migrate},
+                    {"export", cd_cli_export}};
     cd_config cfg;
     if (argc < 2)
         return usage();

@@ -1082,12 +1082,9 @@ static void export_free(void *arg)
 /* The JSON document up to the opening of "events". */
 static char *export_head(const cd_contact *c, json_t *consents)
 {
-    json_t *o = json_pack(
-        "{so so ss ss}", "contact", cd_native__contact_json(c), "consents", consents,
-        "hash_algorithm", "sha256(canonical_json(event without hash))", "canonical_json",
-        "object keys sorted by byte, no whitespace, strings with the escapes \\\" \\\\ \\b "
-        "\\f \\n \\r \\t, other control characters and all non-ASCII as \\uXXXX (upper-case "
-        "hex, UTF-16 surrogate pairs), integers in decimal");
+    json_t *o = json_pack("{so so ss ss}", "contact", cd_native__contact_json(c), "consents",
+                          consents, "hash_algorithm", CD_LEDGER_HASH_ALGORITHM, "canonical_json",
+                          CD_LEDGER_CANONICAL_JSON);
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (text == NULL)

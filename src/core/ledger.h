@@ -52,6 +52,13 @@ void cd_ledger_canon(const cd_event *ev, cd_buf *out);
  * then one row an event, the content's columns in canonical order and then hash; a string
  * cell that starts with ' had one added (cd_ledger_csv_neutralise) and a reader drops it. */
 
+/* What a proof says about itself, for whoever checks it without consentd. */
+#define CD_LEDGER_HASH_ALGORITHM "sha256(canonical_json(event without hash))"
+#define CD_LEDGER_CANONICAL_JSON                                                                   \
+    "object keys sorted by byte, no whitespace, strings with the escapes \\\" \\\\ \\b \\f \\n "   \
+    "\\r \\t, other control characters and all non-ASCII as \\uXXXX (upper-case hex, UTF-16 "      \
+    "surrogate pairs), integers in decimal"
+
 #define CD_LEDGER_EXPORT_PAGE 256 /* events per read: each page is its own short read */
 
 /* A cursor over one account's events (one contact's, or all of them). Fill the members
