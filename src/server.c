@@ -17,34 +17,18 @@ static void on_commit(void *arg, int batch, double seconds)
     cd_outbox_kick(atomic_load(&srv->kick));
 }
 
-typedef struct sign_job {
-    int accounts;
-} sign_job;
-
-static int job_sign_all(cd_db *db, void *arg, cd_err *err)
-{
-    sign_job *j = arg;
-    return cd_ledger_sign_all(db, &j->accounts, err);
-}
-
 /* issue 8 item 12: the key that signs ledger heads, kept outside the database. A new key
  * (first start, or the old one was removed) signs the heads as they are now: from then
  * on, rewriting the ledger without the key is detected. */
 static int ledger_key_setup(cd_store *store, const cd_config *cfg, cd_err *err)
 {
     char path[1100];
-    unsigned char key[CD_LEDGER_KEY_LEN];
-    bool created;
+    int n;
     cd_config_ledger_key_path(cfg, path, sizeof path);
-    if (cd_ledger_key_load(path, true, key, &created, err) != 0)
+    if (cd_ledger_key_use(store, path, true, &n, err) != 0)
         return -1;
-    cd_store_set_ledger_key(store, key);
-    if (!created)
-        return 0;
-    sign_job j = {0};
-    if (cd_store_run(store, job_sign_all, &j, err) != 0)
-        return -1;
-    cd_logf("warn", "ledger_key_created", "\"path\":\"%s\",\"heads_signed\":%d", path, j.accounts);
+    if (n >= 0)
+        cd_logf("warn", "ledger_key_created", "\"path\":\"%s\",\"heads_signed\":%d", path, n);
     return 0;
 }
 

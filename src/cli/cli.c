@@ -163,7 +163,18 @@ typedef struct account_job {
 static int job_account_create(cd_db *db, void *arg, cd_err *err)
 {
     account_job *j = arg;
-    return cd_account_create(db, &j->in, &j->out, j->key, err);
+    if (cd_account_create(db, &j->in, &j->out, j->key, err) != 0)
+        return -1;
+    return cd_ledger_sign_account(db, &j->out, err); /* issue 8 item 12 */
+}
+
+/* issue 8 item 12: the key that signs ledger heads, created (0600) if this is the first
+ * use of the data directory, as `serve` does. */
+static int use_ledger_key(cd_store *s, const cd_config *cfg, cd_err *err)
+{
+    char path[1100];
+    cd_config_ledger_key_path(cfg, path, sizeof path);
+    return cd_ledger_key_use(s, path, true, NULL, err);
 }
 
 static json_t *account_json(const cd_account *a)
@@ -211,7 +222,8 @@ int cd_cli_account(cd_config *cfg, int argc, char **argv)
                                 .brand = opt(argc, argv, "--brand"),
                                 .region = opt(argc, argv, "--region"),
                                 .timezone = opt(argc, argv, "--timezone")}};
-        if (cd_store_run(s, job_account_create, &j, &err) != 0) {
+        if (use_ledger_key(s, cfg, &err) != 0 ||
+            cd_store_run(s, job_account_create, &j, &err) != 0) {
             rc = fail("cannot create the account", &err);
         } else {
             json_t *o = account_json(&j.out);

@@ -204,7 +204,7 @@ static int verify_account(cd_db *db, const cd_account *a, cd_ledger_report *r, c
     }
     const unsigned char *key = cd_store_ledger_key(db);
     r->signature_checked = key != NULL;
-    if (r->ok && key && a->ledger_seq > 0) {
+    if (r->ok && key) {
         /* The chain matches the head; only the key proves the head is the one we wrote. */
         char sig[65];
         cd_ledger_sign(key, a->id, a->ledger_seq, a->ledger_head, sig);
@@ -346,6 +346,11 @@ static int sign_each(const cd_account *a, void *arg)
     return 0;
 }
 
+int cd_ledger_sign_account(cd_db *db, const cd_account *a, cd_err *err)
+{
+    return sign_head(db, a->id, a->ledger_seq, a->ledger_head, err);
+}
+
 int cd_ledger_sign_all(cd_db *db, int *accounts, cd_err *err)
 {
     sign_all s = {.db = db, .err = err};
@@ -457,4 +462,24 @@ int cd_ledger_export_page(cd_ledger_export *x, cd_buf *out, cd_err *err)
     if (p.rows < CD_LEDGER_EXPORT_PAGE || x->after_seq >= x->upto_seq)
         x->done = true;
     return x->done ? 0 : 1;
+}
+
+static int job_sign_all(cd_db *db, void *arg, cd_err *err)
+{
+    return cd_ledger_sign_all(db, arg, err);
+}
+
+int cd_ledger_key_use(cd_store *s, const char *path, bool create, int *signed_heads, cd_err *err)
+{
+    unsigned char key[CD_LEDGER_KEY_LEN];
+    bool created;
+    int n = -1;
+    if (cd_ledger_key_load(path, create, key, &created, err) != 0)
+        return -1;
+    cd_store_set_ledger_key(s, key);
+    if (created && cd_store_run(s, job_sign_all, &n, err) != 0)
+        return -1;
+    if (signed_heads)
+        *signed_heads = n;
+    return 0;
 }

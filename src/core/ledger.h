@@ -38,6 +38,15 @@ void cd_ledger_sign(const unsigned char key[CD_LEDGER_KEY_LEN], int64_t account_
 int cd_ledger_key_load(const char *path, bool create, unsigned char key[CD_LEDGER_KEY_LEN],
                        bool *created, cd_err *err);
 
+/* Loads the key file into the store (cd_store_set_ledger_key). With `create`, a missing
+ * file is created and, as a new key trusts the ledger as it is now, every account's head
+ * is signed with it; *signed_heads (may be NULL) is then the number of accounts, else -1. */
+int cd_ledger_key_use(cd_store *s, const char *path, bool create, int *signed_heads, cd_err *err);
+
+/* Signs the account's current head with the store's key (a writer job). An account gets
+ * its first signature when it is created, so that erasing its whole ledger (seq back to
+ * 0) is detected too. Does nothing when the store has no key. */
+int cd_ledger_sign_account(cd_db *db, const cd_account *a, cd_err *err);
 /* Signs the current head of every account with the store's key (a writer job). Used when
  * a new key was just created, so that an existing ledger is trusted from then on. */
 int cd_ledger_sign_all(cd_db *db, int *accounts, cd_err *err);
@@ -103,7 +112,7 @@ typedef struct cd_ledger_report {
 } cd_ledger_report;
 
 /* Verifies one account's chain, or every account's when account_id is 0, and each head's
- * signature when the store has a ledger key. Returns 0 when
+ * signature (an account without events included) when the store has a ledger key. Returns 0 when
  * the check could run (look at report->ok), -1 on a storage error. */
 int cd_ledger_verify(cd_db *db, int64_t account_id, cd_ledger_report *report, cd_err *err);
 

@@ -197,13 +197,14 @@ describe('the ledger head is signed with a key kept outside the database', () =>
         return path.join(d, 'consentd.db');
     }
 
-    test('the key file is created on first start next to the database, mode 0600, 32 random bytes', async () => {
+    test('the key file is created on first use next to the database, mode 0600, 32 random bytes', async () => {
         // Issue 8 items 12 and 13: "a key file created 0600 on first start"; "key files are created 0600".
         const st = await stat(path.join(dir, 'ledger.key'));
         assert.equal(st.mode & 0o777, 0o600);
         assert.match(await readFile(path.join(dir, 'ledger.key'), 'utf8'), /^[0-9a-f]{64}\n$/);
+        // Every head is signed, an empty one too (from `account create` on).
         const acc = await sqlite(srv.dbPath, 'SELECT ledger_seq, length(ledger_sig) FROM accounts ORDER BY id');
-        assert.equal(acc, '4|64\n0|64'); // signed when the key was created, events or not
+        assert.equal(acc, '4|64\n0|64');
         // The key is not in the database.
         const key = (await readFile(path.join(dir, 'ledger.key'), 'utf8')).trim();
         const dump = await run('sqlite3', [srv.dbPath, '.dump'], { maxBuffer: 64 << 20 });
@@ -250,6 +251,24 @@ describe('the ledger head is signed with a key kept outside the database', () =>
         assert.equal(r2.json.problem, 'head_unsigned');
     });
 
+    test('erasing an account\'s whole ledger (head back to seq 0) is detected', async () => {
+        // Issue 8 item 12: rewriting the events and the head, here to nothing at all.
+        const db = await copy();
+        const acme = srv.accounts.acme.id;
+        const sql = [];
+        for (const t of (await sqlite(db, "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='events'")).split('\n').filter(Boolean)) {
+            sql.push(`DROP TRIGGER "${t}";`);
+        }
+        sql.push(`DELETE FROM events WHERE account_id=${acme};`);
+        sql.push(`UPDATE accounts SET ledger_seq=0, ledger_head='${ZERO_HASH}' WHERE id=${acme};`);
+        await sqlite(db, sql.join(' '));
+        const r = await runCli(['ledger', 'verify'], { dbPath: db });
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        assert.equal(r.json.problem, 'head_signature');
+        const beta = await runCli(['ledger', 'verify', '--account', 'beta'], { dbPath: db });
+        assert.equal(beta.code, 0, beta.stdout + beta.stderr);
+    });
+
     test('without the key file, ledger verify says it cannot check the signatures and fails', async () => {
         // Issue 8 item 12: "a missing key file -> verify says it cannot check the signature".
         const r = await runCli(['ledger', 'verify'], { dbPath: await copy(false) });
@@ -264,13 +283,17 @@ describe('the ledger head is signed with a key kept outside the database', () =>
         const d = await makeTempDir();
         scratch.push(d);
         const keyPath = path.join(d, 'elsewhere.key');
-        const s = await startServer({ args: ['--ledger-key', keyPath] });
+        const db = path.join(d, 'consentd.db');
+        const acc = await runCli(['account', 'create', 'acme', '--login', 'k@e2e.example.com'],
+            { dbPath: db, env: { CONSENTD_LEDGER_KEY: keyPath } });
+        assert.equal(acc.code, 0, acc.stderr);
+        const s = await startServer({ accounts: [], dir: d, dbPath: db, args: ['--ledger-key', keyPath] });
         try {
-            assert.equal((await s.v1('POST', '/consents', { body: { phone: num(95), scope: 'all', state: 'opted_in' } })).status, 201);
+            const r = await s.v1('POST', '/consents', { key: acc.json.api_key, body: { phone: num(95), scope: 'all', state: 'opted_in' } });
+            assert.equal(r.status, 201, r.text);
         } finally {
             await s.stop({ keepDir: true });
         }
-        scratch.push(s.dir);
         assert.equal((await stat(keyPath)).mode & 0o777, 0o600);
         await assert.rejects(access(path.join(s.dir, 'ledger.key')));
         const viaEnv = await s.cli(['ledger', 'verify'], { env: { CONSENTD_LEDGER_KEY: keyPath } });

@@ -260,7 +260,9 @@ static int job_account(cd_db *db, void *arg, cd_err *err)
 {
     account_job *j = arg;
     cd_account_in in = {.name = j->name};
-    return cd_account_create(db, &in, &j->out, j->key, err);
+    if (cd_account_create(db, &in, &j->out, j->key, err) != 0)
+        return -1;
+    return cd_ledger_sign_account(db, &j->out, err); /* as `consentd account create` does */
 }
 
 typedef struct consent_job {
@@ -715,6 +717,26 @@ static void test_rewrite_without_key_is_detected(void **state)
     assert_true(r.ok);
 }
 
+/* issue 8 item 12: erasing an account's whole ledger (head back to seq 0) is a rewrite too. */
+static void test_erase_all_is_detected(void **state)
+{
+    chain *ch = *state;
+    char sql[512];
+    cd_ledger_report r;
+    snprintf(sql, sizeof sql,
+             "DELETE FROM events WHERE account_id = %lld; UPDATE accounts SET ledger_seq = 0, "
+             "ledger_head = '" CD_LEDGER_GENESIS "' WHERE id = %lld",
+             (long long)ch->account_id, (long long)ch->account_id);
+    tamper(ch, sql);
+    cd_store_set_ledger_key(ch->store, test_key);
+    verify(ch, ch->account_id, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.problem, "head_signature");
+    /* The other account never had an event, and its signed empty head still verifies. */
+    verify(ch, ch->other_account_id, &r);
+    assert_true(r.ok);
+}
+
 static int job_sign_all(cd_db *db, void *arg, cd_err *err)
 {
     return cd_ledger_sign_all(db, arg, err);
@@ -851,6 +873,7 @@ int main(void)
         SIGNED_TEST(test_signed_head_verifies),
         SIGNED_TEST(test_rewrite_without_key_is_detected),
         SIGNED_TEST(test_unsigned_head_is_reported),
+        SIGNED_TEST(test_erase_all_is_detected),
         cmocka_unit_test(test_key_file),
         SIGNED_TEST(test_append_cleans_user_agent),
     };
