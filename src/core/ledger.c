@@ -11,6 +11,7 @@
 #include "util/buf.h"
 #include "util/canon.h"
 #include "util/crypto.h"
+#include "util/log.h"
 
 json_t *cd_ledger_content(const cd_event *ev)
 {
@@ -321,6 +322,10 @@ int cd_ledger_key_load(const char *path, bool create, unsigned char key[CD_LEDGE
     if (fd < 0)
         return cd_fail(err, errno == ENOENT ? CD_ENOTFOUND : CD_EINTERNAL, "ledger_key",
                        "cannot read the ledger key %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+        cd_logf("warn", "ledger_key_mode", "\"mode\":\"%03o\",\"want\":\"600\"",
+                (unsigned)(st.st_mode & 0777));
     ssize_t n = read(fd, text, sizeof text);
     close(fd);
     if (n < 0 || parse_key(text, (size_t)n, key) != 0)

@@ -4,7 +4,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, readFile, rm, stat, writeFile, access } from 'node:fs/promises';
+import { access, chmod, copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startServer, runCli, rawExchange, num, makeTempDir, REPO, ZERO_HASH } from './lib/server.mjs';
 import { eventHash, parseCsv } from '../../scripts/verify-export.mjs';
@@ -307,6 +307,11 @@ describe('the ledger head is signed with a key kept outside the database', () =>
         const other = await s.cli(['ledger', 'verify']);
         assert.equal(other.code, 1, other.stdout);
         assert.equal(other.json.problem, 'head_signature');
+        // Issue 8 item 13: a key file others can read is used, with a warning naming its mode.
+        await chmod(keyPath, 0o644);
+        const s2 = await startServer({ accounts: [], dir: d, dbPath: db, args: ['--ledger-key', keyPath] });
+        await s2.stop({ keepDir: true });
+        assert.deepEqual(s2.logLines().filter((l) => l.msg === 'ledger_key_mode').map((l) => l.mode), ['644']);
     });
 
     test('a server that creates a new key signs the existing heads (first start after upgrade)', async () => {
