@@ -282,27 +282,33 @@ static int parse_key(const char *text, size_t n, unsigned char key[CD_LEDGER_KEY
     return 0;
 }
 
-/* O_EXCL: when two processes start at once, one creates the key and the other reads it. */
+/* The key is written to a private temporary file and then linked into place: link() fails
+ * when the name exists, so when two processes start at once one key wins and neither ever
+ * reads a file that is still being written. Returns 0 when created, 1 when one existed. */
 static int create_key(const char *path, cd_err *err)
 {
-    char hex[2 * CD_LEDGER_KEY_LEN + 2];
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char hex[2 * CD_LEDGER_KEY_LEN + 2], tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return errno == EEXIST ? 1
-                               : cd_fail(err, CD_EINTERNAL, "ledger_key", "cannot create %s: %s",
-                                         path, strerror(errno));
+        return cd_fail(err, CD_EINTERNAL, "ledger_key", "cannot create %s: %s", tmp,
+                       strerror(errno));
     cd_random_hex(hex, CD_LEDGER_KEY_LEN);
     size_t n = strlen(hex);
     hex[n++] = '\n';
     /* fchmod: the umask may have taken bits off 0600, but never adds any. */
-    if (write(fd, hex, n) != (ssize_t)n || fchmod(fd, 0600) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(path);
-        return cd_fail(err, CD_EINTERNAL, "ledger_key", "cannot write %s: %s", path, strerror(e));
-    }
+    bool ok = write(fd, hex, n) == (ssize_t)n && fchmod(fd, 0600) == 0 && fsync(fd) == 0;
+    int e = errno;
     close(fd);
-    return 0;
+    int rc = ok && link(tmp, path) == 0 ? 0 : -1;
+    if (ok && rc != 0) {
+        e = errno;
+        rc = e == EEXIST ? 1 : -1;
+    }
+    unlink(tmp);
+    if (rc < 0)
+        return cd_fail(err, CD_EINTERNAL, "ledger_key", "cannot write %s: %s", path, strerror(e));
+    return rc;
 }
 
 int cd_ledger_key_load(const char *path, bool create, unsigned char key[CD_LEDGER_KEY_LEN],
@@ -310,7 +316,7 @@ int cd_ledger_key_load(const char *path, bool create, unsigned char key[CD_LEDGE
 {
     if (created)
         *created = false;
-    if (create) {
+    if (create && access(path, F_OK) != 0 && errno == ENOENT) {
         int rc = create_key(path, err);
         if (rc < 0)
             return -1;

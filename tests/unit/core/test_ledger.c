@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -784,6 +785,9 @@ static void test_key_file(void **state)
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_int_equal(st.st_size, 65);
+    char tmp[TU_PATH_MAX + 64];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    assert_int_not_equal(stat(tmp, &st), 0); /* written aside, then linked into place */
     assert_int_equal(cd_ledger_key_load(path, true, k2, &created, &err), 0);
     assert_false(created);
     assert_memory_equal(k1, k2, sizeof k1);
