@@ -45,13 +45,14 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     srv->store = cd_store_open(cfg->db, err);
     if (srv->store == NULL)
         return -1;
+    cd_store_set_limits(srv->store, cfg->writer_queue, cfg->writer_deadline_ms);
+    /* The hook is in place before any job is submitted (the submit's lock orders it before
+     * the writer reads it); the outbox it kicks is published atomically once it exists. */
+    cd_store_on_commit(srv->store, on_commit, srv);
     if (ledger_key_setup(srv->store, cfg, err) != 0) {
         cd_store_close(srv->store);
         return -1;
     }
-    /* The hook is in place before any job is submitted (the submit's lock orders it before
-     * the writer reads it); the outbox it kicks is published atomically once it exists. */
-    cd_store_on_commit(srv->store, on_commit, srv);
     cd_outbox_config oc = {.default_transport = cfg->transport,
                            .smpp_url = cfg->smpp_url[0] ? cfg->smpp_url : NULL,
                            .http_url = cfg->http_sms_url[0] ? cfg->http_sms_url : NULL};

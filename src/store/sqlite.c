@@ -7,10 +7,13 @@
  * synchronous=FULL makes each COMMIT durable before the writer reports its jobs done. */
 #include "store/store_int.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -370,6 +373,30 @@ static int exec_sql(cd_db *db, const char *sql, cd_err *err)
     return 0;
 }
 
+static bool sq_in_transaction(cd_db *db)
+{
+    return sqlite3_get_autocommit(SDB(db)->h) == 0;
+}
+
+/* issue 8 item 13: the database holds consent records and key hashes, for its owner only.
+ * SQLite would create the file 0644 (less the umask); it gives the -wal and -shm files the
+ * database file's mode, so creating the file 0600 first, empty, covers all three. An
+ * existing file keeps the mode the operator chose; a group- or world-readable one is
+ * logged. When the file cannot be opened here, sqlite3_open_v2 reports why. */
+static void create_private(const char *path)
+{
+    if (path[0] == '\0' || strcmp(path, ":memory:") == 0)
+        return;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+        cd_logf("warn", "the database file is readable by others", "\"mode\":\"%03o\"",
+                (unsigned)(st.st_mode & 0777));
+    close(fd);
+}
+
 static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
 {
     const char *path = url + strlen("sqlite:");
@@ -378,6 +405,8 @@ static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
     d->base.store = s;
     int flags = SQLITE_OPEN_NOMUTEX |
                 (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+    if (writer)
+        create_private(path);
     if (sqlite3_open_v2(path, &d->h, flags, NULL) != SQLITE_OK) {
         cd_fail(err, CD_ESTORE, "db", "cannot open the database %s", path);
         sqlite3_close(d->h);
@@ -1641,6 +1670,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .disconnect = sq_disconnect,
     .migrate = sq_migrate,
     .exec = exec_sql,
+    .in_transaction = sq_in_transaction,
     .account_insert = sq_account_insert,
     .account_get = sq_account_get,
     .account_set_head = sq_account_set_head,

@@ -44,6 +44,7 @@ cd_store *cd_store_open(const char *url, cd_err *err)
         ops->disconnect(w);
         goto fail;
     }
+    cd_store_set_limits(s, CD_STORE_QUEUE_DEFAULT, CD_STORE_DEADLINE_MS_DEFAULT);
     return s;
 fail:
     pthread_mutex_destroy(&s->pool_lock);
@@ -141,7 +142,12 @@ void cd_store_release(cd_store *s, cd_db *db)
 
 int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg, cd_err *err)
 {
-    return cd_store__writer_submit(s->writer, fn, done, arg, err);
+    return cd_store__writer_submit(s->writer, fn, done, arg, false, err);
+}
+
+void cd_store_set_limits(cd_store *s, int queue_max, int deadline_ms)
+{
+    cd_store__writer_limits(s->writer, queue_max, deadline_ms);
 }
 
 typedef struct {
@@ -187,7 +193,9 @@ int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err)
     sync_job j = {.fn = fn, .arg = arg};
     pthread_mutex_init(&j.wait.lock, NULL);
     pthread_cond_init(&j.wait.cond, NULL);
-    int rc = cd_store_submit(s, sync_run, sync_finish, &j, err);
+    /* Internal: the caller waits anyway, and what it writes (a STOP from the delivery
+     * worker, an operator's command) must not be refused or dropped under load. */
+    int rc = cd_store__writer_submit(s->writer, sync_run, sync_finish, &j, true, err);
     if (rc == 0) {
         pthread_mutex_lock(&j.wait.lock);
         while (!j.wait.finished)

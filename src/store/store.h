@@ -8,7 +8,9 @@
  *   was taken: it holds one read transaction (one snapshot) until it is released.
  * - Writes run as jobs (cd_job_fn) on the store's single writer. Jobs queued together
  *   share one transaction and one fsync (group commit); each job runs inside its own
- *   savepoint, so a failing job leaves no trace and does not disturb its neighbours.
+ *   savepoint, so a failing job leaves no trace and does not disturb its neighbours --
+ *   unless the database rolled the whole transaction back on its own (a full disk, an I/O
+ *   error): then every job of the batch fails with CD_ESTORE and none of it is durable.
  *   A job's completion callback runs only once the batch is durable (or has failed).
  * - Every function that touches account data takes the account id: no query crosses
  *   accounts.
@@ -220,12 +222,26 @@ typedef int (*cd_job_fn)(cd_db *db, void *arg, cd_err *err);
  * failed (rc -1, err says why). It must be quick: it only hands the result on. */
 typedef void (*cd_job_done_fn)(void *arg, int rc, const cd_err *err);
 
-/* Queues a job; `done` will be called exactly once. Returns -1 without queueing (and
- * without calling `done`) when the store is closing (CD_ESTORE) or its queue is full
- * (CD_EBUSY: answer 503 and let the client retry). */
+/* Queues a job; `done` will be called exactly once, also when the store closes (close
+ * answers every queued job before it returns). Returns -1 without queueing (and without
+ * calling `done`) when the store is closing (CD_ESTORE) or its queue holds queue_max
+ * jobs (CD_EBUSY, reason "overloaded": answer 503 and let the client retry). A job still
+ * queued deadline_ms after its submit is not run: done gets rc -1 with CD_EBUSY, and
+ * nothing of it was written, so a retry is safe. */
 int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg, cd_err *err);
-/* Queues a job and waits for its durable completion (CLI and tests). */
+/* Queues a job and waits for its durable completion (CLI, the delivery worker, internal
+ * housekeeping). Neither the queue bound nor the deadline applies: the caller blocks, so
+ * each caller adds at most one job, and what it carries (an inbound STOP, an operator's
+ * command) must not be refused or dropped under load. Fails only when closing or when
+ * the job or its commit fails. */
 int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err);
+
+#define CD_STORE_QUEUE_DEFAULT       10000 /* jobs */
+#define CD_STORE_DEADLINE_MS_DEFAULT 10000
+/* issue 8 item 7: backpressure for cd_store_submit(). queue_max bounds the jobs waiting
+ * for the writer; deadline_ms bounds how long one may wait. 0 turns either off. Call it
+ * before submitting (cd_store_open sets the defaults above). */
+void cd_store_set_limits(cd_store *s, int queue_max, int deadline_ms);
 
 /* Batch statistics for /metrics: observed by the writer after every commit. */
 typedef void (*cd_store_commit_hook)(void *arg, int batch_size, double seconds);

@@ -15,6 +15,9 @@ struct cd_store_ops {
     int (*migrate)(cd_db *db, int *version, cd_err *err);
     /* Transaction control, used by the writer only. */
     int (*exec)(cd_db *db, const char *sql, cd_err *err);
+    /* Is a transaction open on db? After an error the database may have rolled the whole
+     * transaction back on its own (SQLite does for SQLITE_FULL, _IOERR, _NOMEM). */
+    bool (*in_transaction)(cd_db *db);
 
     int (*account_insert)(cd_db *, cd_account *, cd_err *);
     int (*account_get)(cd_db *, const char *by, const char *value, cd_account *, cd_err *);
@@ -102,7 +105,10 @@ extern const struct cd_store_ops cd_store__sqlite_ops;
 /* writer.c: the single write connection and its group-commit thread. */
 cd_writer *cd_store__writer_start(cd_store *s, cd_db *db, cd_err *err);
 void cd_store__writer_stop(cd_writer *w); /* drains the queue, then joins */
+/* `internal` (cd_store_run) skips the queue bound and the deadline. */
 int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg,
-                            cd_err *err);
+                            bool internal, cd_err *err);
+/* See cd_store_set_limits(). */
+void cd_store__writer_limits(cd_writer *w, int queue_max, int deadline_ms);
 
 #endif
