@@ -70,6 +70,7 @@ void cd_config_defaults(cd_config *cfg)
     v = getenv("CONSENTD_WRITER_DEADLINE_MS");
     if (v && parse_count(v, &cfg->writer_deadline_ms) != 0)
         fprintf(stderr, "consentd: ignoring invalid CONSENTD_WRITER_DEADLINE_MS=%s\n", v);
+    env_str("CONSENTD_LEDGER_KEY", cfg->ledger_key, sizeof cfg->ledger_key);
     v = getenv("CONSENTD_LOG_REQUESTS");
     if (v && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0))
         cfg->log_requests = false;
@@ -140,6 +141,8 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
         } else if ((v = flag_value("--writer-deadline-ms", &i, argc, argv))) {
             if (parse_count(v, &cfg->writer_deadline_ms) != 0)
                 return bad_count("--writer-deadline-ms");
+        } else if ((v = flag_value("--ledger-key", &i, argc, argv))) {
+            snprintf(cfg->ledger_key, sizeof cfg->ledger_key, "%s", v);
         } else if (strcmp(argv[i], "--quiet") == 0) {
             cfg->log_requests = false;
         } else {
@@ -147,4 +150,20 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
         }
     }
     return out;
+}
+
+void cd_config_ledger_key_path(const cd_config *cfg, char *out, size_t n)
+{
+    if (cfg->ledger_key[0]) {
+        snprintf(out, n, "%s", cfg->ledger_key);
+        return;
+    }
+    /* Next to the database, so that one data directory holds both (and a backup of it
+     * that should not hold the key can leave the file out). */
+    const char *path = strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db + 7 : "./data/x";
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(out, n, "ledger.key");
+    else
+        snprintf(out, n, "%.*s/ledger.key", (int)(slash - path), path);
 }

@@ -15,11 +15,13 @@ static int usage(void)
 {
     fputs("usage: consentd COMMAND [--db URL] ...\n"
           "  serve   [--listen 127.0.0.1:8080] [--db sqlite:PATH] [--threads N] [--quiet]\n"
+          "          [--ledger-key FILE]\n"
           "  account create NAME [--login EMAIL] [--brand ABBR] [--region US] [--timezone TZ]\n"
           "  account list\n"
           "  key     create|list --account NAME [--name LABEL] | revoke --account NAME KEY_ID\n"
           "  token   --account NAME [--ttl SECONDS]\n"
-          "  ledger  verify [--account NAME]\n"
+          "  ledger  verify [--account NAME] [--ledger-key FILE]\n"
+          "  export  --account NAME [--contact NUMBER] [--format json|csv]\n"
           "  migrate\n"
           "Every flag has an environment variable: CONSENTD_LISTEN, CONSENTD_DB, ...\n",
           stderr);
@@ -33,7 +35,8 @@ int main(int argc, char **argv)
         int (*run)(cd_config *, int, char **);
     } commands[] = {{"serve", cd_cli_serve},   {"account", cd_cli_account},
                     {"key", cd_cli_key},       {"token", cd_cli_token},
-                    {"ledger", cd_cli_ledger}, {"migrate", cd_cli_migrate}};
+                    {"ledger", cd_cli_ledger}, {"migrate", cd_cli_migrate},
+                    {"export", cd_cli_export}};
     cd_config cfg;
     if (argc < 2)
         return usage();

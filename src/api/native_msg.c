@@ -568,9 +568,7 @@ static int h_confirm_post(cd_req *req)
     snprintf(l->flow_id, sizeof l->flow_id, "%s", f.id);
     cd_flow_clear(&f);
     snprintf(l->ip, sizeof l->ip, "%s", cd_req_client_ip(req));
-    l->user_agent = cd_req_header(req, "User-Agent");
-    if (l->user_agent && strlen(l->user_agent) > 511)
-        l->user_agent = NULL;
+    l->user_agent = cd_req_header(req, "User-Agent"); /* the ledger escapes and cuts it */
     snprintf(l->request_id, sizeof l->request_id, "%s", cd_req_id(req));
     return cd_req_defer(req, SRV(req)->store, job_link_confirm, l, link_finish);
 }

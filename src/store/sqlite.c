@@ -23,9 +23,10 @@ extern const char cd_sqlite_0001[];
 extern const char cd_sqlite_0002[];
 extern const char cd_sqlite_0003[];
 extern const char cd_sqlite_0005[];
+extern const char cd_sqlite_0006[];
 
 static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
-                                         cd_sqlite_0005};
+                                         cd_sqlite_0005, cd_sqlite_0006};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -42,7 +43,8 @@ static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqli
     "rowid, id, account_id, contact_id, phone, ext_ref, scopes, channel, email, disclosure, "      \
     "status, confirmed_via, created_ms, updated_ms, expires_ms"
 #define ACCOUNT_COLS                                                                               \
-    "id, name, login, brand, region, timezone, jwt_secret, created_ms, ledger_seq, ledger_head"
+    "id, name, login, brand, region, timezone, jwt_secret, created_ms, ledger_seq, ledger_head, "  \
+    "ledger_sig"
 
 enum q {
     Q_ACCOUNT_INSERT,
@@ -51,6 +53,7 @@ enum q {
     Q_ACCOUNT_BY_LOGIN,
     Q_ACCOUNT_BY_BRAND,
     Q_ACCOUNT_SET_HEAD,
+    Q_ACCOUNT_SIGN_HEAD,
     Q_ACCOUNT_ALL,
     Q_KEY_INSERT,
     Q_KEY_GET,
@@ -128,6 +131,7 @@ static const char *const SQL[Q_COUNT] = {
     [Q_ACCOUNT_BY_BRAND] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE brand = ? "
                            "ORDER BY id LIMIT 1",
     [Q_ACCOUNT_SET_HEAD] = "UPDATE accounts SET ledger_seq = ?, ledger_head = ? WHERE id = ?",
+    [Q_ACCOUNT_SIGN_HEAD] = "UPDATE accounts SET ledger_sig = ? WHERE id = ?",
     [Q_ACCOUNT_ALL] = "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY id",
     [Q_KEY_INSERT] = "INSERT INTO api_keys (id, account_id, name, hash, created_ms, revoked_ms) "
                      "VALUES (?, ?, ?, ?, ?, 0)",
@@ -485,6 +489,7 @@ static void read_account(sqlite3_stmt *s, cd_account *a)
     a->created_ms = sqlite3_column_int64(s, 7);
     a->ledger_seq = sqlite3_column_int64(s, 8);
     col_copy(s, 9, a->ledger_head, sizeof a->ledger_head);
+    col_copy(s, 10, a->ledger_sig, sizeof a->ledger_sig);
 }
 
 static int sq_account_insert(cd_db *db, cd_account *a, cd_err *err)
@@ -544,6 +549,17 @@ static int sq_account_set_head(cd_db *db, int64_t account_id, int64_t seq, const
     sqlite3_bind_int64(s, 1, seq);
     bind_text(s, 2, hash);
     sqlite3_bind_int64(s, 3, account_id);
+    return step_done(d, s, err, "ledger head");
+}
+
+static int sq_account_sign_head(cd_db *db, int64_t account_id, const char *sig, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_ACCOUNT_SIGN_HEAD, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, sig);
+    sqlite3_bind_int64(s, 2, account_id);
     return step_done(d, s, err, "ledger head");
 }
 
@@ -1683,6 +1699,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .account_insert = sq_account_insert,
     .account_get = sq_account_get,
     .account_set_head = sq_account_set_head,
+    .account_sign_head = sq_account_sign_head,
     .account_each = sq_account_each,
     .key_insert = sq_key_insert,
     .key_get = sq_key_get,

@@ -231,6 +231,20 @@ int cd_store_account_set_head(cd_db *db, int64_t account_id, int64_t seq, const 
 {
     return db->ops->account_set_head(db, account_id, seq, hash, err);
 }
+int cd_store_account_sign_head(cd_db *db, int64_t account_id, const char *sig, cd_err *err)
+{
+    return db->ops->account_sign_head(db, account_id, sig, err);
+}
+void cd_store_set_ledger_key(cd_store *s, const unsigned char key[32])
+{
+    s->has_ledger_key = key != NULL;
+    if (key)
+        memcpy(s->ledger_key, key, sizeof s->ledger_key);
+}
+const unsigned char *cd_store_ledger_key(cd_db *db)
+{
+    return db->store->has_ledger_key ? db->store->ledger_key : NULL;
+}
 int cd_store_account_each(cd_db *db, cd_account_each_fn each, void *arg, cd_err *err)
 {
     return db->ops->account_each(db, each, arg, err);

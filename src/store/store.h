@@ -43,6 +43,7 @@ typedef struct cd_account {
     int64_t created_ms;
     int64_t ledger_seq;   /* the newest event's seq, 0 when none */
     char ledger_head[65]; /* the newest event's hash, 64 zeros when none */
+    char ledger_sig[65];  /* HMAC of the head under the ledger key, "" when unsigned */
 } cd_account;
 
 typedef struct cd_apikey {
@@ -255,6 +256,14 @@ int cd_store_account_get(cd_db *db, const char *by, const char *value, cd_accoun
                          cd_err *err);
 int cd_store_account_set_head(cd_db *db, int64_t account_id, int64_t seq, const char *hash,
                               cd_err *err);
+/* Stores the head's signature (core/ledger.h computes it). */
+int cd_store_account_sign_head(cd_db *db, int64_t account_id, const char *sig, cd_err *err);
+/* The key that signs ledger heads (32 bytes, copied; NULL forgets it). It lives in memory
+ * only, never in the database. Set it before any job is submitted: the writer reads it
+ * without a lock. */
+void cd_store_set_ledger_key(cd_store *s, const unsigned char key[32]);
+/* The store's ledger key (borrowed, 32 bytes), or NULL when none was set. */
+const unsigned char *cd_store_ledger_key(cd_db *db);
 typedef int (*cd_account_each_fn)(const cd_account *a, void *arg);
 int cd_store_account_each(cd_db *db, cd_account_each_fn each, void *arg, cd_err *err);
 

@@ -22,6 +22,7 @@ struct cd_store_ops {
     int (*account_insert)(cd_db *, cd_account *, cd_err *);
     int (*account_get)(cd_db *, const char *by, const char *value, cd_account *, cd_err *);
     int (*account_set_head)(cd_db *, int64_t, int64_t, const char *, cd_err *);
+    int (*account_sign_head)(cd_db *, int64_t, const char *, cd_err *);
     int (*account_each)(cd_db *, cd_account_each_fn, void *, cd_err *);
     int (*key_insert)(cd_db *, const cd_apikey *, cd_err *);
     int (*key_get)(cd_db *, const char *, cd_apikey *, cd_err *);
@@ -97,6 +98,8 @@ struct cd_store {
     cd_writer *writer;
     cd_store_commit_hook commit_hook;
     void *commit_hook_arg;
+    bool has_ledger_key;
+    unsigned char ledger_key[32]; /* issue 8 item 12: signs ledger heads; never stored */
 };
 
 extern const struct cd_store_ops cd_store__sqlite_ops;
