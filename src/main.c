@@ -1,4 +1,4 @@
-/* main.c -- argv -> serve | account | key | token | ledger | migrate. */
+/* main.c -- argv -> serve | account | key | token | ledger | migrate | inbound. */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <libxml/parser.h>
@@ -21,6 +21,7 @@ static int usage(void)
           "  token   --account NAME [--ttl SECONDS]\n"
           "  ledger  verify [--account NAME]\n"
           "  migrate\n"
+          "  inbound unrouted [--limit N]\n"
           "Every flag has an environment variable: CONSENTD_LISTEN, CONSENTD_DB, ...\n",
           stderr);
     return 2;
@@ -31,9 +32,10 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(cd_config *, int, char **);
-    } commands[] = {{"serve", cd_cli_serve},   {"account", cd_cli_account},
-                    {"key", cd_cli_key},       {"token", cd_cli_token},
-                    {"ledger", cd_cli_ledger}, {"migrate", cd_cli_migrate}};
+    } commands[] = {{"serve", cd_cli_serve},    {"account", cd_cli_account},
+                    {"key", cd_cli_key},        {"token", cd_cli_token},
+                    {"ledger", cd_cli_ledger},  {"migrate", cd_cli_migrate},
+                    {"inbound", cd_cli_inbound}};
     cd_config cfg;
     if (argc < 2)
         return usage();
