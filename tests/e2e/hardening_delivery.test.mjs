@@ -253,3 +253,27 @@ test('a dead SMPP link with a large queue does not stop sink deliveries', async 
         assertNoSanitizerReport(srv);
     }
 });
+
+test('a long MO: no part is acknowledged before the whole message is stored', async () => {
+    // issue 8 item 13: "every part of a long MO is acknowledged only after it is stored".
+    const E = await smppEnv({ accounts: ['acme'] });
+    try {
+        const { srv, smsc } = E;
+        const phone = num(40);
+        const text = 'Hello there, this is a long message from a handset. '.repeat(4).trim();
+        const parts = smsc.moParts(phone, SENDER, text);
+        assert.equal(parts.length, 2, 'the simulator splits it in two');
+        let firstAnswered = false;
+        const first = parts[0]().then((status) => { firstAnswered = true; return status; });
+        await sleep(500);
+        assert.equal(firstAnswered, false, 'part 1 is not answered on arrival');
+        const second = parts[1]();
+        assert.equal(await first, 0);
+        // The answer came after the commit: the message is there as soon as part 1 is answered.
+        const stored = (await listMessages(srv, { kind: 'inbound' })).filter((m) => m.from === phone);
+        assert.deepEqual(stored.map((m) => m.text), [text]);
+        assert.equal(await second, 0);
+    } finally {
+        await E.close();
+    }
+});
