@@ -55,6 +55,7 @@ typedef struct tport {
     cd_transport *t;
     struct cd_outbox *box;
     bool busy; /* submit() said "not now": wait for a report before trying again */
+    bool down; /* the link reported itself down: what waits for it goes back to the queue */
 } tport;
 
 struct cd_outbox {
@@ -153,7 +154,9 @@ static void on_link(void *arg, bool up, const char *detail)
     cd_json_quote(&f, detail ? detail : "");
     cd_log(up ? "info" : "warn", "transport link", f.data);
     cd_buf_free(&f);
-    push(tp->box, new_report(tp, R_LINK)); /* wakes the worker: it may submit again */
+    report *r = new_report(tp, R_LINK);
+    r->ok = up;
+    push(tp->box, r); /* wakes the worker: it may submit again */
 }
 
 /* Tells the transport that what it reported is stored (or will never be). */
@@ -335,6 +338,9 @@ static void process_reports(cd_outbox *o)
         if (r->kind == R_SENT || r->kind == R_RECEIPT) {
             *tail = r;
             tail = &r->next;
+        } else if (r->kind == R_LINK) {
+            r->tp->down = !r->ok;
+            report_free(r);
         } else if (r->kind == R_INBOUND && handle_inbound(o, r) != 0) {
             r->next = failed;
             failed = r;
@@ -554,6 +560,55 @@ static void submit_pending(cd_outbox *o)
     o->npend = kept;
 }
 
+/* issue 8 item 1: messages claimed for a link that then went down are given back to the
+ * queue rather than held in memory as 'sending', where an opt-out could not reach them;
+ * the link's messages are not claimed again until it is ready. */
+typedef struct unclaim_job {
+    pending *list;
+    int n;
+} unclaim_job;
+
+static int job_unclaim(cd_db *db, void *arg, cd_err *err)
+{
+    unclaim_job *j = arg;
+    int64_t now = cd_now_ms();
+    for (int i = 0; i < j->n; i++)
+        if (cd_store_message_unclaim(db, j->list[i].account_id, j->list[i].id, now, err) != 0)
+            return -1;
+    return 0;
+}
+
+static void give_back(cd_outbox *o)
+{
+    int down = 0;
+    for (int i = 0; i < 3; i++)
+        down += o->tports[i].down;
+    if (down == 0 || o->npend == 0)
+        return;
+    unclaim_job j = {.list = cd_xcalloc((size_t)o->npend, sizeof(pending))};
+    int kept = 0;
+    for (int i = 0; i < o->npend; i++) {
+        tport *tp = transport_for(o, o->pend[i].transport);
+        if (tp && tp->down)
+            j.list[j.n++] = o->pend[i];
+        else
+            o->pend[kept++] = o->pend[i];
+    }
+    cd_err err = {0};
+    if (j.n > 0 && cd_store_run(o->store, job_unclaim, &j, &err) != 0) {
+        for (int i = 0; i < j.n; i++) /* kept for the next round */
+            o->pend[kept++] = j.list[i];
+        j.n = 0;
+    }
+    for (int i = 0; i < j.n; i++)
+        free(j.list[i].text);
+    if (j.n > 0)
+        cd_logf("info", "messages for a link that is down went back to the queue", "\"count\":%d",
+                j.n);
+    o->npend = kept;
+    free(j.list);
+}
+
 /* ---- expiry of double opt-ins ---- */
 
 typedef struct expire_job {
@@ -666,6 +721,7 @@ static void *outbox_main(void *arg)
         sweep_flows(o);
         fill_pending(o);
         submit_pending(o);
+        give_back(o);
         wait_for_work(o);
     }
     return NULL;

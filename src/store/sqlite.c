@@ -88,6 +88,7 @@ enum q {
     Q_MESSAGE_REQUEUE,
     Q_MESSAGE_REFUSE_QUEUED,
     Q_MESSAGE_DUE_FAIR,
+    Q_MESSAGE_UNCLAIM,
     Q_UNROUTED_INSERT,
     Q_UNROUTED_LIST,
     Q_PART_INSERT,
@@ -228,6 +229,9 @@ static const char *const SQL[Q_COUNT] = {
         "next_attempt_ms <= ?1 AND (CASE transport WHEN '' THEN ?3 ELSE transport END) "
         "NOT IN (?4, ?5, ?6)) ORDER BY kind <> 'keyword_reply', rk, next_attempt_ms, seq "
         "LIMIT ?2",
+    [Q_MESSAGE_UNCLAIM] =
+        "UPDATE messages SET status = 'queued', attempts = max(attempts - 1, 0), "
+        "updated_ms = ?3 WHERE account_id = ?1 AND id = ?2 AND status = 'sending'",
     [Q_UNROUTED_INSERT] = "INSERT INTO unrouted_inbound (from_phone, to_phone, text, "
                           "provider_id, transport, received_ms) VALUES (?, ?, ?, ?, ?, ?)",
     [Q_UNROUTED_LIST] = "SELECT id, from_phone, to_phone, text, provider_id, transport, "
@@ -1268,6 +1272,19 @@ static int sq_message_refuse_queued(cd_db *db, int64_t account_id, int64_t conta
     return 0;
 }
 
+static int sq_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                              cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_UNCLAIM, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, id);
+    sqlite3_bind_int64(s, 3, now_ms);
+    return step_done(d, s, err, "unclaim");
+}
+
 static int sq_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
                                cd_message_each_fn each, void *arg, cd_err *err)
 {
@@ -1769,6 +1786,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .message_claim = sq_message_claim,
     .message_refuse_queued = sq_message_refuse_queued,
     .message_due_fair = sq_message_due_fair,
+    .message_unclaim = sq_message_unclaim,
     .unrouted_insert = sq_unrouted_insert,
     .unrouted_list = sq_unrouted_list,
     .part_insert = sq_part_insert,

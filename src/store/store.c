@@ -355,6 +355,11 @@ int cd_store_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contac
     return db->ops->message_refuse_queued(db, account_id, contact_id, scope, now_ms, reason, count,
                                           err);
 }
+int cd_store_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                             cd_err *err)
+{
+    return db->ops->message_unclaim(db, account_id, id, now_ms, err);
+}
 int cd_store_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
                               cd_message_each_fn each, void *arg, cd_err *err)
 {

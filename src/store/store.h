@@ -328,6 +328,11 @@ int cd_store_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contac
                                    const char *scope, int64_t now_ms, const char *reason,
                                    int *count, cd_err *err);
 
+/* Gives a claimed message that was never submitted back to the queue ('sending' ->
+ * 'queued', the attempt uncounted), e.g. when its link went down while it waited. */
+int cd_store_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                             cd_err *err);
+
 typedef struct cd_due_filter {
     const char *default_transport; /* what a message's "" transport stands for */
     const char *skip[3];           /* transports not to claim now; NULL or "" = unused */

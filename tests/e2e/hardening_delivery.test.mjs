@@ -277,3 +277,36 @@ test('a long MO: no part is acknowledged before the whole message is stored', as
         await E.close();
     }
 });
+
+test('messages claimed for a link that goes down go back to the queue, where a STOP refuses them', async () => {
+    // issue 8 item 1: "waiting for a down SMPP link ... goes out later" -- also when they were
+    // already claimed (waiting behind a full window) when the link went down.
+    const E = await smppEnv({ accounts: ['acme'], smscOpts: { ackDelayMs: 5000 }, params: { window: 2 } });
+    try {
+        const { srv, smsc } = E;
+        const phone = num(41);
+        await optIn(srv, phone);
+        const sent = await Promise.all(Array.from({ length: 12 }, (_, i) => send(srv, { to: phone, text: `wave ${i}` })));
+        // Some are claimed and wait in the outbox behind the full window (the waiting gauge).
+        await waitFor(async () => {
+            const m = await srv.api('GET', '/metrics', { key: null });
+            return Number(m.text.match(/^consentd_outbox_waiting (\d+)$/m)?.[1]) > 0;
+        }, { what: 'claimed messages waiting for the window' });
+        await linkDown(srv, smsc);
+        const inFlight = smsc.received.map((m) => m.text);
+        await inbound(srv, phone, SENDER, 'STOP');
+        smsc.setAckDelay(0);
+        smsc.rejectBinds(false);
+        await waitFor(() => smsc.received.some((m) => m.text === STOP_REPLY),
+            { timeout: 15000, what: 'the STOP confirmation at the SMSC' });
+        for (const m of sent) {
+            if (inFlight.includes(m.text)) continue; // handed to the SMSC before the STOP
+            assertRefusedOptedOut(await waitStatus(srv, m.id, ['refused', 'sent'], { timeout: 10000 }));
+        }
+        await sleep(300);
+        const late = smsc.received.filter((m) => m.text !== STOP_REPLY && !inFlight.includes(m.text));
+        assert.deepEqual(late.map((m) => m.text), [], 'nothing queued before the STOP went out after it');
+    } finally {
+        await E.close();
+    }
+});
