@@ -310,3 +310,19 @@ test('messages claimed for a link that goes down go back to the queue, where a S
         await E.close();
     }
 });
+
+test('ids from the SMSC are quoted in the logs, never written raw', async () => {
+    // issue 8 item 13: "SMSC ids escaped".
+    const E = await smppEnv({ accounts: ['acme'] });
+    try {
+        const { srv, smsc } = E;
+        const evil = 'x"}\n{"msg":"forged"}'; // no comma: the simulator splits ids on commas
+        await smsc.sendReceipt(evil);
+        const line = await waitFor(() => srv.logLines().find((l) => l.msg === 'report skipped'),
+            { what: 'the log line about the unknown receipt' });
+        assert.equal(line.id, evil);
+        assert.equal(srv.logLines().filter((l) => l.msg === 'forged').length, 0, 'no forged log line');
+    } finally {
+        await E.close();
+    }
+});
