@@ -106,10 +106,87 @@ static void test_stop_writes_pending_reports(void **state)
     tu_rmtree(dir);
 }
 
+/* ---- the opt-out's refusal of queued messages (store level) ---- */
+
+static void put(cd_db *db, int64_t account, const char *id, const char *kind, const char *scope,
+                const char *status)
+{
+    cd_err err = {0};
+    cd_message m = {.account_id = account, .contact_id = 7, .parts = 1};
+    snprintf(m.id, sizeof m.id, "%s", id);
+    snprintf(m.to, sizeof m.to, "+16465550107");
+    m.text = "hello";
+    snprintf(m.kind, sizeof m.kind, "%s", kind);
+    snprintf(m.scope, sizeof m.scope, "%s", scope);
+    snprintf(m.status, sizeof m.status, "%s", status);
+    snprintf(m.direction, sizeof m.direction, "out");
+    assert_int_equal(cd_store_message_insert(db, &m, &err), 0);
+}
+
+typedef struct refuse_case {
+    int group_count, all_count;
+} refuse_case;
+
+static int job_refuse(cd_db *db, void *arg, cd_err *err)
+{
+    refuse_case *c = arg;
+    put(db, 1, "m_all", "send", "all", "queued");
+    put(db, 1, "m_group", "send", "group:3", "queued");
+    put(db, 1, "m_cta", "cta", "group:4", "queued");
+    put(db, 1, "m_reply", "keyword_reply", "all", "queued");
+    put(db, 1, "m_sent", "send", "all", "sent");
+    put(db, 2, "m_other", "send", "all", "queued"); /* another tenant, same contact id */
+    if (cd_store_message_refuse_queued(db, 1, 7, "group:3", 1000, "opted_out", &c->group_count,
+                                       err) != 0)
+        return -1;
+    return cd_store_message_refuse_queued(db, 1, 7, NULL, 2000, "opted_out", &c->all_count, err);
+}
+
+static void assert_status(cd_db *db, int64_t account, const char *id, const char *status)
+{
+    cd_message m;
+    cd_err err = {0};
+    assert_int_equal(cd_store_message_get(db, account, id, &m, &err), 0);
+    assert_string_equal(m.status, status);
+    if (strcmp(status, "refused") == 0) {
+        assert_string_equal(m.reason, "opted_out");
+        json_t *last = json_array_get(m.history, json_array_size(m.history) - 1);
+        assert_string_equal(json_string_value(json_object_get(last, "status")), "refused");
+        assert_string_equal(json_string_value(json_object_get(last, "detail")), "opted_out");
+    }
+    cd_message_clear(&m);
+}
+
+/* issue 8 item 1: an opt-out refuses the contact's queued messages for the scopes it covers,
+ * never a keyword reply, never another account's. */
+static void test_refuse_queued(void **state)
+{
+    (void)state;
+    char dir[TU_PATH_MAX];
+    cd_err err = {0};
+    refuse_case c = {0};
+    tu_mkdtemp(dir);
+    cd_store *s = tu_store_open(dir, "refuse.db");
+    assert_int_equal(cd_store_run(s, job_refuse, &c, &err), 0);
+    assert_int_equal(c.group_count, 1); /* only group:3 */
+    assert_int_equal(c.all_count, 2);   /* then "all" and the CTA */
+    cd_db *db = cd_store_reader(s);
+    assert_status(db, 1, "m_group", "refused");
+    assert_status(db, 1, "m_all", "refused");
+    assert_status(db, 1, "m_cta", "refused");
+    assert_status(db, 1, "m_reply", "queued");
+    assert_status(db, 1, "m_sent", "sent");
+    assert_status(db, 2, "m_other", "queued");
+    cd_store_release(s, db);
+    cd_store_close(s);
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stop_writes_pending_reports),
+        cmocka_unit_test(test_refuse_queued),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
