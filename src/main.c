@@ -1,4 +1,4 @@
-/* main.c -- argv -> serve | account | key | token | ledger | migrate. */
+/* main.c -- argv -> serve | account | key | token | ledger | migrate | inbound. */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <libxml/parser.h>
@@ -23,6 +23,7 @@ static int usage(void)
           "  ledger  verify [--account NAME] [--ledger-key FILE]\n"
           "  export  --account NAME [--contact NUMBER] [--format json|csv]\n"
           "  migrate\n"
+          "  inbound unrouted [--limit N]\n"
           "Every flag has an environment variable: CONSENTD_LISTEN, CONSENTD_DB, ...\n",
           stderr);
     return 2;
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
     } commands[] = {{"serve", cd_cli_serve},   {"account", cd_cli_account},
                     {"key", cd_cli_key},       {"token", cd_cli_token},
                     {"ledger", cd_cli_ledger}, {"migrate", cd_cli_migrate},
-                    {"export", cd_cli_export}};
+                    {"export", cd_cli_export}, {"inbound", cd_cli_inbound}};
     cd_config cfg;
     if (argc < 2)
         return usage();

@@ -523,6 +523,56 @@ int cd_cli_export(cd_config *cfg, int argc, char **argv)
     return rc;
 }
 
+/* ---- inbound unrouted ---- */
+
+typedef struct unrouted_read {
+    int limit;
+    json_t *list;
+} unrouted_read;
+
+static int unrouted_each(const cd_unrouted *u, void *arg)
+{
+    json_array_append_new(arg, json_pack("{sI ss ss ss ss ss so}", "id", (json_int_t)u->id, "from",
+                                         u->from, "to", u->to, "text", u->text ? u->text : "",
+                                         "provider_id", u->provider_id, "transport", u->transport,
+                                         "received_at", time_json(u->received_ms)));
+    return 0;
+}
+
+static int read_unrouted(cd_db *db, void *arg, cd_err *err)
+{
+    unrouted_read *r = arg;
+    return cd_store_unrouted_list(db, r->limit, unrouted_each, r->list, err);
+}
+
+/* issue 8 item 4: inbound messages to numbers no account owns, newest first, as a JSON
+ * array, so an operator sees what would otherwise be lost. */
+int cd_cli_inbound(cd_config *cfg, int argc, char **argv)
+{
+    const char *verb = positional(argc, argv, 0);
+    const char *lim = opt(argc, argv, "--limit");
+    char *end = NULL;
+    long limit = lim ? strtol(lim, &end, 10) : 100;
+    if (verb == NULL || strcmp(verb, "unrouted") != 0 || (lim && (*end || limit < 1)) ||
+        limit > 100000) {
+        fprintf(stderr, "usage: consentd inbound unrouted [--limit N]\n");
+        return 2;
+    }
+    cd_store *s = open_store(cfg);
+    cd_err err = {0};
+    if (s == NULL)
+        return 1;
+    unrouted_read r = {.limit = (int)limit, .list = json_array()};
+    int rc = with_reader(s, read_unrouted, &r, &err);
+    cd_store_close(s);
+    if (rc != 0) {
+        json_decref(r.list);
+        return fail("cannot list unrouted inbound messages", &err);
+    }
+    print_json(r.list);
+    return 0;
+}
+
 /* ---- migrate ---- */
 
 int cd_cli_migrate(cd_config *cfg, int argc, char **argv)

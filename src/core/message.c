@@ -44,12 +44,40 @@ static int hhmm(const char *s)
     return h * 60 + m;
 }
 
+/* The server's default transport (what a message's "" transport means). Set once by the
+ * delivery worker before the server answers requests; "sink" when nothing set it. */
+static char default_transport[16] = "sink";
+
+void cd_message_set_default_transport(const char *name)
+{
+    snprintf(default_transport, sizeof default_transport, "%s", name && *name ? name : "sink");
+}
+
+/* issue 8 item 4: over smpp and http a message must come from a registered number of the
+ * account, never from whatever source the transport defaults to. The sink may go without
+ * one, so a fresh install still works. */
+static bool needs_sender(const char *transport)
+{
+    const char *t = transport && *transport ? transport : default_transport;
+    return strcmp(t, "smpp") == 0 || strcmp(t, "http") == 0;
+}
+
+static int no_sender(const char *transport, cd_err *err)
+{
+    return cd_fail_reason(err, CD_EINVAL, "no_sender", "from",
+                          "the account has no sender number for the %s transport; register one "
+                          "with POST /api/v1/senders",
+                          transport && *transport ? transport : default_transport);
+}
+
 /* The sender and its transport: an explicit `from` must be one of the account's numbers;
- * otherwise the account's default sender, if it has one. */
-static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, const char *from,
+ * otherwise the account's default sender, if it has one. Without one, only the sink (and a
+ * keyword reply, which the law requires whatever the setup) may use the transport's own. */
+static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
                        cd_message *m, cd_err *err)
 {
     cd_sender s;
+    const char *from = in->from;
     const char *transport = json_string_value(json_object_get(settings, "transport"));
     snprintf(m->transport, sizeof m->transport, "%s", transport ? transport : "");
     if (from) {
@@ -61,8 +89,10 @@ static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, c
                                   "%s is not one of this account's sender numbers", from);
     } else {
         const char *def = json_string_value(json_object_get(settings, "default_sender"));
-        if (def == NULL || cd_store_sender_get(db, def, &s, NULL) != 0 || s.account_id != a->id)
-            return 0; /* no sender: the transport's own default */
+        if (def == NULL || cd_store_sender_get(db, def, &s, NULL) != 0 || s.account_id != a->id) {
+            bool exempt = in->kind && strcmp(in->kind, "keyword_reply") == 0;
+            return needs_sender(m->transport) && !exempt ? no_sender(m->transport, err) : 0;
+        }
     }
     snprintf(m->from, sizeof m->from, "%s", s.number);
     if (s.transport[0])
@@ -89,8 +119,7 @@ static int prepare(cd_db *db, const cd_account *a, const json_t *settings, const
                    cd_message *m, cd_err *err)
 {
     memset(m, 0, sizeof *m);
-    if (check_text(in->text, &m->parts, err) != 0 ||
-        pick_sender(db, a, settings, in->from, m, err) != 0)
+    if (check_text(in->text, &m->parts, err) != 0 || pick_sender(db, a, settings, in, m, err) != 0)
         return -1;
     cd_message_new_id(m->id);
     m->account_id = a->id;
@@ -430,6 +459,66 @@ done:
         cd_message_clear(out);
     cd_contact_clear(&c);
     json_decref(settings);
+    return rc;
+}
+
+/* ---- claiming ---- */
+
+/* issue 8 item 1: consent may have changed since the message was queued (a STOP, or a write
+ * that went around cd_consent_set). A send needs consent for its scope now; a CTA asks for
+ * consent but must not follow a STOP; keyword replies are what the law allows anyway. */
+static int claim_refusal(cd_db *db, const cd_message *m, const char **reason, cd_err *err)
+{
+    cd_scope scope;
+    *reason = NULL;
+    bool reply = strcmp(m->kind, "keyword_reply") == 0;
+    if (!reply && m->from[0] == '\0' && needs_sender(m->transport)) {
+        *reason = "no_sender"; /* queued before senders were required */
+        return 0;
+    }
+    if (strcmp(m->kind, "send") == 0) {
+        if (m->contact_id == 0 || cd_scope_parse(m->scope, "scope", &scope, NULL) != 0) {
+            *reason = "no_consent";
+            return 0;
+        }
+        const char *r;
+        if (cd_consent_check(db, m->account_id, m->contact_id, scope, &r, err) != 0)
+            return -1;
+        if (!cd_consent_reason_allows(r))
+            *reason = r;
+    } else if (strcmp(m->kind, "cta") == 0 && m->contact_id != 0) {
+        cd_state all;
+        if (cd_consent_state(db, m->account_id, m->contact_id, (cd_scope){.kind = CD_SCOPE_ALL},
+                             &all, err) != 0)
+            return -1;
+        if (all == CD_STATE_OPTED_OUT)
+            *reason = "opted_out";
+    }
+    return 0;
+}
+
+int cd_message_claim(cd_db *db, const cd_message *m, int64_t now_ms, bool *claimed,
+                     const char **refused, cd_err *err)
+{
+    const char *reason;
+    *claimed = false;
+    *refused = NULL;
+    if (claim_refusal(db, m, &reason, err) != 0)
+        return -1;
+    if (reason == NULL)
+        return cd_store_message_claim(db, m->account_id, m->id, now_ms, claimed, err);
+    cd_message cur;
+    if (cd_store_message_get(db, m->account_id, m->id, &cur, err) != 0)
+        return -1;
+    int rc = 0;
+    if (strcmp(cur.status, "queued") == 0) { /* a cancel or another worker may have won */
+        snprintf(cur.reason, sizeof cur.reason, "%s", reason);
+        cd_message_history(&cur, "refused", reason, now_ms);
+        rc = cd_store_message_update(db, &cur, err);
+        if (rc == 0)
+            *refused = reason;
+    }
+    cd_message_clear(&cur);
     return rc;
 }
 

@@ -81,6 +81,17 @@ typedef struct cd_inbound_in {
 int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in, cd_message *out,
                        cd_keyword_action *action, cd_err *err);
 
+/* Claims a queued message for the delivery worker, in a write job: checks consent (and
+ * the sender rule) again first. m needs account_id, id, kind, scope, contact_id, from and
+ * transport. Allowed: marked 'sending', *claimed true. Not allowed any more: marked
+ * 'refused' with the reason and a history entry, *refused = the reason. Neither when the
+ * message is no longer queued. */
+int cd_message_claim(cd_db *db, const cd_message *m, int64_t now_ms, bool *claimed,
+                     const char **refused, cd_err *err);
+/* The server's default transport, for the rule that smpp and http sends need a registered
+ * sender. Called once before requests are served; "sink" until then. */
+void cd_message_set_default_transport(const char *name);
+
 /* What a transport said about a submitted message (see delivery/transport.h). */
 typedef struct cd_sent_report {
     int64_t account_id;

@@ -16,17 +16,19 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 /* generated from sql/sqlite/NNNN_*.sql */
 extern const char cd_sqlite_0001[];
 extern const char cd_sqlite_0002[];
 extern const char cd_sqlite_0003[];
+extern const char cd_sqlite_0004[];
 extern const char cd_sqlite_0005[];
 extern const char cd_sqlite_0006[];
 
 static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
-                                         cd_sqlite_0005, cd_sqlite_0006};
+                                         cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -92,6 +94,11 @@ enum q {
     Q_MESSAGE_NEXT_DUE,
     Q_MESSAGE_CLAIM,
     Q_MESSAGE_REQUEUE,
+    Q_MESSAGE_REFUSE_QUEUED,
+    Q_MESSAGE_DUE_FAIR,
+    Q_MESSAGE_UNCLAIM,
+    Q_UNROUTED_INSERT,
+    Q_UNROUTED_LIST,
     Q_PART_INSERT,
     Q_PART_MESSAGE,
     Q_PART_STATUS,
@@ -216,6 +223,28 @@ static const char *const SQL[Q_COUNT] = {
                         "updated_ms = ? WHERE account_id = ? AND id = ? AND status = 'queued'",
     [Q_MESSAGE_REQUEUE] = "UPDATE messages SET status = 'queued', next_attempt_ms = ? "
                           "WHERE status = 'sending'",
+    /* json_insert appends the history entry in place; a keyword reply is never refused. */
+    [Q_MESSAGE_REFUSE_QUEUED] =
+        "UPDATE messages SET status = 'refused', reason = ?5, updated_ms = ?4, history = "
+        "json_insert(CASE WHEN json_valid(history) THEN history ELSE '[]' END, '$[#]', "
+        "json_object('status', 'refused', 'at', ?6, 'detail', ?5)) WHERE account_id = ?1 AND "
+        "contact_id = ?2 AND status = 'queued' AND direction = 'out' AND kind <> "
+        "'keyword_reply' AND (?3 IS NULL OR scope = ?3)",
+    /* Rank within each account, then keyword replies first and rank by rank: one message of
+     * every account before a second of any. */
+    [Q_MESSAGE_DUE_FAIR] =
+        "SELECT " MESSAGE_COLS " FROM (SELECT *, row_number() OVER (PARTITION BY account_id "
+        "ORDER BY next_attempt_ms, seq) AS rk FROM messages WHERE status = 'queued' AND "
+        "next_attempt_ms <= ?1 AND (CASE transport WHEN '' THEN ?3 ELSE transport END) "
+        "NOT IN (?4, ?5, ?6)) ORDER BY kind <> 'keyword_reply', rk, next_attempt_ms, seq "
+        "LIMIT ?2",
+    [Q_MESSAGE_UNCLAIM] =
+        "UPDATE messages SET status = 'queued', attempts = max(attempts - 1, 0), "
+        "updated_ms = ?3 WHERE account_id = ?1 AND id = ?2 AND status = 'sending'",
+    [Q_UNROUTED_INSERT] = "INSERT INTO unrouted_inbound (from_phone, to_phone, text, "
+                          "provider_id, transport, received_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    [Q_UNROUTED_LIST] = "SELECT id, from_phone, to_phone, text, provider_id, transport, "
+                        "received_ms FROM unrouted_inbound ORDER BY id DESC LIMIT ?",
     [Q_PART_INSERT] = "INSERT OR REPLACE INTO message_parts (transport, remote_id, account_id, "
                       "message_id) VALUES (?, ?, ?, ?)",
     [Q_PART_MESSAGE] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ?3 AND id = "
@@ -1287,6 +1316,105 @@ static int sq_message_claim(cd_db *db, int64_t account_id, const char *id, int64
     return 0;
 }
 
+static int sq_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contact_id,
+                                    const char *scope, int64_t now_ms, const char *reason,
+                                    int *count, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_REFUSE_QUEUED, err);
+    char at[CD_TIME_LEN];
+    if (!s)
+        return -1;
+    cd_time_format(now_ms, at);
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    if (scope)
+        bind_text(s, 3, scope);
+    else
+        sqlite3_bind_null(s, 3);
+    sqlite3_bind_int64(s, 4, now_ms);
+    bind_text(s, 5, reason);
+    bind_text(s, 6, at);
+    if (step_done(d, s, err, "refuse queued") != 0)
+        return -1;
+    if (count)
+        *count = sqlite3_changes(d->h);
+    return 0;
+}
+
+static int sq_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                              cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_UNCLAIM, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, id);
+    sqlite3_bind_int64(s, 3, now_ms);
+    return step_done(d, s, err, "unclaim");
+}
+
+static int sq_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
+                               cd_message_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_DUE_FAIR, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int(s, 2, limit);
+    bind_text(s, 3, f && f->default_transport ? f->default_transport : "");
+    for (int i = 0; i < 3; i++) /* "" matches no resolved transport: a NULL would match none */
+        bind_text(s, 4 + i, f && f->skip[i] ? f->skip[i] : "");
+    return each_message(d, s, each, arg, err);
+}
+
+static int sq_unrouted_insert(cd_db *db, cd_unrouted *u, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_UNROUTED_INSERT, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, u->from);
+    bind_text(s, 2, u->to);
+    bind_text(s, 3, u->text ? u->text : "");
+    bind_text(s, 4, u->provider_id);
+    bind_text(s, 5, u->transport);
+    sqlite3_bind_int64(s, 6, u->received_ms);
+    if (step_done(d, s, err, "unrouted inbound") != 0)
+        return -1;
+    u->id = sqlite3_last_insert_rowid(d->h);
+    return 0;
+}
+
+static int sq_unrouted_list(cd_db *db, int limit, cd_unrouted_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_UNROUTED_LIST, err);
+    int rc, out = 0;
+    if (!s)
+        return -1;
+    sqlite3_bind_int(s, 1, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cd_unrouted u = {.id = sqlite3_column_int64(s, 0)};
+        col_copy(s, 1, u.from, sizeof u.from);
+        col_copy(s, 2, u.to, sizeof u.to);
+        u.text = col_dup(s, 3);
+        col_copy(s, 4, u.provider_id, sizeof u.provider_id);
+        col_copy(s, 5, u.transport, sizeof u.transport);
+        u.received_ms = sqlite3_column_int64(s, 6);
+        int stop = each(&u, arg);
+        free(u.text);
+        if (stop)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "unrouted inbound");
+    done(s);
+    return out;
+}
+
 static int sq_part_insert(cd_db *db, const char *transport, const char *remote_id,
                           int64_t account_id, const char *message_id, cd_err *err)
 {
@@ -1729,6 +1857,11 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .message_next_due = sq_message_next_due,
     .message_requeue_sending = sq_message_requeue_sending,
     .message_claim = sq_message_claim,
+    .message_refuse_queued = sq_message_refuse_queued,
+    .message_due_fair = sq_message_due_fair,
+    .message_unclaim = sq_message_unclaim,
+    .unrouted_insert = sq_unrouted_insert,
+    .unrouted_list = sq_unrouted_list,
     .part_insert = sq_part_insert,
     .part_status = sq_part_status,
     .part_message = sq_part_message,

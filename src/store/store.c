@@ -376,6 +376,31 @@ int cd_store_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_f
 {
     return db->ops->message_due(db, now_ms, limit, each, arg, err);
 }
+int cd_store_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contact_id,
+                                   const char *scope, int64_t now_ms, const char *reason,
+                                   int *count, cd_err *err)
+{
+    return db->ops->message_refuse_queued(db, account_id, contact_id, scope, now_ms, reason, count,
+                                          err);
+}
+int cd_store_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                             cd_err *err)
+{
+    return db->ops->message_unclaim(db, account_id, id, now_ms, err);
+}
+int cd_store_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
+                              cd_message_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->message_due_fair(db, now_ms, limit, f, each, arg, err);
+}
+int cd_store_unrouted_insert(cd_db *db, cd_unrouted *u, cd_err *err)
+{
+    return db->ops->unrouted_insert(db, u, err);
+}
+int cd_store_unrouted_list(cd_db *db, int limit, cd_unrouted_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->unrouted_list(db, limit, each, arg, err);
+}
 int cd_store_message_next_due(cd_db *db, int64_t *out_ms, cd_err *err)
 {
     return db->ops->message_next_due(db, out_ms, err);

@@ -350,6 +350,28 @@ int cd_store_message_requeue_sending(cd_db *db, int64_t now_ms, int *count, cd_e
  * worker (or a cancel) got there first. */
 int cd_store_message_claim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
                            bool *claimed, cd_err *err);
+/* Refuses every queued outbound message of a contact, for an opt-out (issue 8): status
+ * 'refused', `reason`, and a history entry, in the caller's transaction. Keyword replies
+ * (the one STOP confirmation, HELP answers) are left alone. scope NULL: every scope (an
+ * opt-out of "all"); otherwise only the messages of that scope. *count may be NULL. */
+int cd_store_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contact_id,
+                                   const char *scope, int64_t now_ms, const char *reason,
+                                   int *count, cd_err *err);
+
+/* Gives a claimed message that was never submitted back to the queue ('sending' ->
+ * 'queued', the attempt uncounted), e.g. when its link went down while it waited. */
+int cd_store_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                             cd_err *err);
+
+typedef struct cd_due_filter {
+    const char *default_transport; /* what a message's "" transport stands for */
+    const char *skip[3];           /* transports not to claim now; NULL or "" = unused */
+} cd_due_filter;
+/* Queued messages that are due, fairly (system-level, like _due): keyword replies of every
+ * account first, then the accounts in turn (each account's oldest first, and one of every
+ * account before a second of any), leaving out the transports in f->skip. */
+int cd_store_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
+                              cd_message_each_fn each, void *arg, cd_err *err);
 int cd_store_part_insert(cd_db *db, const char *transport, const char *remote_id,
                          int64_t account_id, const char *message_id, cd_err *err);
 /* Records a part's receipt status and counts the message's parts: all, delivered, and
@@ -384,6 +406,23 @@ int cd_store_sender_list(cd_db *db, int64_t account_id, cd_sender_each_fn each, 
 /* The account's settings object (new reference), "{}" when never set. */
 int cd_store_settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *err);
 int cd_store_settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err);
+
+/* ---- inbound messages no account owns ---- */
+
+typedef struct cd_unrouted {
+    int64_t id;
+    char from[32], to[32];
+    char *text; /* owned */
+    char provider_id[64];
+    char transport[16];
+    int64_t received_ms;
+} cd_unrouted;
+
+/* Keeps an inbound message whose number no account owns (sets u->id). System-level. */
+int cd_store_unrouted_insert(cd_db *db, cd_unrouted *u, cd_err *err);
+typedef int (*cd_unrouted_each_fn)(const cd_unrouted *u, void *arg);
+/* The newest `limit` unrouted inbound messages, newest first. */
+int cd_store_unrouted_list(cd_db *db, int limit, cd_unrouted_each_fn each, void *arg, cd_err *err);
 
 /* ---- idempotency ---- */
 

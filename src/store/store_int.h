@@ -57,6 +57,13 @@ struct cd_store_ops {
     int (*message_next_due)(cd_db *, int64_t *, cd_err *);
     int (*message_requeue_sending)(cd_db *, int64_t, int *, cd_err *);
     int (*message_claim)(cd_db *, int64_t, const char *, int64_t, bool *, cd_err *);
+    int (*message_refuse_queued)(cd_db *, int64_t, int64_t, const char *, int64_t, const char *,
+                                 int *, cd_err *);
+    int (*message_unclaim)(cd_db *, int64_t, const char *, int64_t, cd_err *);
+    int (*message_due_fair)(cd_db *, int64_t, int, const cd_due_filter *, cd_message_each_fn,
+                            void *, cd_err *);
+    int (*unrouted_insert)(cd_db *, cd_unrouted *, cd_err *);
+    int (*unrouted_list)(cd_db *, int, cd_unrouted_each_fn, void *, cd_err *);
     int (*part_insert)(cd_db *, const char *, const char *, int64_t, const char *, cd_err *);
     int (*part_status)(cd_db *, const char *, const char *, const char *, int64_t, const char *,
                        int[3], cd_err *);
