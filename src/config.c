@@ -4,6 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store.h"
+
+/* "0".."10000000" -> 0 and the value, anything else -> -1. */
+static int parse_count(const char *v, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 0 || n > 10000000)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
 int cd_config_set_listen(cd_config *cfg, const char *listen)
 {
     const char *colon = strrchr(listen, ':');
@@ -89,9 +102,24 @@ void cd_config_defaults(cd_config *cfg)
     env_uint("CONSENTD_MAX_CONNECTIONS", &cfg->max_connections, 1);
     env_uint("CONSENTD_MAX_CONNS_PER_IP", &cfg->max_conns_per_ip, 0);
     env_uint("CONSENTD_REQUEST_TIMEOUT", &cfg->request_timeout, 0);
+    /* issue 8 item 7: the writer's backpressure (store.h cd_store_set_limits). */
+    cfg->writer_queue = CD_STORE_QUEUE_DEFAULT;
+    cfg->writer_deadline_ms = CD_STORE_DEADLINE_MS_DEFAULT;
+    if ((v = getenv("CONSENTD_WRITER_QUEUE")) && parse_count(v, &cfg->writer_queue) != 0)
+        fprintf(stderr, "consentd: ignoring invalid CONSENTD_WRITER_QUEUE=%s\n", v);
+    v = getenv("CONSENTD_WRITER_DEADLINE_MS");
+    if (v && parse_count(v, &cfg->writer_deadline_ms) != 0)
+        fprintf(stderr, "consentd: ignoring invalid CONSENTD_WRITER_DEADLINE_MS=%s\n", v);
+    env_str("CONSENTD_LEDGER_KEY", cfg->ledger_key, sizeof cfg->ledger_key);
     v = getenv("CONSENTD_LOG_REQUESTS");
     if (v && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0))
         cfg->log_requests = false;
+}
+
+static int bad_count(const char *flag)
+{
+    fprintf(stderr, "consentd: %s wants a number 0..10000000 (0 = off)\n", flag);
+    return -1;
 }
 
 /* Accepts "--flag value" and "--flag=value". */
@@ -156,6 +184,14 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
         } else if ((v = flag_value("--request-timeout", &i, argc, argv))) {
             if (flag_uint("--request-timeout", v, &cfg->request_timeout, 0) != 0)
                 return -1;
+        } else if ((v = flag_value("--writer-queue", &i, argc, argv))) {
+            if (parse_count(v, &cfg->writer_queue) != 0)
+                return bad_count("--writer-queue");
+        } else if ((v = flag_value("--writer-deadline-ms", &i, argc, argv))) {
+            if (parse_count(v, &cfg->writer_deadline_ms) != 0)
+                return bad_count("--writer-deadline-ms");
+        } else if ((v = flag_value("--ledger-key", &i, argc, argv))) {
+            snprintf(cfg->ledger_key, sizeof cfg->ledger_key, "%s", v);
         } else if (strcmp(argv[i], "--quiet") == 0) {
             cfg->log_requests = false;
         } else {
@@ -163,4 +199,20 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
         }
     }
     return out;
+}
+
+void cd_config_ledger_key_path(const cd_config *cfg, char *out, size_t n)
+{
+    if (cfg->ledger_key[0]) {
+        snprintf(out, n, "%s", cfg->ledger_key);
+        return;
+    }
+    /* Next to the database, so that one data directory holds both (and a backup of it
+     * that should not hold the key can leave the file out). */
+    const char *path = strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db + 7 : "./data/x";
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(out, n, "ledger.key");
+    else
+        snprintf(out, n, "%.*s/ledger.key", (int)(slash - path), path);
 }

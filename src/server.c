@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include "api/native.h"
+#include "core/ledger.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -56,6 +57,21 @@ static void set_public_url(cd_server *srv, const cd_config *cfg)
         srv->public_url[n - 1] = '\0';
 }
 
+/* issue 8 item 12: the key that signs ledger heads, kept outside the database. A new key
+ * (first start, or the old one was removed) signs the heads as they are now: from then
+ * on, rewriting the ledger without the key is detected. */
+static int ledger_key_setup(cd_store *store, const cd_config *cfg, cd_err *err)
+{
+    char path[1100];
+    int n;
+    cd_config_ledger_key_path(cfg, path, sizeof path);
+    if (cd_ledger_key_use(store, path, true, &n, err) != 0)
+        return -1;
+    if (n >= 0)
+        cd_logf("warn", "ledger_key_created", "\"path\":\"%s\",\"heads_signed\":%d", path, n);
+    return 0;
+}
+
 int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
 {
     static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
@@ -69,9 +85,14 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     srv->store = cd_store_open(cfg->db, err);
     if (srv->store == NULL)
         return -1;
+    cd_store_set_limits(srv->store, cfg->writer_queue, cfg->writer_deadline_ms);
     /* The hook is in place before any job is submitted (the submit's lock orders it before
      * the writer reads it); the outbox it kicks is published atomically once it exists. */
     cd_store_on_commit(srv->store, on_commit, srv);
+    if (ledger_key_setup(srv->store, cfg, err) != 0) {
+        cd_store_close(srv->store);
+        return -1;
+    }
     cd_outbox_config oc = {.default_transport = cfg->transport,
                            .smpp_url = cfg->smpp_url[0] ? cfg->smpp_url : NULL,
                            .http_url = cfg->http_sms_url[0] ? cfg->http_sms_url : NULL};

@@ -26,6 +26,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 extern const char cd_openapi_json[];
 
@@ -816,10 +817,9 @@ static int h_consent_set(cd_req *req)
     /* Without the consumer's own address, record the caller's: some provenance beats none. */
     if (p->ip == NULL)
         p->ip = cd_req_strdup(req, cd_req_client_ip(req));
+    /* A raw header may be long or not UTF-8: the ledger escapes and cuts it (issue 8 item 12). */
     if (p->user_agent == NULL)
         p->user_agent = cd_req_header(req, "User-Agent");
-    if (p->user_agent && strlen(p->user_agent) > 511)
-        p->user_agent = NULL;
     return cd_native__write(req, job_consent_set, in);
 }
 
@@ -1076,60 +1076,66 @@ static int h_key_revoke(cd_req *req)
     return cd_native__write(req, job_key_revoke, in);
 }
 
-/* ---- export: a contact's consent proof ---- */
+/* ---- export: a contact's consent proof ----
+ * issue 8 items 11 to 13: the events carry exactly their hashed content plus "hash" (see
+ * core/ledger.h), and they are streamed a page at a time, each page its own short read, up
+ * to the head as it was when the export began. */
 
-static int collect_event_plain(const cd_event *e, void *arg)
+typedef struct export_stream {
+    cd_ledger_export x;
+    char *head; /* what comes before the events (owned), sent with the first part */
+} export_stream;
+
+static int export_next(void *arg, cd_buf *out)
 {
-    json_array_append_new(arg, cd_native__event_json(e));
-    return 0;
+    export_stream *s = arg;
+    cd_err err = {0};
+    if (s->head) {
+        cd_buf_puts(out, s->head);
+        free(s->head);
+        s->head = NULL;
+    }
+    int rc = cd_ledger_export_page(&s->x, out, &err);
+    if (rc < 0) {
+        cd_logf("error", "export_failed", "\"account_id\":%lld", (long long)s->x.account_id);
+        return -1;
+    }
+    if (rc == 0 && !s->x.csv)
+        cd_buf_puts(out, "\n]}\n");
+    return rc;
 }
 
-static void csv_field(cd_buf *b, const char *s)
+static void export_free(void *arg)
 {
-    cd_buf_puts(b, "\"");
-    for (const char *p = s ? s : ""; *p; p++) {
-        if (*p == '"')
-            cd_buf_puts(b, "\"\"");
-        else
-            cd_buf_append(b, p, 1);
-    }
-    cd_buf_puts(b, "\"");
+    export_stream *s = arg;
+    free(s->head);
+    free(s);
 }
 
-static char *events_csv(json_t *events, size_t *len)
+/* The JSON document up to the opening of "events". */
+static char *export_head(const cd_contact *c, json_t *consents)
 {
-    static const char *const cols[] = {
-        "seq",        "created_at",        "phone",   "scope",
-        "old_state",  "new_state",         "surface", "channel",
-        "keyword",    "disclosure_sha256", "ip",      "user_agent",
-        "site",       "session",           "ext_ref", "credential_id",
-        "request_id", "prev_hash",         "hash"};
-    size_t ncols = sizeof cols / sizeof cols[0], i;
-    cd_buf b = {0};
-    json_t *e;
-    for (size_t c = 0; c < ncols; c++)
-        cd_buf_printf(&b, "%s%s", c ? "," : "", cols[c]);
-    cd_buf_puts(&b, "\r\n");
-    json_array_foreach (events, i, e) {
-        for (size_t c = 0; c < ncols; c++) {
-            json_t *v = json_object_get(e, cols[c]);
-            if (c)
-                cd_buf_puts(&b, ",");
-            if (json_is_integer(v))
-                cd_buf_printf(&b, "%lld", (long long)json_integer_value(v));
-            else
-                csv_field(&b, json_string_value(v));
-        }
-        cd_buf_puts(&b, "\r\n");
-    }
-    *len = b.len;
-    return cd_buf_take(&b);
+    json_t *o = json_pack("{so so ss ss}", "contact", cd_native__contact_json(c), "consents",
+                          consents, "hash_algorithm", CD_LEDGER_HASH_ALGORITHM, "canonical_json",
+                          CD_LEDGER_CANONICAL_JSON);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (text == NULL)
+        return NULL;
+    size_t n = strlen(text);
+    char *head = cd_xmalloc(n + sizeof ",\"events\":[");
+    memcpy(head, text, n - 1); /* all but the closing brace */
+    memcpy(head + n - 1, ",\"events\":[", sizeof ",\"events\":[");
+    free(text);
+    return head;
 }
 
 static int h_export(cd_req *req)
 {
     cd_err err;
     cd_contact c;
+    cd_account a;
+    char idbuf[32];
     const char *phone = cd_req_query(req, "phone"), *format = cd_req_query(req, "format");
     bool csv = format && strcmp(format, "csv") == 0;
     if (format && !csv && strcmp(format, "json") != 0) {
@@ -1144,35 +1150,46 @@ static int h_export(cd_req *req)
     if (db == NULL)
         return cd_native__error(req, &err);
     int64_t acct = WHO(req)->account.id;
-    json_t *consents = json_array(), *events = json_array();
-    cd_event_filter f = {.limit = 1000000};
-    int rc = cd_contact_find(db, acct, WHO(req)->account.region, phone, &c, &err);
+    json_t *consents = json_array();
+    snprintf(idbuf, sizeof idbuf, "%lld", (long long)acct);
+    /* One snapshot: the head read here bounds the events the stream sends. */
+    int rc = cd_store_account_get(db, "id", idbuf, &a, &err);
+    if (rc == 0)
+        rc = cd_contact_find(db, acct, WHO(req)->account.region, phone, &c, &err);
     if (rc == 0) {
-        f.contact_id = c.id;
         rc = cd_store_consent_list(db, acct, c.id, collect_consent, consents, &err);
-        if (rc == 0)
-            rc = cd_store_event_list(db, acct, &f, collect_event_plain, events, &err);
+        if (rc != 0)
+            cd_contact_clear(&c);
     }
     if (rc != 0) {
         json_decref(consents);
-        json_decref(events);
         return cd_native__error(req, &err);
     }
-    json_t *contact = cd_native__contact_json(&c);
-    cd_contact_clear(&c);
+    export_stream *s = cd_xcalloc(1, sizeof *s);
+    s->x = (cd_ledger_export){.store = SRV(req)->store,
+                              .account_id = acct,
+                              .contact_id = c.id,
+                              .upto_seq = a.ledger_seq,
+                              .csv = csv};
     if (csv) {
-        size_t len;
-        char *text = events_csv(events, &len);
-        json_decref(contact);
+        cd_buf b = {0};
+        cd_ledger_csv_header(&b);
+        s->head = cd_buf_take(&b);
         json_decref(consents);
-        json_decref(events);
-        cd_reply_header(req, "Content-Disposition", "attachment; filename=\"consent-proof.csv\"");
-        return cd_reply_take(req, 200, "text/csv; charset=utf-8", text, len);
+    } else {
+        s->head = export_head(&c, consents); /* takes consents */
     }
-    return cd_reply_json(req, 200,
-                         json_pack("{so so so ss}", "contact", contact, "consents", consents,
-                                   "events", events, "hash_algorithm",
-                                   "sha256(canonical_json(event without id and hash))"));
+    cd_contact_clear(&c);
+    if (s->head == NULL) {
+        export_free(s);
+        cd_fail(&err, CD_EINTERNAL, "", "the export could not be built");
+        return cd_native__error(req, &err);
+    }
+    cd_reply_header(req, "Content-Disposition",
+                    csv ? "attachment; filename=\"consent-proof.csv\""
+                        : "attachment; filename=\"consent-proof.json\"");
+    return cd_reply_stream(req, 200, csv ? "text/csv; charset=utf-8" : "application/json",
+                           export_next, s, export_free);
 }
 
 void cd_api_native_routes(cd_router *r, struct cd_server *srv)

@@ -465,6 +465,15 @@ static int page(cd_req *req, int status, const char *title, const char *text, co
     cd_buf_puts(&b, "</body></html>");
     size_t n = b.len;
     cd_reply_header(req, "Cache-Control", "no-store");
+    /* Issue 8 item 13: the page must not be framed (a page of another site could lay its
+     * own content over the button: clickjacking a consent), runs no script, loads nothing,
+     * may post only to us, and keeps the token out of any Referer. */
+    cd_reply_header(req, "X-Frame-Options", "DENY");
+    cd_reply_header(req, "Content-Security-Policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                    "frame-ancestors 'none'; base-uri 'none'");
+    cd_reply_header(req, "Referrer-Policy", "no-referrer");
+    cd_reply_header(req, "X-Content-Type-Options", "nosniff");
     return cd_reply_take(req, status, "text/html; charset=utf-8", cd_buf_take(&b), n);
 }
 
@@ -496,11 +505,15 @@ static int h_confirm_page(cd_req *req)
         return page(req, 404, "Link not valid", "This confirmation link is not valid.", NULL);
     int rc;
     if (strcmp(f.status, "pending") == 0 && f.expires_ms > cd_now_ms()) {
-        /* A GET never confirms: mail scanners open links. The person presses the button. */
+        /* A GET never confirms: mail scanners open links. The person presses the button,
+         * which posts to the one path of this flow, built from the token just verified, not
+         * from the request's path (issue 8 item 13). */
+        char action[200];
+        snprintf(action, sizeof action, "/c/%s", cd_req_param(req, "token"));
         rc = page(req, 200, "Confirm your subscription",
                   f.disclosure && *f.disclosure ? f.disclosure
                                                 : "Confirm that you want to receive messages.",
-                  cd_req_path(req));
+                  action);
     } else if (strcmp(f.status, "confirmed") == 0) {
         rc = page(req, 200, "Subscription confirmed", "You have already confirmed.", NULL);
     } else {
@@ -555,42 +568,27 @@ static int h_confirm_post(cd_req *req)
     snprintf(l->flow_id, sizeof l->flow_id, "%s", f.id);
     cd_flow_clear(&f);
     snprintf(l->ip, sizeof l->ip, "%s", cd_req_client_ip(req));
-    l->user_agent = cd_req_header(req, "User-Agent");
-    if (l->user_agent && strlen(l->user_agent) > 511)
-        l->user_agent = NULL;
+    l->user_agent = cd_req_header(req, "User-Agent"); /* the ledger escapes and cuts it */
     snprintf(l->request_id, sizeof l->request_id, "%s", cd_req_id(req));
     return cd_req_defer(req, SRV(req)->store, job_link_confirm, l, link_finish);
 }
 
 /* ---- settings ---- */
 
-static int check_words(json_t *v, const char *field, cd_err *err)
+static int check_replies(json_t *v, cd_err *err)
 {
     const char *k;
-    json_t *list;
+    json_t *text;
     if (!json_is_object(v))
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", field, "%s is an object", field);
-    json_object_foreach (v, k, list) {
-        size_t i;
-        json_t *w;
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies", "replies is an object");
+    json_object_foreach (v, k, text) {
         if (strcmp(k, "stop") && strcmp(k, "start") && strcmp(k, "help"))
-            return cd_fail_reason(err, CD_EINVAL, "invalid_field", field,
-                                  "%s has stop, start and help", field);
-        if (strcmp(field, "replies") == 0) {
-            if (!json_is_string(list) || json_string_length(list) == 0 ||
-                json_string_length(list) > 640)
-                return cd_fail_reason(err, CD_EINVAL, "invalid_field", field,
-                                      "replies are texts of 1 to 640 characters");
-            continue;
-        }
-        if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > 20)
-            return cd_fail_reason(err, CD_EINVAL, "invalid_field", field,
-                                  "each keyword list has 1 to 20 words");
-        json_array_foreach (list, i, w)
-            if (!json_is_string(w) || json_string_length(w) == 0 || json_string_length(w) > 31 ||
-                strchr(json_string_value(w), ' '))
-                return cd_fail_reason(err, CD_EINVAL, "invalid_field", field,
-                                      "keywords are single words of 1 to 31 characters");
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies",
+                                  "replies has stop, start and help");
+        if (!json_is_string(text) || json_string_length(text) == 0 ||
+            json_string_length(text) > 640)
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies",
+                                  "replies are texts of 1 to 640 characters");
     }
     return 0;
 }
@@ -614,8 +612,12 @@ static int check_setting(const char *k, json_t *v, cd_err *err)
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
                               "transport is sink, smpp or http");
     }
-    if (strcmp(k, "keywords") == 0 || strcmp(k, "replies") == 0)
-        return check_words(v, k, err);
+    if (strcmp(k, "keywords") == 0) /* issue 8 item 3: no word that is also an opt-out word */
+        return cd_keyword_check(v, err);
+    if (strcmp(k, "replies") == 0)
+        return check_replies(v, err);
+    if (strcmp(k, "exempt_caps") == 0) /* issue 8 item 5 */
+        return cd_message_exempt_caps_check(v, err);
     if (strcmp(k, "quiet_hours") == 0) {
         if (json_is_object(v) && hhmm_ok(json_object_get(v, "start")) &&
             hhmm_ok(json_object_get(v, "end")) && json_object_size(v) == 2)
@@ -640,6 +642,14 @@ static int check_setting(const char *k, json_t *v, cd_err *err)
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "default_sender is a number");
     }
     return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "unknown setting %s", k);
+}
+
+/* The settings as the API shows them: what was set, plus the caps in effect (issue 8 item
+ * 5), defaults included, so a client can see the limits it runs into. Takes `s`. */
+static json_t *settings_view(json_t *s)
+{
+    json_object_set_new(s, "exempt_caps", cd_message_exempt_caps(s));
+    return s;
 }
 
 typedef struct settings_in {
@@ -679,7 +689,7 @@ static int job_settings(cd_db *db, write_op *w, cd_err *err)
         return -1;
     }
     w->status = 200;
-    w->body = cur;
+    w->body = settings_view(cur);
     return 0;
 }
 
@@ -706,7 +716,7 @@ static int h_settings_get(cd_req *req)
     int rc = db ? cd_store_settings_get(db, WHO(req)->account.id, &s, &err) : -1;
     if (rc != 0)
         return cd_native__error(req, &err);
-    return cd_reply_json(req, 200, s);
+    return cd_reply_json(req, 200, settings_view(s));
 }
 
 /* ---- senders ---- */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/account.h"
+#include "core/contact.h"
 #include "core/ledger.h"
 #include "server.h"
 #include "util/log.h"
@@ -162,7 +163,18 @@ typedef struct account_job {
 static int job_account_create(cd_db *db, void *arg, cd_err *err)
 {
     account_job *j = arg;
-    return cd_account_create(db, &j->in, &j->out, j->key, err);
+    if (cd_account_create(db, &j->in, &j->out, j->key, err) != 0)
+        return -1;
+    return cd_ledger_sign_account(db, &j->out, err); /* issue 8 item 12 */
+}
+
+/* issue 8 item 12: the key that signs ledger heads, created (0600) if this is the first
+ * use of the data directory, as `serve` does. */
+static int use_ledger_key(cd_store *s, const cd_config *cfg, cd_err *err)
+{
+    char path[1100];
+    cd_config_ledger_key_path(cfg, path, sizeof path);
+    return cd_ledger_key_use(s, path, true, NULL, err);
 }
 
 static json_t *account_json(const cd_account *a)
@@ -210,7 +222,8 @@ int cd_cli_account(cd_config *cfg, int argc, char **argv)
                                 .brand = opt(argc, argv, "--brand"),
                                 .region = opt(argc, argv, "--region"),
                                 .timezone = opt(argc, argv, "--timezone")}};
-        if (cd_store_run(s, job_account_create, &j, &err) != 0) {
+        if (use_ledger_key(s, cfg, &err) != 0 ||
+            cd_store_run(s, job_account_create, &j, &err) != 0) {
             rc = fail("cannot create the account", &err);
         } else {
             json_t *o = account_json(&j.out);
@@ -354,14 +367,27 @@ int cd_cli_ledger(cd_config *cfg, int argc, char **argv)
 {
     const char *verb = positional(argc, argv, 0);
     if (verb == NULL || strcmp(verb, "verify") != 0) {
-        fprintf(stderr, "usage: consentd ledger verify [--account NAME]\n");
+        fprintf(stderr, "usage: consentd ledger verify [--account NAME] [--ledger-key FILE]\n");
         return 2;
     }
-    cd_store *s = open_store(cfg);
     cd_err err = {0};
     verify_job v = {0};
+    /* issue 8 item 12: without the key the heads' signatures cannot be checked, and a
+     * ledger rewritten by someone with the database but not the key would pass. */
+    char path[1100];
+    unsigned char key[CD_LEDGER_KEY_LEN];
+    cd_config_ledger_key_path(cfg, path, sizeof path);
+    if (cd_ledger_key_load(path, false, key, NULL, &err) != 0) {
+        fprintf(stderr,
+                "consentd: cannot check the ledger head signatures: %s "
+                "(give the key with --ledger-key FILE or CONSENTD_LEDGER_KEY)\n",
+                err.msg);
+        return 1;
+    }
+    cd_store *s = open_store(cfg);
     if (s == NULL)
         return 1;
+    cd_store_set_ledger_key(s, key);
     const char *name = opt(argc, argv, "--account");
     if (name) {
         cd_account a;
@@ -385,6 +411,166 @@ int cd_cli_ledger(cd_config *cfg, int argc, char **argv)
     fprintf(stderr, "consentd: ledger of account %s is broken at seq %lld: %s\n", v.r.account,
             (long long)v.r.seq, v.r.problem);
     return 1;
+}
+
+/* ---- export ----
+ * issue 8 items 11 and 12: the same proof as GET /api/v1/export, for one contact or for
+ * the whole account (then every link of the chain can be checked), written a page of
+ * events at a time: nothing is built up in memory and no read lasts long. */
+
+typedef struct export_job {
+    const cd_account *a;
+    const char *phone;
+    cd_contact c;
+    json_t *consents;
+} export_job;
+
+static int consent_each(const cd_consent *c, void *arg)
+{
+    json_array_append_new(arg, json_pack("{ss ss so}", "scope", c->scope, "state", c->state,
+                                         "updated_at", time_json(c->updated_ms)));
+    return 0;
+}
+
+static int read_contact(cd_db *db, void *arg, cd_err *err)
+{
+    export_job *j = arg;
+    if (cd_contact_find(db, j->a->id, j->a->region, j->phone, &j->c, err) != 0)
+        return -1;
+    return cd_store_consent_list(db, j->a->id, j->c.id, consent_each, j->consents, err);
+}
+
+/* The JSON document up to the opening of "events" (malloc'd), or NULL. */
+static char *export_head(const cd_account *a, const export_job *j)
+{
+    json_t *o = json_pack("{ss ss ss}", "account", a->name, "hash_algorithm",
+                          CD_LEDGER_HASH_ALGORITHM, "canonical_json", CD_LEDGER_CANONICAL_JSON);
+    if (j->phone) {
+        json_object_set_new(o, "contact",
+                            json_pack("{sI ss}", "id", (json_int_t)j->c.id, "phone", j->c.phone));
+        json_object_set(o, "consents", j->consents);
+    }
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (text)
+        text[strlen(text) - 1] = '\0'; /* the closing brace: the events follow */
+    return text;
+}
+
+static int export_events(cd_store *s, const cd_account *a, int64_t contact_id, bool csv)
+{
+    cd_err err = {0};
+    cd_buf b = {0};
+    cd_ledger_export x = {.store = s,
+                          .account_id = a->id,
+                          .contact_id = contact_id,
+                          .upto_seq = a->ledger_seq,
+                          .csv = csv};
+    int rc;
+    if (csv)
+        cd_ledger_csv_header(&b);
+    do {
+        rc = cd_ledger_export_page(&x, &b, &err);
+        if (b.len && fwrite(b.data, 1, b.len, stdout) != b.len)
+            rc = cd_fail(&err, CD_EINTERNAL, "", "cannot write the export");
+        b.len = 0;
+    } while (rc > 0);
+    cd_buf_free(&b);
+    if (rc < 0)
+        return fail("cannot export", &err);
+    if (!csv)
+        fputs("\n]}\n", stdout);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int cd_cli_export(cd_config *cfg, int argc, char **argv)
+{
+    const char *format = opt(argc, argv, "--format");
+    bool csv = format && strcmp(format, "csv") == 0;
+    if (format && !csv && strcmp(format, "json") != 0) {
+        fprintf(stderr, "usage: consentd export --account NAME [--contact NUMBER] "
+                        "[--format json|csv]\n");
+        return 2;
+    }
+    cd_store *s = open_store(cfg);
+    cd_account a;
+    cd_err err = {0};
+    if (s == NULL)
+        return 1;
+    /* The head read here bounds the export: later events belong to a later proof. */
+    if (load_account(s, opt(argc, argv, "--account"), &a) != 0) {
+        cd_store_close(s);
+        return 1;
+    }
+    export_job j = {.a = &a, .phone = opt(argc, argv, "--contact"), .consents = json_array()};
+    int rc = 0;
+    if (j.phone && with_reader(s, read_contact, &j, &err) != 0) {
+        rc = fail("cannot export", &err);
+    } else if (!csv) {
+        char *head = export_head(&a, &j);
+        if (head)
+            printf("%s,\"events\":[", head);
+        else
+            rc = 1;
+        free(head);
+    }
+    if (rc == 0)
+        rc = export_events(s, &a, j.phone ? j.c.id : 0, csv);
+    if (j.phone)
+        cd_contact_clear(&j.c);
+    json_decref(j.consents);
+    cd_store_close(s);
+    return rc;
+}
+
+/* ---- inbound unrouted ---- */
+
+typedef struct unrouted_read {
+    int limit;
+    json_t *list;
+} unrouted_read;
+
+static int unrouted_each(const cd_unrouted *u, void *arg)
+{
+    json_array_append_new(arg, json_pack("{sI ss ss ss ss ss so}", "id", (json_int_t)u->id, "from",
+                                         u->from, "to", u->to, "text", u->text ? u->text : "",
+                                         "provider_id", u->provider_id, "transport", u->transport,
+                                         "received_at", time_json(u->received_ms)));
+    return 0;
+}
+
+static int read_unrouted(cd_db *db, void *arg, cd_err *err)
+{
+    unrouted_read *r = arg;
+    return cd_store_unrouted_list(db, r->limit, unrouted_each, r->list, err);
+}
+
+/* issue 8 item 4: inbound messages to numbers no account owns, newest first, as a JSON
+ * array, so an operator sees what would otherwise be lost. */
+int cd_cli_inbound(cd_config *cfg, int argc, char **argv)
+{
+    const char *verb = positional(argc, argv, 0);
+    const char *lim = opt(argc, argv, "--limit");
+    char *end = NULL;
+    long limit = lim ? strtol(lim, &end, 10) : 100;
+    if (verb == NULL || strcmp(verb, "unrouted") != 0 || (lim && (*end || limit < 1)) ||
+        limit > 100000) {
+        fprintf(stderr, "usage: consentd inbound unrouted [--limit N]\n");
+        return 2;
+    }
+    cd_store *s = open_store(cfg);
+    cd_err err = {0};
+    if (s == NULL)
+        return 1;
+    unrouted_read r = {.limit = (int)limit, .list = json_array()};
+    int rc = with_reader(s, read_unrouted, &r, &err);
+    cd_store_close(s);
+    if (rc != 0) {
+        json_decref(r.list);
+        return fail("cannot list unrouted inbound messages", &err);
+    }
+    print_json(r.list);
+    return 0;
 }
 
 /* ---- migrate ---- */

@@ -9,6 +9,9 @@ int cd_cli_account(cd_config *cfg, int argc, char **argv);
 int cd_cli_key(cd_config *cfg, int argc, char **argv);
 int cd_cli_token(cd_config *cfg, int argc, char **argv);
 int cd_cli_ledger(cd_config *cfg, int argc, char **argv);
+int cd_cli_export(cd_config *cfg, int argc, char **argv);
 int cd_cli_migrate(cd_config *cfg, int argc, char **argv);
+/* inbound unrouted [--limit N]: inbound messages no account owns, newest first. */
+int cd_cli_inbound(cd_config *cfg, int argc, char **argv);
 
 #endif

@@ -73,8 +73,9 @@ int cd_account_create(cd_db *db, const cd_account_in *in, cd_account *out, char 
     if (!cd_phone_region_valid(region))
         return cd_fail(err, CD_EINVAL, "region", "unknown region %s", region);
     const char *tz = in->timezone ? in->timezone : "UTC";
-    if (!valid_tz(tz))
-        return cd_fail(err, CD_EINVAL, "timezone", "invalid time zone");
+    if (!valid_tz(tz) || !cd_time_zone_valid(tz)) /* issue 8 item 10: an error now, not later */
+        return cd_fail(err, CD_EINVAL, "timezone",
+                       "unknown time zone %s: use an IANA name such as America/New_York", tz);
     snprintf(a.name, sizeof a.name, "%s", in->name);
     snprintf(a.login, sizeof a.login, "%s", login);
     if (in->brand) {

@@ -171,6 +171,13 @@ int cd_consent_set(cd_db *db, int64_t account_id, const cd_contact *contact, cd_
     if (cd_ledger_append(db, account_id, contact, name, cd_state_name(old), c.state, p,
                          c.updated_ms, ev, err) != 0)
         return -1;
+    /* issue 8 item 1: what is still queued for the scopes the opt-out covers is refused
+     * in the same transaction, so a held or retried message cannot go out after a STOP. */
+    if (state == CD_STATE_OPTED_OUT &&
+        cd_store_message_refuse_queued(db, account_id, contact->id,
+                                       scope.kind == CD_SCOPE_ALL ? NULL : name, c.updated_ms,
+                                       "opted_out", NULL, err) != 0)
+        return -1;
     if (out)
         *out = c;
     return 0;

@@ -138,6 +138,26 @@ static void apply(cd_contact *c, const cd_contact_patch *p)
     }
 }
 
+/* Checks the totals the patch touched; what it left alone may predate the caps and does
+ * not block an unrelated update. */
+static int check_totals(const cd_contact *c, const cd_contact_patch *p, cd_err *err)
+{
+    if (p->tags && json_array_size(c->tags) > CD_CONTACT_MAX_TAGS)
+        return cd_fail_reason(err, CD_EINVAL, "too_many_tags", "tags",
+                              "a contact has at most %d tags; this would make %zu",
+                              CD_CONTACT_MAX_TAGS, json_array_size(c->tags));
+    if (p->custom && json_object_size(c->custom) > CD_CONTACT_MAX_CUSTOM_KEYS)
+        return cd_fail_reason(err, CD_EINVAL, "too_many_custom_fields", "custom",
+                              "a contact has at most %d custom fields; this would make %zu",
+                              CD_CONTACT_MAX_CUSTOM_KEYS, json_object_size(c->custom));
+    if (p->custom && c->custom &&
+        json_dumpb(c->custom, NULL, 0, JSON_COMPACT) > CD_CONTACT_MAX_CUSTOM_BYTES)
+        return cd_fail_reason(err, CD_EINVAL, "custom_too_large", "custom",
+                              "a contact's custom fields take at most %d bytes as JSON",
+                              CD_CONTACT_MAX_CUSTOM_BYTES);
+    return 0;
+}
+
 static bool patch_empty(const cd_contact_patch *p)
 {
     for (int f = 0; f < CD_CF_COUNT; f++)
@@ -180,6 +200,11 @@ int cd_contact_apply(cd_db *db, int64_t account_id, int64_t id, const cd_contact
     }
     json_t *groups_before = c.groups ? json_incref(c.groups) : NULL;
     apply(&c, p);
+    if (check_totals(&c, p, err) != 0) {
+        json_decref(groups_before);
+        cd_contact_clear(&c);
+        return -1;
+    }
     c.updated_ms = cd_now_ms();
     rc = cd_store_contact_put(db, &c, err);
     if (rc == 0 && c.groups == NULL)

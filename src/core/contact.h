@@ -27,6 +27,14 @@ char **cd_contact_field(cd_contact *c, int f);
 /* Checks one field's value ("" is allowed and means unset). */
 int cd_contact_field_check(int f, const char *value, cd_err *err);
 
+/* issue 8 item 11: totals one contact may hold, after a merge with what it has (an upsert
+ * adds tags and custom keys, so per-request checks alone let them grow without bound).
+ * Over them cd_contact_apply fails with CD_EINVAL (422): reason "too_many_tags" (field
+ * "tags"), "too_many_custom_fields" or "custom_too_large" (field "custom"). */
+#define CD_CONTACT_MAX_TAGS         100
+#define CD_CONTACT_MAX_CUSTOM_KEYS  50
+#define CD_CONTACT_MAX_CUSTOM_BYTES 16384 /* custom as compact JSON */
+
 /* A change to a contact. Every pointer is borrowed. */
 typedef struct cd_contact_patch {
     const char *phone; /* E.164; the key of an upsert */

@@ -7,6 +7,7 @@
 #include "core/contact.h"
 #include "core/keyword.h"
 #include "core/message.h"
+#include "delivery/gsm.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
@@ -27,6 +28,13 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
     cd_state all;
     int rc = -1;
     memset(out, 0, sizeof *out);
+    /* The CTA is sent without consent, so the caller's text for it is kept short: a long
+     * "disclosure" would make the CTA a free marketing message (issue 8 item 5). */
+    int parts = in->disclosure ? cd_gsm_parts(in->disclosure) : 0;
+    if (strcmp(in->channel, "sms") == 0 && parts > CD_FLOW_CTA_MAX_PARTS)
+        return cd_fail_reason(err, CD_EINVAL, "text_too_long", "disclosure",
+                              "the CTA text needs %d SMS parts; at most %d are allowed", parts,
+                              CD_FLOW_CTA_MAX_PARTS);
     if (cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true}, true,
                          &c, NULL, err) != 0)
         return -1;
@@ -49,9 +57,11 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
             cd_scope_exists(db, a->id, scope, "scopes", err) != 0 ||
             cd_consent_state(db, a->id, c.id, scope, &st, err) != 0)
             goto done;
-        /* Someone who already agreed is not asked again; a scope they opted out of is
-         * asked again (that is what a new double opt-in is for). */
-        if (st != CD_STATE_OPTED_IN &&
+        /* Someone who already agreed is not asked again. A scope they opted out of is asked
+         * again (the CTA goes out) but stays opted out until they confirm: asking is not
+         * consent, and a pending state written over the opt-out would both allow sends under
+         * an opted-in "all" and vanish with the flow (issue 8 item 2). */
+        if (st != CD_STATE_OPTED_IN && st != CD_STATE_OPTED_OUT &&
             cd_consent_set(db, a->id, &c, scope, CD_STATE_PENDING, CD_CONSENT_OVERRIDE, &prov, NULL,
                            NULL, err) != 0)
             goto done;

@@ -11,6 +11,7 @@
 #include "util/err.h"
 
 #define CD_FLOW_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
+#define CD_FLOW_CTA_MAX_PARTS  4 /* SMS parts of a caller-supplied CTA text */
 
 typedef struct cd_flow_in {
     const char *phone;      /* E.164 */
@@ -18,13 +19,16 @@ typedef struct cd_flow_in {
     const char *channel;    /* "sms" or "email" */
     const char *ext_ref;    /* NULL: none */
     const char *email;      /* for "email" */
-    const char *disclosure; /* the text shown; NULL: the account's CTA text */
+    const char *disclosure; /* the text shown; NULL: the account's CTA text. For "sms" at
+                             * most CD_FLOW_CTA_MAX_PARTS parts (CD_EINVAL "text_too_long") */
     int64_t ttl_ms;         /* 0: the account's flow_ttl_days, else 30 days */
 } cd_flow_in;
 
-/* Starts a flow: marks each scope pending (scopes already opted in are left alone), and
+/* Starts a flow: marks each scope pending (scopes already opted in, and scopes opted out,
+ * are left alone: only the confirmation lifts an opt-out), and
  * for "sms" queues the CTA message. Refuses (CD_ECONFLICT "opted_out") a contact who
- * opted out of everything. cta (may be NULL) receives the CTA message. */
+ * opted out of everything. cta (may be NULL) receives the CTA message, which is stored
+ * refused ("rate_limited") when the number is over its CTA cap: the flow is still made. */
 int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd_provenance *p,
                   cd_flow *out, cd_message *cta, cd_err *err);
 /* pending -> confirmed: every scope opted in (an explicit consent: it lifts opt-outs of
@@ -32,7 +36,8 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
  * any other state is CD_ECONFLICT "flow_not_pending". f is updated. */
 int cd_flow_confirm(cd_db *db, const cd_account *a, cd_flow *f, const char *via,
                     const cd_provenance *p, cd_err *err);
-/* pending -> cancelled or expired (`status`); pending scopes are withdrawn. */
+/* pending -> cancelled or expired (`status`); scopes still pending are withdrawn, and no
+ * other state (an opt-out above all) is ever touched. */
 int cd_flow_close(cd_db *db, int64_t account_id, cd_flow *f, const char *status,
                   const cd_provenance *p, cd_err *err);
 /* Confirms every pending flow of a contact (a YES by SMS); *count says how many. */

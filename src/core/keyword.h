@@ -3,11 +3,16 @@
  *
  * Settings (all optional): {"keywords": {"stop": [...], "start": [...], "help": [...]},
  *                          "replies":  {"stop": "...", "start": "...", "help": "..."}}
- * A configured list replaces the default list of that action. */
+ * A configured start or help list replaces the default list of that action; a configured
+ * stop list adds to the default opt-out words, which always opt out (DESIGN.md section 3). */
 #ifndef CD_CORE_KEYWORD_H
 #define CD_CORE_KEYWORD_H
 
 #include <jansson.h>
+
+#include "util/err.h"
+
+#define CD_KEYWORD_MAX_LEN 31 /* bytes of one keyword */
 
 typedef enum cd_keyword_action {
     CD_KW_NONE = 0,
@@ -21,6 +26,12 @@ typedef enum cd_keyword_action {
 cd_keyword_action cd_keyword_classify(const char *text, const json_t *settings, char matched[32]);
 const char *
 cd_keyword_action_name(cd_keyword_action a); /* "opted_out", "opted_in", "help", "none" */
+/* Validates a "keywords" settings object before it is stored: lists of 1..20 single words
+ * (CD_EINVAL "invalid_field", field "keywords"), and no word that would belong to two
+ * actions once the defaults are counted in: an opt-out word in the start or help list, or
+ * a word in both start and help (CD_EINVAL "keyword_conflict", field "keywords.start",
+ * "keywords.help" or "keywords.stop", naming the list the account set). */
+int cd_keyword_check(json_t *keywords, cd_err *err);
 /* The reply for an action: the account's text or the default, with "{brand}" replaced by
  * `brand`. Returns a malloc'd string (free()). */
 char *cd_keyword_reply(cd_keyword_action a, const json_t *settings, const char *brand);

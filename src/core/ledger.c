@@ -1,12 +1,17 @@
 #include "core/ledger.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/canon.h"
 #include "util/crypto.h"
+#include "util/log.h"
 
 json_t *cd_ledger_content(const cd_event *ev)
 {
@@ -21,17 +26,30 @@ json_t *cd_ledger_content(const cd_event *ev)
                      (json_int_t)ev->created_ms, "prev_hash", ev->prev_hash);
 }
 
-/* The canonical JSON of cd_ledger_content(ev), written directly: keys in the order
- * JSON_SORT_KEYS gives them, strings escaped as jansson does. Every consent change hashes
- * an event on the single writer thread, so this skips building and sorting a json_t; a
- * unit test checks that both give the same bytes. */
+/* The canonical JSON of cd_ledger_content(ev) (cd_ledger_canon), written directly: keys in the
+ * order JSON_SORT_KEYS gives them, strings escaped as jansson does. Every consent change hashes an
+ * event on the single writer thread, so this skips building and sorting a json_t; a unit test
+ * checks that both give the same bytes. */
 void cd_ledger_hash(const cd_event *ev, char out[65])
 {
-    const struct {
-        const char *key;
-        const char *str; /* NULL: the integer */
-        long long num;
-    } f[] = {
+    cd_buf b = {0};
+    cd_ledger_canon(ev, &b);
+    cd_sha256_hex(b.data, b.len, out);
+    cd_buf_free(&b);
+}
+
+typedef struct field {
+    const char *key;
+    const char *str; /* NULL: the integer */
+    long long num;
+} field;
+
+enum { NFIELDS = 20 };
+
+/* The hashed fields in the order JSON_SORT_KEYS gives them. */
+static void event_fields(const cd_event *ev, field f[NFIELDS])
+{
+    const field all[NFIELDS] = {
         {"account_id", NULL, ev->account_id},
         {"channel", ev->channel, 0},
         {"contact_id", NULL, ev->contact_id},
@@ -53,24 +71,48 @@ void cd_ledger_hash(const cd_event *ev, char out[65])
         {"surface", ev->surface, 0},
         {"user_agent", ev->user_agent, 0},
     };
-    cd_buf b = {0};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        cd_buf_append(&b, i ? ",\"" : "{\"", 2);
-        cd_buf_puts(&b, f[i].key);
-        cd_buf_append(&b, "\":", 2);
-        if (f[i].str)
-            cd_canon_string(&b, f[i].str);
-        else
-            cd_buf_printf(&b, "%lld", f[i].num);
-    }
-    cd_buf_append(&b, "}", 1);
-    cd_sha256_hex(b.data, b.len, out);
-    cd_buf_free(&b);
+    memcpy(f, all, sizeof all);
 }
 
+void cd_ledger_canon(const cd_event *ev, cd_buf *b)
+{
+    field f[NFIELDS];
+    event_fields(ev, f);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        cd_buf_append(b, i ? ",\"" : "{\"", 2);
+        cd_buf_puts(b, f[i].key);
+        cd_buf_append(b, "\":", 2);
+        if (f[i].str)
+            cd_canon_string(b, f[i].str);
+        else
+            cd_buf_printf(b, "%lld", f[i].num);
+    }
+    cd_buf_append(b, "}", 1);
+}
+
+/* issue 8 item 12: provenance comes from clients (a raw User-Agent header may hold any
+ * bytes) and must hash and export as valid UTF-8, and a cut must not split a character. */
 static void copy(char *dst, size_t n, const char *src)
 {
-    snprintf(dst, n, "%s", src ? src : "");
+    cd_canon_text_copy(dst, n, src);
+}
+
+void cd_ledger_sign(const unsigned char key[CD_LEDGER_KEY_LEN], int64_t account_id, int64_t seq,
+                    const char *head, char out[65])
+{
+    char msg[128];
+    int n = snprintf(msg, sizeof msg, "%lld|%lld|%s", (long long)account_id, (long long)seq, head);
+    cd_hmac_sha256_hex(key, CD_LEDGER_KEY_LEN, msg, (size_t)n, out);
+}
+
+static int sign_head(cd_db *db, int64_t account_id, int64_t seq, const char *head, cd_err *err)
+{
+    const unsigned char *key = cd_store_ledger_key(db);
+    char sig[65];
+    if (key == NULL)
+        return 0; /* unit tests without a key; the server always has one */
+    cd_ledger_sign(key, account_id, seq, head, sig);
+    return cd_store_account_sign_head(db, account_id, sig, err);
 }
 
 int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, const char *scope,
@@ -110,6 +152,8 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
     int rc = cd_store_event_insert(db, ev, err);
     if (rc == 0)
         rc = cd_store_account_set_head(db, account_id, ev->seq, ev->hash, err);
+    if (rc == 0)
+        rc = sign_head(db, account_id, ev->seq, ev->hash, err);
     if (rc == 0 && out)
         *out = *ev;
     free(ev);
@@ -159,6 +203,18 @@ static int verify_account(cd_db *db, const cd_account *a, cd_ledger_report *r, c
         r->seq = v.expect;
         r->problem = a->ledger_seq > v.expect - 1 ? "missing" : "head_mismatch";
     }
+    const unsigned char *key = cd_store_ledger_key(db);
+    r->signature_checked = key != NULL;
+    if (r->ok && key) {
+        /* The chain matches the head; only the key proves the head is the one we wrote. */
+        char sig[65];
+        cd_ledger_sign(key, a->id, a->ledger_seq, a->ledger_head, sig);
+        if (a->ledger_sig[0] == '\0' || !cd_ct_equal(sig, a->ledger_sig, 64)) {
+            r->ok = false;
+            r->seq = a->ledger_seq;
+            r->problem = a->ledger_sig[0] ? "head_signature" : "head_unsigned";
+        }
+    }
     return 0;
 }
 
@@ -199,4 +255,242 @@ int cd_ledger_verify(cd_db *db, int64_t account_id, cd_ledger_report *r, cd_err 
         r->account[0] = '\0';
     }
     return s.rc;
+}
+
+/* ---- the key file ---- */
+
+static int parse_key(const char *text, size_t n, unsigned char key[CD_LEDGER_KEY_LEN])
+{
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    if (n != 2 * CD_LEDGER_KEY_LEN)
+        return -1;
+    for (size_t i = 0; i < CD_LEDGER_KEY_LEN; i++) {
+        unsigned v = 0;
+        for (size_t k = 0; k < 2; k++) {
+            char c = text[2 * i + k];
+            int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+            if (d < 0)
+                return -1;
+            v = v << 4 | (unsigned)d;
+        }
+        key[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+/* The key is written to a private temporary file and then linked into place: link() fails
+ * when the name exists, so when two processes start at once one key wins and neither ever
+ * reads a file that is still being written. Returns 0 when created, 1 when one existed. */
+static int create_key(const char *path, cd_err *err)
+{
+    char hex[2 * CD_LEDGER_KEY_LEN + 2], tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cd_fail(err, CD_EINTERNAL, "ledger_key", "cannot create %s: %s", tmp,
+                       strerror(errno));
+    cd_random_hex(hex, CD_LEDGER_KEY_LEN);
+    size_t n = strlen(hex);
+    hex[n++] = '\n';
+    /* fchmod: the umask may have taken bits off 0600, but never adds any. */
+    bool ok = write(fd, hex, n) == (ssize_t)n && fchmod(fd, 0600) == 0 && fsync(fd) == 0;
+    int e = errno;
+    close(fd);
+    int rc = ok && link(tmp, path) == 0 ? 0 : -1;
+    if (ok && rc != 0) {
+        e = errno;
+        rc = e == EEXIST ? 1 : -1;
+    }
+    unlink(tmp);
+    if (rc < 0)
+        return cd_fail(err, CD_EINTERNAL, "ledger_key", "cannot write %s: %s", path, strerror(e));
+    return rc;
+}
+
+int cd_ledger_key_load(const char *path, bool create, unsigned char key[CD_LEDGER_KEY_LEN],
+                       bool *created, cd_err *err)
+{
+    if (created)
+        *created = false;
+    if (create && access(path, F_OK) != 0 && errno == ENOENT) {
+        int rc = create_key(path, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 && created)
+            *created = true;
+    }
+    char text[256];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cd_fail(err, errno == ENOENT ? CD_ENOTFOUND : CD_EINTERNAL, "ledger_key",
+                       "cannot read the ledger key %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+        cd_logf("warn", "ledger_key_mode", "\"mode\":\"%03o\",\"want\":\"600\"",
+                (unsigned)(st.st_mode & 0777));
+    ssize_t n = read(fd, text, sizeof text);
+    close(fd);
+    if (n < 0 || parse_key(text, (size_t)n, key) != 0)
+        return cd_fail(err, CD_EINVAL, "ledger_key", "%s is not a ledger key (64 hex digits)",
+                       path);
+    return 0;
+}
+
+typedef struct sign_all {
+    cd_db *db;
+    cd_err *err;
+    int n, rc;
+} sign_all;
+
+static int sign_each(const cd_account *a, void *arg)
+{
+    sign_all *s = arg;
+    if (sign_head(s->db, a->id, a->ledger_seq, a->ledger_head, s->err) != 0) {
+        s->rc = -1;
+        return 1;
+    }
+    s->n++;
+    return 0;
+}
+
+int cd_ledger_sign_account(cd_db *db, const cd_account *a, cd_err *err)
+{
+    return sign_head(db, a->id, a->ledger_seq, a->ledger_head, err);
+}
+
+int cd_ledger_sign_all(cd_db *db, int *accounts, cd_err *err)
+{
+    sign_all s = {.db = db, .err = err};
+    if (cd_store_ledger_key(db) == NULL)
+        return cd_fail(err, CD_EINTERNAL, "ledger_key", "no ledger key");
+    if (cd_store_account_each(db, sign_each, &s, err) != 0)
+        return -1;
+    if (accounts)
+        *accounts = s.n;
+    return s.rc;
+}
+
+/* ---- export: the hashed content of each event, page by page ---- */
+
+void cd_ledger_csv_header(cd_buf *out)
+{
+    field f[NFIELDS];
+    cd_event none = {0};
+    event_fields(&none, f);
+    for (size_t i = 0; i < NFIELDS; i++)
+        cd_buf_printf(out, "%s,", f[i].key);
+    cd_buf_puts(out, "hash\r\n");
+}
+
+/* issue 8 item 13: a spreadsheet runs a cell that starts with = + - @ (or a tab or CR) as
+ * a formula, so such a cell gets a leading ' (OWASP "CSV injection"). A cell that starts
+ * with ' gets one too, so that a reader can always drop exactly one leading ' to get the
+ * hashed value back. An E.164 number (+ and digits only) is not a formula that can do
+ * harm and is the one value every row has, so it stays as it is. */
+bool cd_ledger_csv_neutralise(const char *s)
+{
+    if (s[0] == '+' && s[1] != '\0' && strspn(s + 1, "0123456789") == strlen(s + 1))
+        return false;
+    return s[0] != '\0' && strchr("=+-@\t\r'", s[0]) != NULL;
+}
+
+static void csv_cell(cd_buf *b, const char *s)
+{
+    cd_buf_puts(b, cd_ledger_csv_neutralise(s) ? "\"'" : "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            cd_buf_append(b, "\"", 1); /* a quote inside a quoted cell is doubled */
+        cd_buf_append(b, p, 1);
+    }
+    cd_buf_puts(b, "\"");
+}
+
+static void csv_row(cd_buf *b, const cd_event *ev)
+{
+    field f[NFIELDS];
+    event_fields(ev, f);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        if (f[i].str)
+            csv_cell(b, f[i].str);
+        else
+            cd_buf_printf(b, "%lld", f[i].num);
+        cd_buf_puts(b, ",");
+    }
+    cd_buf_printf(b, "%s\r\n", ev->hash);
+}
+
+/* JSON: the canonical content with "hash" added as its last member, one event a line. */
+static void json_event(cd_buf *b, const cd_event *ev, bool first)
+{
+    cd_buf_puts(b, first ? "\n" : ",\n");
+    cd_ledger_canon(ev, b);
+    b->data[--b->len] = '\0'; /* the closing brace */
+    cd_buf_printf(b, ",\"hash\":\"%s\"}", ev->hash);
+}
+
+typedef struct page_state {
+    cd_ledger_export *x;
+    cd_buf *out;
+    int rows;
+} page_state;
+
+static int export_one(const cd_event *ev, void *arg)
+{
+    page_state *p = arg;
+    cd_ledger_export *x = p->x;
+    if (ev->seq > x->upto_seq) {
+        x->done = true; /* written after the export began: not part of this proof */
+        return 1;
+    }
+    if (x->csv)
+        csv_row(p->out, ev);
+    else
+        json_event(p->out, ev, x->written == 0);
+    x->written++;
+    x->after_seq = ev->seq;
+    p->rows++;
+    return 0;
+}
+
+int cd_ledger_export_page(cd_ledger_export *x, cd_buf *out, cd_err *err)
+{
+    if (x->done)
+        return 0;
+    cd_db *db = cd_store_reader(x->store);
+    if (db == NULL)
+        return cd_fail(err, CD_ESTORE, "", "cannot open a reader");
+    page_state p = {.x = x, .out = out};
+    cd_event_filter f = {
+        .contact_id = x->contact_id, .after_seq = x->after_seq, .limit = CD_LEDGER_EXPORT_PAGE};
+    int rc = cd_store_event_list(db, x->account_id, &f, export_one, &p, err);
+    cd_store_release(x->store, db);
+    if (rc != 0)
+        return -1;
+    if (p.rows < CD_LEDGER_EXPORT_PAGE || x->after_seq >= x->upto_seq)
+        x->done = true;
+    return x->done ? 0 : 1;
+}
+
+static int job_sign_all(cd_db *db, void *arg, cd_err *err)
+{
+    return cd_ledger_sign_all(db, arg, err);
+}
+
+int cd_ledger_key_use(cd_store *s, const char *path, bool create, int *signed_heads, cd_err *err)
+{
+    unsigned char key[CD_LEDGER_KEY_LEN];
+    bool created;
+    int n = -1;
+    if (cd_ledger_key_load(path, create, key, &created, err) != 0)
+        return -1;
+    cd_store_set_ledger_key(s, key);
+    if (created && cd_store_run(s, job_sign_all, &n, err) != 0)
+        return -1;
+    if (signed_heads)
+        *signed_heads = n;
+    return 0;
 }

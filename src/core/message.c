@@ -10,6 +10,7 @@
 #include "core/phone.h"
 #include "delivery/gsm.h"
 #include "util/crypto.h"
+#include "util/log.h"
 #include "util/timeutil.h"
 
 void cd_message_new_id(char out[40])
@@ -43,12 +44,40 @@ static int hhmm(const char *s)
     return h * 60 + m;
 }
 
+/* The server's default transport (what a message's "" transport means). Set once by the
+ * delivery worker before the server answers requests; "sink" when nothing set it. */
+static char default_transport[16] = "sink";
+
+void cd_message_set_default_transport(const char *name)
+{
+    snprintf(default_transport, sizeof default_transport, "%s", name && *name ? name : "sink");
+}
+
+/* issue 8 item 4: over smpp and http a message must come from a registered number of the
+ * account, never from whatever source the transport defaults to. The sink may go without
+ * one, so a fresh install still works. */
+static bool needs_sender(const char *transport)
+{
+    const char *t = transport && *transport ? transport : default_transport;
+    return strcmp(t, "smpp") == 0 || strcmp(t, "http") == 0;
+}
+
+static int no_sender(const char *transport, cd_err *err)
+{
+    return cd_fail_reason(err, CD_EINVAL, "no_sender", "from",
+                          "the account has no sender number for the %s transport; register one "
+                          "with POST /api/v1/senders",
+                          transport && *transport ? transport : default_transport);
+}
+
 /* The sender and its transport: an explicit `from` must be one of the account's numbers;
- * otherwise the account's default sender, if it has one. */
-static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, const char *from,
+ * otherwise the account's default sender, if it has one. Without one, only the sink (and a
+ * keyword reply, which the law requires whatever the setup) may use the transport's own. */
+static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
                        cd_message *m, cd_err *err)
 {
     cd_sender s;
+    const char *from = in->from;
     const char *transport = json_string_value(json_object_get(settings, "transport"));
     snprintf(m->transport, sizeof m->transport, "%s", transport ? transport : "");
     if (from) {
@@ -60,8 +89,10 @@ static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, c
                                   "%s is not one of this account's sender numbers", from);
     } else {
         const char *def = json_string_value(json_object_get(settings, "default_sender"));
-        if (def == NULL || cd_store_sender_get(db, def, &s, NULL) != 0 || s.account_id != a->id)
-            return 0; /* no sender: the transport's own default */
+        if (def == NULL || cd_store_sender_get(db, def, &s, NULL) != 0 || s.account_id != a->id) {
+            bool exempt = in->kind && strcmp(in->kind, "keyword_reply") == 0;
+            return needs_sender(m->transport) && !exempt ? no_sender(m->transport, err) : 0;
+        }
     }
     snprintf(m->from, sizeof m->from, "%s", s.number);
     if (s.transport[0])
@@ -88,8 +119,7 @@ static int prepare(cd_db *db, const cd_account *a, const json_t *settings, const
                    cd_message *m, cd_err *err)
 {
     memset(m, 0, sizeof *m);
-    if (check_text(in->text, &m->parts, err) != 0 ||
-        pick_sender(db, a, settings, in->from, m, err) != 0)
+    if (check_text(in->text, &m->parts, err) != 0 || pick_sender(db, a, settings, in, m, err) != 0)
         return -1;
     cd_message_new_id(m->id);
     m->account_id = a->id;
@@ -105,46 +135,159 @@ static int prepare(cd_db *db, const cd_account *a, const json_t *settings, const
     return 0;
 }
 
-int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
-                     cd_message *out, cd_err *err)
-{
-    cd_message m;
-    if (prepare(db, a, settings, in, &m, err) != 0) {
-        cd_message_clear(&m);
-        return -1;
-    }
-    m.next_attempt_ms = m.created_ms;
-    const json_t *q = json_object_get(settings, "quiet_hours");
-    int qs = hhmm(json_string_value(json_object_get(q, "start")));
-    int qe = hhmm(json_string_value(json_object_get(q, "end")));
-    int64_t until = 0;
-    /* Quiet hours hold marketing only: replies the law requires are never held. */
-    if (qs >= 0 && qe >= 0 && strcmp(m.category, "marketing") == 0)
-        until = cd_time_quiet_until(m.created_ms, a->timezone, qs, qe);
-    char detail[80] = "";
-    if (until > 0) {
-        char t[CD_TIME_LEN];
-        cd_time_format(until, t);
-        snprintf(detail, sizeof detail, "held for quiet hours until %s", t);
-        m.next_attempt_ms = until;
-    }
-    cd_message_history(&m, "queued", detail, m.created_ms);
-    if (cd_store_message_insert(db, &m, err) != 0) {
-        cd_message_clear(&m);
-        return -1;
-    }
-    if (out)
-        *out = m;
-    else
-        cd_message_clear(&m);
-    return 0;
-}
-
 static int store_refused(cd_db *db, cd_message *m, const char *reason, cd_err *err)
 {
     snprintf(m->reason, sizeof m->reason, "%s", reason);
     cd_message_history(m, "refused", reason, m->created_ms);
     return cd_store_message_insert(db, m, err);
+}
+
+/* ---- caps on consent-exempt messages (issue 8 item 5) ---- */
+
+static const struct {
+    const char *key;  /* in settings.exempt_caps */
+    const char *kind; /* the messages it counts */
+    const char *action;
+    int limit;
+    int64_t window_s;
+} caps[] = {
+    /* The vendor APIs may ask a pending contact again, so a few CTAs a day are legitimate. */
+    {"cta", "cta", "", CD_CAP_CTA_LIMIT, CD_CAP_CTA_WINDOW_S},
+    {"help", "keyword_reply", "help", CD_CAP_HELP_LIMIT, CD_CAP_HELP_WINDOW_S},
+};
+
+/* Which cap, if any, applies to a message: CTAs and HELP replies only. The one confirmation
+ * of an opt-out is owed to the person whatever happened before, so it is never capped. */
+static int cap_of(const cd_message *m)
+{
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        if (strcmp(m->kind, caps[i].kind) == 0 && strcmp(m->action, caps[i].action) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The account's cap `i`: its setting, else the default. */
+static void cap_get(const json_t *settings, int i, int *limit, int64_t *window_s)
+{
+    const json_t *c = json_object_get(json_object_get(settings, "exempt_caps"), caps[i].key);
+    const json_t *l = json_object_get(c, "limit"), *w = json_object_get(c, "window_seconds");
+    *limit = json_is_integer(l) ? (int)json_integer_value(l) : caps[i].limit;
+    *window_s = json_is_integer(w) ? (int64_t)json_integer_value(w) : caps[i].window_s;
+}
+
+/* *over is true when queueing m would pass its cap. The messages of the window are counted
+ * in the writer's transaction, so concurrent requests cannot both slip under the cap. */
+static int over_cap(cd_db *db, const json_t *settings, const cd_message *m, bool *over, cd_err *err)
+{
+    int i = cap_of(m), limit, n = 0;
+    int64_t window_s;
+    *over = false;
+    if (i < 0)
+        return 0;
+    cap_get(settings, i, &limit, &window_s);
+    if (cd_store_message_count(db, m->account_id, m->to, m->kind, m->action,
+                               m->created_ms - window_s * 1000, &n, err) != 0)
+        return -1;
+    *over = n >= limit;
+    return 0;
+}
+
+json_t *cd_message_exempt_caps(const json_t *settings)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < (int)(sizeof caps / sizeof caps[0]); i++) {
+        int limit;
+        int64_t window_s;
+        cap_get(settings, i, &limit, &window_s);
+        json_object_set_new(
+            o, caps[i].key,
+            json_pack("{si sI}", "limit", limit, "window_seconds", (json_int_t)window_s));
+    }
+    return o;
+}
+
+int cd_message_exempt_caps_check(json_t *v, cd_err *err)
+{
+    const char *k, *f;
+    json_t *c, *x;
+    if (!json_is_object(v))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "exempt_caps",
+                              "exempt_caps is an object with cta and help");
+    json_object_foreach (v, k, c) {
+        if (strcmp(k, "cta") && strcmp(k, "help"))
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "exempt_caps",
+                                  "exempt_caps has cta and help");
+        if (!json_is_object(c))
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "exempt_caps",
+                                  "exempt_caps.%s is {\"limit\",\"window_seconds\"}", k);
+        json_object_foreach (c, f, x) {
+            bool lim = strcmp(f, "limit") == 0, win = strcmp(f, "window_seconds") == 0;
+            json_int_t n = json_is_integer(x) ? json_integer_value(x) : -1;
+            if ((lim && n >= 0 && n <= CD_CAP_MAX_LIMIT) ||
+                (win && n >= 1 && n <= CD_CAP_MAX_WINDOW_S))
+                continue;
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "exempt_caps",
+                                  "exempt_caps.%s has limit 0..%d and window_seconds 1..%d", k,
+                                  CD_CAP_MAX_LIMIT, CD_CAP_MAX_WINDOW_S);
+        }
+    }
+    return 0;
+}
+
+/* Sets when a new message is due: now, or the end of the account's quiet hours for
+ * marketing. `detail` (80 bytes) gets the history note. */
+static void schedule(const cd_account *a, const json_t *settings, cd_message *m, char *detail)
+{
+    m->next_attempt_ms = m->created_ms;
+    detail[0] = '\0';
+    const json_t *q = json_object_get(settings, "quiet_hours");
+    int qs = hhmm(json_string_value(json_object_get(q, "start")));
+    int qe = hhmm(json_string_value(json_object_get(q, "end")));
+    int64_t until = 0;
+    /* Quiet hours hold marketing only: replies the law requires are never held. */
+    if (qs >= 0 && qe >= 0 && strcmp(m->category, "marketing") == 0)
+        until = cd_time_quiet_until(m->created_ms, a->timezone, qs, qe);
+    if (until < 0) {
+        /* Zones are checked when an account is created, so only an account made before
+         * that check can get here: say so rather than skip quiet hours unnoticed. */
+        cd_buf f = {0};
+        cd_buf_printf(&f, "\"account_id\":%lld,\"timezone\":", (long long)a->id);
+        cd_json_quote(&f, a->timezone);
+        cd_log("error", "quiet_hours_unknown_zone", f.data);
+        cd_buf_free(&f);
+    }
+    if (until > 0) {
+        char t[CD_TIME_LEN];
+        cd_time_format(until, t);
+        snprintf(detail, 80, "held for quiet hours until %s", t);
+        m->next_attempt_ms = until;
+    }
+}
+
+int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
+                     cd_message *out, cd_err *err)
+{
+    cd_message m;
+    bool over = false;
+    char detail[80];
+    int rc = prepare(db, a, settings, in, &m, err);
+    if (rc == 0) {
+        snprintf(m.action, sizeof m.action, "%s", in->action ? in->action : "");
+        rc = over_cap(db, settings, &m, &over, err);
+    }
+    if (rc == 0 && over) {
+        /* Over the cap the message is kept, refused, so the abuse is on record. */
+        rc = store_refused(db, &m, "rate_limited", err);
+    } else if (rc == 0) {
+        schedule(a, settings, &m, detail);
+        cd_message_history(&m, "queued", detail, m.created_ms);
+        rc = cd_store_message_insert(db, &m, err);
+    }
+    if (rc == 0 && out)
+        *out = m;
+    else
+        cd_message_clear(&m);
+    return rc;
 }
 
 int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_message *out,
@@ -222,6 +365,7 @@ static int reply(cd_db *db, const cd_account *a, const json_t *settings, cd_keyw
                      .text = text,
                      .scope = "all",
                      .kind = "keyword_reply",
+                     .action = cd_keyword_action_name(act), /* "help" is capped */
                      .category = "transactional",
                      .contact_id = c->id};
     int rc = cd_message_queue(db, a, settings, &in, NULL, err);
@@ -315,6 +459,66 @@ done:
         cd_message_clear(out);
     cd_contact_clear(&c);
     json_decref(settings);
+    return rc;
+}
+
+/* ---- claiming ---- */
+
+/* issue 8 item 1: consent may have changed since the message was queued (a STOP, or a write
+ * that went around cd_consent_set). A send needs consent for its scope now; a CTA asks for
+ * consent but must not follow a STOP; keyword replies are what the law allows anyway. */
+static int claim_refusal(cd_db *db, const cd_message *m, const char **reason, cd_err *err)
+{
+    cd_scope scope;
+    *reason = NULL;
+    bool reply = strcmp(m->kind, "keyword_reply") == 0;
+    if (!reply && m->from[0] == '\0' && needs_sender(m->transport)) {
+        *reason = "no_sender"; /* queued before senders were required */
+        return 0;
+    }
+    if (strcmp(m->kind, "send") == 0) {
+        if (m->contact_id == 0 || cd_scope_parse(m->scope, "scope", &scope, NULL) != 0) {
+            *reason = "no_consent";
+            return 0;
+        }
+        const char *r;
+        if (cd_consent_check(db, m->account_id, m->contact_id, scope, &r, err) != 0)
+            return -1;
+        if (!cd_consent_reason_allows(r))
+            *reason = r;
+    } else if (strcmp(m->kind, "cta") == 0 && m->contact_id != 0) {
+        cd_state all;
+        if (cd_consent_state(db, m->account_id, m->contact_id, (cd_scope){.kind = CD_SCOPE_ALL},
+                             &all, err) != 0)
+            return -1;
+        if (all == CD_STATE_OPTED_OUT)
+            *reason = "opted_out";
+    }
+    return 0;
+}
+
+int cd_message_claim(cd_db *db, const cd_message *m, int64_t now_ms, bool *claimed,
+                     const char **refused, cd_err *err)
+{
+    const char *reason;
+    *claimed = false;
+    *refused = NULL;
+    if (claim_refusal(db, m, &reason, err) != 0)
+        return -1;
+    if (reason == NULL)
+        return cd_store_message_claim(db, m->account_id, m->id, now_ms, claimed, err);
+    cd_message cur;
+    if (cd_store_message_get(db, m->account_id, m->id, &cur, err) != 0)
+        return -1;
+    int rc = 0;
+    if (strcmp(cur.status, "queued") == 0) { /* a cancel or another worker may have won */
+        snprintf(cur.reason, sizeof cur.reason, "%s", reason);
+        cd_message_history(&cur, "refused", reason, now_ms);
+        rc = cd_store_message_update(db, &cur, err);
+        if (rc == 0)
+            *refused = reason;
+    }
+    cd_message_clear(&cur);
     return rc;
 }
 

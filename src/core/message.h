@@ -14,6 +14,15 @@
 
 #define CD_MESSAGE_MAX_PARTS 10
 
+/* The default caps on consent-exempt messages, per number and account: CTAs and HELP
+ * replies in a sliding window, and the bounds the settings accept. */
+#define CD_CAP_CTA_LIMIT     5
+#define CD_CAP_CTA_WINDOW_S  86400
+#define CD_CAP_HELP_LIMIT    3
+#define CD_CAP_HELP_WINDOW_S 3600
+#define CD_CAP_MAX_LIMIT     1000
+#define CD_CAP_MAX_WINDOW_S  2592000 /* 30 days */
+
 typedef struct cd_send_in {
     const char *to;       /* E.164 */
     const char *from;     /* NULL: the account's default sender */
@@ -22,15 +31,27 @@ typedef struct cd_send_in {
     const char *kind;     /* "send", "cta", "confirmation", "keyword_reply" */
     const char *category; /* "marketing" (held in quiet hours) or "transactional" */
     const char *flow_id;  /* a CTA's flow, or NULL */
+    const char *action;   /* a keyword reply's action (cd_keyword_action_name), or NULL */
     int64_t contact_id;   /* 0: looked up */
 } cd_send_in;
 
 /* Queues a message without asking for consent: only for what the law allows without it
  * (the one confirmation of an opt-out, HELP replies, a double opt-in's CTA) and for sends
  * that cd_message_send() has checked. Validates the sender and the text, picks the
- * transport, holds marketing messages during the account's quiet hours. */
+ * transport, holds marketing messages during the account's quiet hours.
+ * CTAs and HELP replies are capped per number (issue 8 item 5, cd_message_exempt_caps):
+ * over its cap a message is stored with status "refused" and reason "rate_limited", and
+ * this still returns 0 (out->status says so). */
 int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
                      cd_message *out, cd_err *err);
+
+/* The effective caps, defaults filled in, as GET /settings shows them:
+ * {"cta":{"limit","window_seconds"},"help":{...}}. Returns a new reference. */
+json_t *cd_message_exempt_caps(const json_t *settings);
+/* Validates a settings "exempt_caps" value (CD_EINVAL "invalid_field", field "exempt_caps"):
+ * an object with "cta" and/or "help", each with "limit" 0..CD_CAP_MAX_LIMIT and/or
+ * "window_seconds" 1..CD_CAP_MAX_WINDOW_S; what is left out keeps its default. */
+int cd_message_exempt_caps_check(json_t *v, cd_err *err);
 
 /* The consent-gated send. Allowed: queued as above, *refused = NULL. Not allowed: a
  * message with status "refused" and the reason is stored, and *refused is the reason code
@@ -59,6 +80,17 @@ typedef struct cd_inbound_in {
  * double opt-ins, HELP replies with the help text. *action says which. */
 int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in, cd_message *out,
                        cd_keyword_action *action, cd_err *err);
+
+/* Claims a queued message for the delivery worker, in a write job: checks consent (and
+ * the sender rule) again first. m needs account_id, id, kind, scope, contact_id, from and
+ * transport. Allowed: marked 'sending', *claimed true. Not allowed any more: marked
+ * 'refused' with the reason and a history entry, *refused = the reason. Neither when the
+ * message is no longer queued. */
+int cd_message_claim(cd_db *db, const cd_message *m, int64_t now_ms, bool *claimed,
+                     const char **refused, cd_err *err);
+/* The server's default transport, for the rule that smpp and http sends need a registered
+ * sender. Called once before requests are served; "sink" until then. */
+void cd_message_set_default_transport(const char *name);
 
 /* What a transport said about a submitted message (see delivery/transport.h). */
 typedef struct cd_sent_report {

@@ -1,4 +1,4 @@
-/* core/phone_shim.cc -- core/phone.h over libphonenumber; the only C++ file in consentd.
+/* core/phone_shim.cc -- core/phone.h over libphonenumber; with util/tz_shim.cc, the only C++.
  *
  * Everything C++ stays in this file: no exception, no std::string and no libphonenumber
  * type crosses the extern "C" functions at the bottom, each of which catches everything. */

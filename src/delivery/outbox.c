@@ -23,8 +23,11 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
-#define CLAIM_BATCH   256
-#define MAX_PENDING   1024
+#define CLAIM_BATCH 256
+#define MAX_PENDING 1024
+/* issue 8 item 9: claimed-but-not-submitted messages per transport. A dead link holds at
+ * most this many; the others keep being claimed (3 * 256 < MAX_PENDING). */
+#define TRANSPORT_CAP 256
 #define FLOW_SWEEP_MS 1000 /* one indexed query a second */
 
 enum report_kind { R_SENT, R_RECEIPT, R_INBOUND, R_LINK };
@@ -42,7 +45,8 @@ typedef struct report {
 
 typedef struct pending { /* claimed, not yet accepted by a transport */
     int64_t account_id;
-    char id[40], to[24], from[24], transport[16];
+    char id[40], to[24], from[24], transport[16], kind[16], scope[40];
+    int64_t contact_id;
     char *text;
 } pending;
 
@@ -51,6 +55,7 @@ typedef struct tport {
     cd_transport *t;
     struct cd_outbox *box;
     bool busy; /* submit() said "not now": wait for a report before trying again */
+    bool down; /* the link reported itself down: what waits for it goes back to the queue */
 } tport;
 
 struct cd_outbox {
@@ -67,6 +72,7 @@ struct cd_outbox {
     _Atomic int npend;
     /* /metrics */
     atomic_uint_fast64_t n_submitted, n_sent, n_retried, n_failed, n_receipts, n_inbound;
+    atomic_uint_fast64_t n_unrouted, n_refused;
     int64_t next_sweep_ms, next_purge_ms;
 };
 
@@ -148,7 +154,9 @@ static void on_link(void *arg, bool up, const char *detail)
     cd_json_quote(&f, detail ? detail : "");
     cd_log(up ? "info" : "warn", "transport link", f.data);
     cd_buf_free(&f);
-    push(tp->box, new_report(tp, R_LINK)); /* wakes the worker: it may submit again */
+    report *r = new_report(tp, R_LINK);
+    r->ok = up;
+    push(tp->box, r); /* wakes the worker: it may submit again */
 }
 
 /* Tells the transport that what it reported is stored (or will never be). */
@@ -207,9 +215,13 @@ static int job_reports(cd_db *db, void *arg, cd_err *err)
             *err = e;
             return -1;
         }
-        if (rc != 0)
-            cd_logf("warn", "report skipped", "\"transport\":\"%s\",\"id\":\"%.40s\"", r->transport,
-                    r->kind == R_SENT ? r->id : r->a);
+        if (rc != 0) { /* issue 8 item 13: the id came from the SMSC: quoted, never raw */
+            cd_buf f = {0};
+            cd_buf_printf(&f, "\"transport\":\"%s\",\"id\":", r->transport);
+            cd_json_quote(&f, r->kind == R_SENT ? r->id : r->a);
+            cd_log("warn", "report skipped", f.data);
+            cd_buf_free(&f);
+        }
     }
     return 0;
 }
@@ -232,6 +244,38 @@ static int job_inbound(cd_db *db, void *arg, cd_err *err)
     if (cd_message_inbound(db, &j->account, &in, &m, &act, err) != 0)
         return -1;
     cd_message_clear(&m);
+    return 0;
+}
+
+/* issue 8 item 4: an inbound message to a number no account owns is kept for an operator
+ * (consentd inbound unrouted) and acknowledged once stored, never thrown away. */
+static int job_unrouted(cd_db *db, void *arg, cd_err *err)
+{
+    const report *r = arg;
+    cd_unrouted u = {.text = r->c, .received_ms = cd_now_ms()};
+    snprintf(u.from, sizeof u.from, "%.31s", r->a);
+    snprintf(u.to, sizeof u.to, "%.31s", r->b);
+    snprintf(u.provider_id, sizeof u.provider_id, "%.63s", r->d);
+    snprintf(u.transport, sizeof u.transport, "%s", r->transport);
+    return cd_store_unrouted_insert(db, &u, err);
+}
+
+static int handle_unrouted(cd_outbox *o, report *r)
+{
+    cd_err err = {0};
+    cd_buf f = {0};
+    cd_buf_puts(&f, "\"to\":");
+    cd_json_quote(&f, r->b);
+    cd_buf_puts(&f, ",\"transport\":");
+    cd_json_quote(&f, r->transport);
+    cd_log("warn", "inbound for an unknown number kept as unrouted", f.data);
+    cd_buf_free(&f);
+    if (cd_store_run(o->store, job_unrouted, r, &err) != 0) {
+        cd_logf("error", "unrouted inbound not stored", "\"reason\":\"%s\"", cd_err_reason(&err));
+        return -1; /* kept, and acknowledged when a later round stores it */
+    }
+    ack(r, true, false);
+    atomic_fetch_add(&o->n_unrouted, 1);
     return 0;
 }
 
@@ -261,11 +305,8 @@ static int handle_inbound(cd_outbox *o, report *r)
         known = cd_store_account_get(db, "id", idbuf, &j.account, NULL) == 0;
     }
     cd_store_release(o->store, db);
-    if (!known) {
-        cd_logf("warn", "inbound for an unknown number", "\"to\":\"%.24s\"", r->b);
-        ack(r, false, true); /* no account will ever take it */
-        return 0;
-    }
+    if (!known)
+        return handle_unrouted(o, r);
     if (cd_store_run(o->store, job_inbound, &j, &err) != 0) {
         cd_logf("error", "inbound not stored", "\"reason\":\"%s\"", cd_err_reason(&err));
         if (err.code == CD_ESTORE)
@@ -297,6 +338,9 @@ static void process_reports(cd_outbox *o)
         if (r->kind == R_SENT || r->kind == R_RECEIPT) {
             *tail = r;
             tail = &r->next;
+        } else if (r->kind == R_LINK) {
+            r->tp->down = !r->ok;
+            report_free(r);
         } else if (r->kind == R_INBOUND && handle_inbound(o, r) != 0) {
             r->next = failed;
             failed = r;
@@ -343,23 +387,48 @@ typedef struct claim_job {
     pending *cand;
     int ncand;
     bool *claimed;
+    int refused;
 } claim_job;
 
+/* Runs on the writer: consent is checked again in the transaction that claims (issue 8
+ * item 1), so an opt-out committed before it is always seen. */
 static int job_claim(cd_db *db, void *arg, cd_err *err)
 {
     claim_job *j = arg;
     int64_t now = cd_now_ms();
-    for (int i = 0; i < j->ncand; i++)
-        if (cd_store_message_claim(db, j->cand[i].account_id, j->cand[i].id, now, &j->claimed[i],
-                                   err) != 0)
+    j->refused = 0;
+    for (int i = 0; i < j->ncand; i++) {
+        const pending *p = &j->cand[i];
+        cd_message m = {.account_id = p->account_id, .contact_id = p->contact_id};
+        const char *refused;
+        snprintf(m.id, sizeof m.id, "%s", p->id);
+        snprintf(m.kind, sizeof m.kind, "%s", p->kind);
+        snprintf(m.scope, sizeof m.scope, "%s", p->scope);
+        snprintf(m.from, sizeof m.from, "%s", p->from);
+        snprintf(m.transport, sizeof m.transport, "%s", p->transport);
+        if (cd_message_claim(db, &m, now, &j->claimed[i], &refused, err) != 0)
             return -1;
+        j->refused += refused != NULL;
+    }
     return 0;
 }
 
 typedef struct due_list {
+    cd_outbox *o;
     pending *items;
     int n, max;
+    int room[3]; /* per transport (o->tports order), TRANSPORT_CAP minus what waits */
 } due_list;
+
+static int tport_index(const cd_outbox *o, const char *name)
+{
+    if (name == NULL || *name == '\0')
+        name = o->default_transport;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(o->tports[i].ops->name, name) == 0)
+            return i;
+    return -1;
+}
 
 static int collect_due(const cd_message *m, int64_t rowid, void *arg)
 {
@@ -367,38 +436,87 @@ static int collect_due(const cd_message *m, int64_t rowid, void *arg)
     (void)rowid;
     if (d->n == d->max)
         return 1;
+    int ti = tport_index(d->o, m->transport);
+    if (ti >= 0 && d->room[ti] <= 0)
+        return 0; /* that transport has enough waiting: leave the message for later */
+    if (ti >= 0)
+        d->room[ti]--;
     pending *p = &d->items[d->n++];
     memset(p, 0, sizeof *p);
     p->account_id = m->account_id;
+    p->contact_id = m->contact_id;
     snprintf(p->id, sizeof p->id, "%s", m->id);
     snprintf(p->to, sizeof p->to, "%s", m->to);
     snprintf(p->from, sizeof p->from, "%s", m->from);
     snprintf(p->transport, sizeof p->transport, "%s", m->transport);
+    snprintf(p->kind, sizeof p->kind, "%s", m->kind);
+    snprintf(p->scope, sizeof p->scope, "%s", m->scope);
     p->text = cd_xstrdup(m->text ? m->text : "");
     return 0;
+}
+
+/* Appends a claimed message; a keyword reply (a STOP confirmation) goes ahead of every
+ * other message already waiting, after the replies before it (issue 8 item 9). */
+static void add_pending(cd_outbox *o, const pending *p)
+{
+    int at = o->npend;
+    if (strcmp(p->kind, "keyword_reply") == 0) {
+        at = 0;
+        while (at < o->npend && strcmp(o->pend[at].kind, "keyword_reply") == 0)
+            at++;
+        memmove(&o->pend[at + 1], &o->pend[at], (size_t)(o->npend - at) * sizeof(pending));
+    }
+    o->pend[at] = *p;
+    o->npend++;
+}
+
+/* The due scan, fairly across accounts, without the transports that have enough waiting. */
+static void find_due(cd_outbox *o, due_list *d)
+{
+    cd_due_filter f = {.default_transport = o->default_transport};
+    int nskip = 0;
+    for (int i = 0; i < 3; i++) {
+        d->room[i] = TRANSPORT_CAP;
+        for (int k = 0; k < o->npend; k++)
+            d->room[i] -= tport_index(o, o->pend[k].transport) == i;
+        /* A link that is down (or a full window) claims nothing: its messages stay
+         * 'queued', where an opt-out still reaches them (issue 8 item 1). */
+        const tport *tp = &o->tports[i];
+        if (d->room[i] <= 0 || (tp->t && tp->ops->ready && !tp->ops->ready(tp->t)))
+            f.skip[nskip++] = tp->ops->name;
+    }
+    if (nskip == 3)
+        return;
+    cd_err err = {0};
+    cd_db *db = cd_store_reader(o->store);
+    if (db) {
+        cd_store_message_due_fair(db, cd_now_ms(), d->max, &f, collect_due, d, &err);
+        cd_store_release(o->store, db);
+    }
 }
 
 static void fill_pending(cd_outbox *o)
 {
     int room = MAX_PENDING - o->npend;
-    if (room < CLAIM_BATCH)
+    if (room <= 0)
         return;
-    due_list d = {.items = cd_xcalloc(CLAIM_BATCH, sizeof(pending)), .max = CLAIM_BATCH};
+    int max = room < CLAIM_BATCH ? room : CLAIM_BATCH;
+    due_list d = {.o = o, .items = cd_xcalloc((size_t)max, sizeof(pending)), .max = max};
     cd_err err = {0};
-    cd_db *db = cd_store_reader(o->store);
-    if (db) {
-        cd_store_message_due(db, cd_now_ms(), CLAIM_BATCH, collect_due, &d, &err);
-        cd_store_release(o->store, db);
-    }
+    find_due(o, &d);
     if (d.n > 0) {
         bool *claimed = cd_xcalloc((size_t)d.n, sizeof(bool));
         claim_job j = {.o = o, .cand = d.items, .ncand = d.n, .claimed = claimed};
         int rc = cd_store_run(o->store, job_claim, &j, &err);
         for (int i = 0; i < d.n; i++) {
             if (rc == 0 && claimed[i])
-                o->pend[o->npend++] = d.items[i];
+                add_pending(o, &d.items[i]);
             else
                 free(d.items[i].text);
+        }
+        if (rc == 0 && j.refused > 0) {
+            atomic_fetch_add(&o->n_refused, (uint64_t)j.refused);
+            cd_logf("info", "queued messages refused at claim", "\"count\":%d", j.refused);
         }
         free(claimed);
     }
@@ -442,6 +560,55 @@ static void submit_pending(cd_outbox *o)
     o->npend = kept;
 }
 
+/* issue 8 item 1: messages claimed for a link that then went down are given back to the
+ * queue rather than held in memory as 'sending', where an opt-out could not reach them;
+ * the link's messages are not claimed again until it is ready. */
+typedef struct unclaim_job {
+    pending *list;
+    int n;
+} unclaim_job;
+
+static int job_unclaim(cd_db *db, void *arg, cd_err *err)
+{
+    unclaim_job *j = arg;
+    int64_t now = cd_now_ms();
+    for (int i = 0; i < j->n; i++)
+        if (cd_store_message_unclaim(db, j->list[i].account_id, j->list[i].id, now, err) != 0)
+            return -1;
+    return 0;
+}
+
+static void give_back(cd_outbox *o)
+{
+    int down = 0;
+    for (int i = 0; i < 3; i++)
+        down += o->tports[i].down;
+    if (down == 0 || o->npend == 0)
+        return;
+    unclaim_job j = {.list = cd_xcalloc((size_t)o->npend, sizeof(pending))};
+    int kept = 0;
+    for (int i = 0; i < o->npend; i++) {
+        tport *tp = transport_for(o, o->pend[i].transport);
+        if (tp && tp->down)
+            j.list[j.n++] = o->pend[i];
+        else
+            o->pend[kept++] = o->pend[i];
+    }
+    cd_err err = {0};
+    if (j.n > 0 && cd_store_run(o->store, job_unclaim, &j, &err) != 0) {
+        for (int i = 0; i < j.n; i++) /* kept for the next round */
+            o->pend[kept++] = j.list[i];
+        j.n = 0;
+    }
+    for (int i = 0; i < j.n; i++)
+        free(j.list[i].text);
+    if (j.n > 0)
+        cd_logf("info", "messages for a link that is down went back to the queue", "\"count\":%d",
+                j.n);
+    o->npend = kept;
+    free(j.list);
+}
+
 /* ---- expiry of double opt-ins ---- */
 
 typedef struct expire_job {
@@ -479,11 +646,34 @@ static int job_expire(cd_db *db, void *arg, cd_err *err)
     return 0;
 }
 
-#define IDEM_KEEP_MS (7LL * 24 * 3600 * 1000)
+#define IDEM_KEEP_MS     (7LL * 24 * 3600 * 1000)
+#define IDEM_PURGE_BATCH 1000
+#define IDEM_PURGE_ROUND 10 /* batches per round before the worker sees to delivery */
 
 static int job_purge_idem(cd_db *db, void *arg, cd_err *err)
 {
-    return cd_store_idem_purge(db, cd_now_ms() - IDEM_KEEP_MS, 1000, arg, err);
+    return cd_store_idem_purge(db, cd_now_ms() - IDEM_KEEP_MS, IDEM_PURGE_BATCH, arg, err);
+}
+
+/* issue 8 item 11: purges until a batch comes back short, so the purge keeps up with any
+ * rate of writes. Each batch is its own short job: between two, the writer commits what
+ * requests queued. After a round of batches the worker does its delivery work, and comes
+ * back on its next turn (next_purge_ms = now) while there is more. */
+static void purge_idem(cd_outbox *o, int64_t now)
+{
+    cd_err err = {0};
+    int total = 0, purged = IDEM_PURGE_BATCH;
+    o->next_purge_ms = now + 60000;
+    for (int i = 0; i < IDEM_PURGE_ROUND && purged == IDEM_PURGE_BATCH; i++) {
+        purged = 0;
+        if (cd_store_run(o->store, job_purge_idem, &purged, &err) != 0)
+            break;
+        total += purged;
+    }
+    if (purged == IDEM_PURGE_BATCH)
+        o->next_purge_ms = now; /* more to do */
+    if (total > 0)
+        cd_logf("info", "idempotency records purged", "\"count\":%d", total);
 }
 
 static void sweep_flows(cd_outbox *o)
@@ -505,12 +695,8 @@ static void sweep_flows(cd_outbox *o)
         o->next_sweep_ms = now; /* more to do */
     free(j);
     /* Idempotency records past their week go in small batches, once a minute. */
-    if (now >= o->next_purge_ms) {
-        int purged = 0;
-        o->next_purge_ms = now + 60000;
-        if (cd_store_run(o->store, job_purge_idem, &purged, &err) == 0 && purged > 0)
-            cd_logf("info", "idempotency records purged", "\"count\":%d", purged);
-    }
+    if (now >= o->next_purge_ms)
+        purge_idem(o, now);
 }
 
 /* ---- the loop ---- */
@@ -554,6 +740,7 @@ static void *outbox_main(void *arg)
         sweep_flows(o);
         fill_pending(o);
         submit_pending(o);
+        give_back(o);
         wait_for_work(o);
     }
     return NULL;
@@ -568,6 +755,7 @@ cd_outbox *cd_outbox_start(cd_store *store, const cd_outbox_config *cfg, cd_err 
         o->cfg.max_attempts = 8;
     snprintf(o->default_transport, sizeof o->default_transport, "%s",
              cfg->default_transport && *cfg->default_transport ? cfg->default_transport : "sink");
+    cd_message_set_default_transport(o->default_transport);
     o->pend = cd_xcalloc(MAX_PENDING, sizeof(pending));
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
@@ -617,12 +805,19 @@ void cd_outbox_metrics(cd_outbox *o, cd_buf *out)
         {"failed", "Submits that failed for good.", atomic_load(&o->n_failed)},
         {"receipts", "Delivery receipts processed.", atomic_load(&o->n_receipts)},
         {"inbound", "Inbound messages from transports stored.", atomic_load(&o->n_inbound)},
+        {"refused", "Queued messages refused at claim (consent gone, no sender).",
+         atomic_load(&o->n_refused)},
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         cd_buf_printf(out,
                       "# HELP consentd_outbox_%s_total %s\n# TYPE consentd_outbox_%s_total "
                       "counter\nconsentd_outbox_%s_total %llu\n",
                       c[i].name, c[i].help, c[i].name, c[i].name, (unsigned long long)c[i].v);
+    cd_buf_printf(out,
+                  "# HELP consentd_inbound_unrouted_total Inbound messages to a number no "
+                  "account owns, kept as unrouted.\n# TYPE consentd_inbound_unrouted_total "
+                  "counter\nconsentd_inbound_unrouted_total %llu\n",
+                  (unsigned long long)atomic_load(&o->n_unrouted));
     cd_buf_printf(out,
                   "# HELP consentd_outbox_waiting Claimed messages waiting for a transport.\n"
                   "# TYPE consentd_outbox_waiting gauge\nconsentd_outbox_waiting %d\n",
@@ -651,6 +846,12 @@ void cd_outbox_halt(cd_outbox *o)
     pthread_mutex_unlock(&o->lock);
     if (started)
         pthread_join(o->thread, NULL);
+    /* issue 8 item 13: reports that came in after the worker's last round (a receipt just
+     * before SIGTERM) are written now, while the store is still open and the transports
+     * can still be told; what arrives while they close is answered by nobody and the
+     * remote end delivers it again. */
+    if (started)
+        process_reports(o);
     for (int i = 0; i < 3; i++) {
         if (o->tports[i].t)
             o->tports[i].ops->close(o->tports[i].t);
@@ -663,8 +864,8 @@ void cd_outbox_stop(cd_outbox *o)
     if (o == NULL)
         return;
     cd_outbox_halt(o);
-    /* Reports that arrived after the last round are lost on purpose: their messages are
-     * still 'sending' and go back to the queue at the next start. */
+    /* Reports that arrived while the transports closed: unacknowledged, so delivered again;
+     * their messages are still 'sending' and go back to the queue at the next start. */
     while (o->head) {
         report *r = o->head;
         o->head = r->next;

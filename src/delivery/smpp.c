@@ -193,8 +193,19 @@ typedef struct frag { /* an inbound concatenated message being reassembled */
     unsigned char **part; /* total entries, NULL until that part arrives */
     size_t *plen;
     int64_t first_ms;
-    char pid[64]; /* the provider id of the latest part */
+    char pid[64];   /* the provider id of the latest part */
+    uint64_t *acks; /* the deliver_sm of every part received, answered once all is stored */
+    int nacks;
 } frag;
+
+/* The deliver_sm PDUs of one reassembled message, answered together by one ack(): the id
+ * handed to the outbox is GROUP_BIT | id, which no (gen << 32 | seq) ack can be. */
+#define GROUP_BIT (1ULL << 63)
+typedef struct ack_group {
+    uint32_t id;
+    uint64_t *acks;
+    int nacks;
+} ack_group;
 
 enum conn_state { ST_DOWN, ST_CONNECTING, ST_BINDING, ST_BOUND };
 
@@ -216,6 +227,9 @@ typedef struct conn {
     msg *cur;    /* the member of `active` whose parts are not all on the wire yet */
     frag *frags[MAX_FRAGS];
     int nfrags;
+    ack_group *groups; /* handed to the outbox, not acknowledged yet */
+    int ngroups, capgroups;
+    uint32_t next_group;
     uint32_t gen;     /* counts connections: an ack from an older one is dropped */
     uint64_t cur_ack; /* the deliver_sm being handled: (gen << 32) | sequence */
     bool deferred;    /* its answer waits for ack() */
@@ -1042,7 +1056,8 @@ static void parse_sar(const tlv_t *tlv, concat *ci)
 }
 
 static int deliver_text(cd_transport *t, const char *from, const char *to,
-                        const unsigned char *data, size_t n, int coding, const char *pid)
+                        const unsigned char *data, size_t n, int coding, const char *pid,
+                        uint64_t ack)
 {
     char *text = cd_gsm_decode(data, n, coding);
     if (text == NULL) {
@@ -1051,12 +1066,52 @@ static int deliver_text(cd_transport *t, const char *from, const char *to,
         log_smpp(t, "warn", "smpp: inbound message is not text; refused", why);
         return -1;
     }
-    if (t->ev.inbound != NULL) {
-        t->c.deferred = t->c.cur_ack != 0;
-        t->ev.inbound(t->ev.arg, from, to, text, pid, t->c.cur_ack);
-    }
+    if (t->ev.inbound != NULL)
+        t->ev.inbound(t->ev.arg, from, to, text, pid, ack);
     free(text);
     return 0;
+}
+
+/* Answers every deliver_sm of a group that belongs to the current connection (older ones
+ * are redelivered by the SMSC anyway) and forgets the group. */
+static void group_answer(cd_transport *t, uint32_t id, uint32_t status)
+{
+    conn *c = &t->c;
+    for (int g = 0; g < c->ngroups; g++) {
+        if (c->groups[g].id != id)
+            continue;
+        for (int i = 0; i < c->groups[g].nacks; i++) {
+            uint64_t a = c->groups[g].acks[i];
+            if (c->st != ST_BOUND || (uint32_t)(a >> 32) != c->gen)
+                continue;
+            deliver_sm_resp_t r;
+            memset(&r, 0, sizeof r);
+            r.command_id = DELIVER_SM_RESP;
+            r.command_status = status;
+            r.sequence_number = (uint32_t)a;
+            (void)queue_pdu(t, DELIVER_SM_RESP, &r);
+        }
+        free(c->groups[g].acks);
+        c->groups[g] = c->groups[--c->ngroups];
+        return;
+    }
+}
+
+/* Moves the parts' acks of f into a new group; 0 when it has none to answer. */
+static uint64_t group_new(cd_transport *t, frag *f)
+{
+    conn *c = &t->c;
+    if (f->nacks == 0)
+        return 0;
+    if (c->ngroups == c->capgroups) {
+        c->capgroups = c->capgroups ? c->capgroups * 2 : 8;
+        c->groups = cd_xrealloc(c->groups, (size_t)c->capgroups * sizeof *c->groups);
+    }
+    uint32_t id = ++c->next_group;
+    c->groups[c->ngroups++] = (ack_group){.id = id, .acks = f->acks, .nacks = f->nacks};
+    f->acks = NULL;
+    f->nacks = 0;
+    return GROUP_BIT | id;
 }
 
 static void frag_free(frag *f)
@@ -1065,11 +1120,15 @@ static void frag_free(frag *f)
         free(f->part[i]);
     free(f->part);
     free(f->plen);
+    free(f->acks);
     free(f);
 }
 
 /* Delivers frags[k] with the parts it has, in order, and forgets it. Joining the bytes
- * before decoding keeps an escape or a surrogate pair that a sender split across parts. */
+ * before decoding keeps an escape or a surrogate pair that a sender split across parts.
+ * issue 8 item 13: every part's deliver_sm is answered only once the whole message is
+ * stored (the outbox acks the group), so a crash in between makes the SMSC send it all
+ * again; a message we cannot use is refused at once, every part of it. */
 static int frag_emit(cd_transport *t, int k)
 {
     conn *c = &t->c;
@@ -1080,8 +1139,11 @@ static int frag_emit(cd_transport *t, int k)
             cd_buf_append(&b, f->part[i], f->plen[i]);
     if (f->have < f->total)
         log_smpp(t, "warn", "smpp: incomplete concatenated message delivered as it is", f->from);
+    uint64_t group = group_new(t, f);
     int rc = deliver_text(t, f->from, f->to, (const unsigned char *)(b.data ? b.data : ""), b.len,
-                          f->coding, f->pid);
+                          f->coding, f->pid, group);
+    if (group != 0 && (rc != 0 || t->ev.inbound == NULL))
+        group_answer(t, (uint32_t)group, rc == 0 ? ESME_ROK : ESME_RX_P_APPN);
     cd_buf_free(&b);
     frag_free(f);
     memmove(&c->frags[k], &c->frags[k + 1], (size_t)(c->nfrags - k - 1) * sizeof(frag *));
@@ -1099,13 +1161,8 @@ static frag *frag_get(cd_transport *t, const char *from, const char *to, const c
             strcmp(f->to, to) == 0)
             return f;
     }
-    if (c->nfrags == MAX_FRAGS) {   /* a flood of never-finished messages must not grow us */
-        uint64_t mine = c->cur_ack; /* the one emitted is not the PDU being answered */
-        c->cur_ack = 0;
+    if (c->nfrags == MAX_FRAGS) /* a flood of never-finished messages must not grow us */
         (void)frag_emit(t, 0);
-        c->cur_ack = mine;
-        c->deferred = false;
-    }
     frag *f = cd_xcalloc(1, sizeof *f);
     snprintf(f->from, sizeof f->from, "%s", from);
     snprintf(f->to, sizeof f->to, "%s", to);
@@ -1131,6 +1188,11 @@ static int frag_add(cd_transport *t, const char *from, const char *to, const con
         f->have++;
     }
     snprintf(f->pid, sizeof f->pid, "%s", pid);
+    if (c->cur_ack != 0) { /* answered with the whole message, repeated parts too */
+        f->acks = cd_xrealloc(f->acks, (size_t)(f->nacks + 1) * sizeof *f->acks);
+        f->acks[f->nacks++] = c->cur_ack;
+        c->deferred = true;
+    }
     if (f->have < f->total)
         return 0;
     for (int k = 0; k < c->nfrags; k++)
@@ -1142,7 +1204,6 @@ static int frag_add(cd_transport *t, const char *from, const char *to, const con
 static void frags_expire(cd_transport *t, int64_t now)
 {
     conn *c = &t->c;
-    c->cur_ack = 0; /* its parts were answered as they came: nothing left to acknowledge */
     while (c->nfrags > 0 && now - c->frags[0]->first_ms >= FRAG_TIMEOUT_MS)
         (void)frag_emit(t, 0); /* oldest first: frags[] is in arrival order */
 }
@@ -1168,7 +1229,9 @@ static int on_mo(cd_transport *t, const deliver_sm_t *d, uint32_t seq)
     }
     if (ci.total > 1 && ci.index >= 1 && ci.index <= ci.total)
         return frag_add(t, from, to, &ci, data, n, d->data_coding, pid);
-    return deliver_text(t, from, to, data, n, d->data_coding, pid);
+    int rc = deliver_text(t, from, to, data, n, d->data_coding, pid, t->c.cur_ack);
+    t->c.deferred = rc == 0 && t->ev.inbound != NULL && t->c.cur_ack != 0;
+    return rc;
 }
 
 static void on_deliver(cd_transport *t, const unsigned char *p, size_t len, uint32_t seq)
@@ -1402,6 +1465,9 @@ static void conn_close(cd_transport *t)
     }
     for (int k = 0; k < c->nfrags; k++)
         frag_free(c->frags[k]);
+    for (int g = 0; g < c->ngroups; g++)
+        free(c->groups[g].acks);
+    free(c->groups);
     free(t->acks);
     t->acks = NULL;
     cd_buf_free(&c->out);
@@ -1421,7 +1487,9 @@ static void answer_acks(cd_transport *t)
     pthread_mutex_unlock(&t->mu);
     for (int i = 0; i < n; i++) {
         uint32_t gen = (uint32_t)(list[i].ack >> 32), seq = (uint32_t)list[i].ack;
-        if (c->st == ST_BOUND && gen == c->gen) {
+        if (list[i].ack & GROUP_BIT)
+            group_answer(t, seq, list[i].status);
+        else if (c->st == ST_BOUND && gen == c->gen) {
             deliver_sm_resp_t r;
             memset(&r, 0, sizeof r);
             r.command_id = DELIVER_SM_RESP;

@@ -327,6 +327,60 @@ int cd_reply_json(cd_req *req, int status, json_t *body)
     return cd_reply_take(req, status, "application/json", s, strlen(s));
 }
 
+/* ---- streamed answers ---- */
+
+typedef struct stream {
+    cd_stream_fn next;
+    void (*release)(void *arg);
+    void *arg;
+    cd_buf buf; /* the part being sent */
+    size_t off;
+    int more; /* what next() said last: 1, 0 or -1 */
+} stream;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    stream *s = cls;
+    (void)pos;
+    while (s->off == s->buf.len) {
+        if (s->more <= 0)
+            return s->more == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                                : MHD_CONTENT_READER_END_WITH_ERROR;
+        s->buf.len = 0;
+        s->off = 0;
+        s->more = s->next(s->arg, &s->buf);
+    }
+    size_t n = s->buf.len - s->off < max ? s->buf.len - s->off : max;
+    memcpy(out, s->buf.data + s->off, n);
+    s->off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    stream *s = cls;
+    s->release(s->arg);
+    cd_buf_free(&s->buf);
+    free(s);
+}
+
+int cd_reply_stream(cd_req *req, int status, const char *content_type, cd_stream_fn next, void *arg,
+                    void (*release)(void *arg))
+{
+    stream *s = cd_xcalloc(1, sizeof *s);
+    s->next = next;
+    s->release = release;
+    s->arg = arg;
+    s->more = 1;
+    /* A long download must not hold a read transaction (and pin the WAL) all along. */
+    release_reader(req);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s, stream_free);
+    if (resp == NULL)
+        stream_free(s);
+    return queue(req, status, resp, content_type);
+}
+
 /* ---- deferral ---- */
 
 static void waiters_link(cd_http *h, cd_req *req)

@@ -95,6 +95,17 @@ int cd_reply_data(cd_req *req, int status, const char *content_type, const char 
 /* Takes `body` (malloc'd). */
 int cd_reply_take(cd_req *req, int status, const char *content_type, char *body, size_t len);
 
+/* A streamed answer (issue 8 item 11: an export must not be built in memory). `next`
+ * appends the next part of the body to `out` and returns 1 while more follows, 0 after the
+ * last part, -1 on an error, which closes the connection so the client sees a cut body.
+ * It runs on a pool thread after the handler returned, so it must not touch the request. */
+typedef int (*cd_stream_fn)(void *arg, cd_buf *out);
+/* Answers `status` with a chunked body from `next`. Takes `arg` on every path:
+ * release(arg) runs once when the stream ends, however it ends. The request's reader goes
+ * back to the pool first: the stream reads with readers of its own, briefly. */
+int cd_reply_stream(cd_req *req, int status, const char *content_type, cd_stream_fn next, void *arg,
+                    void (*release)(void *arg));
+
 /* Runs `fn(db, arg)` on the store's writer; once it is durable (or failed), calls
  * finish(req, arg, rc, err) on a pool thread, which must reply. Returns what the handler
  * should return. */

@@ -7,20 +7,28 @@
  * synchronous=FULL makes each COMMIT durable before the writer reports its jobs done. */
 #include "store/store_int.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/log.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 /* generated from sql/sqlite/NNNN_*.sql */
 extern const char cd_sqlite_0001[];
 extern const char cd_sqlite_0002[];
 extern const char cd_sqlite_0003[];
+extern const char cd_sqlite_0004[];
+extern const char cd_sqlite_0005[];
+extern const char cd_sqlite_0006[];
 
-static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003};
+static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
+                                         cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -32,12 +40,13 @@ static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqli
 #define MESSAGE_COLS                                                                               \
     "seq, id, account_id, to_phone, from_phone, text, kind, scope, status, reason, parts, "        \
     "transport, transport_id, history, created_ms, updated_ms, direction, contact_id, "            \
-    "attempts, next_attempt_ms, provider_id, flow_id, category"
+    "attempts, next_attempt_ms, provider_id, flow_id, category, action"
 #define FLOW_COLS                                                                                  \
     "rowid, id, account_id, contact_id, phone, ext_ref, scopes, channel, email, disclosure, "      \
     "status, confirmed_via, created_ms, updated_ms, expires_ms"
 #define ACCOUNT_COLS                                                                               \
-    "id, name, login, brand, region, timezone, jwt_secret, created_ms, ledger_seq, ledger_head"
+    "id, name, login, brand, region, timezone, jwt_secret, created_ms, ledger_seq, ledger_head, "  \
+    "ledger_sig"
 
 enum q {
     Q_ACCOUNT_INSERT,
@@ -46,6 +55,7 @@ enum q {
     Q_ACCOUNT_BY_LOGIN,
     Q_ACCOUNT_BY_BRAND,
     Q_ACCOUNT_SET_HEAD,
+    Q_ACCOUNT_SIGN_HEAD,
     Q_ACCOUNT_ALL,
     Q_KEY_INSERT,
     Q_KEY_GET,
@@ -77,12 +87,18 @@ enum q {
     Q_EVENT_SCAN,
     Q_MESSAGE_INSERT,
     Q_MESSAGE_GET,
+    Q_MESSAGE_COUNT,
     Q_MESSAGE_LIST,
     Q_MESSAGE_UPDATE,
     Q_MESSAGE_DUE,
     Q_MESSAGE_NEXT_DUE,
     Q_MESSAGE_CLAIM,
     Q_MESSAGE_REQUEUE,
+    Q_MESSAGE_REFUSE_QUEUED,
+    Q_MESSAGE_DUE_FAIR,
+    Q_MESSAGE_UNCLAIM,
+    Q_UNROUTED_INSERT,
+    Q_UNROUTED_LIST,
     Q_PART_INSERT,
     Q_PART_MESSAGE,
     Q_PART_STATUS,
@@ -122,6 +138,7 @@ static const char *const SQL[Q_COUNT] = {
     [Q_ACCOUNT_BY_BRAND] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE brand = ? "
                            "ORDER BY id LIMIT 1",
     [Q_ACCOUNT_SET_HEAD] = "UPDATE accounts SET ledger_seq = ?, ledger_head = ? WHERE id = ?",
+    [Q_ACCOUNT_SIGN_HEAD] = "UPDATE accounts SET ledger_sig = ? WHERE id = ?",
     [Q_ACCOUNT_ALL] = "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY id",
     [Q_KEY_INSERT] = "INSERT INTO api_keys (id, account_id, name, hash, created_ms, revoked_ms) "
                      "VALUES (?, ?, ?, ?, ?, 0)",
@@ -193,9 +210,9 @@ static const char *const SQL[Q_COUNT] = {
     [Q_MESSAGE_INSERT] = "INSERT INTO messages (id, account_id, to_phone, from_phone, text, "
                          "kind, scope, status, reason, parts, transport, transport_id, history, "
                          "created_ms, updated_ms, direction, contact_id, attempts, "
-                         "next_attempt_ms, provider_id, flow_id, category) VALUES (?1, ?2, ?3, "
-                         "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-                         "?19, ?20, ?21, ?22)",
+                         "next_attempt_ms, provider_id, flow_id, category, action) VALUES (?1, "
+                         "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+                         "?18, ?19, ?20, ?21, ?22, ?23)",
     [Q_MESSAGE_UPDATE] = "UPDATE messages SET status = ?8, reason = ?9, transport = ?11, "
                          "transport_id = ?12, history = ?13, updated_ms = ?15, attempts = ?18, "
                          "next_attempt_ms = ?19, from_phone = ?4 WHERE account_id = ?2 AND id = ?1",
@@ -206,6 +223,28 @@ static const char *const SQL[Q_COUNT] = {
                         "updated_ms = ? WHERE account_id = ? AND id = ? AND status = 'queued'",
     [Q_MESSAGE_REQUEUE] = "UPDATE messages SET status = 'queued', next_attempt_ms = ? "
                           "WHERE status = 'sending'",
+    /* json_insert appends the history entry in place; a keyword reply is never refused. */
+    [Q_MESSAGE_REFUSE_QUEUED] =
+        "UPDATE messages SET status = 'refused', reason = ?5, updated_ms = ?4, history = "
+        "json_insert(CASE WHEN json_valid(history) THEN history ELSE '[]' END, '$[#]', "
+        "json_object('status', 'refused', 'at', ?6, 'detail', ?5)) WHERE account_id = ?1 AND "
+        "contact_id = ?2 AND status = 'queued' AND direction = 'out' AND kind <> "
+        "'keyword_reply' AND (?3 IS NULL OR scope = ?3)",
+    /* Rank within each account, then keyword replies first and rank by rank: one message of
+     * every account before a second of any. */
+    [Q_MESSAGE_DUE_FAIR] =
+        "SELECT " MESSAGE_COLS " FROM (SELECT *, row_number() OVER (PARTITION BY account_id "
+        "ORDER BY next_attempt_ms, seq) AS rk FROM messages WHERE status = 'queued' AND "
+        "next_attempt_ms <= ?1 AND (CASE transport WHEN '' THEN ?3 ELSE transport END) "
+        "NOT IN (?4, ?5, ?6)) ORDER BY kind <> 'keyword_reply', rk, next_attempt_ms, seq "
+        "LIMIT ?2",
+    [Q_MESSAGE_UNCLAIM] =
+        "UPDATE messages SET status = 'queued', attempts = max(attempts - 1, 0), "
+        "updated_ms = ?3 WHERE account_id = ?1 AND id = ?2 AND status = 'sending'",
+    [Q_UNROUTED_INSERT] = "INSERT INTO unrouted_inbound (from_phone, to_phone, text, "
+                          "provider_id, transport, received_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    [Q_UNROUTED_LIST] = "SELECT id, from_phone, to_phone, text, provider_id, transport, "
+                        "received_ms FROM unrouted_inbound ORDER BY id DESC LIMIT ?",
     [Q_PART_INSERT] = "INSERT OR REPLACE INTO message_parts (transport, remote_id, account_id, "
                       "message_id) VALUES (?, ?, ?, ?)",
     [Q_PART_MESSAGE] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ?3 AND id = "
@@ -239,6 +278,9 @@ static const char *const SQL[Q_COUNT] = {
     [Q_SETTINGS_GET] = "SELECT settings FROM accounts WHERE id = ?",
     [Q_SETTINGS_PUT] = "UPDATE accounts SET settings = ? WHERE id = ?",
     [Q_MESSAGE_GET] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ? AND id = ?",
+    [Q_MESSAGE_COUNT] = "SELECT count(*) FROM messages WHERE account_id = ?1 AND to_phone = ?2 "
+                        "AND kind = ?3 AND action = ?4 AND created_ms >= ?5 "
+                        "AND status != 'refused'",
     [Q_MESSAGE_LIST] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ?1 "
                        "AND (?2 = 0 OR seq < ?2) AND (?3 IS NULL OR to_phone = ?3) "
                        "AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR kind = ?5) "
@@ -365,6 +407,30 @@ static int exec_sql(cd_db *db, const char *sql, cd_err *err)
     return 0;
 }
 
+static bool sq_in_transaction(cd_db *db)
+{
+    return sqlite3_get_autocommit(SDB(db)->h) == 0;
+}
+
+/* issue 8 item 13: the database holds consent records and key hashes, for its owner only.
+ * SQLite would create the file 0644 (less the umask); it gives the -wal and -shm files the
+ * database file's mode, so creating the file 0600 first, empty, covers all three. An
+ * existing file keeps the mode the operator chose; a group- or world-readable one is
+ * logged. When the file cannot be opened here, sqlite3_open_v2 reports why. */
+static void create_private(const char *path)
+{
+    if (path[0] == '\0' || strcmp(path, ":memory:") == 0)
+        return;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+        cd_logf("warn", "the database file is readable by others", "\"mode\":\"%03o\"",
+                (unsigned)(st.st_mode & 0777));
+    close(fd);
+}
+
 static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
 {
     const char *path = url + strlen("sqlite:");
@@ -373,6 +439,8 @@ static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
     d->base.store = s;
     int flags = SQLITE_OPEN_NOMUTEX |
                 (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+    if (writer)
+        create_private(path);
     if (sqlite3_open_v2(path, &d->h, flags, NULL) != SQLITE_OK) {
         cd_fail(err, CD_ESTORE, "db", "cannot open the database %s", path);
         sqlite3_close(d->h);
@@ -450,6 +518,7 @@ static void read_account(sqlite3_stmt *s, cd_account *a)
     a->created_ms = sqlite3_column_int64(s, 7);
     a->ledger_seq = sqlite3_column_int64(s, 8);
     col_copy(s, 9, a->ledger_head, sizeof a->ledger_head);
+    col_copy(s, 10, a->ledger_sig, sizeof a->ledger_sig);
 }
 
 static int sq_account_insert(cd_db *db, cd_account *a, cd_err *err)
@@ -509,6 +578,17 @@ static int sq_account_set_head(cd_db *db, int64_t account_id, int64_t seq, const
     sqlite3_bind_int64(s, 1, seq);
     bind_text(s, 2, hash);
     sqlite3_bind_int64(s, 3, account_id);
+    return step_done(d, s, err, "ledger head");
+}
+
+static int sq_account_sign_head(cd_db *db, int64_t account_id, const char *sig, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_ACCOUNT_SIGN_HEAD, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, sig);
+    sqlite3_bind_int64(s, 2, account_id);
     return step_done(d, s, err, "ledger head");
 }
 
@@ -1092,6 +1172,7 @@ static void read_message(sqlite3_stmt *s, cd_message *m)
     col_copy(s, 20, m->provider_id, sizeof m->provider_id);
     col_copy(s, 21, m->flow_id, sizeof m->flow_id);
     col_copy(s, 22, m->category, sizeof m->category);
+    col_copy(s, 23, m->action, sizeof m->action);
 }
 
 /* Binds every column of a message at the positions Q_MESSAGE_INSERT and Q_MESSAGE_UPDATE
@@ -1132,7 +1213,26 @@ static int sq_message_insert(cd_db *db, const cd_message *m, cd_err *err)
     if (!s)
         return -1;
     bind_message(s, m);
+    bind_text(s, 23, m->action); /* set once: Q_MESSAGE_UPDATE has no ?23 */
     return step_done(d, s, err, "message");
+}
+
+static int sq_message_count(cd_db *db, int64_t account_id, const char *to, const char *kind,
+                            const char *action, int64_t since_ms, int *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_COUNT, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, to);
+    bind_text(s, 3, kind);
+    bind_text(s, 4, action ? action : "");
+    sqlite3_bind_int64(s, 5, since_ms);
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    done(s);
+    return rc == SQLITE_ROW ? 0 : fail_sql(d, err, "message count");
 }
 
 static int sq_message_update(cd_db *db, const cd_message *m, cd_err *err)
@@ -1214,6 +1314,105 @@ static int sq_message_claim(cd_db *db, int64_t account_id, const char *id, int64
         return -1;
     *claimed = sqlite3_changes(d->h) == 1;
     return 0;
+}
+
+static int sq_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contact_id,
+                                    const char *scope, int64_t now_ms, const char *reason,
+                                    int *count, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_REFUSE_QUEUED, err);
+    char at[CD_TIME_LEN];
+    if (!s)
+        return -1;
+    cd_time_format(now_ms, at);
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    if (scope)
+        bind_text(s, 3, scope);
+    else
+        sqlite3_bind_null(s, 3);
+    sqlite3_bind_int64(s, 4, now_ms);
+    bind_text(s, 5, reason);
+    bind_text(s, 6, at);
+    if (step_done(d, s, err, "refuse queued") != 0)
+        return -1;
+    if (count)
+        *count = sqlite3_changes(d->h);
+    return 0;
+}
+
+static int sq_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                              cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_UNCLAIM, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, id);
+    sqlite3_bind_int64(s, 3, now_ms);
+    return step_done(d, s, err, "unclaim");
+}
+
+static int sq_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
+                               cd_message_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_MESSAGE_DUE_FAIR, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int(s, 2, limit);
+    bind_text(s, 3, f && f->default_transport ? f->default_transport : "");
+    for (int i = 0; i < 3; i++) /* "" matches no resolved transport: a NULL would match none */
+        bind_text(s, 4 + i, f && f->skip[i] ? f->skip[i] : "");
+    return each_message(d, s, each, arg, err);
+}
+
+static int sq_unrouted_insert(cd_db *db, cd_unrouted *u, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_UNROUTED_INSERT, err);
+    if (!s)
+        return -1;
+    bind_text(s, 1, u->from);
+    bind_text(s, 2, u->to);
+    bind_text(s, 3, u->text ? u->text : "");
+    bind_text(s, 4, u->provider_id);
+    bind_text(s, 5, u->transport);
+    sqlite3_bind_int64(s, 6, u->received_ms);
+    if (step_done(d, s, err, "unrouted inbound") != 0)
+        return -1;
+    u->id = sqlite3_last_insert_rowid(d->h);
+    return 0;
+}
+
+static int sq_unrouted_list(cd_db *db, int limit, cd_unrouted_each_fn each, void *arg, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = stmt(d, Q_UNROUTED_LIST, err);
+    int rc, out = 0;
+    if (!s)
+        return -1;
+    sqlite3_bind_int(s, 1, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cd_unrouted u = {.id = sqlite3_column_int64(s, 0)};
+        col_copy(s, 1, u.from, sizeof u.from);
+        col_copy(s, 2, u.to, sizeof u.to);
+        u.text = col_dup(s, 3);
+        col_copy(s, 4, u.provider_id, sizeof u.provider_id);
+        col_copy(s, 5, u.transport, sizeof u.transport);
+        u.received_ms = sqlite3_column_int64(s, 6);
+        int stop = each(&u, arg);
+        free(u.text);
+        if (stop)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = fail_sql(d, err, "unrouted inbound");
+    done(s);
+    return out;
 }
 
 static int sq_part_insert(cd_db *db, const char *transport, const char *remote_id,
@@ -1624,9 +1823,11 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .disconnect = sq_disconnect,
     .migrate = sq_migrate,
     .exec = exec_sql,
+    .in_transaction = sq_in_transaction,
     .account_insert = sq_account_insert,
     .account_get = sq_account_get,
     .account_set_head = sq_account_set_head,
+    .account_sign_head = sq_account_sign_head,
     .account_each = sq_account_each,
     .key_insert = sq_key_insert,
     .key_get = sq_key_get,
@@ -1648,6 +1849,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .event_list = sq_event_list,
     .event_scan = sq_event_scan,
     .message_insert = sq_message_insert,
+    .message_count = sq_message_count,
     .message_get = sq_message_get,
     .message_list = sq_message_list,
     .message_update = sq_message_update,
@@ -1655,6 +1857,11 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .message_next_due = sq_message_next_due,
     .message_requeue_sending = sq_message_requeue_sending,
     .message_claim = sq_message_claim,
+    .message_refuse_queued = sq_message_refuse_queued,
+    .message_due_fair = sq_message_due_fair,
+    .message_unclaim = sq_message_unclaim,
+    .unrouted_insert = sq_unrouted_insert,
+    .unrouted_list = sq_unrouted_list,
     .part_insert = sq_part_insert,
     .part_status = sq_part_status,
     .part_message = sq_part_message,

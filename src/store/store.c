@@ -44,6 +44,7 @@ cd_store *cd_store_open(const char *url, cd_err *err)
         ops->disconnect(w);
         goto fail;
     }
+    cd_store_set_limits(s, CD_STORE_QUEUE_DEFAULT, CD_STORE_DEADLINE_MS_DEFAULT);
     return s;
 fail:
     pthread_mutex_destroy(&s->pool_lock);
@@ -141,7 +142,12 @@ void cd_store_release(cd_store *s, cd_db *db)
 
 int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg, cd_err *err)
 {
-    return cd_store__writer_submit(s->writer, fn, done, arg, err);
+    return cd_store__writer_submit(s->writer, fn, done, arg, false, err);
+}
+
+void cd_store_set_limits(cd_store *s, int queue_max, int deadline_ms)
+{
+    cd_store__writer_limits(s->writer, queue_max, deadline_ms);
 }
 
 typedef struct {
@@ -187,7 +193,9 @@ int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err)
     sync_job j = {.fn = fn, .arg = arg};
     pthread_mutex_init(&j.wait.lock, NULL);
     pthread_cond_init(&j.wait.cond, NULL);
-    int rc = cd_store_submit(s, sync_run, sync_finish, &j, err);
+    /* Internal: the caller waits anyway, and what it writes (a STOP from the delivery
+     * worker, an operator's command) must not be refused or dropped under load. */
+    int rc = cd_store__writer_submit(s->writer, sync_run, sync_finish, &j, true, err);
     if (rc == 0) {
         pthread_mutex_lock(&j.wait.lock);
         while (!j.wait.finished)
@@ -222,6 +230,20 @@ int cd_store_account_set_head(cd_db *db, int64_t account_id, int64_t seq, const 
                               cd_err *err)
 {
     return db->ops->account_set_head(db, account_id, seq, hash, err);
+}
+int cd_store_account_sign_head(cd_db *db, int64_t account_id, const char *sig, cd_err *err)
+{
+    return db->ops->account_sign_head(db, account_id, sig, err);
+}
+void cd_store_set_ledger_key(cd_store *s, const unsigned char key[32])
+{
+    s->has_ledger_key = key != NULL;
+    if (key)
+        memcpy(s->ledger_key, key, sizeof s->ledger_key);
+}
+const unsigned char *cd_store_ledger_key(cd_db *db)
+{
+    return db->store->has_ledger_key ? db->store->ledger_key : NULL;
 }
 int cd_store_account_each(cd_db *db, cd_account_each_fn each, void *arg, cd_err *err)
 {
@@ -319,6 +341,12 @@ int cd_store_message_insert(cd_db *db, const cd_message *m, cd_err *err)
 {
     return db->ops->message_insert(db, m, err);
 }
+
+int cd_store_message_count(cd_db *db, int64_t account_id, const char *to, const char *kind,
+                           const char *action, int64_t since_ms, int *out, cd_err *err)
+{
+    return db->ops->message_count(db, account_id, to, kind, action, since_ms, out, err);
+}
 int cd_store_message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
                          cd_err *err)
 {
@@ -347,6 +375,31 @@ int cd_store_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_f
                          cd_err *err)
 {
     return db->ops->message_due(db, now_ms, limit, each, arg, err);
+}
+int cd_store_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contact_id,
+                                   const char *scope, int64_t now_ms, const char *reason,
+                                   int *count, cd_err *err)
+{
+    return db->ops->message_refuse_queued(db, account_id, contact_id, scope, now_ms, reason, count,
+                                          err);
+}
+int cd_store_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                             cd_err *err)
+{
+    return db->ops->message_unclaim(db, account_id, id, now_ms, err);
+}
+int cd_store_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
+                              cd_message_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->message_due_fair(db, now_ms, limit, f, each, arg, err);
+}
+int cd_store_unrouted_insert(cd_db *db, cd_unrouted *u, cd_err *err)
+{
+    return db->ops->unrouted_insert(db, u, err);
+}
+int cd_store_unrouted_list(cd_db *db, int limit, cd_unrouted_each_fn each, void *arg, cd_err *err)
+{
+    return db->ops->unrouted_list(db, limit, each, arg, err);
 }
 int cd_store_message_next_due(cd_db *db, int64_t *out_ms, cd_err *err)
 {

@@ -8,7 +8,9 @@
  *   was taken: it holds one read transaction (one snapshot) until it is released.
  * - Writes run as jobs (cd_job_fn) on the store's single writer. Jobs queued together
  *   share one transaction and one fsync (group commit); each job runs inside its own
- *   savepoint, so a failing job leaves no trace and does not disturb its neighbours.
+ *   savepoint, so a failing job leaves no trace and does not disturb its neighbours --
+ *   unless the database rolled the whole transaction back on its own (a full disk, an I/O
+ *   error): then every job of the batch fails with CD_ESTORE and none of it is durable.
  *   A job's completion callback runs only once the batch is durable (or has failed).
  * - Every function that touches account data takes the account id: no query crosses
  *   accounts.
@@ -41,6 +43,7 @@ typedef struct cd_account {
     int64_t created_ms;
     int64_t ledger_seq;   /* the newest event's seq, 0 when none */
     char ledger_head[65]; /* the newest event's hash, 64 zeros when none */
+    char ledger_sig[65];  /* HMAC of the head under the ledger key, "" when unsigned */
 } cd_account;
 
 typedef struct cd_apikey {
@@ -145,6 +148,7 @@ typedef struct cd_message {
     char provider_id[64];    /* inbound: the provider's id */
     char flow_id[40];        /* a CTA's flow */
     char category[16];       /* "marketing" or "transactional" (quiet hours) */
+    char action[16];         /* a keyword reply's action ("help", "opted_out"...), else "" */
 } cd_message;
 
 void cd_message_clear(cd_message *m);
@@ -219,12 +223,26 @@ typedef int (*cd_job_fn)(cd_db *db, void *arg, cd_err *err);
  * failed (rc -1, err says why). It must be quick: it only hands the result on. */
 typedef void (*cd_job_done_fn)(void *arg, int rc, const cd_err *err);
 
-/* Queues a job; `done` will be called exactly once. Returns -1 without queueing (and
- * without calling `done`) when the store is closing (CD_ESTORE) or its queue is full
- * (CD_EBUSY: answer 503 and let the client retry). */
+/* Queues a job; `done` will be called exactly once, also when the store closes (close
+ * answers every queued job before it returns). Returns -1 without queueing (and without
+ * calling `done`) when the store is closing (CD_ESTORE) or its queue holds queue_max
+ * jobs (CD_EBUSY, reason "overloaded": answer 503 and let the client retry). A job still
+ * queued deadline_ms after its submit is not run: done gets rc -1 with CD_EBUSY, and
+ * nothing of it was written, so a retry is safe. */
 int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg, cd_err *err);
-/* Queues a job and waits for its durable completion (CLI and tests). */
+/* Queues a job and waits for its durable completion (CLI, the delivery worker, internal
+ * housekeeping). Neither the queue bound nor the deadline applies: the caller blocks, so
+ * each caller adds at most one job, and what it carries (an inbound STOP, an operator's
+ * command) must not be refused or dropped under load. Fails only when closing or when
+ * the job or its commit fails. */
 int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err);
+
+#define CD_STORE_QUEUE_DEFAULT       10000 /* jobs */
+#define CD_STORE_DEADLINE_MS_DEFAULT 10000
+/* issue 8 item 7: backpressure for cd_store_submit(). queue_max bounds the jobs waiting
+ * for the writer; deadline_ms bounds how long one may wait. 0 turns either off. Call it
+ * before submitting (cd_store_open sets the defaults above). */
+void cd_store_set_limits(cd_store *s, int queue_max, int deadline_ms);
 
 /* Batch statistics for /metrics: observed by the writer after every commit. */
 typedef void (*cd_store_commit_hook)(void *arg, int batch_size, double seconds);
@@ -238,6 +256,14 @@ int cd_store_account_get(cd_db *db, const char *by, const char *value, cd_accoun
                          cd_err *err);
 int cd_store_account_set_head(cd_db *db, int64_t account_id, int64_t seq, const char *hash,
                               cd_err *err);
+/* Stores the head's signature (core/ledger.h computes it). */
+int cd_store_account_sign_head(cd_db *db, int64_t account_id, const char *sig, cd_err *err);
+/* The key that signs ledger heads (32 bytes, copied; NULL forgets it). It lives in memory
+ * only, never in the database. Set it before any job is submitted: the writer reads it
+ * without a lock. */
+void cd_store_set_ledger_key(cd_store *s, const unsigned char key[32]);
+/* The store's ledger key (borrowed, 32 bytes), or NULL when none was set. */
+const unsigned char *cd_store_ledger_key(cd_db *db);
 typedef int (*cd_account_each_fn)(const cd_account *a, void *arg);
 int cd_store_account_each(cd_db *db, cd_account_each_fn each, void *arg, cd_err *err);
 
@@ -297,6 +323,10 @@ int cd_store_event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, vo
 /* ---- outbox ---- */
 
 int cd_store_message_insert(cd_db *db, const cd_message *m, cd_err *err);
+/* How many messages of `kind` with `action` ("" for none) the account queued to `to`
+ * since `since_ms`, refused ones not counted: the caps on consent-exempt replies. */
+int cd_store_message_count(cd_db *db, int64_t account_id, const char *to, const char *kind,
+                           const char *action, int64_t since_ms, int *out, cd_err *err);
 int cd_store_message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
                          cd_err *err);
 /* Each message's cursor is its rowid, handed to `each` with the record. */
@@ -320,6 +350,28 @@ int cd_store_message_requeue_sending(cd_db *db, int64_t now_ms, int *count, cd_e
  * worker (or a cancel) got there first. */
 int cd_store_message_claim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
                            bool *claimed, cd_err *err);
+/* Refuses every queued outbound message of a contact, for an opt-out (issue 8): status
+ * 'refused', `reason`, and a history entry, in the caller's transaction. Keyword replies
+ * (the one STOP confirmation, HELP answers) are left alone. scope NULL: every scope (an
+ * opt-out of "all"); otherwise only the messages of that scope. *count may be NULL. */
+int cd_store_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contact_id,
+                                   const char *scope, int64_t now_ms, const char *reason,
+                                   int *count, cd_err *err);
+
+/* Gives a claimed message that was never submitted back to the queue ('sending' ->
+ * 'queued', the attempt uncounted), e.g. when its link went down while it waited. */
+int cd_store_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                             cd_err *err);
+
+typedef struct cd_due_filter {
+    const char *default_transport; /* what a message's "" transport stands for */
+    const char *skip[3];           /* transports not to claim now; NULL or "" = unused */
+} cd_due_filter;
+/* Queued messages that are due, fairly (system-level, like _due): keyword replies of every
+ * account first, then the accounts in turn (each account's oldest first, and one of every
+ * account before a second of any), leaving out the transports in f->skip. */
+int cd_store_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
+                              cd_message_each_fn each, void *arg, cd_err *err);
 int cd_store_part_insert(cd_db *db, const char *transport, const char *remote_id,
                          int64_t account_id, const char *message_id, cd_err *err);
 /* Records a part's receipt status and counts the message's parts: all, delivered, and
@@ -354,6 +406,23 @@ int cd_store_sender_list(cd_db *db, int64_t account_id, cd_sender_each_fn each, 
 /* The account's settings object (new reference), "{}" when never set. */
 int cd_store_settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *err);
 int cd_store_settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err);
+
+/* ---- inbound messages no account owns ---- */
+
+typedef struct cd_unrouted {
+    int64_t id;
+    char from[32], to[32];
+    char *text; /* owned */
+    char provider_id[64];
+    char transport[16];
+    int64_t received_ms;
+} cd_unrouted;
+
+/* Keeps an inbound message whose number no account owns (sets u->id). System-level. */
+int cd_store_unrouted_insert(cd_db *db, cd_unrouted *u, cd_err *err);
+typedef int (*cd_unrouted_each_fn)(const cd_unrouted *u, void *arg);
+/* The newest `limit` unrouted inbound messages, newest first. */
+int cd_store_unrouted_list(cd_db *db, int limit, cd_unrouted_each_fn each, void *arg, cd_err *err);
 
 /* ---- idempotency ---- */
 

@@ -15,10 +15,14 @@ struct cd_store_ops {
     int (*migrate)(cd_db *db, int *version, cd_err *err);
     /* Transaction control, used by the writer only. */
     int (*exec)(cd_db *db, const char *sql, cd_err *err);
+    /* Is a transaction open on db? After an error the database may have rolled the whole
+     * transaction back on its own (SQLite does for SQLITE_FULL, _IOERR, _NOMEM). */
+    bool (*in_transaction)(cd_db *db);
 
     int (*account_insert)(cd_db *, cd_account *, cd_err *);
     int (*account_get)(cd_db *, const char *by, const char *value, cd_account *, cd_err *);
     int (*account_set_head)(cd_db *, int64_t, int64_t, const char *, cd_err *);
+    int (*account_sign_head)(cd_db *, int64_t, const char *, cd_err *);
     int (*account_each)(cd_db *, cd_account_each_fn, void *, cd_err *);
     int (*key_insert)(cd_db *, const cd_apikey *, cd_err *);
     int (*key_get)(cd_db *, const char *, cd_apikey *, cd_err *);
@@ -43,6 +47,8 @@ struct cd_store_ops {
                       cd_err *);
     int (*event_scan)(cd_db *, int64_t, cd_event_each_fn, void *, cd_err *);
     int (*message_insert)(cd_db *, const cd_message *, cd_err *);
+    int (*message_count)(cd_db *, int64_t, const char *, const char *, const char *, int64_t, int *,
+                         cd_err *);
     int (*message_get)(cd_db *, int64_t, const char *, cd_message *, cd_err *);
     int (*message_list)(cd_db *, int64_t, const cd_message_filter *, cd_message_each_fn, void *,
                         cd_err *);
@@ -51,6 +57,13 @@ struct cd_store_ops {
     int (*message_next_due)(cd_db *, int64_t *, cd_err *);
     int (*message_requeue_sending)(cd_db *, int64_t, int *, cd_err *);
     int (*message_claim)(cd_db *, int64_t, const char *, int64_t, bool *, cd_err *);
+    int (*message_refuse_queued)(cd_db *, int64_t, int64_t, const char *, int64_t, const char *,
+                                 int *, cd_err *);
+    int (*message_unclaim)(cd_db *, int64_t, const char *, int64_t, cd_err *);
+    int (*message_due_fair)(cd_db *, int64_t, int, const cd_due_filter *, cd_message_each_fn,
+                            void *, cd_err *);
+    int (*unrouted_insert)(cd_db *, cd_unrouted *, cd_err *);
+    int (*unrouted_list)(cd_db *, int, cd_unrouted_each_fn, void *, cd_err *);
     int (*part_insert)(cd_db *, const char *, const char *, int64_t, const char *, cd_err *);
     int (*part_status)(cd_db *, const char *, const char *, const char *, int64_t, const char *,
                        int[3], cd_err *);
@@ -92,6 +105,8 @@ struct cd_store {
     cd_writer *writer;
     cd_store_commit_hook commit_hook;
     void *commit_hook_arg;
+    bool has_ledger_key;
+    unsigned char ledger_key[32]; /* issue 8 item 12: signs ledger heads; never stored */
 };
 
 extern const struct cd_store_ops cd_store__sqlite_ops;
@@ -99,7 +114,10 @@ extern const struct cd_store_ops cd_store__sqlite_ops;
 /* writer.c: the single write connection and its group-commit thread. */
 cd_writer *cd_store__writer_start(cd_store *s, cd_db *db, cd_err *err);
 void cd_store__writer_stop(cd_writer *w); /* drains the queue, then joins */
+/* `internal` (cd_store_run) skips the queue bound and the deadline. */
 int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg,
-                            cd_err *err);
+                            bool internal, cd_err *err);
+/* See cd_store_set_limits(). */
+void cd_store__writer_limits(cd_writer *w, int queue_max, int deadline_ms);
 
 #endif

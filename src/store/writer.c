@@ -8,6 +8,7 @@
  * itself: while one fsync is running, the next batch queues up. */
 #include "store/store_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 #include "util/log.h"
@@ -20,6 +21,7 @@ typedef struct job {
     cd_job_fn fn;
     cd_job_done_fn done;
     void *arg;
+    int64_t deadline_us; /* monotonic; 0 = none (cd_store_run's jobs) */
     int rc;
     cd_err err;
     struct job *next;
@@ -32,6 +34,9 @@ struct cd_writer {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     job *head, *tail;
+    int queued;          /* jobs in head..tail */
+    int queue_max;       /* submit refuses past this many; 0 = no bound */
+    int64_t deadline_us; /* how long a submitted job may wait; 0 = forever */
     bool stopping;
 };
 
@@ -49,17 +54,43 @@ static void run_one(cd_writer *w, job *j)
     w->db->ops->exec(w->db, "RELEASE job", &err);
 }
 
+/* issue 8 item 8: SQLite rolls the whole transaction back on its own after some errors
+ * (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM). The savepoints are gone with it, and the
+ * next "SAVEPOINT job" would open a transaction of its own that "RELEASE job" commits:
+ * the rest of the batch would be durable yet answered as failed, and retried. So once
+ * the transaction is gone, nothing of the batch is durable: the jobs that ran are
+ * answered failed, and the caller fails the ones that have not run without running them. */
+static void lose_batch(job *batch, job *upto, cd_err *err)
+{
+    cd_logf("error", "the batch transaction was rolled back by the database", "\"op\":\"batch\"");
+    cd_fail(err, CD_ESTORE, "", "storage error");
+    for (job *j = batch; j != upto->next; j = j->next) {
+        if (j->rc == 0) {
+            j->rc = -1;
+            j->err = *err;
+        }
+    }
+}
+
 static void run_batch(cd_writer *w, job *batch, int n)
 {
     cd_err err = {0};
     int64_t t0 = cd_monotonic_us();
     int rc = w->db->ops->exec(w->db, "BEGIN IMMEDIATE", &err);
     for (job *j = batch; j; j = j->next) {
-        if (rc == 0) {
-            run_one(w, j);
-        } else {
+        if (rc != 0) {
             j->rc = -1;
             j->err = err;
+        } else if (j->deadline_us && cd_monotonic_us() > j->deadline_us) {
+            /* issue 8 item 7: waited too long. The client may have given up; nothing is
+             * written, so it can retry safely. */
+            j->rc = cd_fail_reason(&j->err, CD_EBUSY, "overloaded", "", "the server is overloaded");
+        } else {
+            run_one(w, j);
+            if (!w->db->ops->in_transaction(w->db)) {
+                lose_batch(batch, j, &err);
+                rc = -1;
+            }
         }
     }
     if (rc == 0 && w->db->ops->exec(w->db, "COMMIT", &err) != 0) {
@@ -103,6 +134,7 @@ static void *writer_main(void *arg)
         if (w->head == NULL)
             w->tail = NULL;
         last->next = NULL;
+        w->queued -= n;
         pthread_mutex_unlock(&w->lock);
         run_batch(w, batch, n);
         pthread_mutex_lock(&w->lock);
@@ -128,6 +160,17 @@ cd_writer *cd_store__writer_start(cd_store *s, cd_db *db, cd_err *err)
     return w;
 }
 
+void cd_store__writer_limits(cd_writer *w, int queue_max, int deadline_ms)
+{
+    pthread_mutex_lock(&w->lock);
+    w->queue_max = queue_max > 0 ? queue_max : 0;
+    w->deadline_us = deadline_ms > 0 ? (int64_t)deadline_ms * 1000 : 0;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The writer leaves its loop only once the queue is empty and submit refuses new jobs
+ * (both under the lock), so every job queued before close has been answered when the
+ * join returns: none is dropped, none answered twice. */
 void cd_store__writer_stop(cd_writer *w)
 {
     if (w == NULL)
@@ -137,13 +180,15 @@ void cd_store__writer_stop(cd_writer *w)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
+    assert(w->head == NULL && w->queued == 0);
     w->db->ops->disconnect(w->db);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     free(w);
 }
 
-int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg, cd_err *err)
+int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg,
+                            bool internal, cd_err *err)
 {
     job *j = cd_xcalloc(1, sizeof *j);
     j->fn = fn;
@@ -155,11 +200,21 @@ int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, voi
         free(j);
         return cd_fail(err, CD_ESTORE, "", "the store is closing");
     }
+    if (!internal && w->queue_max > 0 && w->queued >= w->queue_max) {
+        /* issue 8 item 7: backpressure. A slow disk must not turn into unbounded memory
+         * and unbounded waits: the client is told to come back (503, Retry-After). */
+        pthread_mutex_unlock(&w->lock);
+        free(j);
+        return cd_fail_reason(err, CD_EBUSY, "overloaded", "", "the server is overloaded");
+    }
+    if (!internal && w->deadline_us > 0)
+        j->deadline_us = cd_monotonic_us() + w->deadline_us;
     if (w->tail)
         w->tail->next = j;
     else
         w->head = j;
     w->tail = j;
+    w->queued++;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     return 0;

@@ -82,3 +82,31 @@ void cd_canon_string(cd_buf *b, const char *s)
     }
     cd_buf_append(b, "\"", 1);
 }
+
+bool cd_canon_text_copy(char *dst, size_t n, const char *src)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)(src ? src : "");
+    size_t out = 0;
+    while (*p) {
+        size_t len = 1;
+        char esc[4];
+        const void *piece = p;
+        if (cd_utf8_next(p, 4, &len) < 0) {
+            /* One byte at a time: the next byte may start a good sequence. */
+            esc[0] = '\\', esc[1] = 'x', esc[2] = hex[*p >> 4], esc[3] = hex[*p & 15];
+            piece = esc;
+            len = 1;
+        }
+        size_t w = piece == esc ? 4 : len;
+        if (out + w + 1 > n) {
+            dst[out] = '\0';
+            return true;
+        }
+        memcpy(dst + out, piece, w);
+        out += w;
+        p += len;
+    }
+    dst[out] = '\0';
+    return false;
+}

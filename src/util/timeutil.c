@@ -5,10 +5,8 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
-#include <unistd.h>
 
 int64_t cd_now_ms(void)
 {
@@ -129,53 +127,40 @@ int cd_time_parse(const char *s, int64_t *ms)
     return 0;
 }
 
-/* libc converts to local time through the process-wide TZ variable, so switching zones is
- * serialised here; nothing else in consentd reads local time. */
-static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+#define DAY_MS 86400000LL
 
-static bool zone_exists(const char *tz)
+/* ms modulo a day, 0..DAY_MS-1 also before 1970. */
+static int64_t day_part(int64_t ms)
 {
-    char path[256];
-    if (strcmp(tz, "UTC") == 0)
-        return true;
-    if (tz[0] == '/' || strstr(tz, "..") || strlen(tz) > 64)
-        return false;
-    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
-    return access(path, R_OK) == 0;
+    return ((ms % DAY_MS) + DAY_MS) % DAY_MS;
 }
 
 int cd_time_local_minute(int64_t ms, const char *tz)
 {
-    if (tz == NULL || !zone_exists(tz))
+    int64_t off;
+    if (cd_time__zone_offset(tz, ms, false, &off) != 0)
         return -1;
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    pthread_mutex_lock(&tz_lock);
-    char *old = getenv("TZ");
-    char saved[128];
-    snprintf(saved, sizeof saved, "%s", old ? old : "");
-    setenv("TZ", tz, 1);
-    tzset();
-    localtime_r(&t, &tm);
-    if (old)
-        setenv("TZ", saved, 1);
-    else
-        unsetenv("TZ");
-    tzset();
-    pthread_mutex_unlock(&tz_lock);
-    return tm.tm_hour * 60 + tm.tm_min;
+    return (int)(day_part(ms + off) / 60000);
 }
 
 int64_t cd_time_quiet_until(int64_t ms, const char *tz, int start_min, int end_min)
 {
-    int now = cd_time_local_minute(ms, tz);
-    if (now < 0 || start_min == end_min)
-        return 0;
-    bool quiet =
-        start_min < end_min ? now >= start_min && now < end_min : now >= start_min || now < end_min;
+    int64_t off;
+    if (cd_time__zone_offset(tz, ms, false, &off) != 0)
+        return -1;
+    int64_t local = ms + off;
+    int now = (int)(day_part(local) / 60000);
+    bool quiet = start_min == end_min  ? false
+                 : start_min < end_min ? now >= start_min && now < end_min
+                                       : now >= start_min || now < end_min;
     if (!quiet)
         return 0;
-    int wait = (end_min - now + 1440) % 1440;
-    int64_t minute_start = ms - ms % 60000;
-    return minute_start + (int64_t)wait * 60000;
+    /* The end as a wall-clock time, today or tomorrow, then back to UTC with the offset in
+     * force then: across a DST change the quiet period is an hour shorter or longer. */
+    int64_t end_local = local - day_part(local) + (int64_t)end_min * 60000;
+    if (end_local <= local)
+        end_local += DAY_MS;
+    if (cd_time__zone_offset(tz, end_local, true, &off) != 0)
+        return -1;
+    return end_local - off;
 }

@@ -26,6 +26,8 @@ before(async () => {
     await new Promise((r) => provider.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${provider.address().port}/sms`;
     srv = await startServer({ args: ['--transport', 'http', '--http-sms', url] });
+    // Issue 8 item 4: sends over http come from a registered sender of the account.
+    await addSender(srv, num(49), { isDefault: true });
 });
 
 after(async () => {
@@ -46,6 +48,7 @@ test('a send is POSTed to the provider as JSON; its id is recorded', async () =>
     assert.equal(got.headers['content-type'], 'application/json');
     assert.equal(got.body.to, num(1));
     assert.ok(got.body.id.endsWith(r.json.id), `the provider sees our id: ${got.body.id}`);
+    assert.equal(got.body.from, num(49), 'from the registered default sender');
     assert.equal(m.history.at(-1).detail, 'prov-abc');
 });
 
@@ -94,6 +97,7 @@ test('an unreachable provider keeps the message queued for another try', async (
     // Issue 4 item 1: retries; nothing is lost while the provider is down.
     const dead = await startServer({ args: ['--transport', 'http', '--http-sms', 'http://127.0.0.1:9/none'] });
     try {
+        await addSender(dead, num(49), { isDefault: true }); // issue 8 item 4
         await optIn(dead, num(5));
         const r = await dead.v1('POST', '/messages', { body: { to: num(5), text: 'nobody home' } });
         assert.equal(r.status, 202, r.text);

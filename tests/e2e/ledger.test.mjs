@@ -173,6 +173,8 @@ describe('tampering with the sqlite3 CLI is detected', () => {
             try { await access(src); } catch { continue; }
             await copyFile(src, db + suffix);
         }
+        // Issue 8 item 12: the head signatures are checked with the key kept next to the database.
+        await copyFile(path.join(path.dirname(srv.dbPath), 'ledger.key'), path.join(dir, 'ledger.key'));
         // An attacker with file access can drop any append-only trigger first.
         const triggers = await sqlite(db, "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='events';");
         for (const t of triggers.split('\n').filter(Boolean)) await sqlite(db, `DROP TRIGGER "${t}";`);

@@ -701,8 +701,9 @@ test('custom keyword lists and reply texts per account replace the defaults', as
     }, k);
     const a = num(160);
     await optIn(srv, a, k);
-    // The default words no longer count for this account.
-    for (const w of ['STOP', 'START', 'HELP']) {
+    // The default start and help words no longer count for this account (issue 8 item 3: the
+    // default opt-out words always do, see hardening_rules.test.mjs).
+    for (const w of ['START', 'HELP']) {
         const r = await inbound(srv, a, ours, w, k);
         assert.equal(r.action, 'none', w);
     }
@@ -728,14 +729,15 @@ test('custom keyword lists and reply texts per account replace the defaults', as
     const ev = (await eventsOf(srv, a, k)).filter((e) => e.channel === 'sms' && e.old_state !== e.new_state);
     assert.deepEqual(ev.map((e) => [e.keyword, e.new_state]), [['ARRET', 'opted_out'], ['GO', 'opted_in']]);
 
-    // Only the lists that were set are replaced: a PATCH of stop keeps the default start/help words.
+    // Only the lists that were set are replaced: a PATCH of stop keeps the default start/help
+    // words, and a stop list adds to the default opt-out words (issue 8 item 3).
     const kw2 = num(161);
     await patchSettings(srv, { keywords: { stop: ['BASTA'] }, replies: null }, k);
     await optIn(srv, kw2, k);
     assert.equal((await inbound(srv, kw2, ours, 'HELP', k)).action, 'help');
     assert.equal((await replies(kw2, k))[0].text, HELP_REPLY.replace('acme', 'kw'));
-    assert.equal((await inbound(srv, kw2, ours, 'STOP', k)).action, 'none');
     assert.equal((await inbound(srv, kw2, ours, 'basta', k)).action, 'opted_out');
+    assert.equal((await inbound(srv, kw2, ours, 'STOP', k)).action, 'opted_out');
 
     // Another account keeps the defaults.
     const b = fresh();

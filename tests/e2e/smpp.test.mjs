@@ -187,7 +187,7 @@ test('HELP from the handset answers with the help text and changes nothing', asy
     assert.equal((await check(srv, phone)).reason, 'no_consent');
 });
 
-test('MOs go to the account that owns the number written to; unknown numbers are dropped', async () => {
+test('MOs go to the account that owns the number written to; unknown numbers are kept as unrouted', async () => {
     // Brief: inbound SMS from SMPP are routed to the account owning the `to` number; DESIGN 2: no crossing.
     const { srv, smsc } = E;
     const beta = { key: srv.accounts.beta.api_key };
@@ -196,8 +196,8 @@ test('MOs go to the account that owns the number written to; unknown numbers are
     const phone = fresh();
     await optIn(srv, phone);
     await optIn(srv, phone, beta);
-    // Answered, with a permanent error (ESME_RX_P_APPN) so that the SMSC does not retry it.
-    assert.equal(await smsc.sendMo(phone, num(199), 'STOP'), 0x65, 'an MO for nobody is answered, not retried');
+    // Issue 8 item 4: an MO for nobody is stored as unrouted and then acknowledged (ESME_ROK).
+    assert.equal(await smsc.sendMo(phone, num(199), 'STOP'), 0, 'an MO for nobody is stored and acknowledged');
     await smsc.sendMo(phone, betaNumber, 'STOP');
     const [reply] = await waitAt(smsc, phone, 1);
     assert.equal(reply.from, betaNumber);
@@ -206,7 +206,7 @@ test('MOs go to the account that owns the number written to; unknown numbers are
     const acmeIn = (await listMessages(srv, { kind: 'inbound' })).filter((m) => m.from === phone);
     assert.deepEqual(acmeIn, []);
     const betaIn = (await listMessages(srv, { kind: 'inbound' }, beta)).filter((m) => m.from === phone);
-    assert.deepEqual(betaIn.map((m) => m.to), [betaNumber], 'the MO to an unknown number is stored nowhere');
+    assert.deepEqual(betaIn.map((m) => m.to), [betaNumber], 'the MO to an unknown number is in no account');
 });
 
 test('other MO texts are stored as inbound messages, no reply', async () => {

@@ -272,20 +272,25 @@ export async function startSmsc({ port = 0, ackDelayMs = 0, failNext = 0,
         },
         /** Number of sessions that are bound now. */
         get boundCount() { return bound.length; },
-        /** An MO from a handset. Long texts go as UDH parts; resolves with the last resp status. */
+        /**
+         * An MO from a handset. Long texts go as UDH parts, all sent before any answer is awaited
+         * (as an SMSC with a window does: consentd answers each part only once the whole message
+         * is stored, issue 8 item 13); resolves with the last part's resp status.
+         */
         async sendMo(from, to, text) {
+            const statuses = await Promise.all(this.moParts(from, to, text).map((send) => send()));
+            return statuses.at(-1);
+        },
+        /** The parts of an MO as functions that each send one deliver_sm and resolve with its resp status. */
+        moParts(from, to, text) {
             const src = smppAddr(from);
             const dst = smppAddr(to);
             const { dataCoding, parts, udh } = encodeMo(String(text), nextRef++);
-            let status;
-            for (const body of parts) {
-                status = await deliver({
-                    source_addr: src.addr, source_addr_ton: src.ton, source_addr_npi: src.npi,
-                    destination_addr: dst.addr, dest_addr_ton: dst.ton, dest_addr_npi: dst.npi,
-                    esm_class: udh ? UDHI : 0, data_coding: dataCoding, short_message: body,
-                });
-            }
-            return status;
+            return parts.map((body) => () => deliver({
+                source_addr: src.addr, source_addr_ton: src.ton, source_addr_npi: src.npi,
+                destination_addr: dst.addr, dest_addr_ton: dst.ton, dest_addr_npi: dst.npi,
+                esm_class: udh ? UDHI : 0, data_coding: dataCoding, short_message: body,
+            }));
         },
         /**
          * A delivery receipt for messageId (a joined "a,b" id sends one per part) with the

@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,7 +261,9 @@ static int job_account(cd_db *db, void *arg, cd_err *err)
 {
     account_job *j = arg;
     cd_account_in in = {.name = j->name};
-    return cd_account_create(db, &in, &j->out, j->key, err);
+    if (cd_account_create(db, &in, &j->out, j->key, err) != 0)
+        return -1;
+    return cd_ledger_sign_account(db, &j->out, err); /* as `consentd account create` does */
 }
 
 typedef struct consent_job {
@@ -268,6 +272,7 @@ typedef struct consent_job {
     const char *scope;
     cd_state state;
     unsigned flags;
+    const char *user_agent; /* NULL: "unit" */
     cd_event ev;
 } consent_job;
 
@@ -284,7 +289,7 @@ static int job_consent(cd_db *db, void *arg, cd_err *err)
                           .channel = "api",
                           .disclosure = "Reply STOP to stop",
                           .ip = "203.0.113.9",
-                          .user_agent = "unit",
+                          .user_agent = j->user_agent ? j->user_agent : "unit",
                           .request_id = "req"};
     if (cd_scope_parse(j->scope, "scope", &sc, err) != 0)
         return -1;
@@ -638,7 +643,203 @@ static void test_verify_unknown_account(void **state)
     cd_store_release(ch->store, db);
 }
 
-#define CHAIN_TEST(f) cmocka_unit_test_setup_teardown(f, chain_setup, chain_teardown)
+/* ---- issue 8 item 12: the signed head, the key file, raw user agents ---- */
+
+static const unsigned char test_key[CD_LEDGER_KEY_LEN] = "0123456789abcdef0123456789abcdef";
+
+/* Rewrites acme's events from seq 2 on as someone with the database and no key would:
+ * a new ip in each, every hash and link recomputed, and the head moved to the new chain. */
+static void rewrite_like_an_attacker(chain *ch)
+{
+    char sql[8192] = "";
+    char prev[65];
+    snprintf(prev, sizeof prev, "%s", ch->events[0].hash);
+    for (int i = 1; i < ch->nevents; i++) {
+        cd_event ev = ch->events[i];
+        snprintf(ev.ip, sizeof ev.ip, "198.51.100.%d", i);
+        memcpy(ev.prev_hash, prev, sizeof prev);
+        cd_ledger_hash(&ev, ev.hash);
+        memcpy(prev, ev.hash, sizeof prev);
+        size_t n = strlen(sql);
+        snprintf(sql + n, sizeof sql - n,
+                 "UPDATE events SET ip = '%s', prev_hash = '%s', hash = '%s' "
+                 "WHERE seq = %lld AND account_id = %lld;",
+                 ev.ip, ev.prev_hash, ev.hash, (long long)ev.seq, (long long)ch->account_id);
+    }
+    size_t n = strlen(sql);
+    snprintf(sql + n, sizeof sql - n, "UPDATE accounts SET ledger_head = '%s' WHERE id = %lld;",
+             prev, (long long)ch->account_id);
+    tamper(ch, sql);
+}
+
+static int signed_setup(void **state)
+{
+    chain *ch = calloc(1, sizeof *ch);
+    assert_non_null(ch);
+    tu_mkdtemp(ch->dir);
+    ch->store = tu_store_open(ch->dir, "t.db");
+    cd_store_set_ledger_key(ch->store, test_key);
+    ch->account_id = create_account(ch->store, "acme");
+    ch->other_account_id = create_account(ch->store, "other");
+    add_event(ch, ch->account_id, PHONE_A, "all", CD_STATE_PENDING, 0);
+    add_event(ch, ch->account_id, PHONE_A, "all", CD_STATE_OPTED_IN, 0);
+    add_event(ch, ch->account_id, PHONE_B, "all", CD_STATE_OPTED_IN, 0);
+    add_event(ch, ch->account_id, PHONE_A, "all", CD_STATE_OPTED_OUT, 0);
+    *state = ch;
+    return 0;
+}
+
+static void test_signed_head_verifies(void **state)
+{
+    chain *ch = *state;
+    cd_ledger_report r;
+    verify(ch, 0, &r);
+    assert_true(r.ok);
+    assert_true(r.signature_checked);
+    assert_int_equal(r.events, 4);
+}
+
+/* issue 8 item 12: a consistent rewrite of events and head passes the chain check, which is
+ * why the head is signed; with the key the rewrite is caught. */
+static void test_rewrite_without_key_is_detected(void **state)
+{
+    chain *ch = *state;
+    cd_ledger_report r;
+    rewrite_like_an_attacker(ch); /* reopens the store: no key in it yet */
+    verify(ch, ch->account_id, &r);
+    assert_true(r.ok); /* the hash chain alone cannot tell */
+    assert_false(r.signature_checked);
+    cd_store_set_ledger_key(ch->store, test_key);
+    verify(ch, ch->account_id, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.problem, "head_signature");
+    assert_int_equal(r.seq, 4);
+    verify(ch, ch->other_account_id, &r); /* no events: nothing to sign */
+    assert_true(r.ok);
+}
+
+/* issue 8 item 12: erasing an account's whole ledger (head back to seq 0) is a rewrite too. */
+static void test_erase_all_is_detected(void **state)
+{
+    chain *ch = *state;
+    char sql[512];
+    cd_ledger_report r;
+    snprintf(sql, sizeof sql,
+             "DELETE FROM events WHERE account_id = %lld; UPDATE accounts SET ledger_seq = 0, "
+             "ledger_head = '" CD_LEDGER_GENESIS "' WHERE id = %lld",
+             (long long)ch->account_id, (long long)ch->account_id);
+    tamper(ch, sql);
+    cd_store_set_ledger_key(ch->store, test_key);
+    verify(ch, ch->account_id, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.problem, "head_signature");
+    /* The other account never had an event, and its signed empty head still verifies. */
+    verify(ch, ch->other_account_id, &r);
+    assert_true(r.ok);
+}
+
+static int job_sign_all(cd_db *db, void *arg, cd_err *err)
+{
+    return cd_ledger_sign_all(db, arg, err);
+}
+
+static void test_unsigned_head_is_reported(void **state)
+{
+    chain *ch = *state;
+    char sql[128];
+    cd_ledger_report r;
+    snprintf(sql, sizeof sql, "UPDATE accounts SET ledger_sig = '' WHERE id = %lld",
+             (long long)ch->account_id);
+    tamper(ch, sql);
+    cd_store_set_ledger_key(ch->store, test_key);
+    verify(ch, 0, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.problem, "head_unsigned");
+    /* A new key signs the heads as they are (what the server does when it creates one). */
+    cd_err err = {0};
+    int n = 0;
+    assert_int_equal(cd_store_run(ch->store, job_sign_all, &n, &err), 0);
+    assert_int_equal(n, 2);
+    verify(ch, 0, &r);
+    assert_true(r.ok);
+}
+
+/* issue 8 items 12 and 13: the key file is created 0600 with 32 random bytes, read back as
+ * the same key, and its absence or a damaged file is an error, never a silent new key. */
+static void test_key_file(void **state)
+{
+    char dir[TU_PATH_MAX], path[TU_PATH_MAX + 16];
+    unsigned char k1[CD_LEDGER_KEY_LEN], k2[CD_LEDGER_KEY_LEN];
+    bool created = false;
+    cd_err err = {0};
+    struct stat st;
+    (void)state;
+    tu_mkdtemp(dir);
+    snprintf(path, sizeof path, "%s/ledger.key", dir);
+    assert_int_equal(cd_ledger_key_load(path, false, k1, &created, &err), -1);
+    assert_int_equal(err.code, CD_ENOTFOUND);
+    mode_t old = umask(0); /* a permissive umask must not widen the file */
+    assert_int_equal(cd_ledger_key_load(path, true, k1, &created, &err), 0);
+    umask(old);
+    assert_true(created);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, 65);
+    char tmp[TU_PATH_MAX + 64];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    assert_int_not_equal(stat(tmp, &st), 0); /* written aside, then linked into place */
+    assert_int_equal(cd_ledger_key_load(path, true, k2, &created, &err), 0);
+    assert_false(created);
+    assert_memory_equal(k1, k2, sizeof k1);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("not a key\n", f);
+    fclose(f);
+    assert_int_equal(cd_ledger_key_load(path, false, k2, NULL, &err), -1);
+    assert_int_equal(err.code, CD_EINVAL);
+    tu_rmtree(dir);
+}
+
+/* issue 8 item 12: a raw User-Agent that is not UTF-8 is kept, escaped, and hashed as the
+ * canonical JSON says; one longer than the column is cut at a character boundary. */
+static void test_append_cleans_user_agent(void **state)
+{
+    chain *ch = *state;
+    char ua[2048] = "Bad\xff\xfe"
+                    "Agent/1.0 ";
+    cd_err err = {0};
+    char h[65];
+    consent_job j = {.account_id = ch->account_id,
+                     .phone = "+16465550125",
+                     .scope = "all",
+                     .state = CD_STATE_OPTED_IN,
+                     .user_agent = ua};
+    assert_int_equal(cd_store_run(ch->store, job_consent, &j, &err), 0);
+    assert_string_equal(j.ev.user_agent, "Bad\\xFF\\xFEAgent/1.0 ");
+    json_t *content = cd_ledger_content(&j.ev);
+    assert_non_null(content); /* jansson refuses strings that are not UTF-8 */
+    cd_canon_sha256(content, h);
+    json_decref(content);
+    assert_string_equal(h, j.ev.hash);
+
+    for (int i = 0; i < 300; i++)
+        strcat(ua, "\xc3\xa9"); /* 600 more bytes of two-byte characters */
+    j.phone = "+16465550126";
+    assert_int_equal(cd_store_run(ch->store, job_consent, &j, &err), 0);
+    /* 21 bytes of escaped prefix, then 245 whole two-byte characters: 511 bytes. */
+    size_t n = strlen(j.ev.user_agent);
+    assert_int_equal(n, 511);
+    assert_memory_equal(j.ev.user_agent + n - 2, "\xc3\xa9", 2);
+    json_t *s = json_string(j.ev.user_agent);
+    assert_non_null(s);
+    json_decref(s);
+    cd_ledger_report r;
+    verify(ch, ch->account_id, &r);
+    assert_true(r.ok);
+}
+
+#define SIGNED_TEST(f) cmocka_unit_test_setup_teardown(f, signed_setup, chain_teardown)
+#define CHAIN_TEST(f)  cmocka_unit_test_setup_teardown(f, chain_setup, chain_teardown)
 
 static int group_setup(void **state)
 {
@@ -673,6 +874,12 @@ int main(void)
         CHAIN_TEST(test_tamper_is_per_account),
         CHAIN_TEST(test_refused_change_appends_nothing),
         CHAIN_TEST(test_verify_unknown_account),
+        SIGNED_TEST(test_signed_head_verifies),
+        SIGNED_TEST(test_rewrite_without_key_is_detected),
+        SIGNED_TEST(test_unsigned_head_is_reported),
+        SIGNED_TEST(test_erase_all_is_detected),
+        cmocka_unit_test(test_key_file),
+        SIGNED_TEST(test_append_cleans_user_agent),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -198,6 +198,51 @@ static void test_string_matches_jansson(void **state)
     }
 }
 
+/* issue 8 item 12: a raw User-Agent that is not UTF-8 is stored with its bad bytes as \xHH,
+ * so that it is valid UTF-8 everywhere it goes (the hash, the export) and nothing drops it. */
+static void test_text_copy_escapes_bad_bytes(void **state)
+{
+    char out[64];
+    (void)state;
+    assert_false(cd_canon_text_copy(out, sizeof out, "Mozilla\xff/5.0 \xc3\xa9t\xc3"));
+    assert_string_equal(out, "Mozilla\\xFF/5.0 \xc3\xa9t\\xC3");
+    /* A lone continuation byte, an overlong NUL and a surrogate are bytes, not text. */
+    assert_false(cd_canon_text_copy(out, sizeof out, "\x80\xc0\x80\xed\xa0\x80ok"));
+    assert_string_equal(out, "\\x80\\xC0\\x80\\xED\\xA0\\x80ok");
+    assert_false(cd_canon_text_copy(out, sizeof out, NULL));
+    assert_string_equal(out, "");
+}
+
+/* issue 8 item 12: text longer than the column is cut at a character boundary, never in
+ * the middle of a UTF-8 sequence or of an escape. */
+static void test_text_copy_cuts_at_boundary(void **state)
+{
+    char out[6];
+    (void)state;
+    /* "a" + two 3-byte characters = 7 bytes: only "a" and the first character fit in 5. */
+    assert_true(cd_canon_text_copy(out, sizeof out, "a\xe2\x82\xac\xe2\x82\xac"));
+    assert_string_equal(out, "a\xe2\x82\xac");
+    /* "ab" + an escape of 4 characters does not fit in 5: the escape is left out whole. */
+    assert_true(cd_canon_text_copy(out, sizeof out,
+                                   "ab\xff"
+                                   "c"));
+    assert_string_equal(out, "ab");
+    assert_false(cd_canon_text_copy(out, sizeof out, "abcde"));
+    assert_string_equal(out, "abcde");
+    assert_true(cd_canon_text_copy(out, sizeof out, "abcdef"));
+    assert_string_equal(out, "abcde");
+    /* 4-byte characters (emoji) at the edge. */
+    char big[512];
+    char in[1200] = "";
+    for (int i = 0; i < 200; i++)
+        strcat(in, "\xf0\x9f\x98\x80");
+    assert_true(cd_canon_text_copy(big, sizeof big, in));
+    assert_int_equal(strlen(big), 508); /* 127 whole characters; 511 would split one */
+    json_t *v = json_string(big);       /* NULL if it were not valid UTF-8 */
+    assert_non_null(v);
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +256,8 @@ int main(void)
         cmocka_unit_test(test_null_input),
         cmocka_unit_test(test_sha256_of_canonical_bytes),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_text_copy_escapes_bad_bytes),
+        cmocka_unit_test(test_text_copy_cuts_at_boundary),
     };
 
     if (cd_crypto_init() != 0)

@@ -1,0 +1,461 @@
+/* tests/unit/store/test_writer.c -- the writer under faults and load (issue 8):
+ * - item 8: a batch whose transaction SQLite rolls back on its own (a full disk, made
+ *   real with PRAGMA max_page_count) commits nothing and answers every job failed;
+ * - item 7: the queue is bounded (CD_EBUSY, done not called), a job queued past its
+ *   deadline is answered CD_EBUSY without running, cd_store_run is exempt from both,
+ *   and closing answers every queued job exactly once. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store.h"
+#include "store/store_int.h" /* the writer connection's exec, for PRAGMA max_page_count */
+
+#include "../testutil.h"
+
+typedef struct fixture {
+    char dir[TU_PATH_MAX];
+    cd_store *store;
+    int64_t acct;
+} fixture;
+
+/* ---- jobs ---- */
+
+enum kind { K_GROUP, K_FILL_DISK_THEN_GROUP, K_BIG_IDEM, K_BIG_IDEM_IGNORED, K_GATE };
+
+typedef struct tjob {
+    enum kind kind;
+    char name[64];
+    int64_t acct;
+    atomic_int ran, calls; /* fn runs; done calls */
+    int rc;
+    cd_err err;
+    /* K_GATE: holds the writer until opened */
+    pthread_mutex_t *lock;
+    pthread_cond_t *cond;
+    bool *entered, *open;
+} tjob;
+
+static atomic_int finished;
+
+static int insert_group(cd_db *db, tjob *j, cd_err *err)
+{
+    cd_named n = {.created_ms = 1};
+    snprintf(n.name, sizeof n.name, "%s", j->name);
+    return cd_store_named_insert(db, "group", j->acct, &n, err);
+}
+
+static int tjob_run(cd_db *db, void *arg, cd_err *err)
+{
+    tjob *j = arg;
+    atomic_fetch_add(&j->ran, 1);
+    switch (j->kind) {
+    case K_GROUP:
+        return insert_group(db, j, err);
+    case K_FILL_DISK_THEN_GROUP:
+        /* A value below the current size sets the limit to the current size: from here
+         * on, any write that needs one more page fails with SQLITE_FULL. */
+        if (db->ops->exec(db, "PRAGMA max_page_count = 1", err) != 0)
+            return -1;
+        return insert_group(db, j, err);
+    case K_BIG_IDEM:
+    case K_BIG_IDEM_IGNORED: {
+        /* A 256 KiB record needs overflow pages the "disk" no longer has. */
+        cd_idem in = {.status = 200, .created_ms = 1};
+        snprintf(in.request_hash, sizeof in.request_hash, "%064d", 0);
+        in.body = malloc(256 * 1024 + 1);
+        memset(in.body, 'x', 256 * 1024);
+        in.body[256 * 1024] = '\0';
+        int rc = cd_store_idem_put(db, j->acct, j->name, &in, err);
+        free(in.body);
+        /* A job may treat a failed write as optional and go on: the writer must still
+         * notice that the transaction is gone. */
+        return j->kind == K_BIG_IDEM_IGNORED ? 0 : rc;
+    }
+    case K_GATE:
+        pthread_mutex_lock(j->lock);
+        *j->entered = true;
+        pthread_cond_broadcast(j->cond);
+        while (!*j->open)
+            pthread_cond_wait(j->cond, j->lock);
+        pthread_mutex_unlock(j->lock);
+        return insert_group(db, j, err);
+    }
+    return -1;
+}
+
+static void tjob_done(void *arg, int rc, const cd_err *err)
+{
+    tjob *j = arg;
+    j->rc = rc;
+    if (err)
+        j->err = *err;
+    atomic_fetch_add(&j->calls, 1);
+    atomic_fetch_add(&finished, 1);
+}
+
+static void tjob_init(tjob *j, enum kind kind, int64_t acct, const char *name)
+{
+    memset(j, 0, sizeof *j);
+    j->kind = kind;
+    j->acct = acct;
+    snprintf(j->name, sizeof j->name, "%s", name);
+    atomic_init(&j->ran, 0);
+    atomic_init(&j->calls, 0);
+}
+
+static void wait_finished(int n)
+{
+    for (int i = 0; i < 20000 && atomic_load(&finished) < n; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    assert_int_equal(atomic_load(&finished), n);
+}
+
+/* The writer held by a K_GATE job, so that what is submitted next queues up. */
+typedef struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool entered, open;
+    tjob job;
+} gate;
+
+static void gate_hold(fixture *f, gate *g)
+{
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    g->entered = g->open = false;
+    tjob_init(&g->job, K_GATE, f->acct, "gate");
+    g->job.lock = &g->lock;
+    g->job.cond = &g->cond;
+    g->job.entered = &g->entered;
+    g->job.open = &g->open;
+    assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &g->job, NULL), 0);
+    pthread_mutex_lock(&g->lock);
+    while (!g->entered)
+        pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_open(gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->open = true;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_destroy(gate *g)
+{
+    pthread_mutex_destroy(&g->lock);
+    pthread_cond_destroy(&g->cond);
+}
+
+/* ---- reading back ---- */
+
+static bool group_exists(fixture *f, const char *name)
+{
+    cd_db *rd = cd_store_reader(f->store);
+    assert_non_null(rd);
+    cd_named n;
+    bool yes = cd_store_named_by_name(rd, "group", f->acct, name, &n, NULL) == 0;
+    cd_store_release(f->store, rd);
+    return yes;
+}
+
+static bool idem_exists(fixture *f, const char *key)
+{
+    cd_db *rd = cd_store_reader(f->store);
+    assert_non_null(rd);
+    cd_idem i = {0};
+    bool yes = cd_store_idem_get(rd, f->acct, key, &i, NULL) == 0;
+    cd_idem_clear(&i);
+    cd_store_release(f->store, rd);
+    return yes;
+}
+
+static int job_account(cd_db *db, void *arg, cd_err *err)
+{
+    return cd_store_account_insert(db, arg, err);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    tu_mkdtemp(f->dir);
+    f->store = tu_store_open(f->dir, "w.db");
+    cd_account a = {.created_ms = 1};
+    snprintf(a.name, sizeof a.name, "acme");
+    snprintf(a.login, sizeof a.login, "ops@acme.test");
+    snprintf(a.ledger_head, sizeof a.ledger_head, "%064d", 0);
+    assert_int_equal(cd_store_run(f->store, job_account, &a, NULL), 0);
+    f->acct = a.id;
+    atomic_store(&finished, 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    cd_store_close(f->store);
+    tu_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- item 8: a batch SQLite rolls back on its own ---- */
+
+static int job_unlimit(cd_db *db, void *arg, cd_err *err)
+{
+    (void)arg;
+    return db->ops->exec(db, "PRAGMA max_page_count = 1073741823", err);
+}
+
+// issue 8 item 8: after a full disk rolls the batch transaction back, no job of the batch
+// is committed while answered failed (before the fix, the jobs after the fault ran in
+// autocommit: they were durable and answered 503, so a retry duplicated them).
+static void full_disk_batch(fixture *f, enum kind faulty)
+{
+    gate g;
+    tjob jobs[4];
+    tjob_init(&jobs[0], K_FILL_DISK_THEN_GROUP, f->acct, "before");
+    tjob_init(&jobs[1], faulty, f->acct, "big");
+    tjob_init(&jobs[2], K_GROUP, f->acct, "after-1");
+    tjob_init(&jobs[3], K_GROUP, f->acct, "after-2");
+
+    gate_hold(f, &g); /* the four below queue up and run as one batch */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i], NULL), 0);
+    gate_open(&g);
+    wait_finished(5);
+    assert_int_equal(g.job.rc, 0);
+
+    /* The fault happened where it was meant to: the first job wrote, the big one failed. */
+    assert_int_equal(atomic_load(&jobs[0].ran), 1);
+    assert_int_equal(atomic_load(&jobs[1].ran), 1);
+    assert_int_equal(jobs[1].rc, -1);
+    assert_int_equal(jobs[1].err.code, CD_ESTORE);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(atomic_load(&jobs[i].calls), 1);
+        bool stored = i == 1 ? idem_exists(f, jobs[i].name) : group_exists(f, jobs[i].name);
+        if (stored && jobs[i].rc != 0)
+            fail_msg("job %s is committed but was answered failed", jobs[i].name);
+        /* The transaction is gone, so nothing of the batch is durable... */
+        assert_false(stored);
+        /* ...and every job says so, with a retryable storage error. */
+        assert_int_equal(jobs[i].rc, -1);
+        assert_int_equal(jobs[i].err.code, CD_ESTORE);
+    }
+    /* The jobs after the fault were not even run: there was no transaction to run in. */
+    assert_int_equal(atomic_load(&jobs[2].ran), 0);
+    assert_int_equal(atomic_load(&jobs[3].ran), 0);
+
+    /* The writer is healthy afterwards: the next batch commits. */
+    assert_int_equal(cd_store_run(f->store, job_unlimit, NULL, NULL), 0);
+    tjob later;
+    tjob_init(&later, K_GROUP, f->acct, "after-2");
+    assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &later, NULL), 0);
+    wait_finished(6);
+    assert_int_equal(later.rc, 0);
+    assert_true(group_exists(f, "after-2"));
+    gate_destroy(&g);
+}
+
+static void test_full_disk_fails_whole_batch(void **state)
+{
+    full_disk_batch(*state, K_BIG_IDEM);
+}
+
+/* The same when the job that hit the full disk swallowed the error and returned 0. */
+static void test_full_disk_swallowed_error(void **state)
+{
+    full_disk_batch(*state, K_BIG_IDEM_IGNORED);
+}
+
+/* ---- item 7: bound, deadline, close ---- */
+
+typedef struct runner {
+    cd_store *store;
+    tjob *job;
+    int rc;
+    cd_err err;
+} runner;
+
+static void *run_in_thread(void *arg)
+{
+    runner *r = arg;
+    r->rc = cd_store_run(r->store, tjob_run, r->job, &r->err);
+    return NULL;
+}
+
+// issue 8 item 7: the queue is bounded; over it, submit refuses with CD_EBUSY and does
+// not call done; cd_store_run is not refused.
+static void test_queue_bound(void **state)
+{
+    fixture *f = *state;
+    gate g;
+    tjob jobs[4], over, internal;
+    cd_store_set_limits(f->store, 4, 0);
+    gate_hold(f, &g); /* the gate job left the queue: the writer is running it */
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "q-%d", i);
+        tjob_init(&jobs[i], K_GROUP, f->acct, name);
+        assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i], NULL), 0);
+    }
+    tjob_init(&over, K_GROUP, f->acct, "over");
+    cd_err err = {0};
+    assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &over, &err), -1);
+    assert_int_equal(err.code, CD_EBUSY);
+    assert_string_equal(cd_err_reason(&err), "overloaded");
+
+    /* An internal job (a STOP from the delivery worker) still gets in. */
+    tjob_init(&internal, K_GROUP, f->acct, "internal");
+    runner r = {.store = f->store, .job = &internal, .rc = -2};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_in_thread, &r), 0);
+    gate_open(&g);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(r.rc, 0);
+    wait_finished(5);
+
+    assert_int_equal(atomic_load(&over.calls), 0);
+    assert_int_equal(atomic_load(&over.ran), 0);
+    assert_false(group_exists(f, "over"));
+    assert_true(group_exists(f, "internal"));
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(jobs[i].rc, 0);
+        assert_true(group_exists(f, jobs[i].name));
+    }
+    /* With the queue drained, submit takes jobs again. */
+    assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &over, NULL), 0);
+    wait_finished(6);
+    assert_int_equal(over.rc, 0);
+    gate_destroy(&g);
+}
+
+// issue 8 item 7: a job still queued past its deadline is not run; done gets CD_EBUSY and
+// nothing of it is written. cd_store_run's jobs have no deadline.
+static void test_deadline(void **state)
+{
+    fixture *f = *state;
+    gate g;
+    tjob late, internal, fresh;
+    cd_store_set_limits(f->store, 0, 50);
+    gate_hold(f, &g);
+    tjob_init(&late, K_GROUP, f->acct, "late");
+    assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &late, NULL), 0);
+    tjob_init(&internal, K_GROUP, f->acct, "internal");
+    runner r = {.store = f->store, .job = &internal, .rc = -2};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_in_thread, &r), 0);
+    nanosleep(&(struct timespec){.tv_nsec = 200 * 1000000L}, NULL);
+    gate_open(&g);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    wait_finished(2);
+
+    assert_int_equal(atomic_load(&late.calls), 1);
+    assert_int_equal(atomic_load(&late.ran), 0);
+    assert_int_equal(late.rc, -1);
+    assert_int_equal(late.err.code, CD_EBUSY);
+    assert_string_equal(cd_err_reason(&late.err), "overloaded");
+    assert_false(group_exists(f, "late"));
+    assert_int_equal(r.rc, 0);
+    assert_true(group_exists(f, "internal"));
+    assert_int_equal(g.job.rc, 0); /* it was running, not queued */
+
+    /* A job that does not wait long runs. */
+    tjob_init(&fresh, K_GROUP, f->acct, "fresh");
+    assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &fresh, NULL), 0);
+    wait_finished(3);
+    assert_int_equal(fresh.rc, 0);
+    gate_destroy(&g);
+}
+
+static void *close_in_thread(void *arg)
+{
+    cd_store_close(arg);
+    return NULL;
+}
+
+// issue 8 item 7: closing answers every queued job exactly once -- those past their
+// deadline with CD_EBUSY, the others by running them -- and submits racing the close are
+// either queued (and answered) or refused with CD_ESTORE (and never answered).
+static void test_close_answers_every_job(void **state)
+{
+    fixture *f = *state;
+    enum { N = 40, M = 400 };
+    gate g;
+    tjob *jobs = calloc(N + M, sizeof *jobs);
+    assert_non_null(jobs);
+    cd_store_set_limits(f->store, 0, 100);
+    gate_hold(f, &g);
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "old-%d", i);
+        tjob_init(&jobs[i], K_GROUP, f->acct, name);
+        assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i], NULL), 0);
+    }
+    nanosleep(&(struct timespec){.tv_nsec = 200 * 1000000L}, NULL); /* past the deadline */
+
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, close_in_thread, f->store), 0);
+    int queued = N, refused = 0;
+    for (int i = N; i < N + M; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "new-%d", i);
+        tjob_init(&jobs[i], K_GROUP, f->acct, name);
+        cd_err err = {0};
+        if (cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i], &err) == 0) {
+            queued++;
+        } else {
+            assert_int_equal(err.code, CD_ESTORE);
+            refused++;
+            break; /* the store is closing: it will not take more */
+        }
+        if (i == N + M / 2)
+            gate_open(&g);
+    }
+    gate_open(&g);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    f->store = NULL;
+    assert_int_equal(atomic_load(&finished), queued + 1);
+    for (int i = 0; i < queued; i++) {
+        assert_int_equal(atomic_load(&jobs[i].calls), 1);
+        if (i < N) {
+            assert_int_equal(jobs[i].rc, -1);
+            assert_int_equal(jobs[i].err.code, CD_EBUSY);
+            assert_int_equal(atomic_load(&jobs[i].ran), 0);
+        }
+    }
+    for (int i = queued; i < N + M; i++)
+        assert_int_equal(atomic_load(&jobs[i].calls), 0);
+    (void)refused;
+    f->store = tu_store_open(f->dir, "w.db"); /* for teardown */
+    free(jobs);
+    gate_destroy(&g);
+}
+
+#define WRITER_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        WRITER_TEST(test_full_disk_fails_whole_batch),
+        WRITER_TEST(test_full_disk_swallowed_error),
+        WRITER_TEST(test_queue_bound),
+        WRITER_TEST(test_deadline),
+        WRITER_TEST(test_close_answers_every_job),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
