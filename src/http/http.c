@@ -77,9 +77,11 @@ typedef struct header {
 /* P_READING -> P_HANDLING (claimed by on_request) -> P_ANSWERED, or -> P_WAITING (deferred)
  * -> P_READY (job done or abandoned) -> P_ANSWERED; or P_READING -> P_TIMEDOUT (watchdog). */
 enum phase { P_READING, P_HANDLING, P_WAITING, P_READY, P_ANSWERED, P_TIMEDOUT };
-/* A deferred job: the writer moves J_QUEUED -> J_RUNNING -> J_DONE; cd_http_stop may take
- * a job that is not done yet to J_ABANDONED, and whoever moves it first answers. */
-enum job { J_NONE, J_QUEUED, J_RUNNING, J_DONE, J_ABANDONED };
+/* A deferred job: the writer moves J_QUEUED -> J_RUNNING -> J_DONE. cd_http_stop may take
+ * a queued job to J_ABANDONED (the writer then skips it) or a running one to J_ORPHANED
+ * (the writer finishes it, but its client has been answered already); whoever moves the
+ * job out of J_QUEUED/J_RUNNING first answers. */
+enum job { J_NONE, J_QUEUED, J_RUNNING, J_DONE, J_ABANDONED, J_ORPHANED };
 
 struct cd_req {
     cd_http *http;
@@ -114,6 +116,7 @@ struct cd_req {
     void *farg;
     int rc;
     cd_err err;
+    bool orphan; /* answered by cd_http_stop through the router, not by `finish` */
     /* capture mode (no connection): the reply is kept here instead of sent */
     char *cap_body;
     size_t cap_len;
@@ -174,8 +177,16 @@ static void req_free(cd_req *req)
  * writer's for a job that cd_http_stop abandoned). */
 static void req_unref(cd_req *req)
 {
-    if (atomic_fetch_sub(&req->refs, 1) == 1)
-        req_free(req);
+    if (atomic_fetch_sub(&req->refs, 1) != 1)
+        return;
+    if (atomic_load(&req->job) == J_ORPHANED) {
+        /* Nobody else uses the request any more: `finish` may release what the handler
+         * gave the job (it is written to free it on failure); its answer is captured and
+         * dropped, since the client was answered already. */
+        req->conn = NULL;
+        req->finish(req, req->farg, -1, &req->err);
+    }
+    req_free(req);
 }
 
 /* ---- accessors ---- */
@@ -719,6 +730,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         break;
     case P_READY:
         undefer(req);
+        if (req->orphan) /* the job may still be running: leave its argument alone */
+            return (enum MHD_Result)cd_router_reply_error(h->router, req, &req->err);
         return (enum MHD_Result)req->finish(req, req->farg, req->rc, &req->err);
     default: /* waiting for the writer, answered, or timed out: nothing to do */
         *data_len = 0;
@@ -1066,7 +1079,9 @@ static bool drain(cd_http *h, unsigned ms)
 }
 
 /* Answers 503 to every request whose job the writer has not handed back, and resumes
- * them; the writer skips those it has not started (job_run) and frees them (job_done). */
+ * them. The writer skips those it has not started (job_run); for one it is running, the
+ * answer comes from the router, not from `finish`, which must not see the job's argument
+ * while the job may still write it: req_unref() calls it once the writer is done. */
 static void abandon_waiters(cd_http *h)
 {
     size_t n = 0, cap = 16;
@@ -1083,16 +1098,19 @@ static void abandon_waiters(cd_http *h)
         cd_req *r = v[i];
         int j = atomic_load(&r->job);
         while (j == J_QUEUED || j == J_RUNNING) {
-            if (!atomic_compare_exchange_weak(&r->job, &j, J_ABANDONED))
+            if (!atomic_compare_exchange_weak(&r->job, &j,
+                                              j == J_QUEUED ? J_ABANDONED : J_ORPHANED))
                 continue;
             cd_err e;
-            if (j == J_QUEUED)
+            if (j == J_QUEUED) {
                 cd_fail_reason(&e, CD_EBUSY, "stopping", "",
                                "the server is stopping; nothing was done: retry");
-            else
+            } else {
+                r->orphan = true;
                 cd_fail_reason(&e, CD_ESTORE, "stopping", "",
                                "the server stopped before the write was confirmed; retry with "
                                "the same Idempotency-Key");
+            }
             complete(r, -1, &e);
             break;
         }

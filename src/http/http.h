@@ -54,7 +54,8 @@ void cd_http_metrics(const cd_http *h, cd_buf *out);
  * 2. give the waiters up to stop_grace_ms to be answered normally;
  * 3. answer those still waiting 503 (a job not started yet is then skipped by the writer;
  *    one already running may still commit, and the message says to retry with the same
- *    Idempotency-Key), and give their answers a moment to go out;
+ *    Idempotency-Key: its `finish` runs later, when the writer hands it back, with its
+ *    answer dropped), and give their answers a moment to go out;
  * 4. stop MHD. The writer may still hold abandoned jobs: their memory is freed when it
  *    hands them back, so the store must be closed after this, never before. */
 void cd_http_stop(cd_http *h);

@@ -12,10 +12,12 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <malloc.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <time.h>
 
@@ -203,6 +205,52 @@ static int h_group_create(cd_req *req)
     return cd_req_defer(req, cd_req_ctx(req), job_group, a, finish_group);
 }
 
+/* POST /block: a write whose job blocks until `release` is set, and POST /queued: one
+ * that only counts its runs; both count the calls of their finish (issue 8 item 7). */
+static atomic_int block_started, block_release, queued_runs, finish_calls, finish_rc_sum;
+
+static int job_block(cd_db *db, void *arg, cd_err *err)
+{
+    (void)db;
+    (void)err;
+    int *owned = arg;
+    atomic_store(&block_started, 1);
+    for (int i = 0; i < 1000 && !atomic_load(&block_release); i++)
+        usleep(10 * 1000);
+    *owned = 42; /* writes into the request's memory after its client was answered */
+    return 0;
+}
+
+static int job_count(cd_db *db, void *arg, cd_err *err)
+{
+    (void)db;
+    (void)arg;
+    (void)err;
+    atomic_fetch_add(&queued_runs, 1);
+    return 0;
+}
+
+static int finish_count(cd_req *req, void *arg, int rc, const cd_err *err)
+{
+    (void)arg;
+    atomic_fetch_add(&finish_calls, 1);
+    atomic_fetch_add(&finish_rc_sum, rc);
+    if (rc != 0)
+        return reply_error(req, err);
+    return cd_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static int h_block(cd_req *req)
+{
+    int *owned = cd_req_alloc(req, sizeof *owned);
+    return cd_req_defer(req, cd_req_ctx(req), job_block, owned, finish_count);
+}
+
+static int h_queued(cd_req *req)
+{
+    return cd_req_defer(req, cd_req_ctx(req), job_count, NULL, finish_count);
+}
+
 /* ---- the server ---- */
 
 static int group_setup(void **state)
@@ -224,6 +272,8 @@ static int group_setup(void **state)
     cd_router_add(r, "POST", "/json", &main_surface, h_json, NULL);
     cd_router_add(r, "POST", "/echo-cap", &main_surface, h_body_cap, NULL);
     cd_router_add(r, "POST", "/groups", &main_surface, h_group_create, srv.store);
+    cd_router_add(r, "POST", "/block", &main_surface, h_block, srv.store);
+    cd_router_add(r, "POST", "/queued", &main_surface, h_queued, srv.store);
     cd_router_add(r, "DELETE", "/nothing", &main_surface, h_no_content, NULL);
     cd_router_add(r, "GET", "/null-body", &main_surface, h_null_body, NULL);
     cd_router_add(r, "GET", "/creds", &main_surface, h_creds, &all_styles);
@@ -910,6 +960,68 @@ static void test_deferred_concurrent(void **state)
     }
 }
 
+typedef struct stop_client {
+    const char *path;
+    resp r;
+} stop_client;
+
+static void *stop_client_main(void *arg)
+{
+    stop_client *c = arg;
+    CURL *h = curl_easy_init();
+    perform(h, &(call){.method = "POST", .path = c->path, .body = "{}", .body_len = 2}, &c->r);
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+static void wait_for(atomic_int *v, int want)
+{
+    for (int i = 0; i < 500 && atomic_load(v) != want; i++)
+        usleep(10 * 1000);
+    assert_int_equal(atomic_load(v), want);
+}
+
+/* issue 8 item 7: stopping while the writer is stuck answers every waiter (no connection
+ * stays suspended for MHD_stop_daemon to abort on). A queued job is skipped and its client
+ * told nothing was done; a running one is left to finish, its client told to retry with
+ * the same key, and its finish still runs once, afterwards, to release what it owns. */
+static void test_stop_with_a_stuck_writer(void **state)
+{
+    (void)state;
+    cd_err err = {0};
+    cd_http_config cfg = {
+        .host = "127.0.0.1", .threads = 2, .max_body = MAX_BODY, .stop_grace_ms = 300};
+    cd_http *h2 = cd_http_start(&cfg, srv.router, &err);
+    assert_non_null(h2);
+    int main_port = srv.port;
+    srv.port = cd_http_port(h2);
+    stop_client running = {.path = "/block"}, queued = {.path = "/queued"};
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, stop_client_main, &running), 0);
+    wait_for(&block_started, 1); /* the writer is inside the first job */
+    assert_int_equal(pthread_create(&t2, NULL, stop_client_main, &queued), 0);
+    for (int i = 0; i < 500 && cd_http_deferred(h2) < 2; i++)
+        usleep(10 * 1000);
+    assert_int_equal(cd_http_deferred(h2), 2);
+
+    cd_http_stop(h2); /* returns with the first job still blocked */
+    srv.port = main_port;
+    assert_int_equal(pthread_join(t1, NULL), 0);
+    assert_int_equal(pthread_join(t2, NULL), 0);
+    assert_int_equal(running.r.status, 500); /* CD_ESTORE in this surface */
+    assert_non_null(strstr(running.r.body.data, "Idempotency-Key"));
+    assert_int_equal(queued.r.status, 500); /* CD_EBUSY */
+    assert_non_null(strstr(queued.r.body.data, "nothing was done"));
+    assert_int_equal(atomic_load(&finish_calls), 1); /* the queued one's, on answering */
+
+    atomic_store(&block_release, 1);
+    wait_for(&finish_calls, 2); /* the running one's, once the writer handed it back */
+    assert_int_equal(atomic_load(&finish_rc_sum), -2);
+    assert_int_equal(atomic_load(&queued_runs), 0); /* skipped: its client was told so */
+    resp_free(&running.r);
+    resp_free(&queued.r);
+}
+
 /* Requests on one handle reuse one connection, deferred ones included. */
 static void test_keep_alive(void **state)
 {
@@ -1015,6 +1127,7 @@ int main(void)
         cmocka_unit_test(test_deferred),
         cmocka_unit_test(test_deferred_concurrent),
         cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_stop_with_a_stuck_writer),
         cmocka_unit_test(test_metrics),
     };
 
