@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -970,6 +971,34 @@ const char *cd_http__unescape_late(cd_req *req, const char *s)
     return out;
 }
 
+/* libmicrohttpd's own messages ("Server reached connection limit...") as JSON log lines,
+ * at most 10 a second: a flood of refused connections must not flood the log too. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    static _Atomic int64_t window; /* the second being counted */
+    static atomic_int in_window;
+    static atomic_uint_fast64_t dropped;
+    (void)cls;
+    int64_t sec = cd_monotonic_us() / 1000000, prev = atomic_load(&window);
+    if (sec != prev && atomic_compare_exchange_strong(&window, &prev, sec))
+        atomic_store(&in_window, 0);
+    if (atomic_fetch_add(&in_window, 1) >= 10) {
+        atomic_fetch_add(&dropped, 1);
+        return;
+    }
+    char text[256];
+    vsnprintf(text, sizeof text, fmt, ap);
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        text[--n] = '\0';
+    cd_buf f = {0};
+    cd_buf_puts(&f, "\"detail\":");
+    cd_json_quote(&f, text);
+    cd_buf_printf(&f, ",\"suppressed\":%llu", (unsigned long long)atomic_exchange(&dropped, 0));
+    cd_log("warn", "http", f.data);
+    cd_buf_free(&f);
+}
+
 /* Our own listening socket, so that the port is known (and public_url set) before any
  * thread serves a request. */
 static int listen_on(cd_http *h, cd_err *err)
@@ -1025,12 +1054,12 @@ int cd_http_serve(cd_http *h, cd_err *err)
     const cd_http_config *cfg = &h->cfg;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     h->d = MHD_start_daemon(
-        flags, (uint16_t)h->port, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
-        (MHD_socket)h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        h, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->idle_timeout, MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip, MHD_OPTION_END);
+        flags, (uint16_t)h->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+        NULL, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip, MHD_OPTION_END);
     if (h->d == NULL)
         return cd_fail(err, CD_EINTERNAL, "listen", "cannot serve on %s:%d", cfg->host, h->port);
     h->listen_fd = -1; /* MHD's now (see cd_http_stop) */

@@ -119,6 +119,10 @@ describe('connection limits (issue 8 item 6)', () => {
             await sleep(300);
             const ok = await rawExchange(srv.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeout: 2000 });
             assert.match(ok, /^HTTP\/1\.1 200/);
+            // libmicrohttpd's note about the refusal is a JSON log line like the others.
+            const lines = srv.logLines();
+            assert.deepEqual(lines.filter((l) => l.__raw), [], 'every log line is JSON');
+            assert.ok(lines.some((l) => l.msg === 'http' && /limit/i.test(l.detail)), srv.stderr());
         } finally {
             for (const s of held) s.destroy();
         }
