@@ -95,6 +95,28 @@ describe('export: exactly the hashed fields, checked by an independent verifier'
         assert.match(v2.stderr, /seq 4: prev_hash/);
     });
 
+    test('the short verifier shown in README.md passes a real export and fails a tampered one', async () => {
+        // Issue 8 item 12: "README shows a short verifier and a test runs it on an export".
+        const readme = await readFile(path.join(REPO, 'README.md'), 'utf8');
+        const m = readme.match(/## Proof[\s\S]*?```js\n([\s\S]*?)```/);
+        assert.ok(m, 'README.md has a js verifier under "## Proof"');
+        const dir = await makeTempDir();
+        scratch.push(dir);
+        const script = path.join(dir, 'verify.mjs');
+        await writeFile(script, m[1]);
+        const r = await srv.v1('GET', `/export?phone=${num(70)}`);
+        await writeFile(path.join(dir, 'proof.json'), r.text);
+        const ok = await run(process.execPath, [script, path.join(dir, 'proof.json')]);
+        assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+        assert.match(ok.stdout, /ok: 3 events/);
+        const edited = structuredClone(r.json);
+        edited.events[0].scope = 'group:9';
+        await writeFile(path.join(dir, 'bad.json'), JSON.stringify(edited));
+        const bad = await run(process.execPath, [script, path.join(dir, 'bad.json')]);
+        assert.equal(bad.code, 1, bad.stdout);
+        assert.match(bad.stdout, /BROKEN/);
+    });
+
     test('CSV export: same fields and values, formula cells prefixed with \', phones kept, verifier passes', async () => {
         // Issue 8 item 13: "CSV export neutralises cells starting with =, +, -, @".
         const r = await srv.v1('GET', `/export?phone=${num(70)}&format=csv`);
