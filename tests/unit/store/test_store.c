@@ -1554,6 +1554,150 @@ static void test_reader_pool_blocks_when_full(void **state)
     free(dbs);
 }
 
+/* ---- the shared row helpers ---- */
+
+/* issue 9 part 8: every get and every list of the SQLite backend now runs through one
+ * fetch-one helper and one row loop (store/sqlite_int.h). These pin what the copies they
+ * replaced did: a callback's non-zero answer stops the list after that row and the list
+ * succeeds, except that contact_list takes a negative answer as an error; a missing row is
+ * CD_ENOTFOUND with each getter's own field and message. */
+typedef struct stopper {
+    int calls, ret;
+} stopper;
+
+static int stop_account(const cd_account *a, void *arg)
+{
+    (void)a;
+    ((stopper *)arg)->calls++;
+    return ((stopper *)arg)->ret;
+}
+
+static int stop_key(const cd_apikey *k, void *arg)
+{
+    (void)k;
+    ((stopper *)arg)->calls++;
+    return ((stopper *)arg)->ret;
+}
+
+static int stop_contact(const cd_contact *c, void *arg)
+{
+    (void)c;
+    ((stopper *)arg)->calls++;
+    return ((stopper *)arg)->ret;
+}
+
+static int stop_named(const cd_named *n, void *arg)
+{
+    (void)n;
+    ((stopper *)arg)->calls++;
+    return ((stopper *)arg)->ret;
+}
+
+static int stop_consent(const cd_consent *c, void *arg)
+{
+    (void)c;
+    ((stopper *)arg)->calls++;
+    return ((stopper *)arg)->ret;
+}
+
+static int stop_event(const cd_event *e, void *arg)
+{
+    (void)e;
+    ((stopper *)arg)->calls++;
+    return ((stopper *)arg)->ret;
+}
+
+static int stop_message(const cd_message *m, int64_t rowid, void *arg)
+{
+    (void)m, (void)rowid;
+    ((stopper *)arg)->calls++;
+    return ((stopper *)arg)->ret;
+}
+
+/* Two rows of everything the lists below read, in account acme. */
+static void two_of_each(fixture *f)
+{
+    for (int i = 1; i <= 2; i++) {
+        char phone[16], name[8], id[8];
+        cd_contact c;
+        cd_event e;
+        cd_apikey k = {.account_id = f->acme, .created_ms = i};
+        snprintf(k.id, sizeof k.id, "key_000000000000000%d", i);
+        snprintf(k.hash, sizeof k.hash, "%064d", i);
+        must(f->store, (op){.kind = OP_KEY, .rec = &k});
+        snprintf(phone, sizeof phone, "+1646555010%d", i);
+        make_contact(&c, f->acme, phone, NULL, NULL, NULL, NULL, NULL);
+        put_contact(f, &c);
+        cd_contact_clear(&c);
+        snprintf(name, sizeof name, "n%d", i);
+        add_named(f->store, "group", f->acme, 0, name);
+        put_consent(f, f->acme, 1, i == 1 ? "all" : "group:1", "opted_in", i);
+        make_event(&e, f->acme, i, 1, "all", i);
+        must(f->store, (op){.kind = OP_EVENT, .rec = &e});
+        snprintf(id, sizeof id, "m%d", i);
+        add_message(f, f->acme, id, "+16465550101", "queued", "marketing", i);
+    }
+}
+
+static void test_row_helpers_stop(void **state)
+{
+    fixture *f = *state;
+    two_of_each(f);
+    for (int ret = -1; ret <= 1; ret += 2) {
+        cd_contact_filter cf = {.limit = 10};
+        cd_event_filter ef = {.limit = 10};
+        cd_message_filter mf = {.limit = 10};
+        stopper st[9] = {{0, ret}, {0, ret}, {0, ret}, {0, ret}, {0, ret},
+                         {0, ret}, {0, ret}, {0, ret}, {0, ret}};
+        cd_err err = {0};
+        assert_int_equal(cd_store_account_each(rd(f), stop_account, &st[0], &err), 0);
+        assert_int_equal(cd_store_key_each(rd(f), f->acme, stop_key, &st[1], &err), 0);
+        assert_int_equal(cd_store_contact_list(rd(f), f->acme, &cf, stop_contact, &st[2], &err),
+                         ret < 0 ? -1 : 0);
+        assert_int_equal(
+            cd_store_named_list(rd(f), "group", f->acme, 0, 10, stop_named, &st[3], &err), 0);
+        assert_int_equal(cd_store_consent_list(rd(f), f->acme, 1, stop_consent, &st[4], &err), 0);
+        assert_int_equal(cd_store_event_list(rd(f), f->acme, &ef, stop_event, &st[5], &err), 0);
+        assert_int_equal(cd_store_event_scan(rd(f), f->acme, stop_event, &st[6], &err), 0);
+        assert_int_equal(cd_store_message_list(rd(f), f->acme, &mf, stop_message, &st[7], &err), 0);
+        assert_int_equal(cd_store_message_due(rd(f), INT64_MAX, 10, stop_message, &st[8], &err), 0);
+        for (int i = 0; i < 9; i++)
+            assert_int_equal(st[i].calls, 1);
+    }
+}
+
+static void expect_missing(int rc, const cd_err *err, const char *field, const char *msg)
+{
+    assert_int_equal(rc, -1);
+    assert_int_equal(err->code, CD_ENOTFOUND);
+    assert_string_equal(err->field, field);
+    assert_string_equal(err->msg, msg);
+}
+
+static void test_row_helpers_missing(void **state)
+{
+    fixture *f = *state;
+    cd_err err = {0};
+    cd_account a;
+    cd_apikey k;
+    cd_contact c;
+    cd_named n;
+    cd_consent cs;
+    cd_message m;
+    cd_idem i;
+
+    expect_missing(cd_store_account_get(rd(f), "name", "nobody", &a, &err), &err, "account",
+                   "no such account");
+    expect_missing(cd_store_key_get(rd(f), "key_none", &k, &err), &err, "", "no such key");
+    expect_missing(cd_store_contact_get(rd(f), f->acme, 99, &c, &err), &err, "", "no such contact");
+    expect_missing(cd_store_named_get(rd(f), "type", f->acme, 99, &n, &err), &err, "", "not found");
+    expect_missing(cd_store_consent_get(rd(f), f->acme, 1, "all", &cs, &err), &err, "scope",
+                   "no consent state");
+    expect_missing(cd_store_message_get(rd(f), f->acme, "nope", &m, &err), &err, "",
+                   "no such message");
+    expect_missing(cd_store_idem_get(rd(f), f->acme, "nope", &i, &err), &err, "", "unknown key");
+}
+
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 int main(void)
@@ -1581,6 +1725,8 @@ int main(void)
         STORE_TEST(test_close_drains_queue),
         STORE_TEST(test_reader_keeps_snapshot),
         STORE_TEST(test_reader_pool_blocks_when_full),
+        STORE_TEST(test_row_helpers_stop),
+        STORE_TEST(test_row_helpers_missing),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,247 @@
+/* store/sqlite_int.h -- what the two files of the SQLite backend share, and nobody else.
+ *
+ *   sqlite.c      connections and migrations; accounts, keys, contacts, groups and message
+ *                 types, consents, the ledger; the helpers below; the ops table;
+ *   sqlite_msg.c  the messaging tables: messages and their parts, unrouted inbound, flows,
+ *                 senders, settings, idempotency.
+ *
+ * Symbols shared between the two are named cd_sqlite__x; the small column and binding
+ * helpers are static inline here so that a query reads the same in either file. */
+#ifndef CD_STORE_SQLITE_INT_H
+#define CD_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "store/store_int.h"
+#include "util/xalloc.h"
+
+/* Every statement, named so that finding its prepared form is an array index. */
+enum q {
+    Q_ACCOUNT_INSERT,
+    Q_ACCOUNT_BY_ID,
+    Q_ACCOUNT_BY_NAME,
+    Q_ACCOUNT_BY_LOGIN,
+    Q_ACCOUNT_BY_BRAND,
+    Q_ACCOUNT_SET_HEAD,
+    Q_ACCOUNT_SIGN_HEAD,
+    Q_ACCOUNT_ALL,
+    Q_KEY_INSERT,
+    Q_KEY_GET,
+    Q_KEY_REVOKE,
+    Q_KEY_LIST,
+    Q_CONTACT_GET,
+    Q_CONTACT_BY_PHONE,
+    Q_CONTACT_INSERT,
+    Q_CONTACT_UPDATE,
+    Q_CONTACT_LIST,
+    Q_CONTACT_GROUPS,
+    Q_CONTACT_GROUPS_CLEAR,
+    Q_CONTACT_GROUPS_ADD,
+    Q_GROUP_INSERT,
+    Q_GROUP_GET,
+    Q_GROUP_BY_NAME,
+    Q_GROUP_LIST,
+    Q_TYPE_INSERT,
+    Q_TYPE_NEXT_ID,
+    Q_TYPE_GET,
+    Q_TYPE_BY_NAME,
+    Q_TYPE_LIST,
+    Q_CONSENT_GET,
+    Q_CONSENT_PUT,
+    Q_CONSENT_LIST,
+    Q_CONSENT_DELETE,
+    Q_EVENT_INSERT,
+    Q_EVENT_LIST,
+    Q_EVENT_SCAN,
+    Q_MESSAGE_INSERT,
+    Q_MESSAGE_GET,
+    Q_MESSAGE_COUNT,
+    Q_MESSAGE_LIST,
+    Q_MESSAGE_UPDATE,
+    Q_MESSAGE_DUE,
+    Q_MESSAGE_NEXT_DUE,
+    Q_MESSAGE_CLAIM,
+    Q_MESSAGE_REQUEUE,
+    Q_MESSAGE_REFUSE_QUEUED,
+    Q_MESSAGE_DUE_FAIR,
+    Q_MESSAGE_UNCLAIM,
+    Q_UNROUTED_INSERT,
+    Q_UNROUTED_LIST,
+    Q_PART_INSERT,
+    Q_PART_MESSAGE,
+    Q_PART_STATUS,
+    Q_PART_COUNTS,
+    Q_FLOW_INSERT,
+    Q_FLOW_UPDATE,
+    Q_FLOW_GET,
+    Q_FLOW_LIST,
+    Q_FLOW_EXPIRED,
+    Q_SENDER_PUT,
+    Q_SENDER_GET,
+    Q_SENDER_DELETE,
+    Q_SENDER_LIST,
+    Q_SETTINGS_GET,
+    Q_SETTINGS_PUT,
+    Q_IDEM_GET,
+    Q_IDEM_PUT,
+    Q_IDEM_PURGE,
+    /* transaction control, run by the writer for every job and batch */
+    Q_BEGIN,
+    Q_BEGIN_READ,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_SAVEPOINT,
+    Q_RELEASE,
+    Q_ROLLBACK_TO,
+    Q_COUNT
+};
+
+/* The SQL of each query lives in the file that runs it: sqlite.c's table, or this one from
+ * sqlite_msg.c. Each leaves the other's entries NULL. */
+extern const char *const cd_sqlite__msg_sql[Q_COUNT];
+
+typedef struct sqlite_db {
+    struct cd_db base; /* first: a cd_db * is a sqlite_db * */
+    sqlite3 *h;
+    sqlite3_stmt *st[Q_COUNT]; /* prepared on first use, finalized by disconnect */
+} sqlite_db;
+
+static inline sqlite_db *SDB(cd_db *db)
+{
+    return (sqlite_db *)db;
+}
+
+/* Readies a statement for its next use. */
+static inline void done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/* NULL binds SQL NULL. The text is borrowed until the statement is reset. */
+static inline void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static inline void bind_json(sqlite3_stmt *s, int i, const json_t *v)
+{
+    if (v) {
+        char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        sqlite3_bind_text(s, i, txt, -1, free);
+    } else {
+        sqlite3_bind_null(s, i);
+    }
+}
+
+/* Column i as text into out[n]; NULL reads as "". */
+static inline void col_copy(sqlite3_stmt *s, int i, char *out, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    snprintf(out, n, "%s", t ? (const char *)t : "");
+}
+
+/* Column i as a string the caller owns (free()); NULL stays NULL. */
+static inline char *col_dup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? cd_xstrdup((const char *)t) : NULL;
+}
+
+/* Column i parsed as JSON: a new reference, or NULL for SQL NULL or text that does not
+ * parse. */
+static inline json_t *col_json(sqlite3_stmt *s, int i)
+{
+    const void *t = sqlite3_column_text(s, i);
+    if (t == NULL)
+        return NULL;
+    return json_loadb(t, (size_t)sqlite3_column_bytes(s, i), JSON_DECODE_ANY, NULL);
+}
+
+/* Turns the connection's last error into a cd_err and returns -1: a constraint is
+ * CD_ECONFLICT ("<what>: already exists"), anything else CD_ESTORE. The SQLite text goes to
+ * the log under `what`, never to the client: it may name tables and values. */
+int cd_sqlite__fail(sqlite_db *d, cd_err *err, const char *what);
+/* The prepared statement for q (borrowed from d, reset and unbound); NULL with *err when it
+ * does not prepare. */
+sqlite3_stmt *cd_sqlite__stmt(sqlite_db *d, enum q q, cd_err *err);
+/* Runs a statement that returns no rows, and resets it. */
+int cd_sqlite__step_done(sqlite_db *d, sqlite3_stmt *s, cd_err *err, const char *what);
+
+/* One kind of row: how to read it, and what to say when it is not there. */
+typedef struct cd_sqlite__row {
+    void (*read)(sqlite3_stmt *s, void *out); /* fills *out from the current row */
+    const char *what;                         /* names the query in the log on an error */
+    const char *field, *missing;              /* CD_ENOTFOUND's field and message */
+} cd_sqlite__row;
+
+/* Steps s once and reads its row into out with row->read. No row is CD_ENOTFOUND with
+ * row->field and row->missing; an SQLite error is cd_sqlite__fail(row->what). s is reset on
+ * every path. */
+int cd_sqlite__one(sqlite_db *d, sqlite3_stmt *s, const cd_sqlite__row *row, void *out,
+                   cd_err *err);
+
+/* Calls each(s, arg) for every row of s, on the current row. It returns 0 to go on, > 0 to
+ * stop (a success), < 0 to stop with an error it has put in err (or not: a callback of the
+ * store's caller may fail without one). Returns 0, -1 for that error or an SQLite one
+ * (cd_sqlite__fail(what)). s is reset on every path. */
+int cd_sqlite__each(sqlite_db *d, sqlite3_stmt *s, int (*each)(sqlite3_stmt *s, void *arg),
+                    void *arg, const char *what, cd_err *err);
+
+/* sqlite_msg.c: the messaging half of cd_store__sqlite_ops (store_int.h documents each). */
+int cd_sqlite__message_insert(cd_db *db, const cd_message *m, cd_err *err);
+int cd_sqlite__message_count(cd_db *db, int64_t account_id, const char *to, const char *kind,
+                             const char *action, int64_t since_ms, int *out, cd_err *err);
+int cd_sqlite__message_update(cd_db *db, const cd_message *m, cd_err *err);
+int cd_sqlite__message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each, void *arg,
+                           cd_err *err);
+int cd_sqlite__message_next_due(cd_db *db, int64_t *out_ms, cd_err *err);
+int cd_sqlite__message_requeue_sending(cd_db *db, int64_t now_ms, int *count, cd_err *err);
+int cd_sqlite__message_claim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                             bool *claimed, cd_err *err);
+int cd_sqlite__message_refuse_queued(cd_db *db, int64_t account_id, int64_t contact_id,
+                                     const char *scope, int64_t now_ms, const char *reason,
+                                     int *count, cd_err *err);
+int cd_sqlite__message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                               cd_err *err);
+int cd_sqlite__message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
+                                cd_message_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__unrouted_insert(cd_db *db, cd_unrouted *u, cd_err *err);
+int cd_sqlite__unrouted_list(cd_db *db, int limit, cd_unrouted_each_fn each, void *arg,
+                             cd_err *err);
+int cd_sqlite__part_insert(cd_db *db, const char *transport, const char *remote_id,
+                           int64_t account_id, const char *message_id, cd_err *err);
+int cd_sqlite__part_status(cd_db *db, const char *transport, const char *remote_id,
+                           const char *status, int64_t account_id, const char *message_id,
+                           int counts[3], cd_err *err);
+int cd_sqlite__part_message(cd_db *db, const char *transport, const char *remote_id,
+                            cd_message *out, cd_err *err);
+int cd_sqlite__message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
+                           cd_err *err);
+int cd_sqlite__message_list(cd_db *db, int64_t account_id, const cd_message_filter *f,
+                            cd_message_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__flow_insert(cd_db *db, const cd_flow *f, cd_err *err);
+int cd_sqlite__flow_update(cd_db *db, const cd_flow *f, cd_err *err);
+int cd_sqlite__flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out, cd_err *err);
+int cd_sqlite__flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f,
+                         cd_flow_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each, void *arg,
+                            cd_err *err);
+int cd_sqlite__sender_put(cd_db *db, const cd_sender *o, cd_err *err);
+int cd_sqlite__sender_get(cd_db *db, const char *number, cd_sender *out, cd_err *err);
+int cd_sqlite__sender_delete(cd_db *db, int64_t account_id, const char *number, cd_err *err);
+int cd_sqlite__sender_list(cd_db *db, int64_t account_id, cd_sender_each_fn each, void *arg,
+                           cd_err *err);
+int cd_sqlite__settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *err);
+int cd_sqlite__settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err);
+int cd_sqlite__idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *out, cd_err *err);
+int cd_sqlite__idem_put(cd_db *db, int64_t account_id, const char *key, const cd_idem *in,
+                        cd_err *err);
+int cd_sqlite__idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_err *err);
+
+#endif
