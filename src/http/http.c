@@ -25,10 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "http/form.h"
+#include "http/http_int.h"
+#include "http/ratelimit.h"
 #include "http/router.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -93,7 +97,10 @@ struct cd_req {
     char ip[64];
     int64_t t0;
     cd_buf body;
+    size_t max_body; /* the route's cap, or the server's (set once the route is known) */
     bool too_big;
+    bool hooked;               /* the surface's headers hook ran */
+    cd_ratelimit_info *rlinfo; /* request memory; NULL until cd_req_set_ratelimit */
     json_t *json;
     bool json_done;
     cd_err json_err;
@@ -243,6 +250,52 @@ void *cd_req_ctx(const cd_req *req)
     return req->match.ctx;
 }
 
+const cd_surface *cd_req_surface(cd_req *req)
+{
+    if (req->match.surface == NULL)
+        req->match.surface = cd_router__surface_of(req->http->router, req);
+    return req->match.surface;
+}
+
+void *cd_req_surface_ctx(cd_req *req)
+{
+    const cd_surface *s = cd_req_surface(req);
+    return s ? s->ctx : NULL;
+}
+
+/* "application/x-www-form-urlencoded", with parameters (charset) or not. */
+static bool form_labelled(const char *ctype)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+    if (ctype == NULL)
+        return false;
+    while (*ctype == ' ' || *ctype == '\t')
+        ctype++;
+    if (strncasecmp(ctype, form, sizeof form - 1) != 0)
+        return false;
+    ctype += sizeof form - 1;
+    while (*ctype == ' ' || *ctype == '\t')
+        ctype++;
+    return *ctype == '\0' || *ctype == ';';
+}
+
+void cd_req_set_ratelimit(cd_req *req, const cd_ratelimit_info *info)
+{
+    if (req->rlinfo == NULL)
+        req->rlinfo = cd_req_alloc(req, sizeof *req->rlinfo);
+    *req->rlinfo = *info;
+}
+
+const cd_ratelimit_info *cd_req_ratelimit(cd_req *req)
+{
+    return req->rlinfo;
+}
+
+bool cd_req_is_form(cd_req *req)
+{
+    return req->match.forms && form_labelled(cd_req_header(req, "Content-Type"));
+}
+
 void cd_req_set_user(cd_req *req, void *user)
 {
     req->user = user;
@@ -258,7 +311,10 @@ json_t *cd_req_json(cd_req *req, cd_err *err)
     if (!req->json_done) {
         req->json_done = true;
         json_error_t je;
-        if (req->body.len == 0) {
+        if (cd_req_is_form(req)) { /* issue 9 part 4 */
+            cd_form_parse(req->body.data ? req->body.data : "", req->body.len, CD_FORM_MAX_FIELDS,
+                          &req->json, &req->json_err);
+        } else if (req->body.len == 0) {
             cd_fail_reason(&req->json_err, CD_EINVAL, "invalid_json", "", "the body is empty");
         } else {
             /* jansson rejects invalid UTF-8, NUL bytes, numbers out of range and nesting
@@ -293,6 +349,12 @@ static int queue(cd_req *req, int status, struct MHD_Response *resp, const char 
         return MHD_NO;
     /* Every path that answers claimed the request first: the watchdog cannot have. */
     assert(atomic_load(&req->phase) != P_TIMEDOUT);
+    /* issue 9 part 3: the route's surface adds its headers to every answer, errors too. */
+    const cd_surface *s = req->match.route >= 0 ? req->match.surface : NULL;
+    if (s && s->headers && !req->hooked) {
+        req->hooked = true;
+        s->headers(req, status);
+    }
     MHD_add_response_header(resp, "Content-Type", ctype);
     MHD_add_response_header(resp, "X-Request-Id", req->id);
     for (header *h = req->headers; h; h = h->next)
@@ -702,6 +764,8 @@ static enum MHD_Result on_head(cd_http *h, struct MHD_Connection *conn, const ch
         rc = cd_router_prepare(h->router, req, &err);
     if (rc != 0)
         return claim(req) ? (enum MHD_Result)cd_router_reply_error(h->router, req, &err) : MHD_YES;
+    /* issue 9 part 6: the route is known now, and with it its body cap. */
+    req->max_body = req->match.max_body ? req->match.max_body : h->cfg.max_body;
     long long len = declared_length(req);
     if (len > 0 || cd_req_header(req, "Transfer-Encoding") != NULL)
         /* A body may take long to arrive: do not hold a pooled reader (taken by
@@ -709,7 +773,7 @@ static enum MHD_Result on_head(cd_http *h, struct MHD_Connection *conn, const ch
         release_reader(req);
     /* A declared oversize body is still read (and dropped) so that the client, which is
      * busy sending it, gets the 413 instead of a reset connection. */
-    if (len > 0 && (unsigned long long)len > h->cfg.max_body)
+    if (len > 0 && (unsigned long long)len > req->max_body)
         req->too_big = true;
     else
         presize(&req->body, len);
@@ -740,8 +804,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*data_len > 0) {
         /* Past max_body this only sets too_big, and the final call answers 413. */
-        if (!req->too_big && req->body.len + *data_len <= h->cfg.max_body)
-            append_body(&req->body, data, *data_len, h->cfg.max_body);
+        if (!req->too_big && req->body.len + *data_len <= req->max_body)
+            append_body(&req->body, data, *data_len, req->max_body);
         else
             req->too_big = true;
         *data_len = 0;
@@ -752,7 +816,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (req->too_big) {
         cd_err err;
         cd_fail_reason(&err, CD_ELIMIT, "too_large", "", "the body is larger than %zu bytes",
-                       h->cfg.max_body);
+                       req->max_body);
         return (enum MHD_Result)cd_router_reply_error(h->router, req, &err);
     }
     return (enum MHD_Result)cd_router_dispatch(h->router, req);
