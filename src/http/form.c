@@ -57,7 +57,7 @@ static long decode(const char *in, size_t n, char *out, const char *what, cd_err
 /* Adds one decoded field to obj under the rules of form.h. */
 static int add_field(json_t *obj, char *name, size_t nlen, const char *value, cd_err *err)
 {
-    bool array = nlen > 2 && strcmp(name + nlen - 2, "[]") == 0;
+    bool array = nlen >= 2 && strcmp(name + nlen - 2, "[]") == 0;
     if (array)
         name[nlen - 2] = '\0';
     if (name[0] == '\0')
