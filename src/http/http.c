@@ -619,39 +619,13 @@ static long long declared_length(cd_req *req)
     return (long long)n;
 }
 
-/* Valid UTF-8 as jansson reads it (no overlong forms, no surrogates, nothing past
- * U+10FFFF): anything we may echo in a JSON message must be, or the answer fails. */
-static bool utf8_ok(const unsigned char *s)
-{
-    while (*s) {
-        unsigned c = *s++;
-        int more = c < 0x80             ? 0
-                   : (c & 0xE0) == 0xC0 ? 1
-                   : (c & 0xF0) == 0xE0 ? 2
-                   : (c & 0xF8) == 0xF0 ? 3
-                                        : -1;
-        if (more < 0 || c == 0xC0 || c == 0xC1 || c > 0xF4)
-            return false;
-        unsigned cp = more ? c & (0x3Fu >> more) : c;
-        for (int k = 0; k < more; k++, s++) {
-            if ((*s & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (*s & 0x3Fu);
-        }
-        if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-    }
-    return true;
-}
-
 static enum MHD_Result query_ok(void *cls, enum MHD_ValueKind kind, const char *key,
                                 const char *value)
 {
     bool *ok = cls;
     (void)kind;
-    *ok = utf8_ok((const unsigned char *)key) &&
-          (value == NULL || utf8_ok((const unsigned char *)value));
+    *ok = cd_http__utf8_ok((const unsigned char *)key) &&
+          (value == NULL || cd_http__utf8_ok((const unsigned char *)value));
     return *ok ? MHD_YES : MHD_NO;
 }
 
@@ -668,7 +642,7 @@ static int check_head(cd_req *req, const char *method, cd_err *err)
              ((method[i] | 0x20) >= 'a' && (method[i] | 0x20) <= 'z');
     if (!ok)
         return cd_fail_reason(err, CD_EINVAL, "bad_request", "", "not an HTTP method");
-    if (!utf8_ok((const unsigned char *)req->path))
+    if (!cd_http__utf8_ok((const unsigned char *)req->path))
         return cd_fail_reason(err, CD_EINVAL, "bad_request", "",
                               "the path is not valid UTF-8 once percent-decoded");
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_ok, &ok);
@@ -976,63 +950,11 @@ cd_route_match *cd_http__match(cd_req *req)
     return &req->match;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* The byte a "%HH" at r stands for, or -1 when r is not one. */
-static int pct(const char *r)
-{
-    int hi, lo;
-    if (r[0] != '%' || (hi = hexval(r[1])) < 0 || (lo = hexval(r[2])) < 0)
-        return -1;
-    return hi * 16 + lo;
-}
-
-/* Decodes %HH like MHD's default, except three that must survive until later:
- * - %00: a decoded NUL would cut the path or value short ("/contacts/%00" would become
- *   "/contacts/"), so it stays as written, for good;
- * - %2F and %25: a "/" inside a path parameter ("/contacts/646%2F555%2F0123") must not
- *   split the path, so these wait for cd_http__unescape_late() on the parameter or query
- *   value, after routing; %25 waits too, or "%252F" would be decoded twice. */
-/* Copies in to out (which may be in: decoding only shortens), decoding the "%HH" that
- * `late` selects: the first pass everything but %00, %2F and %25; the late pass only
- * %2F and %25. Returns the length written. */
-static size_t decode(const char *in, char *out, bool late)
-{
-    char *w = out;
-    for (const char *r = in; *r;) {
-        int v = pct(r);
-        bool kept_for_later = v == '/' || v == '%';
-        if (v > 0 && kept_for_later == late) {
-            *w++ = (char)v;
-            r += 3;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-    return (size_t)(w - out);
-}
-
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls;
     (void)c;
-    return decode(s, s, false);
-}
-
-const char *cd_http__unescape_late(cd_req *req, const char *s)
-{
-    if (s == NULL || strchr(s, '%') == NULL)
-        return s;
-    char *out = cd_req_alloc(req, strlen(s) + 1);
-    decode(s, out, true);
-    return out;
+    return cd_http__decode(s, s, false);
 }
 
 /* libmicrohttpd's own messages ("Server reached connection limit...") as JSON log lines,

@@ -22,6 +22,12 @@ typedef struct cd_route_match {
 cd_route_match *cd_http__match(cd_req *req); /* http.c: the request's match slot */
 /* http.c: decodes the %2F and %25 that the first pass kept (request memory, or s itself). */
 const char *cd_http__unescape_late(cd_req *req, const char *s);
+/* escape.c: copies in to out (which may be in: decoding only shortens), decoding the
+ * "%HH" that `late` selects: the first pass everything but %00, %2F and %25; the late
+ * pass only %2F and %25. Returns the length written. */
+size_t cd_http__decode(const char *in, char *out, bool late);
+/* escape.c: valid UTF-8 as jansson reads it (no overlong forms, no surrogates). */
+bool cd_http__utf8_ok(const unsigned char *s);
 /* router.c: the surface that answers req (see cd_req_surface), matching it if needed. */
 const cd_surface *cd_router__surface_of(cd_router *r, cd_req *req);
 /* router.c: the surface owning `path` by prefix, or the fallback (never NULL once set). */

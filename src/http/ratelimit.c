@@ -126,8 +126,9 @@ static void evict_oldest(shard *s)
 static entry *lookup(shard *s, uint64_t hash, const char *key)
 {
     entry **p = slot_of(s, hash, key);
-    if (*p)
-        return *p;
+    entry *found = *p;
+    if (found != NULL)
+        return found;
     if (s->n >= s->cap) {
         evict_oldest(s);
         p = slot_of(s, hash, key); /* the chain may have changed */
