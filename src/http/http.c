@@ -65,8 +65,11 @@ struct cd_http {
     bool wd_running, wd_stop;
     conn_entry *conns;
     struct cd_req *waiters; /* deferred requests, for cd_http_stop */
-    char *timeout_resp;     /* the whole raw 408 answer the watchdog writes */
-    size_t timeout_len;
+    /* The whole raw 408 answers the watchdog writes: [0] in the fallback's format, [1 + i]
+     * in the format of the surface of the router's prefix i (issue 9 part 3). */
+    char **timeout_resp;
+    size_t *timeout_len;
+    int ntimeout;
 };
 
 typedef struct chunk {
@@ -894,7 +897,8 @@ static void check_conn(cd_http *h, conn_entry *ce, int64_t now)
     ce->timed_out = true;
     /* MHD writes nothing on a connection whose request is still arriving, so this cannot
      * interleave with its output; SHUT_RD makes MHD's next read see the end and close. */
-    (void)!send(ce->fd, h->timeout_resp, h->timeout_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    int t = ce->req ? 1 + cd_router__prefix_index(h->router, ce->req->path) : 0;
+    (void)!send(ce->fd, h->timeout_resp[t], h->timeout_len[t], MSG_DONTWAIT | MSG_NOSIGNAL);
     shutdown(ce->fd, SHUT_RDWR);
 }
 
@@ -919,13 +923,14 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-/* Renders the 408 once, in the fallback surface's error format, by answering a request
- * that has no connection (capture mode), and wraps it in a complete HTTP answer. */
-static void render_timeout(cd_http *h)
+/* Renders a 408 for a request to `path` (the surface answering it decides the format) by
+ * answering a request that has no connection (capture mode), and wraps it in a complete
+ * HTTP answer. */
+static void render_timeout(cd_http *h, const char *path, int t)
 {
     cd_req *req = cd_xcalloc(1, sizeof *req);
     req->http = h;
-    req->path = cd_req_strdup(req, "/");
+    req->path = cd_req_strdup(req, path);
     req->match.tried = true;
     req->match.route = req->match.owner = -1;
     cd_err err;
@@ -940,9 +945,20 @@ static void render_timeout(cd_http *h)
     cd_buf_printf(&b, "Content-Length: %zu\r\n\r\n", req->cap_len);
     if (req->cap_len)
         cd_buf_append(&b, req->cap_body, req->cap_len);
-    h->timeout_len = b.len;
-    h->timeout_resp = cd_buf_take(&b);
+    h->timeout_len[t] = b.len;
+    h->timeout_resp[t] = cd_buf_take(&b);
     req_free(req);
+}
+
+static void render_timeouts(cd_http *h)
+{
+    int n = cd_router__prefix_count(h->router);
+    h->ntimeout = n + 1;
+    h->timeout_resp = cd_xcalloc((size_t)n + 1, sizeof *h->timeout_resp);
+    h->timeout_len = cd_xcalloc((size_t)n + 1, sizeof *h->timeout_len);
+    render_timeout(h, "/", 0);
+    for (int i = 0; i < n; i++)
+        render_timeout(h, cd_router__prefix(h->router, i), 1 + i);
 }
 
 cd_route_match *cd_http__match(cd_req *req)
@@ -1031,7 +1047,7 @@ cd_http *cd_http_bind(const cd_http_config *cfg, cd_router *router, cd_err *err)
         cd_http_stop(h);
         return NULL;
     }
-    render_timeout(h);
+    render_timeouts(h);
     return h;
 }
 
@@ -1164,6 +1180,9 @@ void cd_http_stop(cd_http *h)
     }
     pthread_cond_destroy(&h->wd_wake);
     pthread_mutex_destroy(&h->lock);
+    for (int i = 0; i < h->ntimeout; i++)
+        free(h->timeout_resp[i]);
     free(h->timeout_resp);
+    free(h->timeout_len);
     free(h);
 }

@@ -33,4 +33,10 @@ const cd_surface *cd_router__surface_of(cd_router *r, cd_req *req);
 /* router.c: the surface owning `path` by prefix, or the fallback (never NULL once set). */
 const cd_surface *cd_router__prefix_surface(cd_router *r, const char *path);
 
+/* router.c: the prefixes of cd_router_set_prefix_fallback, in the order they were set,
+ * and the index of the longest one `path` is under (-1: none, the fallback answers). */
+int cd_router__prefix_count(cd_router *r);
+const char *cd_router__prefix(cd_router *r, int i);
+int cd_router__prefix_index(cd_router *r, const char *path);
+
 #endif

@@ -98,13 +98,30 @@ static bool under_prefix(const prefix_fallback *p, const char *path)
            strncmp(path, p->prefix, p->len - 1) == 0;
 }
 
+int cd_router__prefix_index(cd_router *r, const char *path)
+{
+    int best = -1;
+    for (int i = 0; path && i < r->nprefixes; i++)
+        if (under_prefix(&r->prefixes[i], path) &&
+            (best < 0 || r->prefixes[i].len > r->prefixes[best].len))
+            best = i;
+    return best;
+}
+
+int cd_router__prefix_count(cd_router *r)
+{
+    return r->nprefixes;
+}
+
+const char *cd_router__prefix(cd_router *r, int i)
+{
+    return r->prefixes[i].prefix;
+}
+
 const cd_surface *cd_router__prefix_surface(cd_router *r, const char *path)
 {
-    const prefix_fallback *best = NULL;
-    for (int i = 0; path && i < r->nprefixes; i++)
-        if (under_prefix(&r->prefixes[i], path) && (best == NULL || r->prefixes[i].len > best->len))
-            best = &r->prefixes[i];
-    return best ? best->surface : r->fallback;
+    int i = cd_router__prefix_index(r, path);
+    return i >= 0 ? r->prefixes[i].surface : r->fallback;
 }
 
 /* Splits "/a/b/{c}" into segments; empty segments (doubled or trailing slashes) are

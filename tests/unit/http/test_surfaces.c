@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -164,7 +168,8 @@ static int group_setup(void **state)
         snprintf(names[i], sizeof names[i], "/many/%d", i);
         cd_router_add(r, "GET", names[i], &main_s, h_which, names[i]);
     }
-    cd_http_config cfg = {.host = "127.0.0.1", .port = 0, .threads = 2, .max_body = MAX_BODY};
+    cd_http_config cfg = {
+        .host = "127.0.0.1", .port = 0, .threads = 2, .max_body = MAX_BODY, .request_timeout = 2};
     http = cd_http_start(&cfg, router, &err);
     if (http == NULL) {
         print_error("cd_http_start: %s\n", err.msg);
@@ -462,6 +467,43 @@ static void test_forms(void **state)
     resp_free(&r);
 }
 
+/* Sends `raw` and reads until the server closes: the 408 the watchdog wrote. */
+static void raw_exchange(const char *raw, char *out, size_t n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(send(fd, raw, strlen(raw), 0), (ssize_t)strlen(raw));
+    size_t got = 0;
+    ssize_t k;
+    while (got + 1 < n && (k = recv(fd, out + got, n - 1 - got, 0)) > 0)
+        got += (size_t)k;
+    out[got] = '\0';
+    close(fd);
+}
+
+/* issue 9 part 3: a body that stops arriving on a vendor path gets the 408 in the vendor's
+ * format; a head that never completes, in the fallback's. */
+static void test_timeout_format(void **state)
+{
+    (void)state;
+    char out[2048];
+    raw_exchange("POST /v/small HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                 "Content-Length: 10\r\n\r\nabc",
+                 out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 408"));
+    assert_non_null(strstr(out, "\"vendor\":\"vend\""));
+    assert_non_null(strstr(out, "request_timeout"));
+    raw_exchange("POST /v/public/x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab", out,
+                 sizeof out);
+    assert_non_null(strstr(out, "\"vendor\":\"vpub\""));
+    raw_exchange("GET /v/optins", out, sizeof out); /* the head never ends */
+    assert_non_null(strstr(out, "HTTP/1.1 408"));
+    assert_null(strstr(out, "vendor"));
+    assert_non_null(strstr(out, "{\"error\":{\"code\":\"request_timeout\"}}"));
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -473,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_body_cap_per_route),
         cmocka_unit_test(test_forms),
+        cmocka_unit_test(test_timeout_format),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     curl_global_cleanup();
