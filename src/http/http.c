@@ -25,10 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "http/form.h"
+#include "http/http_int.h"
+#include "http/ratelimit.h"
 #include "http/router.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -61,8 +65,11 @@ struct cd_http {
     bool wd_running, wd_stop;
     conn_entry *conns;
     struct cd_req *waiters; /* deferred requests, for cd_http_stop */
-    char *timeout_resp;     /* the whole raw 408 answer the watchdog writes */
-    size_t timeout_len;
+    /* The whole raw 408 answers the watchdog writes: [0] in the fallback's format, [1 + i]
+     * in the format of the surface of the router's prefix i (issue 9 part 3). */
+    char **timeout_resp;
+    size_t *timeout_len;
+    int ntimeout;
 };
 
 typedef struct chunk {
@@ -93,7 +100,10 @@ struct cd_req {
     char ip[64];
     int64_t t0;
     cd_buf body;
+    size_t max_body; /* the route's cap, or the server's (set once the route is known) */
     bool too_big;
+    bool hooked;               /* the surface's headers hook ran */
+    cd_ratelimit_info *rlinfo; /* request memory; NULL until cd_req_set_ratelimit */
     json_t *json;
     bool json_done;
     cd_err json_err;
@@ -243,6 +253,52 @@ void *cd_req_ctx(const cd_req *req)
     return req->match.ctx;
 }
 
+const cd_surface *cd_req_surface(cd_req *req)
+{
+    if (req->match.surface == NULL)
+        req->match.surface = cd_router__surface_of(req->http->router, req);
+    return req->match.surface;
+}
+
+void *cd_req_surface_ctx(cd_req *req)
+{
+    const cd_surface *s = cd_req_surface(req);
+    return s ? s->ctx : NULL;
+}
+
+/* "application/x-www-form-urlencoded", with parameters (charset) or not. */
+static bool form_labelled(const char *ctype)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+    if (ctype == NULL)
+        return false;
+    while (*ctype == ' ' || *ctype == '\t')
+        ctype++;
+    if (strncasecmp(ctype, form, sizeof form - 1) != 0)
+        return false;
+    ctype += sizeof form - 1;
+    while (*ctype == ' ' || *ctype == '\t')
+        ctype++;
+    return *ctype == '\0' || *ctype == ';';
+}
+
+void cd_req_set_ratelimit(cd_req *req, const cd_ratelimit_info *info)
+{
+    if (req->rlinfo == NULL)
+        req->rlinfo = cd_req_alloc(req, sizeof *req->rlinfo);
+    *req->rlinfo = *info;
+}
+
+const cd_ratelimit_info *cd_req_ratelimit(cd_req *req)
+{
+    return req->rlinfo;
+}
+
+bool cd_req_is_form(cd_req *req)
+{
+    return req->match.forms && form_labelled(cd_req_header(req, "Content-Type"));
+}
+
 void cd_req_set_user(cd_req *req, void *user)
 {
     req->user = user;
@@ -258,7 +314,10 @@ json_t *cd_req_json(cd_req *req, cd_err *err)
     if (!req->json_done) {
         req->json_done = true;
         json_error_t je;
-        if (req->body.len == 0) {
+        if (cd_req_is_form(req)) { /* issue 9 part 4 */
+            cd_form_parse(req->body.data ? req->body.data : "", req->body.len, CD_FORM_MAX_FIELDS,
+                          &req->json, &req->json_err);
+        } else if (req->body.len == 0) {
             cd_fail_reason(&req->json_err, CD_EINVAL, "invalid_json", "", "the body is empty");
         } else {
             /* jansson rejects invalid UTF-8, NUL bytes, numbers out of range and nesting
@@ -293,6 +352,12 @@ static int queue(cd_req *req, int status, struct MHD_Response *resp, const char 
         return MHD_NO;
     /* Every path that answers claimed the request first: the watchdog cannot have. */
     assert(atomic_load(&req->phase) != P_TIMEDOUT);
+    /* issue 9 part 3: the route's surface adds its headers to every answer, errors too. */
+    const cd_surface *s = req->match.route >= 0 ? req->match.surface : NULL;
+    if (s && s->headers && !req->hooked) {
+        req->hooked = true;
+        s->headers(req, status);
+    }
     MHD_add_response_header(resp, "Content-Type", ctype);
     MHD_add_response_header(resp, "X-Request-Id", req->id);
     for (header *h = req->headers; h; h = h->next)
@@ -557,39 +622,13 @@ static long long declared_length(cd_req *req)
     return (long long)n;
 }
 
-/* Valid UTF-8 as jansson reads it (no overlong forms, no surrogates, nothing past
- * U+10FFFF): anything we may echo in a JSON message must be, or the answer fails. */
-static bool utf8_ok(const unsigned char *s)
-{
-    while (*s) {
-        unsigned c = *s++;
-        int more = c < 0x80             ? 0
-                   : (c & 0xE0) == 0xC0 ? 1
-                   : (c & 0xF0) == 0xE0 ? 2
-                   : (c & 0xF8) == 0xF0 ? 3
-                                        : -1;
-        if (more < 0 || c == 0xC0 || c == 0xC1 || c > 0xF4)
-            return false;
-        unsigned cp = more ? c & (0x3Fu >> more) : c;
-        for (int k = 0; k < more; k++, s++) {
-            if ((*s & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (*s & 0x3Fu);
-        }
-        if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-    }
-    return true;
-}
-
 static enum MHD_Result query_ok(void *cls, enum MHD_ValueKind kind, const char *key,
                                 const char *value)
 {
     bool *ok = cls;
     (void)kind;
-    *ok = utf8_ok((const unsigned char *)key) &&
-          (value == NULL || utf8_ok((const unsigned char *)value));
+    *ok = cd_http__utf8_ok((const unsigned char *)key) &&
+          (value == NULL || cd_http__utf8_ok((const unsigned char *)value));
     return *ok ? MHD_YES : MHD_NO;
 }
 
@@ -606,7 +645,7 @@ static int check_head(cd_req *req, const char *method, cd_err *err)
              ((method[i] | 0x20) >= 'a' && (method[i] | 0x20) <= 'z');
     if (!ok)
         return cd_fail_reason(err, CD_EINVAL, "bad_request", "", "not an HTTP method");
-    if (!utf8_ok((const unsigned char *)req->path))
+    if (!cd_http__utf8_ok((const unsigned char *)req->path))
         return cd_fail_reason(err, CD_EINVAL, "bad_request", "",
                               "the path is not valid UTF-8 once percent-decoded");
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_ok, &ok);
@@ -702,6 +741,8 @@ static enum MHD_Result on_head(cd_http *h, struct MHD_Connection *conn, const ch
         rc = cd_router_prepare(h->router, req, &err);
     if (rc != 0)
         return claim(req) ? (enum MHD_Result)cd_router_reply_error(h->router, req, &err) : MHD_YES;
+    /* issue 9 part 6: the route is known now, and with it its body cap. */
+    req->max_body = req->match.max_body ? req->match.max_body : h->cfg.max_body;
     long long len = declared_length(req);
     if (len > 0 || cd_req_header(req, "Transfer-Encoding") != NULL)
         /* A body may take long to arrive: do not hold a pooled reader (taken by
@@ -709,7 +750,7 @@ static enum MHD_Result on_head(cd_http *h, struct MHD_Connection *conn, const ch
         release_reader(req);
     /* A declared oversize body is still read (and dropped) so that the client, which is
      * busy sending it, gets the 413 instead of a reset connection. */
-    if (len > 0 && (unsigned long long)len > h->cfg.max_body)
+    if (len > 0 && (unsigned long long)len > req->max_body)
         req->too_big = true;
     else
         presize(&req->body, len);
@@ -740,8 +781,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*data_len > 0) {
         /* Past max_body this only sets too_big, and the final call answers 413. */
-        if (!req->too_big && req->body.len + *data_len <= h->cfg.max_body)
-            append_body(&req->body, data, *data_len, h->cfg.max_body);
+        if (!req->too_big && req->body.len + *data_len <= req->max_body)
+            append_body(&req->body, data, *data_len, req->max_body);
         else
             req->too_big = true;
         *data_len = 0;
@@ -752,7 +793,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (req->too_big) {
         cd_err err;
         cd_fail_reason(&err, CD_ELIMIT, "too_large", "", "the body is larger than %zu bytes",
-                       h->cfg.max_body);
+                       req->max_body);
         return (enum MHD_Result)cd_router_reply_error(h->router, req, &err);
     }
     return (enum MHD_Result)cd_router_dispatch(h->router, req);
@@ -856,7 +897,8 @@ static void check_conn(cd_http *h, conn_entry *ce, int64_t now)
     ce->timed_out = true;
     /* MHD writes nothing on a connection whose request is still arriving, so this cannot
      * interleave with its output; SHUT_RD makes MHD's next read see the end and close. */
-    (void)!send(ce->fd, h->timeout_resp, h->timeout_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    int t = ce->req ? 1 + cd_router__prefix_index(h->router, ce->req->path) : 0;
+    (void)!send(ce->fd, h->timeout_resp[t], h->timeout_len[t], MSG_DONTWAIT | MSG_NOSIGNAL);
     shutdown(ce->fd, SHUT_RDWR);
 }
 
@@ -881,13 +923,14 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-/* Renders the 408 once, in the fallback surface's error format, by answering a request
- * that has no connection (capture mode), and wraps it in a complete HTTP answer. */
-static void render_timeout(cd_http *h)
+/* Renders a 408 for a request to `path` (the surface answering it decides the format) by
+ * answering a request that has no connection (capture mode), and wraps it in a complete
+ * HTTP answer. */
+static void render_timeout(cd_http *h, const char *path, int t)
 {
     cd_req *req = cd_xcalloc(1, sizeof *req);
     req->http = h;
-    req->path = cd_req_strdup(req, "/");
+    req->path = cd_req_strdup(req, path);
     req->match.tried = true;
     req->match.route = req->match.owner = -1;
     cd_err err;
@@ -902,9 +945,20 @@ static void render_timeout(cd_http *h)
     cd_buf_printf(&b, "Content-Length: %zu\r\n\r\n", req->cap_len);
     if (req->cap_len)
         cd_buf_append(&b, req->cap_body, req->cap_len);
-    h->timeout_len = b.len;
-    h->timeout_resp = cd_buf_take(&b);
+    h->timeout_len[t] = b.len;
+    h->timeout_resp[t] = cd_buf_take(&b);
     req_free(req);
+}
+
+static void render_timeouts(cd_http *h)
+{
+    int n = cd_router__prefix_count(h->router);
+    h->ntimeout = n + 1;
+    h->timeout_resp = cd_xcalloc((size_t)n + 1, sizeof *h->timeout_resp);
+    h->timeout_len = cd_xcalloc((size_t)n + 1, sizeof *h->timeout_len);
+    render_timeout(h, "/", 0);
+    for (int i = 0; i < n; i++)
+        render_timeout(h, cd_router__prefix(h->router, i), 1 + i);
 }
 
 cd_route_match *cd_http__match(cd_req *req)
@@ -912,63 +966,11 @@ cd_route_match *cd_http__match(cd_req *req)
     return &req->match;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* The byte a "%HH" at r stands for, or -1 when r is not one. */
-static int pct(const char *r)
-{
-    int hi, lo;
-    if (r[0] != '%' || (hi = hexval(r[1])) < 0 || (lo = hexval(r[2])) < 0)
-        return -1;
-    return hi * 16 + lo;
-}
-
-/* Decodes %HH like MHD's default, except three that must survive until later:
- * - %00: a decoded NUL would cut the path or value short ("/contacts/%00" would become
- *   "/contacts/"), so it stays as written, for good;
- * - %2F and %25: a "/" inside a path parameter ("/contacts/646%2F555%2F0123") must not
- *   split the path, so these wait for cd_http__unescape_late() on the parameter or query
- *   value, after routing; %25 waits too, or "%252F" would be decoded twice. */
-/* Copies in to out (which may be in: decoding only shortens), decoding the "%HH" that
- * `late` selects: the first pass everything but %00, %2F and %25; the late pass only
- * %2F and %25. Returns the length written. */
-static size_t decode(const char *in, char *out, bool late)
-{
-    char *w = out;
-    for (const char *r = in; *r;) {
-        int v = pct(r);
-        bool kept_for_later = v == '/' || v == '%';
-        if (v > 0 && kept_for_later == late) {
-            *w++ = (char)v;
-            r += 3;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-    return (size_t)(w - out);
-}
-
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls;
     (void)c;
-    return decode(s, s, false);
-}
-
-const char *cd_http__unescape_late(cd_req *req, const char *s)
-{
-    if (s == NULL || strchr(s, '%') == NULL)
-        return s;
-    char *out = cd_req_alloc(req, strlen(s) + 1);
-    decode(s, out, true);
-    return out;
+    return cd_http__decode(s, s, false);
 }
 
 /* libmicrohttpd's own messages ("Server reached connection limit...") as JSON log lines,
@@ -1045,7 +1047,7 @@ cd_http *cd_http_bind(const cd_http_config *cfg, cd_router *router, cd_err *err)
         cd_http_stop(h);
         return NULL;
     }
-    render_timeout(h);
+    render_timeouts(h);
     return h;
 }
 
@@ -1178,6 +1180,9 @@ void cd_http_stop(cd_http *h)
     }
     pthread_cond_destroy(&h->wd_wake);
     pthread_mutex_destroy(&h->lock);
+    for (int i = 0; i < h->ntimeout; i++)
+        free(h->timeout_resp[i]);
     free(h->timeout_resp);
+    free(h->timeout_len);
     free(h);
 }

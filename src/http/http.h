@@ -21,6 +21,7 @@
 typedef struct cd_req cd_req;
 typedef struct cd_http cd_http;
 typedef struct cd_router cd_router;
+typedef struct cd_surface cd_surface; /* router.h */
 
 typedef struct cd_http_config {
     const char *host; /* "127.0.0.1" */
@@ -70,10 +71,20 @@ const char *cd_req_param(const cd_req *req, const char *name); /* path parameter
 const char *cd_req_body(const cd_req *req, size_t *len);
 const char *cd_req_client_ip(cd_req *req);
 /* The parsed JSON body (borrowed, lives with the request). NULL with *err filled when the
- * body is empty, too deep, not JSON or not UTF-8. */
+ * body is empty, too deep, not JSON or not UTF-8. When cd_req_is_form(), the form as a JSON
+ * object instead (form.h; an empty form is {}), or NULL with reason "invalid_form". */
 json_t *cd_req_json(cd_req *req, cd_err *err);
 /* The route's context pointer (given to cd_router_add). */
 void *cd_req_ctx(const cd_req *req);
+/* issue 9 part 3: the surface that answers this request: its route's, or for a request
+ * that matched none, the one owning its path or prefix, or the fallback. Never NULL once
+ * the router has seen the request (handlers and finish functions always may call it). */
+const cd_surface *cd_req_surface(cd_req *req);
+/* That surface's ctx (cd_surface.ctx), NULL when it has none. */
+void *cd_req_surface_ctx(cd_req *req);
+/* issue 9 part 4: true when the route accepts forms (cd_route_opts.forms) and the body is
+ * labelled application/x-www-form-urlencoded: cd_req_json() then parses it as a form. */
+bool cd_req_is_form(cd_req *req);
 /* The authenticated principal, set by the surface's authenticate hook. */
 void cd_req_set_user(cd_req *req, void *user);
 void *cd_req_user(const cd_req *req);

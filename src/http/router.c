@@ -1,5 +1,6 @@
 /* http/router.c -- route table, matching, authentication by surface, metrics. */
 #include "http/router.h"
+#include "http/http_int.h"
 
 #include <assert.h>
 #include <microhttpd.h>
@@ -11,8 +12,7 @@
 #include "util/metrics.h"
 #include "util/xalloc.h"
 
-#define MAX_SEGS   12
-#define MAX_ROUTES 128
+#define MAX_SEGS 12
 
 /* The status codes we count separately; anything else lands in "other". */
 static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409,
@@ -27,12 +27,21 @@ typedef struct route {
     const cd_surface *surface;
     cd_handler handler;
     void *ctx;
+    cd_route_opts opts;
     atomic_uint_fast64_t counts[NSTATUS];
 } route;
 
+typedef struct prefix_fallback {
+    char *prefix;
+    size_t len;
+    const cd_surface *surface;
+} prefix_fallback;
+
 struct cd_router {
-    route *routes[MAX_ROUTES];
-    int n;
+    route **routes; /* issue 9 part 3: grows, no limit on the number of routes */
+    int n, cap;
+    prefix_fallback *prefixes;
+    int nprefixes;
     const cd_surface *fallback;
     atomic_uint_fast64_t unmatched[NSTATUS];
     cd_hist latency;
@@ -59,12 +68,60 @@ void cd_router_free(cd_router *r)
         free(r->routes[i]->pattern);
         free(r->routes[i]);
     }
+    free(r->routes);
+    for (int i = 0; i < r->nprefixes; i++)
+        free(r->prefixes[i].prefix);
+    free(r->prefixes);
     free(r);
 }
 
 void cd_router_set_fallback(cd_router *r, const cd_surface *surface)
 {
     r->fallback = surface;
+}
+
+void cd_router_set_prefix_fallback(cd_router *r, const char *prefix, const cd_surface *surface)
+{
+    r->prefixes = cd_xrealloc(r->prefixes, (size_t)(r->nprefixes + 1) * sizeof *r->prefixes);
+    prefix_fallback *p = &r->prefixes[r->nprefixes++];
+    p->prefix = cd_xstrdup(prefix);
+    p->len = strlen(prefix);
+    p->surface = surface;
+}
+
+/* "/webservices/" covers "/webservices/x" and "/webservices" itself. */
+static bool under_prefix(const prefix_fallback *p, const char *path)
+{
+    if (strncmp(path, p->prefix, p->len) == 0)
+        return true;
+    return p->len > 1 && p->prefix[p->len - 1] == '/' && strlen(path) == p->len - 1 &&
+           strncmp(path, p->prefix, p->len - 1) == 0;
+}
+
+int cd_router__prefix_index(cd_router *r, const char *path)
+{
+    int best = -1;
+    for (int i = 0; path && i < r->nprefixes; i++)
+        if (under_prefix(&r->prefixes[i], path) &&
+            (best < 0 || r->prefixes[i].len > r->prefixes[best].len))
+            best = i;
+    return best;
+}
+
+int cd_router__prefix_count(cd_router *r)
+{
+    return r->nprefixes;
+}
+
+const char *cd_router__prefix(cd_router *r, int i)
+{
+    return r->prefixes[i].prefix;
+}
+
+const cd_surface *cd_router__prefix_surface(cd_router *r, const char *path)
+{
+    int i = cd_router__prefix_index(r, path);
+    return i >= 0 ? r->prefixes[i].surface : r->fallback;
 }
 
 /* Splits "/a/b/{c}" into segments; empty segments (doubled or trailing slashes) are
@@ -84,9 +141,16 @@ static int split(char *path, char **segs, int max)
 void cd_router_add(cd_router *r, const char *method, const char *pattern, const cd_surface *surface,
                    cd_handler handler, void *ctx)
 {
-    if (r->n == MAX_ROUTES) { /* a programming error: the table is sized for our routes */
-        fprintf(stderr, "too many routes\n");
-        abort();
+    cd_router_add_opts(r, method, pattern, surface, handler, ctx, NULL);
+}
+
+void cd_router_add_opts(cd_router *r, const char *method, const char *pattern,
+                        const cd_surface *surface, cd_handler handler, void *ctx,
+                        const cd_route_opts *opts)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 64;
+        r->routes = cd_xrealloc(r->routes, (size_t)r->cap * sizeof *r->routes);
     }
     route *rt = cd_xcalloc(1, sizeof *rt);
     snprintf(rt->method, sizeof rt->method, "%s", method);
@@ -104,6 +168,8 @@ void cd_router_add(cd_router *r, const char *method, const char *pattern, const 
     rt->surface = surface;
     rt->handler = handler;
     rt->ctx = ctx;
+    if (opts)
+        rt->opts = *opts;
     for (int i = 0; i < NSTATUS; i++)
         atomic_init(&rt->counts[i], 0);
     r->routes[r->n++] = rt;
@@ -119,9 +185,52 @@ static bool seg_match(const route *rt, char **segs, int n)
     return true;
 }
 
-/* Finds the route for (method, path) and returns its index, or -1. When the path matches
- * but the method does not, *path_route is the first route on that path and `allow` lists
- * the methods it has. HEAD is served by GET routes. */
+/* True when a is more specific than b (both match the same path): at the first position
+ * where one has a literal segment and the other a parameter, the literal wins. */
+static bool more_specific(const route *a, const route *b)
+{
+    for (int i = 0; i < a->nsegs; i++) {
+        bool la = a->segs[i][0] != '{', lb = b->segs[i][0] != '{';
+        if (la != lb)
+            return la;
+    }
+    return false; /* as specific: the first added wins */
+}
+
+static void add_allow(char *allow, size_t allowlen, const char *method)
+{
+    size_t used = strlen(allow);
+    if (strstr(allow, method) == NULL)
+        snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", method);
+}
+
+/* Fills m from route i: its context, options, surface and parameters. */
+static void take_route(cd_router *r, cd_req *req, cd_route_match *m, int i, char **segs)
+{
+    route *rt = r->routes[i];
+    m->route = i;
+    m->owner = i;
+    m->ctx = rt->ctx;
+    m->surface = rt->surface;
+    m->max_body = rt->opts.max_body;
+    m->forms = rt->opts.forms;
+    m->nparams = 0;
+    for (int s = 0; s < rt->nsegs && m->nparams < 8; s++) {
+        if (rt->segs[s][0] != '{')
+            continue;
+        size_t len = strlen(rt->segs[s]);
+        /* the name is "{id}": keep it without braces in request memory */
+        char *name = cd_req_alloc(req, len);
+        memcpy(name, rt->segs[s] + 1, len - 2);
+        m->names[m->nparams] = name;
+        m->values[m->nparams] = cd_http__unescape_late(req, segs[s]);
+        m->nparams++;
+    }
+}
+
+/* Finds the most specific route for (method, path) and returns its index, or -1. When the
+ * path matches but the method does not, *path_route is the most specific route on that
+ * path and `allow` lists the methods it has. HEAD is served by GET routes. */
 static int match(cd_router *r, cd_req *req, cd_route_match *m, char *allow, size_t allowlen,
                  int *path_route)
 {
@@ -130,7 +239,7 @@ static int match(cd_router *r, cd_req *req, cd_route_match *m, char *allow, size
     int n = split(path, segs, MAX_SEGS);
     const char *method = cd_req_method(req);
     bool head = strcmp(method, "HEAD") == 0;
-    int path_hit = -1;
+    int path_hit = -1, hit = -1;
     allow[0] = '\0';
     m->tried = true;
     m->route = -1;
@@ -142,39 +251,28 @@ static int match(cd_router *r, cd_req *req, cd_route_match *m, char *allow, size
         route *rt = r->routes[i];
         if (!seg_match(rt, segs, n))
             continue;
-        if (path_hit < 0)
+        if (path_hit < 0 || more_specific(rt, r->routes[path_hit]))
             path_hit = i;
         if (strcmp(rt->method, method) == 0 || (head && strcmp(rt->method, "GET") == 0)) {
-            m->route = i;
-            m->owner = i;
-            m->ctx = rt->ctx;
-            m->nparams = 0;
-            for (int s = 0; s < n && m->nparams < 8; s++) {
-                if (rt->segs[s][0] != '{')
-                    continue;
-                size_t len = strlen(rt->segs[s]);
-                /* the name is "{id}": keep it without braces in request memory */
-                char *name = cd_req_alloc(req, len);
-                memcpy(name, rt->segs[s] + 1, len - 2);
-                m->names[m->nparams] = name;
-                m->values[m->nparams] = cd_http__unescape_late(req, segs[s]);
-                m->nparams++;
-            }
-            return i;
+            if (hit < 0 || more_specific(rt, r->routes[hit]))
+                hit = i;
         }
-        if (strstr(allow, rt->method) == NULL) {
-            size_t used = strlen(allow);
-            snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", rt->method);
-        }
+        add_allow(allow, allowlen, rt->method);
+    }
+    if (hit >= 0) {
+        take_route(r, req, m, hit, segs);
+        return hit;
     }
     *path_route = path_hit;
     m->owner = path_hit;
     return -1;
 }
 
-static const cd_surface *surface_of(cd_router *r, cd_req *req)
+const cd_surface *cd_router__surface_of(cd_router *r, cd_req *req)
 {
     cd_route_match *m = cd_http__match(req);
+    if (m->surface)
+        return m->surface;
     if (m->tried && m->owner >= 0)
         return r->routes[m->owner]->surface;
     /* A path of a surface with a wrong method still answers in that surface's format. */
@@ -186,12 +284,12 @@ static const cd_surface *surface_of(cd_router *r, cd_req *req)
         if (i >= 0 || on_path >= 0)
             return r->routes[i >= 0 ? i : on_path]->surface;
     }
-    return r->fallback;
+    return cd_router__prefix_surface(r, cd_req_path(req));
 }
 
 int cd_router_reply_error(cd_router *r, cd_req *req, const cd_err *err)
 {
-    return surface_of(r, req)->reply_error(req, err);
+    return cd_router__surface_of(r, req)->reply_error(req, err);
 }
 
 /* How many bytes of s to show in a message: at most max, cut at a character boundary so
@@ -213,6 +311,9 @@ int cd_router_prepare(cd_router *r, cd_req *req, cd_err *err)
     char allow[64];
     int on_path;
     int rc = match(r, req, m, allow, sizeof allow, &on_path);
+    if (rc < 0) /* who answers: the path's owner, else the prefix's surface or the fallback */
+        m->surface = on_path >= 0 ? r->routes[on_path]->surface
+                                  : cd_router__prefix_surface(r, cd_req_path(req));
     if (rc < 0 && on_path >= 0) {
         /* Answered in the format of the surface that owns the path (m->owner). */
         cd_reply_header(req, "Allow", allow);

@@ -1,7 +1,9 @@
 /* http/router.h -- (method, path pattern) -> handler, with path parameters, 404, 405+Allow
  * and per-route metrics. Patterns are literal segments and "{name}" segments:
- * "/api/v1/contacts/{id}". Routes are added before the server starts; afterwards the
- * router is read-only, apart from its atomic counters. */
+ * "/api/v1/contacts/{id}". At each position a literal segment wins over a parameter,
+ * whatever the order the routes were added in ("/optins/flows/{x}" before
+ * "/optins/{id}/{y}"). Routes are added before the server starts; afterwards the router is
+ * read-only, apart from its atomic counters. The table grows as needed. */
 #ifndef CD_HTTP_ROUTER_H
 #define CD_HTTP_ROUTER_H
 
@@ -18,15 +20,37 @@ typedef struct cd_surface {
     const char *name;
     int (*authenticate)(cd_req *req, cd_err *err); /* NULL: public routes */
     int (*reply_error)(cd_req *req, const cd_err *err);
+    /* issue 9 part 3: optional. Called on every answer (errors included, once per request,
+     * just before it is queued) of a request that matched a route of this surface; it may
+     * add headers with cd_reply_header (ProTexting's X-Rate-Limit-*), and must not reply. */
+    void (*headers)(cd_req *req, int status);
+    /* The surface's own state (e.g. its rate limiter), borrowed: cd_req_surface_ctx(). */
+    void *ctx;
 } cd_surface;
+
+/* issue 9 parts 4 and 6: per-route options. Zero values keep the defaults. */
+typedef struct cd_route_opts {
+    size_t max_body; /* bytes; 0 = the server's cd_http_config.max_body */
+    /* cd_req_json() also accepts application/x-www-form-urlencoded bodies (form.h);
+     * without it a form body is read as JSON (and so refused) like before. */
+    bool forms;
+} cd_route_opts;
 
 cd_router *cd_router_new(void);
 void cd_router_free(cd_router *r);
 /* `ctx` is handed to the handler through cd_req_ctx(). */
 void cd_router_add(cd_router *r, const char *method, const char *pattern, const cd_surface *surface,
                    cd_handler handler, void *ctx);
+/* cd_router_add with options (opts may be NULL: the defaults). */
+void cd_router_add_opts(cd_router *r, const char *method, const char *pattern,
+                        const cd_surface *surface, cd_handler handler, void *ctx,
+                        const cd_route_opts *opts);
 /* The surface used for paths that match no route (404s, 405s, early 413s). */
 void cd_router_set_fallback(cd_router *r, const cd_surface *surface);
+/* issue 9 part 3: the surface that answers paths under `prefix` ("/webservices/") that
+ * match no route, instead of the fallback; the longest matching prefix wins. A prefix
+ * ending in "/" also covers the path without it ("/webservices"). `prefix` is copied. */
+void cd_router_set_prefix_fallback(cd_router *r, const char *prefix, const cd_surface *surface);
 
 /* Called by http.c with the request head only, before any body is read: matches the
  * route and runs its surface's authenticate hook. 0: go on (read the body, then
@@ -42,19 +66,5 @@ int cd_router_reply_error(cd_router *r, cd_req *req, const cd_err *err);
 void cd_router_observe(cd_router *r, int route, int status, double seconds);
 /* Appends the Prometheus text of the request counters and the latency histogram. */
 void cd_router_metrics(cd_router *r, cd_buf *out);
-
-/* Internal to http/: which route a request matched (-1 = none) and its parameters. */
-typedef struct cd_route_match {
-    int route; /* -1 = none */
-    int owner; /* the route whose surface answers errors: `route`, or one on the same path */
-    bool tried;
-    void *ctx;
-    int nparams;
-    const char *names[8];
-    const char *values[8]; /* request memory */
-} cd_route_match;
-cd_route_match *cd_http__match(cd_req *req); /* http.c: the request's match slot */
-/* http.c: decodes the %2F and %25 that the first pass kept (request memory, or s itself). */
-const char *cd_http__unescape_late(cd_req *req, const char *s);
 
 #endif
