@@ -136,7 +136,7 @@ int cd_api_paging(cd_req *req, int *limit, int64_t *cursor, cd_err *err)
 }
 
 int cd_api_normalize(cd_req *req, const char *raw, const char *field, char out[CD_PHONE_MAX],
-                         cd_err *err)
+                     cd_err *err)
 {
     return cd_phone_normalize(raw, cd_api_who(req)->account.region, field, out, err);
 }
@@ -240,4 +240,3 @@ int cd_api_write(cd_req *req, const cd_api_surface *s, cd_api_write_fn fn, void 
     }
     return cd_req_defer(req, cd_api_env_of(req)->store, write_job, w, write_finish);
 }
-

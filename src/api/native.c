@@ -271,7 +271,8 @@ static int h_contact_create(cd_req *req)
     json_t *o = NULL;
     const char *phone;
     contact_in *in = cd_req_alloc(req, sizeof *in);
-    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 || cd_api_phone_field(o, "phone", &phone, &err) != 0 ||
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+        cd_api_phone_field(o, "phone", &phone, &err) != 0 ||
         cd_api_normalize(req, phone, "phone", in->phone, &err) != 0 ||
         parse_contact(o, &in->patch, &err) != 0)
         return cd_native__error(req, &err);
@@ -494,7 +495,7 @@ static const char *const channels[] = {"api", "sms", "web", "email", "paper", "i
 typedef struct consent_in {
     char phone[CD_PHONE_MAX];
     cd_consent_request rq; /* rq.phone = phone */
-    cd_consent out; /* the job's result */
+    cd_consent out;        /* the job's result */
     cd_event ev;
 } consent_in;
 
@@ -525,7 +526,8 @@ static int h_consent_set(cd_req *req)
     consent_in *in = cd_req_alloc(req, sizeof *in);
     cd_provenance *p = &in->rq.prov;
     in->rq.phone = in->phone;
-    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 || cd_api_phone_field(o, "phone", &phone, &err) != 0 ||
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+        cd_api_phone_field(o, "phone", &phone, &err) != 0 ||
         cd_api_normalize(req, phone, "phone", in->phone, &err) != 0 ||
         cd_api_opt_string(o, "scope", 39, &scope, &err) != 0 ||
         cd_scope_parse(scope ? scope : "all", "scope", &in->rq.scope, &err) != 0 ||

@@ -236,7 +236,8 @@ static int h_flow_start(cd_req *req)
     const char *phone;
     flow_in *in = cd_req_alloc(req, sizeof *in);
     in->req = req;
-    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 || cd_api_phone_field(o, "phone", &phone, &err) != 0 ||
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+        cd_api_phone_field(o, "phone", &phone, &err) != 0 ||
         cd_api_normalize(req, phone, "phone", in->phone, &err) != 0 ||
         cd_api_req_string(o, "channel", 8, &in->in.channel, &err) != 0 ||
         cd_api_opt_string(o, "ext_ref", 127, &in->in.ext_ref, &err) != 0 ||

@@ -14,8 +14,8 @@
 
 /* ---- consents ---- */
 
-int cd_consent_record(cd_db *db, int64_t account_id, const cd_consent_request *in,
-                      cd_consent *out, cd_event *ev, cd_err *err)
+int cd_consent_record(cd_db *db, int64_t account_id, const cd_consent_request *in, cd_consent *out,
+                      cd_event *ev, cd_err *err)
 {
     assert(in != NULL && in->phone != NULL && in->prov.surface != NULL);
     cd_contact_patch patch = {.phone = in->phone, .merge = true};
@@ -68,8 +68,7 @@ int cd_named_create(cd_db *db, const char *kind, int64_t account_id, cd_named *n
     n->created_ms = cd_now_ms();
     if (cd_store_named_by_name(db, kind, account_id, n->name, &existing, NULL) == 0)
         return cd_fail_reason(err, CD_ECONFLICT, "conflict", "name",
-                              "a %s with that name exists (id %lld)", kind,
-                              (long long)existing.id);
+                              "a %s with that name exists (id %lld)", kind, (long long)existing.id);
     if (cd_store_named_insert(db, kind, account_id, n, err) != 0) {
         if (err && err->code == CD_ECONFLICT)
             cd_fail_reason(err, CD_ECONFLICT, "conflict", "id", "that id is taken");

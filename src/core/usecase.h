@@ -30,15 +30,15 @@ typedef struct cd_consent_request {
  * the contact is upserted by number, the state is set and its ledger event appended. An
  * explicit opt-in is the override that may lift an opt-out (DESIGN.md section 2).
  * out and ev may be NULL. Writer's transaction. */
-int cd_consent_record(cd_db *db, int64_t account_id, const cd_consent_request *in,
-                      cd_consent *out, cd_event *ev, cd_err *err);
+int cd_consent_record(cd_db *db, int64_t account_id, const cd_consent_request *in, cd_consent *out,
+                      cd_event *ev, cd_err *err);
 
 /* The answer to "may I text this number in this scope?". */
 typedef struct cd_check_result {
-    bool valid;                /* raw parsed as a number of the account's region */
-    char phone[CD_PHONE_MAX];  /* E.164 when valid, else "" */
-    const char *reason;        /* static: "opted_in", "opted_out", "pending_confirmation",
-                                * "no_consent", "invalid_number" */
+    bool valid;               /* raw parsed as a number of the account's region */
+    char phone[CD_PHONE_MAX]; /* E.164 when valid, else "" */
+    const char *reason;       /* static: "opted_in", "opted_out", "pending_confirmation",
+                               * "no_consent", "invalid_number" */
     bool allowed;
 } cd_check_result;
 
