@@ -582,12 +582,9 @@ static int h_check(cd_req *req)
     if (cd_scope_parse(s && *s ? s : "all", "scope", &scope, &err) != 0)
         return cd_native__error(req, &err);
     cd_scope_format(scope, scope_name);
-    /* A number that cannot be valid needs no reader (and gets an answer, not an error). */
-    cd_db *db = NULL;
-    if (cd_api_normalize(req, to, "to", r.phone, NULL) == 0 &&
-        (db = cd_api_reader(req, &err)) == NULL)
-        return cd_native__error(req, &err);
-    if (cd_consent_check_phone(db, &WHO(req)->account, to, scope, &r, &err) != 0)
+    /* The request's reader is open already: authentication used it. */
+    cd_db *db = cd_api_reader(req, &err);
+    if (db == NULL || cd_consent_check_phone(db, &WHO(req)->account, to, scope, &r, &err) != 0)
         return cd_native__error(req, &err);
     /* Echo an invalid number only when it is short, valid UTF-8 text. */
     json_t *echo = r.valid ? json_string(r.phone) : strlen(to) <= 64 ? json_string(to) : NULL;
