@@ -5,19 +5,15 @@
 #include "api/native.h"
 #include "api/native_int.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api/guard.h"
 #include "core/account.h"
 #include "core/consent.h"
 #include "core/contact.h"
-#include "core/idem.h"
 #include "core/ledger.h"
 #include "core/phone.h"
 #include "core/usecase.h"
