@@ -4,10 +4,15 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "api/native.h"
+#include "api/api.h"
 #include "core/ledger.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+
+static void metrics(void *arg, cd_buf *out)
+{
+    cd_server_metrics(arg, out);
+}
 
 static void on_commit(void *arg, int batch, double seconds)
 {
@@ -103,7 +108,10 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     }
     atomic_store(&srv->kick, srv->outbox);
     srv->router = cd_router_new();
-    cd_api_native_routes(srv->router, srv);
+    /* public_url is filled in once the port is known, before the first request. */
+    srv->api = (cd_api_env){
+        .store = srv->store, .public_url = srv->public_url, .metrics = metrics, .metrics_arg = srv};
+    cd_api_routes(srv->router, &srv->api);
     cd_http_config hc = {.host = cfg->host,
                          .port = cfg->port,
                          .threads = cfg->threads,

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 
+#include "api/api.h"
 #include "config.h"
 #include "delivery/outbox.h"
 #include "http/http.h"
@@ -20,6 +21,7 @@ typedef struct cd_server {
     cd_outbox *outbox;
     _Atomic(cd_outbox *) kick; /* what the writer's commit hook wakes: set once it exists */
     char public_url[256];      /* no trailing slash */
+    cd_api_env api;            /* what the surfaces' handlers see (points into this) */
     cd_hist commit_batch;      /* jobs per commit */
     cd_hist commit_seconds;    /* time per batch, fsync included */
     int64_t started_ms;

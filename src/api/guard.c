@@ -1,12 +1,12 @@
 #include "api/guard.h"
 
-int cd_api_authenticate(cd_req *req, cd_server *srv, unsigned styles, cd_err *err)
+int cd_api_authenticate(cd_req *req, cd_store *store, unsigned styles, cd_err *err)
 {
     cd_credentials cred;
     if (cd_auth_read(req, styles, &cred) != 0)
         return cd_fail_reason(err, CD_EAUTH, "unauthorized", "", "missing or invalid credentials");
     cd_principal *who = cd_req_alloc(req, sizeof *who);
-    cd_db *db = cd_req_reader(req, srv->store);
+    cd_db *db = cd_req_reader(req, store);
     if (db == NULL)
         return cd_fail(err, CD_ESTORE, "", "storage unavailable");
     int rc = cred.style == CD_AUTH_JWT ? cd_jwt_authenticate(db, cred.secret, who, err)

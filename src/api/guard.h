@@ -1,14 +1,15 @@
 /* api/guard.h -- authentication for every surface: reads the credentials of the styles a
- * surface accepts (http/auth), checks them (core/account) and sets the request's
- * principal. Every failure is the same CD_EAUTH "unauthorized", whatever was wrong. */
+ * surface accepts (http/auth), checks them (core/account) against `store` and sets the
+ * request's principal. Every failure is the same CD_EAUTH "unauthorized", whatever was
+ * wrong. */
 #ifndef CD_API_GUARD_H
 #define CD_API_GUARD_H
 
 #include "core/account.h"
 #include "http/auth.h"
-#include "server.h"
+#include "store/store.h"
 
-int cd_api_authenticate(cd_req *req, cd_server *srv, unsigned styles, cd_err *err);
+int cd_api_authenticate(cd_req *req, cd_store *store, unsigned styles, cd_err *err);
 /* The principal set by cd_api_authenticate (borrowed, lives with the request). */
 const cd_principal *cd_api_principal(const cd_req *req);
 

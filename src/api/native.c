@@ -1,34 +1,26 @@
 /* api/native.c -- the native API (DESIGN.md section 7): JSON in, core calls, JSON out.
  *
- * Reads run on a pooled reader. Writes are jobs for the store's writer (group commit):
- * the handler validates everything it can first, then defers; the job re-reads what it
- * needs inside the transaction, and the answer goes out once the commit is durable.
- * Every POST honours Idempotency-Key inside the same transaction as the write. */
+ * Reads run on a pooled reader. Writes go through the kit's write path (api/kit.h):
+ * durable before they are answered, and every POST honours Idempotency-Key. */
 #include "api/native.h"
 #include "api/native_int.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api/guard.h"
 #include "core/account.h"
 #include "core/consent.h"
 #include "core/contact.h"
-#include "core/idem.h"
 #include "core/ledger.h"
 #include "core/phone.h"
-#include "server.h"
+#include "core/usecase.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
-
-extern const char cd_openapi_json[];
 
 #define MAX_ID 9007199254740991LL /* 2^53 - 1 */
 
@@ -84,130 +76,18 @@ int cd_native__error(cd_req *req, const cd_err *err)
 
 static int authenticate(cd_req *req, cd_err *err)
 {
-    return cd_api_authenticate(req, SRV(req), CD_AUTH_BEARER, err);
+    return cd_api_authenticate(req, cd_api_env_of(req)->store, CD_AUTH_BEARER, err);
 }
 
 const cd_surface cd_native__surface = {
     .name = "native", .authenticate = authenticate, .reply_error = cd_native__error};
 const cd_surface cd_native__public = {.name = "public", .reply_error = cd_native__error};
+const cd_api_surface cd_native__kit = {
+    .http = &cd_native__surface, .idempotency = true, .forms = false};
 
-/* ---- input helpers ---- */
-
-cd_db *cd_native__reader(cd_req *req, cd_err *err)
+const cd_surface *cd_api_native_public(void)
 {
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
-    if (db == NULL)
-        cd_fail(err, CD_ESTORE, "", "storage unavailable");
-    return db;
-}
-
-/* issue 8 item 13: a JSON body must say so, or say nothing. text/plain and the form types
- * are what a hostile web page can POST cross-site without a preflight. */
-static bool json_labelled(const char *ctype)
-{
-    if (ctype == NULL)
-        return true;
-    while (*ctype == ' ' || *ctype == '\t')
-        ctype++;
-    size_t n = strlen("application/json");
-    if (strncasecmp(ctype, "application/json", n) != 0)
-        return false;
-    ctype += n;
-    while (*ctype == ' ' || *ctype == '\t')
-        ctype++;
-    return *ctype == '\0' || *ctype == ';'; /* parameters such as charset are fine */
-}
-
-int cd_native__body(cd_req *req, json_t **out, cd_err *err)
-{
-    if (!json_labelled(cd_req_header(req, "Content-Type")))
-        return cd_fail_reason(err, CD_EINVAL, "unsupported_media_type", "",
-                              "the body must be JSON: send Content-Type: application/json "
-                              "(curl --json)");
-    json_t *j = cd_req_json(req, err);
-    if (j == NULL)
-        return -1;
-    if (!json_is_object(j))
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "",
-                              "the body must be a JSON object");
-    *out = j;
-    return 0;
-}
-
-/* A string member: absent or null -> *out = NULL. */
-int cd_native__opt_string(json_t *o, const char *key, size_t max, const char **out, cd_err *err)
-{
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", key, "%s must be a string", key);
-    if (json_string_length(v) > max)
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", key,
-                              "%s is longer than %zu characters", key, max);
-    if (strlen(json_string_value(v)) != json_string_length(v))
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", key, "%s contains NUL", key);
-    *out = json_string_value(v);
-    return 0;
-}
-
-int cd_native__req_string(json_t *o, const char *key, size_t max, const char **out, cd_err *err)
-{
-    if (cd_native__opt_string(o, key, max, out, err) != 0)
-        return -1;
-    if (*out == NULL || **out == '\0')
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", key, "%s is required", key);
-    return 0;
-}
-
-/* "phone" must be there; an empty or overlong one is an invalid number, not a missing one. */
-int cd_native__phone(json_t *o, const char **out, cd_err *err)
-{
-    json_t *v = json_object_get(o, "phone");
-    if (v == NULL || json_is_null(v))
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "phone", "phone is required");
-    if (!json_is_string(v))
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "phone", "phone must be a string");
-    if (json_string_length(v) > 64 || strlen(json_string_value(v)) != json_string_length(v))
-        return cd_fail_reason(err, CD_EINVAL, "invalid_phone", "phone", "not a phone number");
-    *out = json_string_value(v);
-    return 0;
-}
-
-int cd_native__parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (s == NULL || *s == '\0')
-        return -1;
-    for (const char *p = s; *p; p++)
-        if (!isdigit((unsigned char)*p))
-            return -1;
-    errno = 0;
-    long long v = strtoll(s, NULL, 10);
-    if (errno || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int cd_native__paging(cd_req *req, int *limit, int64_t *cursor, cd_err *err)
-{
-    const char *l = cd_req_query(req, "limit"), *c = cd_req_query(req, "cursor");
-    int64_t v = 50;
-    if (l && cd_native__parse_int(l, 1, 1000, &v) != 0)
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "limit",
-                              "limit must be an integer from 1 to 1000");
-    *limit = (int)v;
-    *cursor = 0;
-    if (c && *c && cd_native__parse_int(c, 0, INT64_MAX, cursor) != 0)
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "cursor", "invalid cursor");
-    return 0;
-}
-
-int cd_native__normalize(cd_req *req, const char *raw, const char *field, char out[CD_PHONE_MAX],
-                         cd_err *err)
-{
-    return cd_phone_normalize(raw, WHO(req)->account.region, field, out, err);
+    return &cd_native__public;
 }
 
 /* ---- output helpers ---- */
@@ -296,126 +176,6 @@ json_t *cd_native__message_json(const cd_message *m)
                      "history", m->history ? json_incref(m->history) : json_array());
 }
 
-/* ---- writes: idempotency, the writer, the answer ---- */
-
-static int write_job(cd_db *db, void *arg, cd_err *err)
-{
-    write_op *w = arg;
-    int64_t acct = w->who.account.id;
-    if (w->idem_key) {
-        cd_idem prior;
-        cd_err e;
-        if (cd_store_idem_get(db, acct, w->idem_key, &prior, &e) == 0) {
-            bool same = strcmp(prior.request_hash, w->request_hash) == 0;
-            if (same) {
-                w->status = prior.status;
-                w->replay = prior.body; /* handed over; freed after the answer */
-                prior.body = NULL;
-            }
-            cd_idem_clear(&prior);
-            if (!same)
-                return cd_fail_reason(err, CD_EMISMATCH, "idempotency_mismatch", "",
-                                      "this Idempotency-Key was used with another request");
-            return 0;
-        }
-        if (e.code != CD_ENOTFOUND) {
-            *err = e;
-            return -1;
-        }
-    }
-    if (w->fn(db, w, err) != 0)
-        return -1;
-    if (w->idem_key == NULL) {
-        json_decref(w->idem_body);
-        w->idem_body = NULL;
-    } else {
-        if (w->body == NULL && w->render)
-            w->render(w);
-        cd_idem rec = {.status = w->status, .created_ms = cd_now_ms()};
-        memcpy(rec.request_hash, w->request_hash, sizeof rec.request_hash);
-        rec.body =
-            json_dumps(w->idem_body ? w->idem_body : w->body, JSON_COMPACT | JSON_ENCODE_ANY);
-        json_decref(w->idem_body);
-        w->idem_body = NULL;
-        int rc = cd_store_idem_put(db, acct, w->idem_key, &rec, err);
-        free(rec.body);
-        if (rc != 0) {
-            json_decref(w->body);
-            w->body = NULL;
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int write_finish(cd_req *req, void *arg, int rc, const cd_err *err)
-{
-    write_op *w = arg;
-    int out;
-    if (rc != 0) {
-        json_decref(w->body);
-        free(w->replay);
-        out = cd_native__error(req, err);
-    } else if (w->replay) {
-        cd_reply_header(req, "Idempotent-Replayed", "true");
-        out = cd_reply_take(req, w->status, "application/json", w->replay, strlen(w->replay));
-    } else {
-        if (w->body == NULL && w->render)
-            w->render(w);
-        out = cd_reply_json(req, w->status, w->body);
-    }
-    if (w->done)
-        w->done(w);
-    return out;
-}
-
-int cd_native__write(cd_req *req, write_fn fn, void *in)
-{
-    cd_err err;
-    write_op *w = cd_req_alloc(req, sizeof *w);
-    w->fn = fn;
-    w->in = in;
-    w->who = *WHO(req);
-    snprintf(w->request_id, sizeof w->request_id, "%s", cd_req_id(req));
-    snprintf(w->ip, sizeof w->ip, "%s", cd_req_client_ip(req));
-    w->user_agent = cd_req_header(req, "User-Agent");
-    const char *key = cd_req_header(req, "Idempotency-Key");
-    if (key) {
-        if (!cd_idem_key_valid(key)) {
-            cd_fail_reason(&err, CD_EINVAL, "invalid_field", "Idempotency-Key",
-                           "Idempotency-Key must be 1-255 printable characters");
-            return cd_native__error(req, &err);
-        }
-        w->idem_key = cd_req_strdup(req, key);
-        cd_idem_request_hash(cd_req_method(req), cd_req_path(req), cd_req_json(req, NULL),
-                             w->request_hash);
-    }
-    return cd_req_defer(req, SRV(req)->store, write_job, w, write_finish);
-}
-
-/* ---- public routes ---- */
-
-static int h_health(cd_req *req)
-{
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
-    bool ok = db != NULL;
-    return cd_reply_json(req, ok ? 200 : 503,
-                         json_pack("{ss}", "status", ok ? "ok" : "unavailable"));
-}
-
-static int h_metrics(cd_req *req)
-{
-    cd_buf b = {0};
-    cd_server_metrics(SRV(req), &b);
-    size_t n = b.len;
-    return cd_reply_take(req, 200, "text/plain; version=0.0.4", cd_buf_take(&b), n);
-}
-
-static int h_openapi(cd_req *req)
-{
-    return cd_reply_data(req, 200, "application/json", cd_openapi_json, strlen(cd_openapi_json));
-}
-
 /* ---- contacts ---- */
 
 /* Parses the contact members of `o` into p. Strings are borrowed from o. */
@@ -432,7 +192,7 @@ static int parse_contact(json_t *o, cd_contact_patch *p, cd_err *err)
             src = params;
         if (json_object_get(src, name) == NULL)
             continue;
-        if (cd_native__opt_string(src, name, 255, &p->value[f], err) != 0 ||
+        if (cd_api_opt_string(src, name, 255, &p->value[f], err) != 0 ||
             cd_contact_field_check(f, p->value[f], err) != 0)
             return -1;
         p->has[f] = true;
@@ -487,7 +247,7 @@ typedef struct contact_in {
     int64_t id; /* PATCH: the contact */
 } contact_in;
 
-static int job_contact_upsert(cd_db *db, write_op *w, cd_err *err)
+static int job_contact_upsert(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     contact_in *in = w->in;
     cd_contact c;
@@ -507,19 +267,20 @@ static int h_contact_create(cd_req *req)
     json_t *o = NULL;
     const char *phone;
     contact_in *in = cd_req_alloc(req, sizeof *in);
-    if (cd_native__body(req, &o, &err) != 0 || cd_native__phone(o, &phone, &err) != 0 ||
-        cd_native__normalize(req, phone, "phone", in->phone, &err) != 0 ||
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+        cd_api_phone_field(o, "phone", &phone, &err) != 0 ||
+        cd_api_normalize(req, phone, "phone", in->phone, &err) != 0 ||
         parse_contact(o, &in->patch, &err) != 0)
         return cd_native__error(req, &err);
     in->patch.phone = in->phone;
     in->patch.merge = true;
-    return cd_native__write(req, job_contact_upsert, in);
+    return cd_api_write(req, &cd_native__kit, job_contact_upsert, in);
 }
 
 /* Resolves {ref} on a reader; fills c. */
 static int find_contact(cd_req *req, cd_contact *c, cd_err *err)
 {
-    cd_db *db = cd_native__reader(req, err);
+    cd_db *db = cd_api_reader(req, err);
     if (db == NULL)
         return -1;
     return cd_contact_find(db, WHO(req)->account.id, WHO(req)->account.region,
@@ -543,7 +304,7 @@ static int h_contact_patch(cd_req *req)
     json_t *o = NULL;
     cd_contact c;
     contact_in *in = cd_req_alloc(req, sizeof *in);
-    if (cd_native__body(req, &o, &err) != 0)
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0)
         return cd_native__error(req, &err);
     if (json_object_get(o, "phone")) {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "phone",
@@ -554,7 +315,7 @@ static int h_contact_patch(cd_req *req)
         return cd_native__error(req, &err);
     in->id = c.id;
     cd_contact_clear(&c);
-    return cd_native__write(req, job_contact_upsert, in);
+    return cd_api_write(req, &cd_native__kit, job_contact_upsert, in);
 }
 
 typedef struct collect {
@@ -577,10 +338,10 @@ static int h_contact_list(cd_req *req)
     cd_err err;
     cd_contact_filter f = {0};
     int64_t group = 0;
-    if (cd_native__paging(req, &f.limit, &f.after_id, &err) != 0)
+    if (cd_api_paging(req, &f.limit, &f.after_id, &err) != 0)
         return cd_native__error(req, &err);
     const char *g = cd_req_query(req, "group");
-    if (g && *g && cd_native__parse_int(g, 1, MAX_ID, &group) != 0) {
+    if (g && *g && cd_api_parse_int(g, 1, MAX_ID, &group) != 0) {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "group", "group must be a group id");
         return cd_native__error(req, &err);
     }
@@ -594,7 +355,7 @@ static int h_contact_list(cd_req *req)
     int want = f.limit;
     f.limit = want + 1; /* one more tells whether there is a next page */
     collect k = {.data = json_array()};
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     int rc =
         db ? cd_store_contact_list(db, WHO(req)->account.id, &f, collect_contact, &k, &err) : -1;
     if (rc != 0) {
@@ -622,7 +383,7 @@ static int h_contact_consents(cd_req *req)
     if (find_contact(req, &c, &err) != 0)
         return cd_native__error(req, &err);
     json_t *data = json_array();
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     int rc = db ? cd_store_consent_list(db, WHO(req)->account.id, c.id, collect_consent, data, &err)
                 : -1;
     cd_contact_clear(&c);
@@ -640,20 +401,11 @@ typedef struct named_in {
     cd_named n;
 } named_in;
 
-static int job_named_create(cd_db *db, write_op *w, cd_err *err)
+static int job_named_create(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     named_in *in = w->in;
-    cd_named existing;
-    in->n.created_ms = cd_now_ms();
-    if (cd_store_named_by_name(db, in->kind, w->who.account.id, in->n.name, &existing, NULL) == 0)
-        return cd_fail_reason(err, CD_ECONFLICT, "conflict", "name",
-                              "a %s with that name exists (id %lld)", in->kind,
-                              (long long)existing.id);
-    if (cd_store_named_insert(db, in->kind, w->who.account.id, &in->n, err) != 0) {
-        if (err && err->code == CD_ECONFLICT)
-            cd_fail_reason(err, CD_ECONFLICT, "conflict", "id", "that id is taken");
+    if (cd_named_create(db, in->kind, w->who.account.id, &in->n, err) != 0)
         return -1;
-    }
     w->status = 201;
     w->body = json_pack("{sI ss}", "id", (json_int_t)in->n.id, "name", in->n.name);
     return 0;
@@ -666,8 +418,8 @@ static int named_create(cd_req *req, const char *kind)
     const char *name;
     named_in *in = cd_req_alloc(req, sizeof *in);
     in->kind = kind;
-    if (cd_native__body(req, &o, &err) != 0 ||
-        cd_native__req_string(o, "name", 255, &name, &err) != 0)
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+        cd_api_req_string(o, "name", 255, &name, &err) != 0)
         return cd_native__error(req, &err);
     snprintf(in->n.name, sizeof in->n.name, "%s", name);
     json_t *id = json_object_get(o, "id");
@@ -678,7 +430,7 @@ static int named_create(cd_req *req, const char *kind)
         }
         in->n.id = json_integer_value(id);
     }
-    return cd_native__write(req, job_named_create, in);
+    return cd_api_write(req, &cd_native__kit, job_named_create, in);
 }
 
 static int collect_named(const cd_named *n, void *arg)
@@ -696,10 +448,10 @@ static int named_list(cd_req *req, const char *kind)
     cd_err err;
     int limit;
     int64_t cursor;
-    if (cd_native__paging(req, &limit, &cursor, &err) != 0)
+    if (cd_api_paging(req, &limit, &cursor, &err) != 0)
         return cd_native__error(req, &err);
     collect k = {.data = json_array()};
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     int rc = db ? cd_store_named_list(db, kind, WHO(req)->account.id, cursor, limit + 1,
                                       collect_named, &k, &err)
                 : -1;
@@ -738,37 +490,24 @@ static const char *const channels[] = {"api", "sms", "web", "email", "paper", "i
 
 typedef struct consent_in {
     char phone[CD_PHONE_MAX];
-    cd_scope scope;
-    cd_state state;
-    cd_provenance prov;
-    cd_consent out; /* the job's result */
+    cd_consent_request rq; /* rq.phone = phone */
+    cd_consent out;        /* the job's result */
     cd_event ev;
 } consent_in;
 
-static void render_consent(write_op *w)
+static void render_consent(cd_api_write_op *w)
 {
     consent_in *in = w->in;
     w->body = json_pack("{so so}", "consent", cd_native__consent_json(&in->out), "event",
                         cd_native__event_json(&in->ev));
 }
 
-static int job_consent_set(cd_db *db, write_op *w, cd_err *err)
+static int job_consent_set(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     consent_in *in = w->in;
-    int64_t acct = w->who.account.id;
-    cd_contact_patch patch = {.phone = in->phone, .merge = true};
-    cd_contact c;
-    in->prov.credential_id = w->who.credential_id;
-    in->prov.request_id = w->request_id;
-    if (cd_scope_exists(db, acct, in->scope, "scope", err) != 0 ||
-        cd_contact_apply(db, acct, 0, &patch, true, &c, NULL, err) != 0)
-        return -1;
-    /* An explicit opt-in through the API is the override that may lift an opt-out. */
-    int rc = cd_consent_set(db, acct, &c, in->scope, in->state,
-                            in->state == CD_STATE_OPTED_IN ? CD_CONSENT_OVERRIDE : 0, &in->prov,
-                            &in->out, &in->ev, err);
-    cd_contact_clear(&c);
-    if (rc != 0)
+    in->rq.prov.credential_id = w->who.credential_id;
+    in->rq.prov.request_id = w->request_id;
+    if (cd_consent_record(db, w->who.account.id, &in->rq, &in->out, &in->ev, err) != 0)
         return -1;
     w->status = 201;
     w->render = render_consent;
@@ -781,22 +520,24 @@ static int h_consent_set(cd_req *req)
     json_t *o = NULL;
     const char *phone, *scope, *state, *channel;
     consent_in *in = cd_req_alloc(req, sizeof *in);
-    cd_provenance *p = &in->prov;
-    if (cd_native__body(req, &o, &err) != 0 || cd_native__phone(o, &phone, &err) != 0 ||
-        cd_native__normalize(req, phone, "phone", in->phone, &err) != 0 ||
-        cd_native__opt_string(o, "scope", 39, &scope, &err) != 0 ||
-        cd_scope_parse(scope ? scope : "all", "scope", &in->scope, &err) != 0 ||
-        cd_native__req_string(o, "state", 16, &state, &err) != 0 ||
-        cd_native__opt_string(o, "channel", 15, &channel, &err) != 0 ||
-        cd_native__opt_string(o, "disclosure", 10000, &p->disclosure, &err) != 0 ||
-        cd_native__opt_string(o, "ip", 63, &p->ip, &err) != 0 ||
-        cd_native__opt_string(o, "user_agent", 511, &p->user_agent, &err) != 0 ||
-        cd_native__opt_string(o, "site", 127, &p->site, &err) != 0 ||
-        cd_native__opt_string(o, "session", 127, &p->session, &err) != 0 ||
-        cd_native__opt_string(o, "ext_ref", 127, &p->ext_ref, &err) != 0)
+    cd_provenance *p = &in->rq.prov;
+    in->rq.phone = in->phone;
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+        cd_api_phone_field(o, "phone", &phone, &err) != 0 ||
+        cd_api_normalize(req, phone, "phone", in->phone, &err) != 0 ||
+        cd_api_opt_string(o, "scope", 39, &scope, &err) != 0 ||
+        cd_scope_parse(scope ? scope : "all", "scope", &in->rq.scope, &err) != 0 ||
+        cd_api_req_string(o, "state", 16, &state, &err) != 0 ||
+        cd_api_opt_string(o, "channel", 15, &channel, &err) != 0 ||
+        cd_api_opt_string(o, "disclosure", 10000, &p->disclosure, &err) != 0 ||
+        cd_api_opt_string(o, "ip", 63, &p->ip, &err) != 0 ||
+        cd_api_opt_string(o, "user_agent", 511, &p->user_agent, &err) != 0 ||
+        cd_api_opt_string(o, "site", 127, &p->site, &err) != 0 ||
+        cd_api_opt_string(o, "session", 127, &p->session, &err) != 0 ||
+        cd_api_opt_string(o, "ext_ref", 127, &p->ext_ref, &err) != 0)
         return cd_native__error(req, &err);
-    in->state = cd_state_parse(state);
-    if (in->state == CD_STATE_NONE) {
+    in->rq.state = cd_state_parse(state);
+    if (in->rq.state == CD_STATE_NONE) {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "state",
                        "state must be pending, opted_in or opted_out");
         return cd_native__error(req, &err);
@@ -820,16 +561,16 @@ static int h_consent_set(cd_req *req)
     /* A raw header may be long or not UTF-8: the ledger escapes and cuts it (issue 8 item 12). */
     if (p->user_agent == NULL)
         p->user_agent = cd_req_header(req, "User-Agent");
-    return cd_native__write(req, job_consent_set, in);
+    return cd_api_write(req, &cd_native__kit, job_consent_set, in);
 }
 
 static int h_check(cd_req *req)
 {
     cd_err err;
     cd_scope scope;
-    char e164[CD_PHONE_MAX], scope_name[CD_SCOPE_LEN];
+    cd_check_result r;
+    char scope_name[CD_SCOPE_LEN];
     const char *to = cd_req_query(req, "to"), *s = cd_req_query(req, "scope");
-    const char *reason = "invalid_number";
     if (to == NULL || *to == '\0') {
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "to", "to is required");
         return cd_native__error(req, &err);
@@ -837,32 +578,15 @@ static int h_check(cd_req *req)
     if (cd_scope_parse(s && *s ? s : "all", "scope", &scope, &err) != 0)
         return cd_native__error(req, &err);
     cd_scope_format(scope, scope_name);
-    bool valid = cd_native__normalize(req, to, "to", e164, NULL) == 0;
-    if (valid) {
-        cd_contact c;
-        cd_db *db = cd_native__reader(req, &err);
-        if (db == NULL)
-            return cd_native__error(req, &err);
-        int rc = 0;
-        cd_err e;
-        if (cd_store_contact_by_phone(db, WHO(req)->account.id, e164, &c, &e) == 0) {
-            rc = cd_consent_check(db, WHO(req)->account.id, c.id, scope, &reason, &err);
-            cd_contact_clear(&c);
-        } else if (e.code == CD_ENOTFOUND) {
-            reason = "no_consent";
-        } else {
-            rc = -1;
-            err = e;
-        }
-        if (rc != 0)
-            return cd_native__error(req, &err);
-    }
+    /* The request's reader is open already: authentication used it. */
+    cd_db *db = cd_api_reader(req, &err);
+    if (db == NULL || cd_consent_check_phone(db, &WHO(req)->account, to, scope, &r, &err) != 0)
+        return cd_native__error(req, &err);
     /* Echo an invalid number only when it is short, valid UTF-8 text. */
-    json_t *echo = valid ? json_string(e164) : strlen(to) <= 64 ? json_string(to) : NULL;
+    json_t *echo = r.valid ? json_string(r.phone) : strlen(to) <= 64 ? json_string(to) : NULL;
     return cd_reply_json(req, 200,
                          json_pack("{so ss sb ss}", "phone", echo ? echo : json_null(), "scope",
-                                   scope_name, "allowed", cd_consent_reason_allows(reason),
-                                   "reason", reason));
+                                   scope_name, "allowed", r.allowed, "reason", r.reason));
 }
 
 static int collect_event(const cd_event *e, void *arg)
@@ -883,7 +607,7 @@ static int h_events(cd_req *req)
     const char *phone = cd_req_query(req, "phone"), *s = cd_req_query(req, "scope");
     const char *since = cd_req_query(req, "since");
     int limit;
-    if (cd_native__paging(req, &limit, &f.after_seq, &err) != 0)
+    if (cd_api_paging(req, &limit, &f.after_seq, &err) != 0)
         return cd_native__error(req, &err);
     if (s && *s) {
         if (cd_scope_parse(s, "scope", &scope, &err) != 0)
@@ -897,13 +621,13 @@ static int h_events(cd_req *req)
     }
     f.limit = limit + 1;
     collect k = {.data = json_array()};
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     int rc = db ? 0 : -1;
     bool none = false;
     if (rc == 0 && phone && *phone) {
         char e164[CD_PHONE_MAX];
         cd_contact c;
-        if (cd_native__normalize(req, phone, "phone", e164, &err) != 0) {
+        if (cd_api_normalize(req, phone, "phone", e164, &err) != 0) {
             rc = -1;
         } else if (cd_store_contact_by_phone(db, WHO(req)->account.id, e164, &c, NULL) == 0) {
             f.contact_id = c.id;
@@ -950,11 +674,11 @@ static int h_messages(cd_req *req)
     cd_message_filter f = {0};
     char e164[CD_PHONE_MAX];
     int limit;
-    if (cd_native__paging(req, &limit, &f.before_rowid, &err) != 0)
+    if (cd_api_paging(req, &limit, &f.before_rowid, &err) != 0)
         return cd_native__error(req, &err);
     const char *to = cd_req_query(req, "to");
     if (to && *to) {
-        if (cd_native__normalize(req, to, "to", e164, &err) != 0)
+        if (cd_api_normalize(req, to, "to", e164, &err) != 0)
             return cd_native__error(req, &err);
         f.to = e164;
     }
@@ -967,7 +691,7 @@ static int h_messages(cd_req *req)
     collect_msgs k = {.data = json_array(), .keep = limit};
     /* Newest first; one extra row tells whether there is a next page. */
     f.limit = limit + 1;
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     int rc =
         db ? cd_store_message_list(db, WHO(req)->account.id, &f, collect_message, &k, &err) : -1;
     if (rc != 0) {
@@ -981,7 +705,7 @@ static int h_message_get(cd_req *req)
 {
     cd_err err;
     cd_message m;
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     int rc =
         db ? cd_store_message_get(db, WHO(req)->account.id, cd_req_param(req, "id"), &m, &err) : -1;
     if (rc != 0) {
@@ -1000,7 +724,7 @@ typedef struct key_in {
     const char *name;
 } key_in;
 
-static int job_key_create(cd_db *db, write_op *w, cd_err *err)
+static int job_key_create(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     key_in *in = w->in;
     cd_apikey k;
@@ -1024,11 +748,11 @@ static int h_key_create(cd_req *req)
     cd_req_body(req, &len);
     if (len > 0) {
         json_t *o = NULL;
-        if (cd_native__body(req, &o, &err) != 0 ||
-            cd_native__opt_string(o, "name", 127, &in->name, &err) != 0)
+        if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+            cd_api_opt_string(o, "name", 127, &in->name, &err) != 0)
             return cd_native__error(req, &err);
     }
-    return cd_native__write(req, job_key_create, in);
+    return cd_api_write(req, &cd_native__kit, job_key_create, in);
 }
 
 static int collect_key(const cd_apikey *k, void *arg)
@@ -1043,7 +767,7 @@ static int h_key_list(cd_req *req)
 {
     cd_err err;
     json_t *data = json_array();
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     int rc = db ? cd_store_key_each(db, WHO(req)->account.id, collect_key, data, &err) : -1;
     if (rc != 0) {
         json_decref(data);
@@ -1056,7 +780,7 @@ typedef struct key_revoke_in {
     const char *id;
 } key_revoke_in;
 
-static int job_key_revoke(cd_db *db, write_op *w, cd_err *err)
+static int job_key_revoke(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     key_revoke_in *in = w->in;
     if (cd_store_key_revoke(db, w->who.account.id, in->id, cd_now_ms(), err) != 0) {
@@ -1073,7 +797,7 @@ static int h_key_revoke(cd_req *req)
 {
     key_revoke_in *in = cd_req_alloc(req, sizeof *in);
     in->id = cd_req_param(req, "id");
-    return cd_native__write(req, job_key_revoke, in);
+    return cd_api_write(req, &cd_native__kit, job_key_revoke, in);
 }
 
 /* ---- export: a contact's consent proof ----
@@ -1146,7 +870,7 @@ static int h_export(cd_req *req)
         cd_fail_reason(&err, CD_EINVAL, "invalid_field", "phone", "phone is required");
         return cd_native__error(req, &err);
     }
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     if (db == NULL)
         return cd_native__error(req, &err);
     int64_t acct = WHO(req)->account.id;
@@ -1166,7 +890,7 @@ static int h_export(cd_req *req)
         return cd_native__error(req, &err);
     }
     export_stream *s = cd_xcalloc(1, sizeof *s);
-    s->x = (cd_ledger_export){.store = SRV(req)->store,
+    s->x = (cd_ledger_export){.store = cd_api_env_of(req)->store,
                               .account_id = acct,
                               .contact_id = c.id,
                               .upto_seq = a.ledger_seq,
@@ -1192,30 +916,28 @@ static int h_export(cd_req *req)
                            export_next, s, export_free);
 }
 
-void cd_api_native_routes(cd_router *r, struct cd_server *srv)
+void cd_api_native_routes(cd_router *r, const cd_api_env *env)
 {
-    const cd_surface *n = &cd_native__surface, *pub = &cd_native__public;
-    cd_router_set_fallback(r, pub);
-    cd_router_add(r, "GET", "/healthz", pub, h_health, srv);
-    cd_router_add(r, "GET", "/metrics", pub, h_metrics, srv);
-    cd_router_add(r, "GET", "/api/v1/openapi.json", pub, h_openapi, srv);
-    cd_router_add(r, "POST", "/api/v1/contacts", n, h_contact_create, srv);
-    cd_router_add(r, "GET", "/api/v1/contacts", n, h_contact_list, srv);
-    cd_router_add(r, "GET", "/api/v1/contacts/{ref}", n, h_contact_get, srv);
-    cd_router_add(r, "PATCH", "/api/v1/contacts/{ref}", n, h_contact_patch, srv);
-    cd_router_add(r, "GET", "/api/v1/contacts/{ref}/consents", n, h_contact_consents, srv);
-    cd_router_add(r, "POST", "/api/v1/groups", n, h_group_create, srv);
-    cd_router_add(r, "GET", "/api/v1/groups", n, h_group_list, srv);
-    cd_router_add(r, "POST", "/api/v1/message-types", n, h_type_create, srv);
-    cd_router_add(r, "GET", "/api/v1/message-types", n, h_type_list, srv);
-    cd_router_add(r, "POST", "/api/v1/consents", n, h_consent_set, srv);
-    cd_router_add(r, "GET", "/api/v1/check", n, h_check, srv);
-    cd_router_add(r, "GET", "/api/v1/events", n, h_events, srv);
-    cd_router_add(r, "GET", "/api/v1/messages", n, h_messages, srv);
-    cd_router_add(r, "GET", "/api/v1/messages/{id}", n, h_message_get, srv);
-    cd_router_add(r, "POST", "/api/v1/keys", n, h_key_create, srv);
-    cd_router_add(r, "GET", "/api/v1/keys", n, h_key_list, srv);
-    cd_router_add(r, "DELETE", "/api/v1/keys/{id}", n, h_key_revoke, srv);
-    cd_router_add(r, "GET", "/api/v1/export", n, h_export, srv);
-    cd_api_native_msg_routes(r, srv);
+    const cd_surface *n = &cd_native__surface;
+    void *ctx = cd_api_ctx(env);
+    cd_router_set_fallback(r, &cd_native__public);
+    cd_router_add(r, "POST", "/api/v1/contacts", n, h_contact_create, ctx);
+    cd_router_add(r, "GET", "/api/v1/contacts", n, h_contact_list, ctx);
+    cd_router_add(r, "GET", "/api/v1/contacts/{ref}", n, h_contact_get, ctx);
+    cd_router_add(r, "PATCH", "/api/v1/contacts/{ref}", n, h_contact_patch, ctx);
+    cd_router_add(r, "GET", "/api/v1/contacts/{ref}/consents", n, h_contact_consents, ctx);
+    cd_router_add(r, "POST", "/api/v1/groups", n, h_group_create, ctx);
+    cd_router_add(r, "GET", "/api/v1/groups", n, h_group_list, ctx);
+    cd_router_add(r, "POST", "/api/v1/message-types", n, h_type_create, ctx);
+    cd_router_add(r, "GET", "/api/v1/message-types", n, h_type_list, ctx);
+    cd_router_add(r, "POST", "/api/v1/consents", n, h_consent_set, ctx);
+    cd_router_add(r, "GET", "/api/v1/check", n, h_check, ctx);
+    cd_router_add(r, "GET", "/api/v1/events", n, h_events, ctx);
+    cd_router_add(r, "GET", "/api/v1/messages", n, h_messages, ctx);
+    cd_router_add(r, "GET", "/api/v1/messages/{id}", n, h_message_get, ctx);
+    cd_router_add(r, "POST", "/api/v1/keys", n, h_key_create, ctx);
+    cd_router_add(r, "GET", "/api/v1/keys", n, h_key_list, ctx);
+    cd_router_add(r, "DELETE", "/api/v1/keys/{id}", n, h_key_revoke, ctx);
+    cd_router_add(r, "GET", "/api/v1/export", n, h_export, ctx);
+    cd_api_native_msg_routes(r, env);
 }

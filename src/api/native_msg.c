@@ -9,6 +9,7 @@
 #include "core/consent.h"
 #include "core/flow.h"
 #include "core/message.h"
+#include "core/usecase.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
 
@@ -31,7 +32,7 @@ typedef struct send_in {
     const char *refused;
 } send_in;
 
-static void render_send(write_op *w)
+static void render_send(cd_api_write_op *w)
 {
     send_in *in = w->in;
     json_t *m = cd_native__message_json(&in->out);
@@ -53,12 +54,12 @@ static void render_send(write_op *w)
                         "to", "message", m);
 }
 
-static void done_send(write_op *w)
+static void done_send(cd_api_write_op *w)
 {
     cd_message_clear(&((send_in *)w->in)->out);
 }
 
-static int job_send(cd_db *db, write_op *w, cd_err *err)
+static int job_send(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     send_in *in = w->in;
     int rc;
@@ -89,12 +90,12 @@ static int h_send(cd_req *req)
     json_t *o = NULL;
     cd_scope scope;
     send_in *in = cd_req_alloc(req, sizeof *in);
-    if (cd_native__body(req, &o, &err) != 0 ||
-        cd_native__req_string(o, "to", 64, &in->to_raw, &err) != 0 ||
-        cd_native__opt_string(o, "text", MAX_TEXT, &in->text, &err) != 0 ||
-        cd_native__opt_string(o, "scope", 39, &in->scope, &err) != 0 ||
-        cd_native__opt_string(o, "from", 24, &in->from, &err) != 0 ||
-        cd_native__opt_string(o, "category", 15, &in->category, &err) != 0)
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+        cd_api_req_string(o, "to", 64, &in->to_raw, &err) != 0 ||
+        cd_api_opt_string(o, "text", MAX_TEXT, &in->text, &err) != 0 ||
+        cd_api_opt_string(o, "scope", 39, &in->scope, &err) != 0 ||
+        cd_api_opt_string(o, "from", 24, &in->from, &err) != 0 ||
+        cd_api_opt_string(o, "category", 15, &in->category, &err) != 0)
         return cd_native__error(req, &err);
     if (in->text == NULL || *in->text == '\0')
         return fail(req, "invalid_field", "text", "text is required");
@@ -103,8 +104,8 @@ static int h_send(cd_req *req)
     if (in->category && strcmp(in->category, "marketing") != 0 &&
         strcmp(in->category, "transactional") != 0)
         return fail(req, "invalid_field", "category", "category is marketing or transactional");
-    in->invalid_number = cd_native__normalize(req, in->to_raw, "to", in->to, NULL) != 0;
-    return cd_native__write(req, job_send, in);
+    in->invalid_number = cd_api_normalize(req, in->to_raw, "to", in->to, NULL) != 0;
+    return cd_api_write(req, &cd_native__kit, job_send, in);
 }
 
 /* ---- POST /inbound ---- */
@@ -115,19 +116,19 @@ typedef struct inbound_in {
     cd_keyword_action action;
 } inbound_in;
 
-static void render_inbound(write_op *w)
+static void render_inbound(cd_api_write_op *w)
 {
     inbound_in *in = w->in;
     w->body = json_pack("{so ss}", "message", cd_native__message_json(&in->out), "action",
                         cd_keyword_action_name(in->action));
 }
 
-static void done_inbound(write_op *w)
+static void done_inbound(cd_api_write_op *w)
 {
     cd_message_clear(&((inbound_in *)w->in)->out);
 }
 
-static int job_inbound(cd_db *db, write_op *w, cd_err *err)
+static int job_inbound(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     inbound_in *in = w->in;
     w->done = done_inbound;
@@ -151,15 +152,15 @@ static int h_inbound(cd_req *req)
     cd_err err;
     json_t *o = NULL;
     inbound_in *in = cd_req_alloc(req, sizeof *in);
-    if (cd_native__body(req, &o, &err) != 0 ||
-        cd_native__req_string(o, "from", 64, &in->from, &err) != 0 ||
-        cd_native__req_string(o, "to", 64, &in->to, &err) != 0 ||
-        cd_native__opt_string(o, "text", MAX_TEXT, &in->text, &err) != 0 ||
-        cd_native__opt_string(o, "provider_id", 63, &in->provider_id, &err) != 0)
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+        cd_api_req_string(o, "from", 64, &in->from, &err) != 0 ||
+        cd_api_req_string(o, "to", 64, &in->to, &err) != 0 ||
+        cd_api_opt_string(o, "text", MAX_TEXT, &in->text, &err) != 0 ||
+        cd_api_opt_string(o, "provider_id", 63, &in->provider_id, &err) != 0)
         return cd_native__error(req, &err);
     if (in->text == NULL)
         return fail(req, "invalid_field", "text", "text is required");
-    return cd_native__write(req, job_inbound, in);
+    return cd_api_write(req, &cd_native__kit, job_inbound, in);
 }
 
 /* ---- flows ---- */
@@ -169,7 +170,7 @@ static json_t *flow_json(cd_req *req, const cd_flow *f)
     char token[160];
     cd_buf url = {0};
     cd_flow_token(&WHO(req)->account, f->id, token);
-    cd_buf_printf(&url, "%s/c/%s", SRV(req)->public_url, token);
+    cd_buf_printf(&url, "%s/c/%s", cd_api_env_of(req)->public_url, token);
     json_t *o = json_pack(
         "{ss so ss so ss so ss so so so so so}", "id", f->id, "ext_ref",
         cd_native__str_or_null(f->ext_ref), "phone", f->phone, "scopes",
@@ -192,7 +193,7 @@ typedef struct flow_in {
     cd_req *req; /* for the confirmation link; read after the commit, on a request thread */
 } flow_in;
 
-static void render_flow(write_op *w)
+static void render_flow(cd_api_write_op *w)
 {
     flow_in *in = w->in;
     w->body = flow_json(in->req, &in->out);
@@ -200,14 +201,14 @@ static void render_flow(write_op *w)
         json_object_set_new(w->body, "message", cd_native__message_json(&in->cta));
 }
 
-static void done_flow(write_op *w)
+static void done_flow(cd_api_write_op *w)
 {
     flow_in *in = w->in;
     cd_flow_clear(&in->out);
     cd_message_clear(&in->cta);
 }
 
-static int job_flow_start(cd_db *db, write_op *w, cd_err *err)
+static int job_flow_start(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     flow_in *in = w->in;
     cd_provenance p = {.surface = "native",
@@ -235,12 +236,13 @@ static int h_flow_start(cd_req *req)
     const char *phone;
     flow_in *in = cd_req_alloc(req, sizeof *in);
     in->req = req;
-    if (cd_native__body(req, &o, &err) != 0 || cd_native__phone(o, &phone, &err) != 0 ||
-        cd_native__normalize(req, phone, "phone", in->phone, &err) != 0 ||
-        cd_native__req_string(o, "channel", 8, &in->in.channel, &err) != 0 ||
-        cd_native__opt_string(o, "ext_ref", 127, &in->in.ext_ref, &err) != 0 ||
-        cd_native__opt_string(o, "email", 255, &in->in.email, &err) != 0 ||
-        cd_native__opt_string(o, "disclosure", 1000, &in->in.disclosure, &err) != 0)
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+        cd_api_phone_field(o, "phone", &phone, &err) != 0 ||
+        cd_api_normalize(req, phone, "phone", in->phone, &err) != 0 ||
+        cd_api_req_string(o, "channel", 8, &in->in.channel, &err) != 0 ||
+        cd_api_opt_string(o, "ext_ref", 127, &in->in.ext_ref, &err) != 0 ||
+        cd_api_opt_string(o, "email", 255, &in->in.email, &err) != 0 ||
+        cd_api_opt_string(o, "disclosure", 1000, &in->in.disclosure, &err) != 0)
         return cd_native__error(req, &err);
     in->in.phone = in->phone;
     if (strcmp(in->in.channel, "sms") != 0 && strcmp(in->in.channel, "email") != 0)
@@ -274,12 +276,12 @@ static int h_flow_start(cd_req *req)
             return fail(req, "invalid_field", "ttl_seconds", "ttl_seconds is 1 to 31622400");
         in->in.ttl_ms = (int64_t)json_integer_value(ttl) * 1000;
     }
-    return cd_native__write(req, job_flow_start, in);
+    return cd_api_write(req, &cd_native__kit, job_flow_start, in);
 }
 
 static int find_flow(cd_req *req, const char *id, cd_flow *f, cd_err *err)
 {
-    cd_db *db = cd_native__reader(req, err);
+    cd_db *db = cd_api_reader(req, err);
     if (db == NULL)
         return -1;
     int rc = cd_store_flow_get(db, WHO(req)->account.id, id, f, err);
@@ -321,7 +323,7 @@ static int h_flow_list(cd_req *req)
     cd_err err;
     cd_flow_filter f = {0};
     int limit;
-    if (cd_native__paging(req, &limit, &f.after_rowid, &err) != 0)
+    if (cd_api_paging(req, &limit, &f.after_rowid, &err) != 0)
         return cd_native__error(req, &err);
     f.status = cd_req_query(req, "status");
     f.ext_ref = cd_req_query(req, "ext_ref");
@@ -331,14 +333,14 @@ static int h_flow_list(cd_req *req)
         f.ext_ref = NULL;
     f.limit = limit + 1;
     flow_list_state s = {.req = req, .data = json_array(), .keep = limit};
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     int rc = db ? 0 : -1;
     const char *phone = cd_req_query(req, "phone");
     bool none = false;
     if (rc == 0 && phone && *phone) {
         char e164[CD_PHONE_MAX];
         cd_contact c;
-        if (cd_native__normalize(req, phone, "phone", e164, &err) != 0)
+        if (cd_api_normalize(req, phone, "phone", e164, &err) != 0)
             rc = -1;
         else if (cd_store_contact_by_phone(db, WHO(req)->account.id, e164, &c, NULL) == 0) {
             f.contact_id = c.id;
@@ -364,18 +366,18 @@ typedef struct flow_action {
     cd_flow out;
 } flow_action;
 
-static void render_flow_action(write_op *w)
+static void render_flow_action(cd_api_write_op *w)
 {
     flow_action *a = w->in;
     w->body = flow_json(a->req, &a->out);
 }
 
-static void done_flow_action(write_op *w)
+static void done_flow_action(cd_api_write_op *w)
 {
     cd_flow_clear(&((flow_action *)w->in)->out);
 }
 
-static int job_flow_action(cd_db *db, write_op *w, cd_err *err)
+static int job_flow_action(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     flow_action *a = w->in;
     w->done = done_flow_action;
@@ -406,7 +408,7 @@ static int flow_action_start(cd_req *req, bool confirm)
     a->confirm = confirm;
     a->via = "api";
     a->req = req;
-    return cd_native__write(req, job_flow_action, a);
+    return cd_api_write(req, &cd_native__kit, job_flow_action, a);
 }
 
 static int h_flow_confirm(cd_req *req)
@@ -485,7 +487,7 @@ static int token_flow(cd_req *req, cd_account *a, cd_flow *f)
     char flow_id[40], idbuf[32];
     if (cd_flow_token_parse(token, &account_id, flow_id) != 0)
         return -1;
-    cd_db *db = cd_req_reader(req, SRV(req)->store);
+    cd_db *db = cd_req_reader(req, cd_api_env_of(req)->store);
     if (db == NULL)
         return -1;
     snprintf(idbuf, sizeof idbuf, "%lld", (long long)account_id);
@@ -570,126 +572,21 @@ static int h_confirm_post(cd_req *req)
     snprintf(l->ip, sizeof l->ip, "%s", cd_req_client_ip(req));
     l->user_agent = cd_req_header(req, "User-Agent"); /* the ledger escapes and cuts it */
     snprintf(l->request_id, sizeof l->request_id, "%s", cd_req_id(req));
-    return cd_req_defer(req, SRV(req)->store, job_link_confirm, l, link_finish);
+    return cd_req_defer(req, cd_api_env_of(req)->store, job_link_confirm, l, link_finish);
 }
 
 /* ---- settings ---- */
 
-static int check_replies(json_t *v, cd_err *err)
-{
-    const char *k;
-    json_t *text;
-    if (!json_is_object(v))
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies", "replies is an object");
-    json_object_foreach (v, k, text) {
-        if (strcmp(k, "stop") && strcmp(k, "start") && strcmp(k, "help"))
-            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies",
-                                  "replies has stop, start and help");
-        if (!json_is_string(text) || json_string_length(text) == 0 ||
-            json_string_length(text) > 640)
-            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies",
-                                  "replies are texts of 1 to 640 characters");
-    }
-    return 0;
-}
-
-static bool hhmm_ok(const json_t *v)
-{
-    const char *s = json_string_value(v);
-    return s && strlen(s) == 5 && s[2] == ':' && s[0] >= '0' && s[0] <= '2' && s[1] >= '0' &&
-           s[1] <= '9' && s[3] >= '0' && s[3] <= '5' && s[4] >= '0' && s[4] <= '9' &&
-           (s[0] - '0') * 10 + (s[1] - '0') < 24;
-}
-
-static int check_setting(const char *k, json_t *v, cd_err *err)
-{
-    if (json_is_null(v))
-        return 0; /* null removes the setting */
-    if (strcmp(k, "transport") == 0) {
-        const char *t = json_string_value(v);
-        if (t && (!strcmp(t, "sink") || !strcmp(t, "smpp") || !strcmp(t, "http")))
-            return 0;
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
-                              "transport is sink, smpp or http");
-    }
-    if (strcmp(k, "keywords") == 0) /* issue 8 item 3: no word that is also an opt-out word */
-        return cd_keyword_check(v, err);
-    if (strcmp(k, "replies") == 0)
-        return check_replies(v, err);
-    if (strcmp(k, "exempt_caps") == 0) /* issue 8 item 5 */
-        return cd_message_exempt_caps_check(v, err);
-    if (strcmp(k, "quiet_hours") == 0) {
-        if (json_is_object(v) && hhmm_ok(json_object_get(v, "start")) &&
-            hhmm_ok(json_object_get(v, "end")) && json_object_size(v) == 2)
-            return 0;
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
-                              "quiet_hours is {\"start\":\"HH:MM\",\"end\":\"HH:MM\"} or null");
-    }
-    if (strcmp(k, "flow_ttl_days") == 0) {
-        if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 366)
-            return 0;
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "flow_ttl_days is 1 to 366");
-    }
-    if (strcmp(k, "cta_text") == 0) {
-        if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 640)
-            return 0;
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
-                              "cta_text is 1 to 640 characters");
-    }
-    if (strcmp(k, "default_sender") == 0) {
-        if (json_is_string(v))
-            return 0; /* checked against the account's senders in the job */
-        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "default_sender is a number");
-    }
-    return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "unknown setting %s", k);
-}
-
-/* The settings as the API shows them: what was set, plus the caps in effect (issue 8 item
- * 5), defaults included, so a client can see the limits it runs into. Takes `s`. */
-static json_t *settings_view(json_t *s)
-{
-    json_object_set_new(s, "exempt_caps", cd_message_exempt_caps(s));
-    return s;
-}
-
 typedef struct settings_in {
     json_t *patch; /* borrowed from the request body */
-    json_t *result;
 } settings_in;
 
-static int job_settings(cd_db *db, write_op *w, cd_err *err)
+static int job_settings(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     settings_in *in = w->in;
-    json_t *cur = NULL;
-    const char *k;
-    json_t *v;
-    if (cd_store_settings_get(db, w->who.account.id, &cur, err) != 0)
+    if (cd_settings_patch(db, &w->who.account, in->patch, &w->body, err) != 0)
         return -1;
-    json_object_foreach (in->patch, k, v) {
-        if (strcmp(k, "default_sender") == 0 && json_is_string(v)) {
-            char e164[CD_PHONE_MAX];
-            cd_sender s;
-            const char *num = json_string_value(v);
-            if (cd_phone_normalize(num, w->who.account.region, k, e164, NULL) == 0)
-                num = e164;
-            if (cd_store_sender_get(db, num, &s, NULL) != 0 || s.account_id != w->who.account.id) {
-                json_decref(cur);
-                return cd_fail_reason(err, CD_EINVAL, "unknown_sender", k,
-                                      "add the number with POST /api/v1/senders first");
-            }
-            json_object_set_new(cur, k, json_string(num));
-        } else if (json_is_null(v)) {
-            json_object_del(cur, k);
-        } else {
-            json_object_set(cur, k, v);
-        }
-    }
-    if (cd_store_settings_put(db, w->who.account.id, cur, err) != 0) {
-        json_decref(cur);
-        return -1;
-    }
     w->status = 200;
-    w->body = settings_view(cur);
     return 0;
 }
 
@@ -699,32 +596,28 @@ static int h_settings_patch(cd_req *req)
     json_t *o = NULL, *v;
     const char *k;
     settings_in *in = cd_req_alloc(req, sizeof *in);
-    if (cd_native__body(req, &o, &err) != 0)
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0)
         return cd_native__error(req, &err);
+    /* Refused before it is queued; the job checks again (cd_settings_patch). */
     json_object_foreach (o, k, v)
-        if (check_setting(k, v, &err) != 0)
+        if (cd_settings_check(k, v, &err) != 0)
             return cd_native__error(req, &err);
     in->patch = o;
-    return cd_native__write(req, job_settings, in);
+    return cd_api_write(req, &cd_native__kit, job_settings, in);
 }
 
 static int h_settings_get(cd_req *req)
 {
     cd_err err;
     json_t *s = NULL;
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     int rc = db ? cd_store_settings_get(db, WHO(req)->account.id, &s, &err) : -1;
     if (rc != 0)
         return cd_native__error(req, &err);
-    return cd_reply_json(req, 200, settings_view(s));
+    return cd_reply_json(req, 200, cd_settings_view(s));
 }
 
 /* ---- senders ---- */
-
-typedef struct sender_in {
-    cd_sender s;
-    bool make_default;
-} sender_in;
 
 static json_t *sender_json(const cd_sender *s, const char *def)
 {
@@ -734,27 +627,15 @@ static json_t *sender_json(const cd_sender *s, const char *def)
                      cd_native__time(s->created_ms));
 }
 
-static int job_sender_add(cd_db *db, write_op *w, cd_err *err)
+static int job_sender_add(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
-    sender_in *in = w->in;
-    json_t *settings = NULL;
-    in->s.account_id = w->who.account.id;
-    in->s.created_ms = cd_now_ms();
-    /* Re-read: adding a number twice updates it and keeps its first created_at. */
-    if (cd_store_sender_put(db, &in->s, err) != 0 ||
-        cd_store_sender_get(db, in->s.number, &in->s, err) != 0 ||
-        cd_store_settings_get(db, w->who.account.id, &settings, err) != 0)
+    cd_sender_in *in = w->in;
+    cd_sender s;
+    bool is_default;
+    if (cd_sender_add(db, &w->who.account, in, &s, &is_default, err) != 0)
         return -1;
-    if (in->make_default) {
-        json_object_set_new(settings, "default_sender", json_string(in->s.number));
-        if (cd_store_settings_put(db, w->who.account.id, settings, err) != 0) {
-            json_decref(settings);
-            return -1;
-        }
-    }
     w->status = 201;
-    w->body = sender_json(&in->s, json_string_value(json_object_get(settings, "default_sender")));
-    json_decref(settings);
+    w->body = sender_json(&s, is_default ? s.number : NULL);
     return 0;
 }
 
@@ -762,27 +643,20 @@ static int h_sender_add(cd_req *req)
 {
     cd_err err;
     json_t *o = NULL;
-    const char *number, *transport;
-    sender_in *in = cd_req_alloc(req, sizeof *in);
-    if (cd_native__body(req, &o, &err) != 0 ||
-        cd_native__req_string(o, "number", 64, &number, &err) != 0 ||
-        cd_native__opt_string(o, "transport", 15, &transport, &err) != 0)
+    char number[CD_PHONE_MAX];
+    cd_sender_in *in = cd_req_alloc(req, sizeof *in);
+    if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
+        cd_api_req_string(o, "number", 64, &in->number, &err) != 0 ||
+        cd_api_opt_string(o, "transport", 15, &in->transport, &err) != 0)
         return cd_native__error(req, &err);
     json_t *def = json_object_get(o, "default");
     if (def && !json_is_boolean(def))
         return fail(req, "invalid_field", "default", "default is true or false");
     in->make_default = json_is_true(def);
-    if (transport && strcmp(transport, "sink") && strcmp(transport, "smpp") &&
-        strcmp(transport, "http"))
-        return fail(req, "invalid_field", "transport", "transport is sink, smpp or http");
-    snprintf(in->s.transport, sizeof in->s.transport, "%s", transport ? transport : "");
-    /* Short codes (3 to 8 digits) are senders too; anything else must be a valid number. */
-    size_t n = strlen(number), digits = strspn(number, "0123456789");
-    if (n >= 3 && n <= 8 && digits == n)
-        snprintf(in->s.number, sizeof in->s.number, "%s", number);
-    else if (cd_native__normalize(req, number, "number", in->s.number, &err) != 0)
+    /* Refused before it is queued; cd_sender_add checks again. */
+    if (cd_sender_parse(in, WHO(req)->account.region, number, &err) != 0)
         return cd_native__error(req, &err);
-    return cd_native__write(req, job_sender_add, in);
+    return cd_api_write(req, &cd_native__kit, job_sender_add, in);
 }
 
 typedef struct sender_list {
@@ -802,7 +676,7 @@ static int h_sender_list(cd_req *req)
     cd_err err;
     json_t *settings = NULL;
     sender_list l = {.data = json_array()};
-    cd_db *db = cd_native__reader(req, &err);
+    cd_db *db = cd_api_reader(req, &err);
     int rc = db ? cd_store_settings_get(db, WHO(req)->account.id, &settings, &err) : -1;
     if (rc == 0) {
         l.def = json_string_value(json_object_get(settings, "default_sender"));
@@ -816,7 +690,7 @@ static int h_sender_list(cd_req *req)
     return cd_reply_json(req, 200, cd_native__list(l.data, 0, false));
 }
 
-static int job_sender_delete(cd_db *db, write_op *w, cd_err *err)
+static int job_sender_delete(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     const char *number = w->in;
     json_t *settings = NULL;
@@ -842,26 +716,27 @@ static int h_sender_delete(cd_req *req)
 {
     const char *raw = cd_req_param(req, "number");
     char *number = cd_req_alloc(req, CD_PHONE_MAX);
-    if (cd_native__normalize(req, raw, "number", number, NULL) != 0)
+    if (cd_api_normalize(req, raw, "number", number, NULL) != 0)
         snprintf(number, CD_PHONE_MAX, "%.23s", raw);
-    return cd_native__write(req, job_sender_delete, number);
+    return cd_api_write(req, &cd_native__kit, job_sender_delete, number);
 }
 
-void cd_api_native_msg_routes(cd_router *r, struct cd_server *srv)
+void cd_api_native_msg_routes(cd_router *r, const cd_api_env *env)
 {
+    void *ctx = cd_api_ctx(env);
     const cd_surface *n = &cd_native__surface, *pub = &cd_native__public;
-    cd_router_add(r, "POST", "/api/v1/messages", n, h_send, srv);
-    cd_router_add(r, "POST", "/api/v1/inbound", n, h_inbound, srv);
-    cd_router_add(r, "POST", "/api/v1/flows", n, h_flow_start, srv);
-    cd_router_add(r, "GET", "/api/v1/flows", n, h_flow_list, srv);
-    cd_router_add(r, "GET", "/api/v1/flows/{id}", n, h_flow_get, srv);
-    cd_router_add(r, "POST", "/api/v1/flows/{id}/confirm", n, h_flow_confirm, srv);
-    cd_router_add(r, "POST", "/api/v1/flows/{id}/cancel", n, h_flow_cancel, srv);
-    cd_router_add(r, "GET", "/api/v1/settings", n, h_settings_get, srv);
-    cd_router_add(r, "PATCH", "/api/v1/settings", n, h_settings_patch, srv);
-    cd_router_add(r, "POST", "/api/v1/senders", n, h_sender_add, srv);
-    cd_router_add(r, "GET", "/api/v1/senders", n, h_sender_list, srv);
-    cd_router_add(r, "DELETE", "/api/v1/senders/{number}", n, h_sender_delete, srv);
-    cd_router_add(r, "GET", "/c/{token}", pub, h_confirm_page, srv);
-    cd_router_add(r, "POST", "/c/{token}", pub, h_confirm_post, srv);
+    cd_router_add(r, "POST", "/api/v1/messages", n, h_send, ctx);
+    cd_router_add(r, "POST", "/api/v1/inbound", n, h_inbound, ctx);
+    cd_router_add(r, "POST", "/api/v1/flows", n, h_flow_start, ctx);
+    cd_router_add(r, "GET", "/api/v1/flows", n, h_flow_list, ctx);
+    cd_router_add(r, "GET", "/api/v1/flows/{id}", n, h_flow_get, ctx);
+    cd_router_add(r, "POST", "/api/v1/flows/{id}/confirm", n, h_flow_confirm, ctx);
+    cd_router_add(r, "POST", "/api/v1/flows/{id}/cancel", n, h_flow_cancel, ctx);
+    cd_router_add(r, "GET", "/api/v1/settings", n, h_settings_get, ctx);
+    cd_router_add(r, "PATCH", "/api/v1/settings", n, h_settings_patch, ctx);
+    cd_router_add(r, "POST", "/api/v1/senders", n, h_sender_add, ctx);
+    cd_router_add(r, "GET", "/api/v1/senders", n, h_sender_list, ctx);
+    cd_router_add(r, "DELETE", "/api/v1/senders/{number}", n, h_sender_delete, ctx);
+    cd_router_add(r, "GET", "/c/{token}", pub, h_confirm_page, ctx);
+    cd_router_add(r, "POST", "/c/{token}", pub, h_confirm_post, ctx);
 }

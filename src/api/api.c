@@ -1,0 +1,20 @@
+/* api/api.c -- the table of surfaces (issue 9 part 7): adding a surface is one file in
+ * api/ and one line here. The order is the order of registration (and of /metrics). */
+#include "api/api.h"
+
+#include "api/native.h"
+#include "api/ops.h"
+
+static const struct {
+    const char *name;
+    void (*routes)(cd_router *r, const cd_api_env *env);
+} surfaces[] = {
+    {"ops", cd_api_ops_routes},
+    {"native", cd_api_native_routes},
+};
+
+void cd_api_routes(cd_router *r, const cd_api_env *env)
+{
+    for (size_t i = 0; i < sizeof surfaces / sizeof surfaces[0]; i++)
+        surfaces[i].routes(r, env);
+}

@@ -1,0 +1,284 @@
+/* core/usecase.c -- the use cases every surface shares (see usecase.h). The rules that
+ * were in api/native*.c live here now, so that a vendor surface gets them by calling the
+ * same function (issue 9 part 2). */
+#include "core/usecase.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/contact.h"
+#include "core/keyword.h"
+#include "core/message.h"
+#include "util/timeutil.h"
+
+/* ---- consents ---- */
+
+int cd_consent_record(cd_db *db, int64_t account_id, const cd_consent_request *in, cd_consent *out,
+                      cd_event *ev, cd_err *err)
+{
+    assert(in != NULL && in->phone != NULL && in->prov.surface != NULL);
+    cd_contact_patch patch = {.phone = in->phone, .merge = true};
+    cd_contact c;
+    if (cd_scope_exists(db, account_id, in->scope, "scope", err) != 0 ||
+        cd_contact_apply(db, account_id, 0, &patch, true, &c, NULL, err) != 0)
+        return -1;
+    /* An explicit opt-in is the override that may lift an opt-out. */
+    int rc = cd_consent_set(db, account_id, &c, in->scope, in->state,
+                            in->state == CD_STATE_OPTED_IN ? CD_CONSENT_OVERRIDE : 0, &in->prov,
+                            out, ev, err);
+    cd_contact_clear(&c);
+    return rc;
+}
+
+int cd_consent_check_phone(cd_db *db, const cd_account *account, const char *raw, cd_scope scope,
+                           cd_check_result *out, cd_err *err)
+{
+    assert(account != NULL && raw != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    out->reason = "invalid_number";
+    out->valid = cd_phone_normalize(raw, account->region, "to", out->phone, NULL) == 0;
+    if (!out->valid) {
+        out->phone[0] = '\0';
+        return 0;
+    }
+    cd_contact c;
+    cd_err e;
+    if (cd_store_contact_by_phone(db, account->id, out->phone, &c, &e) == 0) {
+        int rc = cd_consent_check(db, account->id, c.id, scope, &out->reason, err);
+        cd_contact_clear(&c);
+        if (rc != 0)
+            return -1;
+    } else if (e.code == CD_ENOTFOUND) {
+        out->reason = "no_consent";
+    } else {
+        if (err)
+            *err = e;
+        return -1;
+    }
+    out->allowed = cd_consent_reason_allows(out->reason);
+    return 0;
+}
+
+/* ---- groups and message types ---- */
+
+int cd_named_create(cd_db *db, const char *kind, int64_t account_id, cd_named *n, cd_err *err)
+{
+    cd_named existing;
+    n->created_ms = cd_now_ms();
+    if (cd_store_named_by_name(db, kind, account_id, n->name, &existing, NULL) == 0)
+        return cd_fail_reason(err, CD_ECONFLICT, "conflict", "name",
+                              "a %s with that name exists (id %lld)", kind, (long long)existing.id);
+    if (cd_store_named_insert(db, kind, account_id, n, err) != 0) {
+        if (err && err->code == CD_ECONFLICT)
+            cd_fail_reason(err, CD_ECONFLICT, "conflict", "id", "that id is taken");
+        return -1;
+    }
+    return 0;
+}
+
+int cd_named_ensure(cd_db *db, const char *kind, int64_t account_id, const char *name,
+                    cd_named *out, bool *created, cd_err *err)
+{
+    cd_err e;
+    if (created)
+        *created = false;
+    if (name == NULL || *name == '\0' || strlen(name) >= sizeof out->name)
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "name",
+                              "a name is 1 to 255 characters");
+    if (cd_store_named_by_name(db, kind, account_id, name, out, &e) == 0)
+        return 0;
+    if (e.code != CD_ENOTFOUND) {
+        if (err)
+            *err = e;
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", name);
+    if (cd_named_create(db, kind, account_id, out, err) != 0)
+        return -1;
+    if (created)
+        *created = true;
+    return 0;
+}
+
+/* ---- settings ---- */
+
+static int check_replies(json_t *v, cd_err *err)
+{
+    const char *k;
+    json_t *text;
+    if (!json_is_object(v))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies", "replies is an object");
+    json_object_foreach (v, k, text) {
+        if (strcmp(k, "stop") && strcmp(k, "start") && strcmp(k, "help"))
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies",
+                                  "replies has stop, start and help");
+        if (!json_is_string(text) || json_string_length(text) == 0 ||
+            json_string_length(text) > 640)
+            return cd_fail_reason(err, CD_EINVAL, "invalid_field", "replies",
+                                  "replies are texts of 1 to 640 characters");
+    }
+    return 0;
+}
+
+static bool hhmm_ok(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s && strlen(s) == 5 && s[2] == ':' && s[0] >= '0' && s[0] <= '2' && s[1] >= '0' &&
+           s[1] <= '9' && s[3] >= '0' && s[3] <= '5' && s[4] >= '0' && s[4] <= '9' &&
+           (s[0] - '0') * 10 + (s[1] - '0') < 24;
+}
+
+static bool transport_ok(const char *t)
+{
+    return t && (!strcmp(t, "sink") || !strcmp(t, "smpp") || !strcmp(t, "http"));
+}
+
+/* The settings whose check is a simple shape test. */
+static int check_simple(const char *k, json_t *v, cd_err *err)
+{
+    if (strcmp(k, "quiet_hours") == 0) {
+        if (json_is_object(v) && hhmm_ok(json_object_get(v, "start")) &&
+            hhmm_ok(json_object_get(v, "end")) && json_object_size(v) == 2)
+            return 0;
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
+                              "quiet_hours is {\"start\":\"HH:MM\",\"end\":\"HH:MM\"} or null");
+    }
+    if (strcmp(k, "flow_ttl_days") == 0) {
+        if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 366)
+            return 0;
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "flow_ttl_days is 1 to 366");
+    }
+    if (strcmp(k, "cta_text") == 0) {
+        if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 640)
+            return 0;
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
+                              "cta_text is 1 to 640 characters");
+    }
+    if (strcmp(k, "default_sender") == 0) {
+        if (json_is_string(v))
+            return 0; /* checked against the account's senders by cd_settings_patch */
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "default_sender is a number");
+    }
+    return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "unknown setting %s", k);
+}
+
+int cd_settings_check(const char *k, json_t *v, cd_err *err)
+{
+    if (json_is_null(v))
+        return 0; /* null removes the setting */
+    if (strcmp(k, "transport") == 0) {
+        if (transport_ok(json_string_value(v)))
+            return 0;
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
+                              "transport is sink, smpp or http");
+    }
+    if (strcmp(k, "keywords") == 0) /* issue 8 item 3: no word that is also an opt-out word */
+        return cd_keyword_check(v, err);
+    if (strcmp(k, "replies") == 0)
+        return check_replies(v, err);
+    if (strcmp(k, "exempt_caps") == 0) /* issue 8 item 5 */
+        return cd_message_exempt_caps_check(v, err);
+    return check_simple(k, v, err);
+}
+
+json_t *cd_settings_view(json_t *s)
+{
+    json_object_set_new(s, "exempt_caps", cd_message_exempt_caps(s));
+    return s;
+}
+
+/* Sets default_sender to `raw` in cur, once it is known to be one of the account's. */
+static int set_default_sender(cd_db *db, const cd_account *a, json_t *cur, const char *raw,
+                              cd_err *err)
+{
+    char e164[CD_PHONE_MAX];
+    cd_sender s;
+    const char *num = raw;
+    if (cd_phone_normalize(raw, a->region, "default_sender", e164, NULL) == 0)
+        num = e164;
+    if (cd_store_sender_get(db, num, &s, NULL) != 0 || s.account_id != a->id)
+        return cd_fail_reason(err, CD_EINVAL, "unknown_sender", "default_sender",
+                              "add the number with POST /api/v1/senders first");
+    json_object_set_new(cur, "default_sender", json_string(num));
+    return 0;
+}
+
+int cd_settings_patch(cd_db *db, const cd_account *account, json_t *patch, json_t **out,
+                      cd_err *err)
+{
+    json_t *cur = NULL, *v;
+    const char *k;
+    assert(json_is_object(patch) && out != NULL);
+    *out = NULL;
+    json_object_foreach (patch, k, v)
+        if (cd_settings_check(k, v, err) != 0)
+            return -1;
+    if (cd_store_settings_get(db, account->id, &cur, err) != 0)
+        return -1;
+    json_object_foreach (patch, k, v) {
+        if (strcmp(k, "default_sender") == 0 && json_is_string(v)) {
+            if (set_default_sender(db, account, cur, json_string_value(v), err) != 0) {
+                json_decref(cur);
+                return -1;
+            }
+        } else if (json_is_null(v)) {
+            json_object_del(cur, k);
+        } else {
+            json_object_set(cur, k, v);
+        }
+    }
+    if (cd_store_settings_put(db, account->id, cur, err) != 0) {
+        json_decref(cur);
+        return -1;
+    }
+    *out = cd_settings_view(cur);
+    return 0;
+}
+
+/* ---- senders ---- */
+
+int cd_sender_parse(const cd_sender_in *in, const char *region, char number[CD_PHONE_MAX],
+                    cd_err *err)
+{
+    if (in->transport && !transport_ok(in->transport))
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", "transport",
+                              "transport is sink, smpp or http");
+    /* Short codes (3 to 8 digits) are senders too; anything else must be a valid number. */
+    size_t n = strlen(in->number), digits = strspn(in->number, "0123456789");
+    if (n >= 3 && n <= 8 && digits == n) {
+        snprintf(number, CD_PHONE_MAX, "%s", in->number);
+        return 0;
+    }
+    return cd_phone_normalize(in->number, region, "number", number, err);
+}
+
+int cd_sender_add(cd_db *db, const cd_account *account, const cd_sender_in *in, cd_sender *out,
+                  bool *is_default, cd_err *err)
+{
+    json_t *settings = NULL;
+    memset(out, 0, sizeof *out);
+    if (cd_sender_parse(in, account->region, out->number, err) != 0)
+        return -1;
+    snprintf(out->transport, sizeof out->transport, "%s", in->transport ? in->transport : "");
+    out->account_id = account->id;
+    out->created_ms = cd_now_ms();
+    /* Re-read: adding a number twice updates it and keeps its first created_at. */
+    if (cd_store_sender_put(db, out, err) != 0 ||
+        cd_store_sender_get(db, out->number, out, err) != 0 ||
+        cd_store_settings_get(db, account->id, &settings, err) != 0)
+        return -1;
+    if (in->make_default) {
+        json_object_set_new(settings, "default_sender", json_string(out->number));
+        if (cd_store_settings_put(db, account->id, settings, err) != 0) {
+            json_decref(settings);
+            return -1;
+        }
+    }
+    const char *def = json_string_value(json_object_get(settings, "default_sender"));
+    if (is_default)
+        *is_default = def && strcmp(def, out->number) == 0;
+    json_decref(settings);
+    return 0;
+}
