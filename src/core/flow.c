@@ -7,7 +7,7 @@
 #include "core/contact.h"
 #include "core/keyword.h"
 #include "core/message.h"
-#include "delivery/gsm.h"
+#include "util/gsm.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 

@@ -8,7 +8,7 @@
 #include "core/contact.h"
 #include "core/flow.h"
 #include "core/phone.h"
-#include "delivery/gsm.h"
+#include "util/gsm.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/timeutil.h"

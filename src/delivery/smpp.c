@@ -23,7 +23,7 @@
 #include <smpp34_heap.h>
 #include <smpp34_params.h>
 
-#include "delivery/gsm.h"
+#include "util/gsm.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/timeutil.h"
