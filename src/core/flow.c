@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/account.h"
 #include "core/contact.h"
 #include "core/keyword.h"
 #include "core/message.h"
@@ -126,7 +127,8 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
         goto done;
     }
     /* The text shown is what the ledger hashes: the CTA when the caller gave none. */
-    out->disclosure = in->disclosure ? strdup(in->disclosure) : cd_keyword_cta(settings, a->name);
+    out->disclosure =
+        in->disclosure ? strdup(in->disclosure) : cd_keyword_cta(settings, cd_account_brand(a));
     cd_provenance prov = *p;
     prov.disclosure = out->disclosure;
     if (mark_pending(db, a, &c, in->scopes, &prov, err) != 0)

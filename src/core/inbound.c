@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/account.h"
 #include "core/consent.h"
 #include "core/contact.h"
 #include "core/flow.h"
@@ -54,7 +55,7 @@ int cd_inbound_unrouted(cd_db *db, const cd_inbound_in *in, const char *transpor
 static int reply(cd_db *db, const cd_account *a, const json_t *settings, cd_keyword_action act,
                  const cd_contact *c, const char *our_number, cd_err *err)
 {
-    char *text = cd_keyword_reply(act, settings, a->name);
+    char *text = cd_keyword_reply(act, settings, cd_account_brand(a));
     cd_sender s;
     /* Answer from the number they wrote to, when it is one of ours. */
     bool ours =

@@ -14,7 +14,7 @@ import {
 
 const SENDER = num(190);
 const BETA_SENDER = num(191);
-const STOP_REPLY = 'acme: You are unsubscribed and will get no more messages. Reply START to resubscribe.';
+const STOP_REPLY = 'ACME: You are unsubscribed and will get no more messages. Reply START to resubscribe.';
 
 /** consentd on the smpp transport bound to a fresh simulator; acme (and beta) get a default sender. */
 async function smppEnv({ smscOpts = {}, accounts = ['acme', 'beta'], params = {} } = {}) {
