@@ -724,7 +724,7 @@ test('custom keyword lists and reply texts per account replace the defaults', as
     r = await inbound(srv, a, ours, 'Go', k);
     assert.equal(r.action, 'opted_in');
     l = await replies(a, k);
-    assert.deepEqual(l.map((m) => m.text), ['kw: bienvenue', 'kw: aide ici', 'KW: au revoir']);
+    assert.deepEqual(l.map((m) => m.text), ['KW: bienvenue', 'KW: aide ici', 'KW: au revoir']);
     // (A repeated opt-out may be logged as opted_out -> opted_out; only the changes matter here.)
     const ev = (await eventsOf(srv, a, k)).filter((e) => e.channel === 'sms' && e.old_state !== e.new_state);
     assert.deepEqual(ev.map((e) => [e.keyword, e.new_state]), [['ARRET', 'opted_out'], ['GO', 'opted_in']]);
