@@ -99,7 +99,7 @@ test('a STOP refuses what is queued: held for quiet hours, waiting for a down li
             { timeout: 15000, what: 'the two STOP confirmations at the SMSC' });
         await sleep(500);
         const got = smsc.received.filter((m) => m.to === phone).map((m) => m.text).sort();
-        assert.deepEqual(got, ['night: You are unsubscribed and will get no more messages. Reply START to resubscribe.',
+        assert.deepEqual(got, ['NIGHT: You are unsubscribed and will get no more messages. Reply START to resubscribe.',
             STOP_REPLY].sort());
     } finally {
         await E.close();

@@ -735,7 +735,7 @@ test('custom keyword lists and reply texts per account replace the defaults', as
     await patchSettings(srv, { keywords: { stop: ['BASTA'] }, replies: null }, k);
     await optIn(srv, kw2, k);
     assert.equal((await inbound(srv, kw2, ours, 'HELP', k)).action, 'help');
-    assert.equal((await replies(kw2, k))[0].text, HELP_REPLY.replace('acme', 'kw'));
+    assert.equal((await replies(kw2, k))[0].text, HELP_REPLY.replace('ACME', 'KW'));
     assert.equal((await inbound(srv, kw2, ours, 'basta', k)).action, 'opted_out');
     assert.equal((await inbound(srv, kw2, ours, 'STOP', k)).action, 'opted_out');
 
