@@ -114,6 +114,7 @@ int cd_inbound_receive(cd_db *db, const cd_account *a, const cd_inbound_in *in, 
     json_t *settings = NULL;
     cd_contact c = {0};
     int rc = -1;
+    assert(a != NULL && in != NULL && out != NULL && action != NULL);
     bool valid = cd_phone_normalize(in->from, a->region, "from", from, NULL) == 0;
     if (cd_phone_normalize(in->to, a->region, "to", to, NULL) != 0)
         snprintf(to, sizeof to, "%.23s", in->to ? in->to : "");

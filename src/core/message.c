@@ -1,5 +1,6 @@
 #include "core/message.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,7 @@ int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, con
     cd_message m;
     bool over = false;
     char detail[80];
+    assert(a != NULL && in != NULL && in->to != NULL);
     int rc = prepare(db, a, settings, in, &m, err);
     if (rc == 0) {
         snprintf(m.action, sizeof m.action, "%s", in->action ? in->action : "");
@@ -297,6 +299,7 @@ int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_mes
     cd_scope scope;
     const char *reason = "no_consent";
     int rc = -1;
+    assert(a != NULL && in != NULL && in->to != NULL && out != NULL && refused != NULL);
     memset(out, 0, sizeof *out);
     *refused = NULL;
     if (cd_scope_parse(in->scope ? in->scope : "all", "scope", &scope, err) != 0 ||
@@ -388,6 +391,7 @@ int cd_message_claim(cd_db *db, const cd_message *m, int64_t now_ms, bool *claim
                      const char **refused, cd_err *err)
 {
     const char *reason;
+    assert(m != NULL && m->id[0] != '\0' && claimed != NULL && refused != NULL);
     *claimed = false;
     *refused = NULL;
     if (claim_refusal(db, m, &reason, err) != 0)
@@ -423,6 +427,7 @@ static int64_t backoff_ms(int attempts)
 int cd_message_record_sent(cd_db *db, const cd_sent_report *r, int max_attempts, cd_err *err)
 {
     cd_message m;
+    assert(r != NULL && r->id != NULL && r->transport != NULL);
     if (cd_store_message_get(db, r->account_id, r->id, &m, err) != 0)
         return -1;
     int64_t now = cd_now_ms();
