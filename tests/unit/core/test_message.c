@@ -208,7 +208,9 @@ static void test_exempt_caps_settings(void **state)
     }
     json_t *ok = json_loads("{\"cta\":{\"limit\":0},\"help\":{\"window_seconds\":60}}", 0, NULL);
     assert_int_equal(cd_message_exempt_caps_check(ok, &err), 0);
-    json_t *eff = cd_message_exempt_caps(json_pack("{sO}", "exempt_caps", ok));
+    json_t *settings = json_pack("{sO}", "exempt_caps", ok);
+    json_t *eff = cd_message_exempt_caps(settings);
+    json_decref(settings);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(eff, "cta"), "limit")), 0);
     json_decref(eff);
     json_decref(ok);
