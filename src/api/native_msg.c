@@ -8,6 +8,7 @@
 #include "api/native_int.h"
 #include "core/consent.h"
 #include "core/flow.h"
+#include "core/inbound.h"
 #include "core/message.h"
 #include "core/usecase.h"
 #include "util/buf.h"
@@ -140,7 +141,7 @@ static int job_inbound(cd_db *db, cd_api_write_op *w, cd_err *err)
                        .credential_id = w->who.credential_id,
                        .request_id = w->request_id,
                        .ip = w->ip};
-    if (cd_message_inbound(db, &w->who.account, &i, &in->out, &in->action, err) != 0)
+    if (cd_inbound_receive(db, &w->who.account, &i, &in->out, &in->action, err) != 0)
         return -1;
     w->status = 200;
     w->render = render_inbound;

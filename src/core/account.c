@@ -1,5 +1,6 @@
 #include "core/account.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <jwt.h>
 #include <sodium.h>
@@ -201,4 +202,10 @@ int cd_jwt_authenticate(cd_db *db, const char *token, cd_principal *out, cd_err 
     }
     jwt_free(jwt);
     return ok ? 0 : auth_fail(err);
+}
+
+const char *cd_account_brand(const cd_account *a)
+{
+    assert(a != NULL);
+    return a->brand[0] ? a->brand : a->name;
 }

@@ -41,6 +41,10 @@ int cd_key_create(cd_db *db, int64_t account_id, const char *name, cd_apikey *ou
 int cd_key_authenticate(cd_db *db, const char *key, const char *login, cd_principal *out,
                         cd_err *err);
 
+/* What "{brand}" in the account's texts (keyword replies, the CTA) stands for: its brand
+ * abbreviation, or its name when it has none (issue 9 part 9). a must not be NULL. */
+const char *cd_account_brand(const cd_account *a);
+
 /* Mints an HS256 JWT for X-Auth-Token, signed with the account's own secret; malloc'd. */
 char *cd_jwt_mint(const cd_account *a, long ttl_seconds, cd_err *err);
 /* Verifies signature, algorithm and expiry, and resolves the account. */

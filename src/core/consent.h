@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/provenance.h"
 #include "store/store.h"
 #include "util/err.h"
 
@@ -51,21 +52,6 @@ bool cd_consent_reason_allows(const char *reason);
  * Fails with CD_ECONFLICT and reason "opted_out" or "already_opted_in". */
 #define CD_CONSENT_OVERRIDE 1u
 int cd_consent_transition(cd_state old, cd_state new_state, unsigned flags, cd_err *err);
-
-/* Where a change came from: the ledger's provenance. Strings are borrowed; NULL = "". */
-typedef struct cd_provenance {
-    const char *surface; /* "native", "protexting", ... */
-    const char *channel; /* "api", "sms", "web", "email", "paper", "import" */
-    const char *keyword;
-    const char *disclosure; /* the text shown; only its SHA-256 is kept */
-    const char *ip;
-    const char *user_agent;
-    const char *site;
-    const char *session;
-    const char *ext_ref;
-    const char *credential_id;
-    const char *request_id;
-} cd_provenance;
 
 /* Sets the state of (contact, scope) and appends the ledger event, in the writer's
  * transaction `db`. Checks the transition rules first. out and ev may be NULL. */

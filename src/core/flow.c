@@ -1,13 +1,15 @@
 #include "core/flow.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/account.h"
 #include "core/contact.h"
 #include "core/keyword.h"
 #include "core/message.h"
-#include "delivery/gsm.h"
+#include "util/gsm.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
@@ -18,24 +20,102 @@ static int contact_of(cd_db *db, int64_t account_id, const char *phone, int64_t 
     return cd_contact_apply(db, account_id, id, &patch, id == 0, c, NULL, err);
 }
 
-int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd_provenance *p,
-                  cd_flow *out, cd_message *cta, cd_err *err)
+/* The CTA is sent without consent, so the caller's text for it is kept short: a long
+ * "disclosure" would make the CTA a free marketing message (issue 8 item 5). */
+static int check_cta_text(const cd_flow_in *in, cd_err *err)
 {
-    cd_contact c;
-    json_t *settings = NULL;
-    size_t i;
-    json_t *sv;
-    cd_state all;
-    int rc = -1;
-    memset(out, 0, sizeof *out);
-    /* The CTA is sent without consent, so the caller's text for it is kept short: a long
-     * "disclosure" would make the CTA a free marketing message (issue 8 item 5). */
     int parts = in->disclosure ? cd_gsm_parts(in->disclosure) : 0;
     if (strcmp(in->channel, "sms") == 0 && parts > CD_FLOW_CTA_MAX_PARTS)
         return cd_fail_reason(err, CD_EINVAL, "text_too_long", "disclosure",
                               "the CTA text needs %d SMS parts; at most %d are allowed", parts,
                               CD_FLOW_CTA_MAX_PARTS);
-    if (cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true}, true,
+    return 0;
+}
+
+/* Marks each requested scope pending for contact c, with `prov` (which carries the
+ * disclosure) in the ledger. */
+static int mark_pending(cd_db *db, const cd_account *a, const cd_contact *c, const json_t *scopes,
+                        const cd_provenance *prov, cd_err *err)
+{
+    size_t i;
+    json_t *sv;
+    json_array_foreach (scopes, i, sv) {
+        cd_scope scope;
+        cd_state st;
+        if (cd_scope_parse(json_string_value(sv), "scopes", &scope, err) != 0 ||
+            cd_scope_exists(db, a->id, scope, "scopes", err) != 0 ||
+            cd_consent_state(db, a->id, c->id, scope, &st, err) != 0)
+            return -1;
+        /* Someone who already agreed is not asked again. A scope they opted out of is asked
+         * again (the CTA goes out) but stays opted out until they confirm: asking is not
+         * consent, and a pending state written over the opt-out would both allow sends under
+         * an opted-in "all" and vanish with the flow (issue 8 item 2). */
+        if (st != CD_STATE_OPTED_IN && st != CD_STATE_OPTED_OUT &&
+            cd_consent_set(db, a->id, c, scope, CD_STATE_PENDING, CD_CONSENT_OVERRIDE, prov, NULL,
+                           NULL, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Fills the new flow record (out->disclosure is already set): a fresh id, pending, and
+ * its expiry from the caller's ttl, else the account's flow_ttl_days, else 30 days. */
+static void build_flow(const cd_account *a, const cd_contact *c, const cd_flow_in *in,
+                       const json_t *settings, cd_flow *out)
+{
+    int64_t now = cd_now_ms();
+    json_int_t days = json_integer_value(json_object_get(settings, "flow_ttl_days"));
+    int64_t ttl = in->ttl_ms > 0 ? in->ttl_ms
+                  : days > 0     ? (int64_t)days * 86400000
+                                 : CD_FLOW_DEFAULT_TTL_MS;
+    char hex[33];
+    cd_random_hex(hex, 16);
+    snprintf(out->id, sizeof out->id, "flow_%s", hex);
+    out->account_id = a->id;
+    out->contact_id = c->id;
+    snprintf(out->phone, sizeof out->phone, "%s", c->phone);
+    snprintf(out->ext_ref, sizeof out->ext_ref, "%s", in->ext_ref ? in->ext_ref : "");
+    out->scopes = json_deep_copy(in->scopes);
+    snprintf(out->channel, sizeof out->channel, "%s", in->channel);
+    snprintf(out->email, sizeof out->email, "%s", in->email ? in->email : "");
+    snprintf(out->status, sizeof out->status, "pending");
+    out->created_ms = out->updated_ms = now;
+    out->expires_ms = now + ttl;
+}
+
+/* Queues the CTA of an "sms" flow f (its disclosure, under the flow's first scope). */
+static int queue_cta(cd_db *db, const cd_account *a, const json_t *settings, const cd_contact *c,
+                     const cd_flow *f, cd_message *cta, cd_err *err)
+{
+    cd_message m;
+    cd_send_in s = {.to = c->phone,
+                    .text = f->disclosure,
+                    .scope = json_string_value(json_array_get(f->scopes, 0)),
+                    .kind = "cta",
+                    .category = "transactional",
+                    .flow_id = f->id,
+                    .contact_id = c->id};
+    if (cd_message_queue(db, a, settings, &s, &m, err) != 0)
+        return -1;
+    if (cta)
+        *cta = m;
+    else
+        cd_message_clear(&m);
+    return 0;
+}
+
+int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd_provenance *p,
+                  cd_flow *out, cd_message *cta, cd_err *err)
+{
+    cd_contact c;
+    json_t *settings = NULL;
+    cd_state all;
+    int rc = -1;
+    assert(a != NULL && in != NULL && p != NULL && out != NULL);
+    assert(in->phone != NULL && in->channel != NULL && json_is_array(in->scopes));
+    memset(out, 0, sizeof *out);
+    if (check_cta_text(in, err) != 0 ||
+        cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true}, true,
                          &c, NULL, err) != 0)
         return -1;
     if (cd_store_settings_get(db, a->id, &settings, err) != 0 ||
@@ -47,61 +127,17 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
         goto done;
     }
     /* The text shown is what the ledger hashes: the CTA when the caller gave none. */
-    out->disclosure = in->disclosure ? strdup(in->disclosure) : cd_keyword_cta(settings, a->name);
+    out->disclosure =
+        in->disclosure ? strdup(in->disclosure) : cd_keyword_cta(settings, cd_account_brand(a));
     cd_provenance prov = *p;
     prov.disclosure = out->disclosure;
-    json_array_foreach (in->scopes, i, sv) {
-        cd_scope scope;
-        cd_state st;
-        if (cd_scope_parse(json_string_value(sv), "scopes", &scope, err) != 0 ||
-            cd_scope_exists(db, a->id, scope, "scopes", err) != 0 ||
-            cd_consent_state(db, a->id, c.id, scope, &st, err) != 0)
-            goto done;
-        /* Someone who already agreed is not asked again. A scope they opted out of is asked
-         * again (the CTA goes out) but stays opted out until they confirm: asking is not
-         * consent, and a pending state written over the opt-out would both allow sends under
-         * an opted-in "all" and vanish with the flow (issue 8 item 2). */
-        if (st != CD_STATE_OPTED_IN && st != CD_STATE_OPTED_OUT &&
-            cd_consent_set(db, a->id, &c, scope, CD_STATE_PENDING, CD_CONSENT_OVERRIDE, &prov, NULL,
-                           NULL, err) != 0)
-            goto done;
-    }
-    int64_t now = cd_now_ms();
-    json_int_t days = json_integer_value(json_object_get(settings, "flow_ttl_days"));
-    int64_t ttl = in->ttl_ms > 0 ? in->ttl_ms
-                  : days > 0     ? (int64_t)days * 86400000
-                                 : CD_FLOW_DEFAULT_TTL_MS;
-    char hex[33];
-    cd_random_hex(hex, 16);
-    snprintf(out->id, sizeof out->id, "flow_%s", hex);
-    out->account_id = a->id;
-    out->contact_id = c.id;
-    snprintf(out->phone, sizeof out->phone, "%s", c.phone);
-    snprintf(out->ext_ref, sizeof out->ext_ref, "%s", in->ext_ref ? in->ext_ref : "");
-    out->scopes = json_deep_copy(in->scopes);
-    snprintf(out->channel, sizeof out->channel, "%s", in->channel);
-    snprintf(out->email, sizeof out->email, "%s", in->email ? in->email : "");
-    snprintf(out->status, sizeof out->status, "pending");
-    out->created_ms = out->updated_ms = now;
-    out->expires_ms = now + ttl;
+    if (mark_pending(db, a, &c, in->scopes, &prov, err) != 0)
+        goto done;
+    build_flow(a, &c, in, settings, out);
     if (cd_store_flow_insert(db, out, err) != 0)
         goto done;
-    if (strcmp(in->channel, "sms") == 0) {
-        cd_message m;
-        cd_send_in s = {.to = c.phone,
-                        .text = out->disclosure,
-                        .scope = json_string_value(json_array_get(in->scopes, 0)),
-                        .kind = "cta",
-                        .category = "transactional",
-                        .flow_id = out->id,
-                        .contact_id = c.id};
-        if (cd_message_queue(db, a, settings, &s, &m, err) != 0)
-            goto done;
-        if (cta)
-            *cta = m;
-        else
-            cd_message_clear(&m);
-    }
+    if (strcmp(in->channel, "sms") == 0 && queue_cta(db, a, settings, &c, out, cta, err) != 0)
+        goto done;
     rc = 0;
 done:
     if (rc != 0)

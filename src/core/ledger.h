@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "core/consent.h"
+#include "core/provenance.h"
 #include "store/store.h"
 #include "util/buf.h"
 

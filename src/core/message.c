@@ -1,14 +1,14 @@
 #include "core/message.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/consent.h"
 #include "core/contact.h"
-#include "core/flow.h"
 #include "core/phone.h"
-#include "delivery/gsm.h"
+#include "util/gsm.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -270,6 +270,7 @@ int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, con
     cd_message m;
     bool over = false;
     char detail[80];
+    assert(a != NULL && in != NULL && in->to != NULL);
     int rc = prepare(db, a, settings, in, &m, err);
     if (rc == 0) {
         snprintf(m.action, sizeof m.action, "%s", in->action ? in->action : "");
@@ -298,6 +299,7 @@ int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_mes
     cd_scope scope;
     const char *reason = "no_consent";
     int rc = -1;
+    assert(a != NULL && in != NULL && in->to != NULL && out != NULL && refused != NULL);
     memset(out, 0, sizeof *out);
     *refused = NULL;
     if (cd_scope_parse(in->scope ? in->scope : "all", "scope", &scope, err) != 0 ||
@@ -350,118 +352,6 @@ int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw
     return store_refused(db, out, "invalid_number", err);
 }
 
-/* ---- inbound ---- */
-
-static int reply(cd_db *db, const cd_account *a, const json_t *settings, cd_keyword_action act,
-                 const cd_contact *c, const char *our_number, cd_err *err)
-{
-    char *text = cd_keyword_reply(act, settings, a->name);
-    cd_sender s;
-    /* Answer from the number they wrote to, when it is one of ours. */
-    bool ours =
-        our_number && cd_store_sender_get(db, our_number, &s, NULL) == 0 && s.account_id == a->id;
-    cd_send_in in = {.to = c->phone,
-                     .from = ours ? our_number : NULL,
-                     .text = text,
-                     .scope = "all",
-                     .kind = "keyword_reply",
-                     .action = cd_keyword_action_name(act), /* "help" is capped */
-                     .category = "transactional",
-                     .contact_id = c->id};
-    int rc = cd_message_queue(db, a, settings, &in, NULL, err);
-    free(text);
-    return rc;
-}
-
-static int apply_keyword(cd_db *db, const cd_account *a, const json_t *settings,
-                         cd_keyword_action act, const cd_contact *c, const char *to,
-                         const cd_provenance *p, cd_err *err)
-{
-    cd_scope all = {.kind = CD_SCOPE_ALL};
-    cd_state before;
-    int confirmed = 0;
-    if (cd_consent_state(db, a->id, c->id, all, &before, err) != 0)
-        return -1;
-    switch (act) {
-    case CD_KW_STOP:
-        if (cd_consent_set(db, a->id, c, all, CD_STATE_OPTED_OUT, 0, p, NULL, NULL, err) != 0 ||
-            cd_flow_cancel_contact(db, a->id, c->id, p, err) != 0)
-            return -1;
-        /* One confirmation per revocation: a repeated STOP gets no second text. */
-        return before == CD_STATE_OPTED_OUT ? 0 : reply(db, a, settings, act, c, to, err);
-    case CD_KW_START:
-        if (cd_flow_confirm_contact(db, a, c->id, p, &confirmed, err) != 0)
-            return -1;
-        if (before == CD_STATE_OPTED_OUT || (confirmed == 0 && before != CD_STATE_OPTED_IN)) {
-            if (cd_consent_set(db, a->id, c, all, CD_STATE_OPTED_IN, CD_CONSENT_OVERRIDE, p, NULL,
-                               NULL, err) != 0)
-                return -1;
-        } else if (confirmed == 0) {
-            return 0; /* already subscribed: nothing changed, nothing to confirm */
-        }
-        return reply(db, a, settings, act, c, to, err);
-    case CD_KW_HELP:
-        return reply(db, a, settings, act, c, to, err);
-    default:
-        return 0;
-    }
-}
-
-int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in, cd_message *out,
-                       cd_keyword_action *action, cd_err *err)
-{
-    char from[CD_PHONE_MAX], to[CD_PHONE_MAX], word[32];
-    json_t *settings = NULL;
-    cd_contact c = {0};
-    int rc = -1;
-    bool valid = cd_phone_normalize(in->from, a->region, "from", from, NULL) == 0;
-    if (cd_phone_normalize(in->to, a->region, "to", to, NULL) != 0)
-        snprintf(to, sizeof to, "%.23s", in->to ? in->to : "");
-    memset(out, 0, sizeof *out);
-    *action = CD_KW_NONE;
-    if (cd_store_settings_get(db, a->id, &settings, err) != 0)
-        return -1;
-    if (valid && cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = from, .merge = true},
-                                  true, &c, NULL, err) != 0)
-        goto done;
-    cd_message_new_id(out->id);
-    out->account_id = a->id;
-    snprintf(out->to, sizeof out->to, "%s", to);
-    snprintf(out->from, sizeof out->from, "%.23s", valid ? from : in->from ? in->from : "");
-    out->text = strdup(in->text ? in->text : "");
-    snprintf(out->kind, sizeof out->kind, "inbound");
-    snprintf(out->direction, sizeof out->direction, "in");
-    snprintf(out->scope, sizeof out->scope, "all");
-    snprintf(out->category, sizeof out->category, "transactional");
-    snprintf(out->provider_id, sizeof out->provider_id, "%.63s",
-             in->provider_id ? in->provider_id : "");
-    out->contact_id = c.id;
-    out->parts = 1;
-    out->created_ms = out->updated_ms = cd_now_ms();
-    cd_message_history(out, "received", NULL, out->created_ms);
-    if (cd_store_message_insert(db, out, err) != 0)
-        goto done;
-    if (valid) {
-        cd_keyword_action act = cd_keyword_classify(in->text, settings, word);
-        cd_provenance p = {.surface = in->surface,
-                           .channel = "sms",
-                           .keyword = word,
-                           .credential_id = in->credential_id,
-                           .request_id = in->request_id,
-                           .ip = in->ip};
-        if (apply_keyword(db, a, settings, act, &c, to, &p, err) != 0)
-            goto done;
-        *action = act;
-    }
-    rc = 0;
-done:
-    if (rc != 0)
-        cd_message_clear(out);
-    cd_contact_clear(&c);
-    json_decref(settings);
-    return rc;
-}
-
 /* ---- claiming ---- */
 
 /* issue 8 item 1: consent may have changed since the message was queued (a STOP, or a write
@@ -501,6 +391,7 @@ int cd_message_claim(cd_db *db, const cd_message *m, int64_t now_ms, bool *claim
                      const char **refused, cd_err *err)
 {
     const char *reason;
+    assert(m != NULL && m->id[0] != '\0' && claimed != NULL && refused != NULL);
     *claimed = false;
     *refused = NULL;
     if (claim_refusal(db, m, &reason, err) != 0)
@@ -536,6 +427,7 @@ static int64_t backoff_ms(int attempts)
 int cd_message_record_sent(cd_db *db, const cd_sent_report *r, int max_attempts, cd_err *err)
 {
     cd_message m;
+    assert(r != NULL && r->id != NULL && r->transport != NULL);
     if (cd_store_message_get(db, r->account_id, r->id, &m, err) != 0)
         return -1;
     int64_t now = cd_now_ms();

@@ -1,14 +1,13 @@
-/* core/message.h -- the outbox and the inbox: queueing outbound SMS (consent-gated or
- * exempt), recording what transports report back, and handling inbound SMS with the
- * keyword engine. Every function runs in the writer's transaction `db`, so a message is
- * queued in the same commit as the event that caused it. */
+/* core/message.h -- the outbox: queueing outbound SMS (consent-gated or exempt) and
+ * recording what transports report back (inbound SMS and keywords: core/inbound.h). Every
+ * function runs in the writer's transaction `db`, so a message is queued in the same
+ * commit as the event that caused it. */
 #ifndef CD_CORE_MESSAGE_H
 #define CD_CORE_MESSAGE_H
 
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "core/keyword.h"
 #include "store/store.h"
 #include "util/err.h"
 
@@ -63,23 +62,6 @@ int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_mes
 /* Stores a refused send to a number that is not valid (to is kept as given, shortened). */
 int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw, const char *text,
                               const char *scope, cd_message *out, cd_err *err);
-
-typedef struct cd_inbound_in {
-    const char *from; /* as received */
-    const char *to;   /* our number */
-    const char *text;
-    const char *provider_id;
-    const char *surface; /* "native", "smpp" */
-    const char *credential_id;
-    const char *request_id;
-    const char *ip;
-} cd_inbound_in;
-
-/* Stores an inbound SMS and applies its keyword: STOP opts out of everything (one reply,
- * and none when already opted out), START/YES/UNSTOP opts back in and confirms pending
- * double opt-ins, HELP replies with the help text. *action says which. */
-int cd_message_inbound(cd_db *db, const cd_account *a, const cd_inbound_in *in, cd_message *out,
-                       cd_keyword_action *action, cd_err *err);
 
 /* Claims a queued message for the delivery worker, in a write job: checks consent (and
  * the sender rule) again first. m needs account_id, id, kind, scope, contact_id, from and

@@ -16,8 +16,8 @@
 
 #include "core/consent.h"
 #include "core/flow.h"
+#include "core/inbound.h"
 #include "core/message.h"
-#include "core/phone.h"
 #include "delivery/transport.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -226,6 +226,13 @@ static int job_reports(cd_db *db, void *arg, cd_err *err)
     return 0;
 }
 
+/* The report as core sees an inbound message. */
+static cd_inbound_in inbound_of(const report *r)
+{
+    return (cd_inbound_in){
+        .from = r->a, .to = r->b, .text = r->c, .provider_id = r->d, .surface = r->transport};
+}
+
 typedef struct inbound_job {
     cd_account account;
     report *r;
@@ -236,12 +243,8 @@ static int job_inbound(cd_db *db, void *arg, cd_err *err)
     inbound_job *j = arg;
     cd_message m;
     cd_keyword_action act;
-    cd_inbound_in in = {.from = j->r->a,
-                        .to = j->r->b,
-                        .text = j->r->c,
-                        .provider_id = j->r->d,
-                        .surface = j->r->transport};
-    if (cd_message_inbound(db, &j->account, &in, &m, &act, err) != 0)
+    cd_inbound_in in = inbound_of(j->r);
+    if (cd_inbound_receive(db, &j->account, &in, &m, &act, err) != 0)
         return -1;
     cd_message_clear(&m);
     return 0;
@@ -252,12 +255,8 @@ static int job_inbound(cd_db *db, void *arg, cd_err *err)
 static int job_unrouted(cd_db *db, void *arg, cd_err *err)
 {
     const report *r = arg;
-    cd_unrouted u = {.text = r->c, .received_ms = cd_now_ms()};
-    snprintf(u.from, sizeof u.from, "%.31s", r->a);
-    snprintf(u.to, sizeof u.to, "%.31s", r->b);
-    snprintf(u.provider_id, sizeof u.provider_id, "%.63s", r->d);
-    snprintf(u.transport, sizeof u.transport, "%s", r->transport);
-    return cd_store_unrouted_insert(db, &u, err);
+    cd_inbound_in in = inbound_of(r);
+    return cd_inbound_unrouted(db, &in, r->transport, err);
 }
 
 static int handle_unrouted(cd_outbox *o, report *r)
@@ -279,31 +278,16 @@ static int handle_unrouted(cd_outbox *o, report *r)
     return 0;
 }
 
-/* Inbound messages are routed to the account that owns the number they were sent to. */
+/* Inbound messages go to the account that owns the number they were sent to
+ * (cd_inbound_route); the worker only hands them over and acknowledges them. */
 static int handle_inbound(cd_outbox *o, report *r)
 {
     inbound_job j = {.r = r};
-    cd_sender s;
-    char to[CD_PHONE_MAX], idbuf[32];
     cd_err err = {0};
     cd_db *db = cd_store_reader(o->store);
     if (db == NULL)
         return -1;
-    /* The number as given (E.164 or a short code), then international digits without their
-     * "+", and only then a national reading, which has to guess a region before the account
-     * is known. */
-    bool known = cd_store_sender_get(db, r->b, &s, NULL) == 0;
-    if (!known && r->b[0] >= '1' && r->b[0] <= '9') {
-        snprintf(to, sizeof to, "+%.22s", r->b);
-        known = cd_store_sender_get(db, to, &s, NULL) == 0;
-    }
-    if (!known)
-        known = cd_phone_normalize(r->b, "US", "to", to, NULL) == 0 &&
-                cd_store_sender_get(db, to, &s, NULL) == 0;
-    if (known) {
-        snprintf(idbuf, sizeof idbuf, "%lld", (long long)s.account_id);
-        known = cd_store_account_get(db, "id", idbuf, &j.account, NULL) == 0;
-    }
+    bool known = cd_inbound_route(db, r->b, &j.account, NULL) == 0;
     cd_store_release(o->store, db);
     if (!known)
         return handle_unrouted(o, r);

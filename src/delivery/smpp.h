@@ -12,7 +12,7 @@
  *
  * Behaviour: open() starts one I/O thread, which connects in the background, binds, and
  * reconnects after any error or unbind with a backoff from 0.2 s doubling to 10 s.
- * submit() encodes the text (delivery/gsm.h) and queues it; a long text goes out as several
+ * submit() encodes the text (util/gsm.h) and queues it; a long text goes out as several
  * submit_sm with a UDH (esm_class 0x40, IE 0x00), all asking for a delivery receipt.
  * sent() fires once per message when all of its parts are answered; remote_id is the parts'
  * message_ids joined with ','; a failure gets remote_id NULL and an error text. Addresses:

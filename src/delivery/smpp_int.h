@@ -21,7 +21,7 @@
 #include <smpp34.h>
 #include <smpp34_structs.h>
 
-#include "delivery/gsm.h"
+#include "util/gsm.h"
 #include "delivery/smpp.h"
 #include "util/buf.h"
 #include "util/err.h"

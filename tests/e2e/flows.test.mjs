@@ -13,7 +13,7 @@ let beta;
 const SENDER = num(190);
 let next = 0;
 const fresh = () => num(next++);
-const DEFAULT_CTA = 'acme: Reply YES to confirm you want to receive our text messages. ' +
+const DEFAULT_CTA = 'ACME: Reply YES to confirm you want to receive our text messages. ' +
     'Msg&data rates may apply. Reply STOP to cancel.';
 let group; // "group:ID"
 
@@ -123,8 +123,8 @@ test('cta_text and flow_ttl_days settings shape new flows', async () => {
     await patchSettings(srv, { cta_text: '{brand} wants to text you. Reply YES.', flow_ttl_days: 2 }, k);
     const t0 = Date.now();
     const f = await startFlow({ phone: num(150), scopes: ['all'] }, k);
-    assert.equal(f.disclosure, 'ttl wants to text you. Reply YES.');
-    assert.equal(f.message.text, 'ttl wants to text you. Reply YES.');
+    assert.equal(f.disclosure, 'TTL wants to text you. Reply YES.');
+    assert.equal(f.message.text, 'TTL wants to text you. Reply YES.');
     assert.equal(f.message.from, null, 'no sender configured: the transport default');
     assert.ok(Math.abs(Date.parse(f.expires_at) - t0 - 2 * 86400000) < 60000, f.expires_at);
     const f2 = await startFlow({ phone: num(151), scopes: ['all'], ttl_seconds: 3600 }, k);

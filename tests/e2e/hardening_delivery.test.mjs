@@ -14,7 +14,7 @@ import {
 
 const SENDER = num(190);
 const BETA_SENDER = num(191);
-const STOP_REPLY = 'acme: You are unsubscribed and will get no more messages. Reply START to resubscribe.';
+const STOP_REPLY = 'ACME: You are unsubscribed and will get no more messages. Reply START to resubscribe.';
 
 /** consentd on the smpp transport bound to a fresh simulator; acme (and beta) get a default sender. */
 async function smppEnv({ smscOpts = {}, accounts = ['acme', 'beta'], params = {} } = {}) {
@@ -99,7 +99,7 @@ test('a STOP refuses what is queued: held for quiet hours, waiting for a down li
             { timeout: 15000, what: 'the two STOP confirmations at the SMSC' });
         await sleep(500);
         const got = smsc.received.filter((m) => m.to === phone).map((m) => m.text).sort();
-        assert.deepEqual(got, ['night: You are unsubscribed and will get no more messages. Reply START to resubscribe.',
+        assert.deepEqual(got, ['NIGHT: You are unsubscribed and will get no more messages. Reply START to resubscribe.',
             STOP_REPLY].sort());
     } finally {
         await E.close();

@@ -18,9 +18,9 @@ let next = 0;
 /** A number no other test in this file uses. */
 const fresh = () => num(next++);
 
-const STOP_REPLY = 'acme: You are unsubscribed and will get no more messages. Reply START to resubscribe.';
-const START_REPLY = 'acme: You are subscribed. Msg&data rates may apply. Reply HELP for help, STOP to cancel.';
-const HELP_REPLY = 'acme: Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.';
+const STOP_REPLY = 'ACME: You are unsubscribed and will get no more messages. Reply START to resubscribe.';
+const START_REPLY = 'ACME: You are subscribed. Msg&data rates may apply. Reply HELP for help, STOP to cancel.';
+const HELP_REPLY = 'ACME: Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.';
 
 before(async () => {
     srv = await startServer({
@@ -714,7 +714,7 @@ test('custom keyword lists and reply texts per account replace the defaults', as
     assert.equal(r.action, 'opted_out');
     let l = await replies(a, k);
     assert.equal(l.length, 1);
-    assert.equal(l[0].text, 'kw: au revoir');
+    assert.equal(l[0].text, 'KW: au revoir');
     assert.equal((await check(srv, a, k)).reason, 'opted_out');
     r = await inbound(srv, a, ours, 'FIN', k);
     assert.equal(r.action, 'opted_out');
@@ -724,7 +724,7 @@ test('custom keyword lists and reply texts per account replace the defaults', as
     r = await inbound(srv, a, ours, 'Go', k);
     assert.equal(r.action, 'opted_in');
     l = await replies(a, k);
-    assert.deepEqual(l.map((m) => m.text), ['kw: bienvenue', 'kw: aide ici', 'kw: au revoir']);
+    assert.deepEqual(l.map((m) => m.text), ['KW: bienvenue', 'KW: aide ici', 'KW: au revoir']);
     // (A repeated opt-out may be logged as opted_out -> opted_out; only the changes matter here.)
     const ev = (await eventsOf(srv, a, k)).filter((e) => e.channel === 'sms' && e.old_state !== e.new_state);
     assert.deepEqual(ev.map((e) => [e.keyword, e.new_state]), [['ARRET', 'opted_out'], ['GO', 'opted_in']]);
@@ -735,7 +735,7 @@ test('custom keyword lists and reply texts per account replace the defaults', as
     await patchSettings(srv, { keywords: { stop: ['BASTA'] }, replies: null }, k);
     await optIn(srv, kw2, k);
     assert.equal((await inbound(srv, kw2, ours, 'HELP', k)).action, 'help');
-    assert.equal((await replies(kw2, k))[0].text, HELP_REPLY.replace('acme', 'kw'));
+    assert.equal((await replies(kw2, k))[0].text, HELP_REPLY.replace('ACME', 'KW'));
     assert.equal((await inbound(srv, kw2, ours, 'basta', k)).action, 'opted_out');
     assert.equal((await inbound(srv, kw2, ours, 'STOP', k)).action, 'opted_out');
 

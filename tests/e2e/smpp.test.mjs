@@ -14,9 +14,9 @@ import {
 } from './lib/msgkit.mjs';
 
 const SENDER = num(190);
-const STOP_REPLY = 'acme: You are unsubscribed and will get no more messages. Reply START to resubscribe.';
-const START_REPLY = 'acme: You are subscribed. Msg&data rates may apply. Reply HELP for help, STOP to cancel.';
-const HELP_REPLY = 'acme: Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.';
+const STOP_REPLY = 'ACME: You are unsubscribed and will get no more messages. Reply START to resubscribe.';
+const START_REPLY = 'ACME: You are subscribed. Msg&data rates may apply. Reply HELP for help, STOP to cancel.';
+const HELP_REPLY = 'ACME: Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.';
 
 /** consentd on the smpp transport, bound to a fresh simulator (or to `port`, e.g. a proxy). */
 async function env({ smscOpts = {}, via, accounts = ['acme', 'beta'] } = {}) {

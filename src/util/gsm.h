@@ -1,4 +1,4 @@
-/* delivery/gsm.h -- SMS text coding (3GPP TS 23.038): choose GSM-7 or UCS-2 for a UTF-8
+/* util/gsm.h -- SMS text coding (3GPP TS 23.038): choose GSM-7 or UCS-2 for a UTF-8
  * text, split it into the parts of a concatenated message, and turn the bytes of an
  * inbound message back into UTF-8.
  *
@@ -8,8 +8,8 @@
  * of a concatenated one loses 6 octets to the UDH and holds 153 septets or 67 units. An
  * extension-table character (escape 0x1B + code) costs two septets and a character outside
  * the BMP (a surrogate pair) two units; neither is ever split across parts. */
-#ifndef CD_DELIVERY_GSM_H
-#define CD_DELIVERY_GSM_H
+#ifndef CD_UTIL_GSM_H
+#define CD_UTIL_GSM_H
 
 #include <stddef.h>
 

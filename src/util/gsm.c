@@ -1,4 +1,4 @@
-#include "delivery/gsm.h"
+#include "util/gsm.h"
 #include "util/utf8.h"
 
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-/* tests/unit/delivery/test_gsm.c -- delivery/gsm.h: GSM-7 / UCS-2 choice, part counts at
+/* tests/unit/util/test_gsm.c -- util/gsm.h: GSM-7 / UCS-2 choice, part counts at
  * the 160/153 and 70/67 boundaries, escape and surrogate pairs never split, decoding. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delivery/gsm.h"
+#include "util/gsm.h"
 #include "util/buf.h"
 
 #define CYR   "\xD0\xB6"         /* U+0436, not in GSM-7: one UCS-2 unit */
