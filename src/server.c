@@ -109,8 +109,11 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     atomic_store(&srv->kick, srv->outbox);
     srv->router = cd_router_new();
     /* public_url is filled in once the port is known, before the first request. */
-    srv->api = (cd_api_env){
-        .store = srv->store, .public_url = srv->public_url, .metrics = metrics, .metrics_arg = srv};
+    srv->api = (cd_api_env){.store = srv->store,
+                            .public_url = srv->public_url,
+                            .metrics = metrics,
+                            .metrics_arg = srv,
+                            .limits = cd_api_limits_new()};
     cd_api_routes(srv->router, &srv->api);
     cd_http_config hc = {.host = cfg->host,
                          .port = cfg->port,
@@ -132,6 +135,8 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     }
     if (srv->http == NULL) {
         cd_router_free(srv->router);
+        cd_api_limits_free(srv->api.limits);
+        srv->api.limits = NULL;
         cd_outbox_halt(srv->outbox);
         cd_store_close(srv->store);
         atomic_store(&srv->kick, NULL);
@@ -160,6 +165,8 @@ void cd_server_stop(cd_server *srv)
     cd_outbox_stop(srv->outbox);
     srv->outbox = NULL;
     cd_router_free(srv->router);
+    cd_api_limits_free(srv->api.limits); /* no request runs any more */
+    srv->api.limits = NULL;
     srv->http = NULL;
     srv->store = NULL;
     srv->router = NULL;

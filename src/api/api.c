@@ -5,16 +5,21 @@
 #include "api/native.h"
 #include "api/ops.h"
 
-static const struct {
-    const char *name;
-    void (*routes)(cd_router *r, const cd_api_env *env);
-} surfaces[] = {
+static const cd_api_surface_entry surfaces[] = {
     {"ops", cd_api_ops_routes},
     {"native", cd_api_native_routes},
 };
 
 void cd_api_routes(cd_router *r, const cd_api_env *env)
 {
+    cd_api_routes_with(r, env, NULL, 0);
+}
+
+void cd_api_routes_with(cd_router *r, const cd_api_env *env, const cd_api_surface_entry *extra,
+                        size_t n)
+{
     for (size_t i = 0; i < sizeof surfaces / sizeof surfaces[0]; i++)
         surfaces[i].routes(r, env);
+    for (size_t i = 0; i < n; i++)
+        extra[i].routes(r, env);
 }

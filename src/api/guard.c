@@ -1,5 +1,8 @@
 #include "api/guard.h"
 
+#include "api/kit.h"
+#include "api/limits.h"
+
 int cd_api_authenticate(cd_req *req, cd_store *store, unsigned styles, cd_err *err)
 {
     cd_credentials cred;
@@ -11,9 +14,12 @@ int cd_api_authenticate(cd_req *req, cd_store *store, unsigned styles, cd_err *e
         return cd_fail(err, CD_ESTORE, "", "storage unavailable");
     int rc = cred.style == CD_AUTH_JWT ? cd_jwt_authenticate(db, cred.secret, who, err)
                                        : cd_key_authenticate(db, cred.secret, cred.login, who, err);
-    if (rc == 0)
-        cd_req_set_user(req, who);
-    return rc;
+    if (rc != 0)
+        return -1;
+    cd_req_set_user(req, who);
+    /* issue 9 part 5: every surface's authenticated routes count against the account's
+     * rate_limit, keyed by credential; the surface answers a refusal 429 in its format. */
+    return cd_api_limits_check(cd_api_env_of(req)->limits, req, db, who, err);
 }
 
 const cd_principal *cd_api_principal(const cd_req *req)

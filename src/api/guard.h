@@ -9,6 +9,8 @@
 #include "http/auth.h"
 #include "store/store.h"
 
+/* Then counts the request against the account's rate_limit (api/limits.h, through the
+ * request's cd_api_env): over it, -1 with CD_EBUSY "rate_limited" (answer 429). */
 int cd_api_authenticate(cd_req *req, cd_store *store, unsigned styles, cd_err *err);
 /* The principal set by cd_api_authenticate (borrowed, lives with the request). */
 const cd_principal *cd_api_principal(const cd_req *req);

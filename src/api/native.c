@@ -17,6 +17,7 @@
 #include "core/ledger.h"
 #include "core/phone.h"
 #include "core/usecase.h"
+#include "http/ratelimit.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -54,8 +55,9 @@ static int status_of(const cd_err *e)
         return 413;
     case CD_EMETHOD:
         return 405;
+    case CD_EBUSY: /* issue 9 part 5: a rate limit is 429, an overload 503 */
+        return strcmp(cd_err_reason(e), "rate_limited") == 0 ? 429 : 503;
     case CD_ESTORE:
-    case CD_EBUSY:
         return 503;
     default:
         return 500;
@@ -64,8 +66,14 @@ static int status_of(const cd_err *e)
 
 int cd_native__error(cd_req *req, const cd_err *err)
 {
-    if (err->code == CD_EBUSY)
+    const cd_ratelimit_info *rl = cd_req_ratelimit(req);
+    if (err->code == CD_EBUSY && status_of(err) == 429 && rl != NULL) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", rl->retry_after_s > 0 ? rl->retry_after_s : rl->reset_s);
+        cd_reply_header(req, "Retry-After", v);
+    } else if (err->code == CD_EBUSY) {
         cd_reply_header(req, "Retry-After", "1");
+    }
     json_t *body =
         json_pack("{s{ss ss so}}", "error", "code", cd_err_reason(err), "message", err->msg,
                   "field", err->field[0] ? json_string(err->field) : json_null());

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/limits.h"
 #include "api/native.h"
 #include "api/native_int.h"
 #include "core/consent.h"
@@ -579,8 +580,16 @@ static int h_confirm_post(cd_req *req)
 /* ---- settings ---- */
 
 typedef struct settings_in {
-    json_t *patch; /* borrowed from the request body */
+    json_t *patch;         /* borrowed from the request body */
+    cd_api_limits *limits; /* borrowed from the env */
 } settings_in;
+
+/* issue 9 part 5: runs after the answer, so after the commit: cached limits are stale. */
+static void settings_done(cd_api_write_op *w)
+{
+    settings_in *in = w->in;
+    cd_api_limits_changed(in->limits);
+}
 
 static int job_settings(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
@@ -588,6 +597,7 @@ static int job_settings(cd_db *db, cd_api_write_op *w, cd_err *err)
     if (cd_settings_patch(db, &w->who.account, in->patch, &w->body, err) != 0)
         return -1;
     w->status = 200;
+    w->done = settings_done;
     return 0;
 }
 
@@ -604,6 +614,7 @@ static int h_settings_patch(cd_req *req)
         if (cd_settings_check(k, v, &err) != 0)
             return cd_native__error(req, &err);
     in->patch = o;
+    in->limits = cd_api_env_of(req)->limits;
     return cd_api_write(req, &cd_native__kit, job_settings, in);
 }
 

@@ -135,6 +135,23 @@ static bool transport_ok(const char *t)
     return t && (!strcmp(t, "sink") || !strcmp(t, "smpp") || !strcmp(t, "http"));
 }
 
+static bool int_in(const json_t *v, json_int_t lo, json_int_t hi)
+{
+    return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
+}
+
+/* issue 9 part 5: {"limit": 1..1000000, "window_seconds": 1..86400}, both required. */
+static int check_rate_limit(json_t *v, cd_err *err)
+{
+    if (json_is_object(v) && json_object_size(v) == 2 &&
+        int_in(json_object_get(v, "limit"), 1, 1000000) &&
+        int_in(json_object_get(v, "window_seconds"), 1, 86400))
+        return 0;
+    return cd_fail_reason(err, CD_EINVAL, "invalid_field", "rate_limit",
+                          "rate_limit is {\"limit\":1..1000000,\"window_seconds\":1..86400} "
+                          "or null");
+}
+
 /* The settings whose check is a simple shape test. */
 static int check_simple(const char *k, json_t *v, cd_err *err)
 {
@@ -178,6 +195,8 @@ int cd_settings_check(const char *k, json_t *v, cd_err *err)
         return cd_keyword_check(v, err);
     if (strcmp(k, "replies") == 0)
         return check_replies(v, err);
+    if (strcmp(k, "rate_limit") == 0)
+        return check_rate_limit(v, err);
     if (strcmp(k, "exempt_caps") == 0) /* issue 8 item 5 */
         return cd_message_exempt_caps_check(v, err);
     return check_simple(k, v, err);
