@@ -479,10 +479,24 @@ static void find_due(cd_outbox *o, due_list *d)
     }
 }
 
+/* Is any queued message due now? One indexed MIN, so that the worker, which looks after
+ * every commit, pays for the fair scan (a window function over the queue) and the
+ * candidate list only when there is something to claim. */
+static bool anything_due(cd_outbox *o)
+{
+    int64_t next = 0;
+    cd_db *db = cd_store_reader(o->store);
+    if (db == NULL)
+        return false;
+    int rc = cd_store_message_next_due(db, &next, NULL);
+    cd_store_release(o->store, db);
+    return rc != 0 || (next > 0 && next <= cd_now_ms());
+}
+
 static void fill_pending(cd_outbox *o)
 {
     int room = MAX_PENDING - o->npend;
-    if (room <= 0)
+    if (room <= 0 || !anything_due(o))
         return;
     int max = room < CLAIM_BATCH ? room : CLAIM_BATCH;
     due_list d = {.o = o, .items = cd_xcalloc((size_t)max, sizeof(pending)), .max = max};
