@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api/api.h"
+#include "api/env.h"
 #include "core/account.h"
 #include "core/phone.h"
 #include "http/router.h"

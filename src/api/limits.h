@@ -8,7 +8,7 @@
 #ifndef CD_API_LIMITS_H
 #define CD_API_LIMITS_H
 
-#include "api/api.h"
+#include "api/env.h"
 #include "core/account.h"
 #include "http/ratelimit.h"
 #include "store/store.h"

@@ -4,7 +4,7 @@
 #ifndef CD_API_NATIVE_H
 #define CD_API_NATIVE_H
 
-#include "api/api.h"
+#include "api/env.h"
 
 void cd_api_native_routes(cd_router *r, const cd_api_env *env);
 /* The surface of public routes answered in the native format (static storage). */

@@ -2,7 +2,7 @@
 #ifndef CD_API_OPS_H
 #define CD_API_OPS_H
 
-#include "api/api.h"
+#include "api/env.h"
 
 void cd_api_ops_routes(cd_router *r, const cd_api_env *env);
 

@@ -32,7 +32,6 @@
 
 #include "http/form.h"
 #include "http/http_int.h"
-#include "http/ratelimit.h"
 #include "http/router.h"
 #include "util/crypto.h"
 #include "util/log.h"

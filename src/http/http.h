@@ -124,4 +124,19 @@ int cd_reply_stream(cd_req *req, int status, const char *content_type, cd_stream
 typedef int (*cd_finish_fn)(cd_req *req, void *arg, int rc, const cd_err *err);
 int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finish_fn finish);
 
+/* ---- rate-limit figures (issue 9 part 5; the counter is http/ratelimit.h) ---- */
+
+/* The figures for headers (X-Rate-Limit-Limit/-Remaining/-Reset) and Retry-After. */
+typedef struct cd_ratelimit_info {
+    int limit;         /* 0 when no limit applied */
+    int remaining;     /* hits left in the window after this one */
+    int64_t reset_ms;  /* when the window ends, on the caller's clock (now_ms) */
+    int reset_s;       /* seconds until then, rounded up; at least 1 */
+    int retry_after_s; /* 0 when allowed; else reset_s */
+} cd_ratelimit_info;
+
+/* The request's figures, for a surface's headers hook: set by whoever called
+ * cd_ratelimit_hit for it (usually authenticate); copied into request memory. */
+void cd_req_set_ratelimit(cd_req *req, const cd_ratelimit_info *info);
+const cd_ratelimit_info *cd_req_ratelimit(cd_req *req); /* NULL when none was set */
 #endif

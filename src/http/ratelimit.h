@@ -18,14 +18,7 @@
 
 typedef struct cd_ratelimit cd_ratelimit;
 
-/* The figures for headers (X-Rate-Limit-Limit/-Remaining/-Reset) and Retry-After. */
-typedef struct cd_ratelimit_info {
-    int limit;         /* 0 when no limit applied */
-    int remaining;     /* hits left in the window after this one */
-    int64_t reset_ms;  /* when the window ends, on the caller's clock (now_ms) */
-    int reset_s;       /* seconds until then, rounded up; at least 1 */
-    int retry_after_s; /* 0 when allowed; else reset_s */
-} cd_ratelimit_info;
+/* cd_ratelimit_info (the figures of one hit) is in http/http.h, which keeps them per request. */
 
 #define CD_RATELIMIT_MAX_KEYS 100000 /* the default table cap */
 
@@ -47,10 +40,6 @@ size_t cd_ratelimit_size(cd_ratelimit *rl);
  * 429 with Retry-After: info->retry_after_s). Returns -1. */
 int cd_ratelimit_fail(cd_err *err, const cd_ratelimit_info *info);
 
-/* The request's figures, for a surface's headers hook: set by whoever called
- * cd_ratelimit_hit for it (usually authenticate); copied into request memory. */
-void cd_req_set_ratelimit(cd_req *req, const cd_ratelimit_info *info);
-const cd_ratelimit_info *cd_req_ratelimit(cd_req *req); /* NULL when none was set */
 /* Adds <prefix>Limit, <prefix>Remaining and <prefix>Reset (seconds) from the request's
  * figures, and Retry-After on 429; nothing when none were set. For a headers hook:
  * cd_ratelimit_add_headers(req, status, "X-Rate-Limit-"). */
