@@ -216,24 +216,64 @@ void cd_store_on_commit(cd_store *s, cd_store_commit_hook hook, void *arg)
     s->commit_hook_arg = arg;
 }
 
+/* ---- fault injection (tests only) ---- */
+
+void cd_store__fail_after(cd_store *s, int n, bool persist, cd_errcode code)
+{
+    atomic_store(&s->fault_code, code ? (int)code : (int)CD_ESTORE);
+    atomic_store(&s->fault_persist, persist);
+    atomic_store(&s->fault_fired, 0);
+    atomic_store(&s->fault_left, n > 0 ? n : 0);
+}
+
+int cd_store__faults_fired(cd_store *s)
+{
+    return atomic_load(&s->fault_fired);
+}
+
+/* The slow path of faulted(): counts this call down and fails it if it is the n-th. */
+static int fault_tick(cd_store *s, cd_err *err)
+{
+    int left = atomic_load(&s->fault_left);
+    while (left > 0 && !atomic_compare_exchange_weak(&s->fault_left, &left, left - 1))
+        ;
+    if (left != 1)
+        return 0;
+    if (atomic_load(&s->fault_persist))
+        atomic_store(&s->fault_left, 1); /* the next call fails too */
+    atomic_fetch_add(&s->fault_fired, 1);
+    return cd_fail(err, (cd_errcode)atomic_load(&s->fault_code), NULL, "injected fault");
+}
+
+/* Checked first in every forwarding call: -1 (err set) when an injected fault is due. */
+static inline int faulted(cd_db *db, cd_err *err)
+{
+    cd_store *s = db->store;
+    if (atomic_load_explicit(&s->fault_left, memory_order_relaxed) == 0)
+        return 0;
+    return fault_tick(s, err);
+}
+
+#define FORWARD(db, err, call) (faulted((db), (err)) ? -1 : (db)->ops->call)
+
 /* ---- forwarding ---- */
 
 int cd_store_account_insert(cd_db *db, cd_account *a, cd_err *err)
 {
-    return db->ops->account_insert(db, a, err);
+    return FORWARD(db, err, account_insert(db, a, err));
 }
 int cd_store_account_get(cd_db *db, const char *by, const char *value, cd_account *out, cd_err *err)
 {
-    return db->ops->account_get(db, by, value, out, err);
+    return FORWARD(db, err, account_get(db, by, value, out, err));
 }
 int cd_store_account_set_head(cd_db *db, int64_t account_id, int64_t seq, const char *hash,
                               cd_err *err)
 {
-    return db->ops->account_set_head(db, account_id, seq, hash, err);
+    return FORWARD(db, err, account_set_head(db, account_id, seq, hash, err));
 }
 int cd_store_account_sign_head(cd_db *db, int64_t account_id, const char *sig, cd_err *err)
 {
-    return db->ops->account_sign_head(db, account_id, sig, err);
+    return FORWARD(db, err, account_sign_head(db, account_id, sig, err));
 }
 void cd_store_set_ledger_key(cd_store *s, const unsigned char key[32])
 {
@@ -247,241 +287,243 @@ const unsigned char *cd_store_ledger_key(cd_db *db)
 }
 int cd_store_account_each(cd_db *db, cd_account_each_fn each, void *arg, cd_err *err)
 {
-    return db->ops->account_each(db, each, arg, err);
+    return FORWARD(db, err, account_each(db, each, arg, err));
 }
 int cd_store_key_insert(cd_db *db, const cd_apikey *k, cd_err *err)
 {
-    return db->ops->key_insert(db, k, err);
+    return FORWARD(db, err, key_insert(db, k, err));
 }
 int cd_store_key_get(cd_db *db, const char *key_id, cd_apikey *out, cd_err *err)
 {
-    return db->ops->key_get(db, key_id, out, err);
+    return FORWARD(db, err, key_get(db, key_id, out, err));
 }
 int cd_store_key_revoke(cd_db *db, int64_t account_id, const char *key_id, int64_t now_ms,
                         cd_err *err)
 {
-    return db->ops->key_revoke(db, account_id, key_id, now_ms, err);
+    return FORWARD(db, err, key_revoke(db, account_id, key_id, now_ms, err));
 }
 int cd_store_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg, cd_err *err)
 {
-    return db->ops->key_each(db, account_id, each, arg, err);
+    return FORWARD(db, err, key_each(db, account_id, each, arg, err));
 }
 int cd_store_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out, cd_err *err)
 {
-    return db->ops->contact_get(db, account_id, id, out, err);
+    return FORWARD(db, err, contact_get(db, account_id, id, out, err));
 }
 int cd_store_contact_by_phone(cd_db *db, int64_t account_id, const char *e164, cd_contact *out,
                               cd_err *err)
 {
-    return db->ops->contact_by_phone(db, account_id, e164, out, err);
+    return FORWARD(db, err, contact_by_phone(db, account_id, e164, out, err));
 }
 int cd_store_contact_put(cd_db *db, cd_contact *c, cd_err *err)
 {
-    return db->ops->contact_put(db, c, err);
+    return FORWARD(db, err, contact_put(db, c, err));
 }
 int cd_store_contact_list(cd_db *db, int64_t account_id, const cd_contact_filter *f,
                           cd_contact_each_fn each, void *arg, cd_err *err)
 {
-    return db->ops->contact_list(db, account_id, f, each, arg, err);
+    return FORWARD(db, err, contact_list(db, account_id, f, each, arg, err));
 }
 int cd_store_named_insert(cd_db *db, const char *kind, int64_t account_id, cd_named *n, cd_err *err)
 {
-    return db->ops->named_insert(db, kind, account_id, n, err);
+    return FORWARD(db, err, named_insert(db, kind, account_id, n, err));
 }
 int cd_store_named_get(cd_db *db, const char *kind, int64_t account_id, int64_t id, cd_named *out,
                        cd_err *err)
 {
-    return db->ops->named_get(db, kind, account_id, id, out, err);
+    return FORWARD(db, err, named_get(db, kind, account_id, id, out, err));
 }
 int cd_store_named_by_name(cd_db *db, const char *kind, int64_t account_id, const char *name,
                            cd_named *out, cd_err *err)
 {
-    return db->ops->named_by_name(db, kind, account_id, name, out, err);
+    return FORWARD(db, err, named_by_name(db, kind, account_id, name, out, err));
 }
 int cd_store_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t after_id,
                         int limit, cd_named_each_fn each, void *arg, cd_err *err)
 {
-    return db->ops->named_list(db, kind, account_id, after_id, limit, each, arg, err);
+    return FORWARD(db, err, named_list(db, kind, account_id, after_id, limit, each, arg, err));
 }
 int cd_store_consent_get(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
                          cd_consent *out, cd_err *err)
 {
-    return db->ops->consent_get(db, account_id, contact_id, scope, out, err);
+    return FORWARD(db, err, consent_get(db, account_id, contact_id, scope, out, err));
 }
 int cd_store_consent_put(cd_db *db, int64_t account_id, int64_t contact_id, const cd_consent *c,
                          cd_err *err)
 {
-    return db->ops->consent_put(db, account_id, contact_id, c, err);
+    return FORWARD(db, err, consent_put(db, account_id, contact_id, c, err));
 }
 int cd_store_consent_delete(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
                             cd_err *err)
 {
-    return db->ops->consent_delete(db, account_id, contact_id, scope, err);
+    return FORWARD(db, err, consent_delete(db, account_id, contact_id, scope, err));
 }
 int cd_store_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
                           cd_consent_each_fn each, void *arg, cd_err *err)
 {
-    return db->ops->consent_list(db, account_id, contact_id, each, arg, err);
+    return FORWARD(db, err, consent_list(db, account_id, contact_id, each, arg, err));
 }
 int cd_store_event_insert(cd_db *db, cd_event *ev, cd_err *err)
 {
-    return db->ops->event_insert(db, ev, err);
+    return FORWARD(db, err, event_insert(db, ev, err));
 }
 int cd_store_event_list(cd_db *db, int64_t account_id, const cd_event_filter *f,
                         cd_event_each_fn each, void *arg, cd_err *err)
 {
-    return db->ops->event_list(db, account_id, f, each, arg, err);
+    return FORWARD(db, err, event_list(db, account_id, f, each, arg, err));
 }
 int cd_store_event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, void *arg,
                         cd_err *err)
 {
-    return db->ops->event_scan(db, account_id, each, arg, err);
+    return FORWARD(db, err, event_scan(db, account_id, each, arg, err));
 }
 int cd_store_message_insert(cd_db *db, const cd_message *m, cd_err *err)
 {
-    return db->ops->message_insert(db, m, err);
+    return FORWARD(db, err, message_insert(db, m, err));
 }
 
 int cd_store_message_count(cd_db *db, int64_t account_id, const char *to, const char *kind,
                            const char *action, int64_t since_ms, int *out, cd_err *err)
 {
-    return db->ops->message_count(db, account_id, to, kind, action, since_ms, out, err);
+    return FORWARD(db, err, message_count(db, account_id, to, kind, action, since_ms, out, err));
 }
 int cd_store_message_get(cd_db *db, int64_t account_id, const char *id, cd_message *out,
                          cd_err *err)
 {
-    return db->ops->message_get(db, account_id, id, out, err);
+    return FORWARD(db, err, message_get(db, account_id, id, out, err));
 }
 int cd_store_message_list(cd_db *db, int64_t account_id, const cd_message_filter *f,
                           cd_message_each_fn each, void *arg, cd_err *err)
 {
-    return db->ops->message_list(db, account_id, f, each, arg, err);
+    return FORWARD(db, err, message_list(db, account_id, f, each, arg, err));
 }
 int cd_store_idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *out, cd_err *err)
 {
-    return db->ops->idem_get(db, account_id, key, out, err);
+    return FORWARD(db, err, idem_get(db, account_id, key, out, err));
 }
 int cd_store_idem_put(cd_db *db, int64_t account_id, const char *key, const cd_idem *in,
                       cd_err *err)
 {
-    return db->ops->idem_put(db, account_id, key, in, err);
+    return FORWARD(db, err, idem_put(db, account_id, key, in, err));
 }
 
 int cd_store_message_update(cd_db *db, const cd_message *m, cd_err *err)
 {
-    return db->ops->message_update(db, m, err);
+    return FORWARD(db, err, message_update(db, m, err));
 }
 int cd_store_message_due(cd_db *db, int64_t now_ms, int limit, cd_message_each_fn each, void *arg,
                          cd_err *err)
 {
-    return db->ops->message_due(db, now_ms, limit, each, arg, err);
+    return FORWARD(db, err, message_due(db, now_ms, limit, each, arg, err));
 }
 int cd_store_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contact_id,
                                    const char *scope, int64_t now_ms, const char *reason,
                                    int *count, cd_err *err)
 {
-    return db->ops->message_refuse_queued(db, account_id, contact_id, scope, now_ms, reason, count,
-                                          err);
+    return FORWARD(
+        db, err,
+        message_refuse_queued(db, account_id, contact_id, scope, now_ms, reason, count, err));
 }
 int cd_store_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
                              cd_err *err)
 {
-    return db->ops->message_unclaim(db, account_id, id, now_ms, err);
+    return FORWARD(db, err, message_unclaim(db, account_id, id, now_ms, err));
 }
 int cd_store_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
                               cd_message_each_fn each, void *arg, cd_err *err)
 {
-    return db->ops->message_due_fair(db, now_ms, limit, f, each, arg, err);
+    return FORWARD(db, err, message_due_fair(db, now_ms, limit, f, each, arg, err));
 }
 int cd_store_unrouted_insert(cd_db *db, cd_unrouted *u, cd_err *err)
 {
-    return db->ops->unrouted_insert(db, u, err);
+    return FORWARD(db, err, unrouted_insert(db, u, err));
 }
 int cd_store_unrouted_list(cd_db *db, int limit, cd_unrouted_each_fn each, void *arg, cd_err *err)
 {
-    return db->ops->unrouted_list(db, limit, each, arg, err);
+    return FORWARD(db, err, unrouted_list(db, limit, each, arg, err));
 }
 int cd_store_message_next_due(cd_db *db, int64_t *out_ms, cd_err *err)
 {
-    return db->ops->message_next_due(db, out_ms, err);
+    return FORWARD(db, err, message_next_due(db, out_ms, err));
 }
 int cd_store_message_requeue_sending(cd_db *db, int64_t now_ms, int *count, cd_err *err)
 {
-    return db->ops->message_requeue_sending(db, now_ms, count, err);
+    return FORWARD(db, err, message_requeue_sending(db, now_ms, count, err));
 }
 int cd_store_message_claim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
                            bool *claimed, cd_err *err)
 {
-    return db->ops->message_claim(db, account_id, id, now_ms, claimed, err);
+    return FORWARD(db, err, message_claim(db, account_id, id, now_ms, claimed, err));
 }
 int cd_store_part_insert(cd_db *db, const char *transport, const char *remote_id,
                          int64_t account_id, const char *message_id, cd_err *err)
 {
-    return db->ops->part_insert(db, transport, remote_id, account_id, message_id, err);
+    return FORWARD(db, err, part_insert(db, transport, remote_id, account_id, message_id, err));
 }
 int cd_store_part_status(cd_db *db, const char *transport, const char *remote_id,
                          const char *status, int64_t account_id, const char *message_id,
                          int counts[3], cd_err *err)
 {
-    return db->ops->part_status(db, transport, remote_id, status, account_id, message_id, counts,
-                                err);
+    return FORWARD(
+        db, err,
+        part_status(db, transport, remote_id, status, account_id, message_id, counts, err));
 }
 int cd_store_part_message(cd_db *db, const char *transport, const char *remote_id, cd_message *out,
                           cd_err *err)
 {
-    return db->ops->part_message(db, transport, remote_id, out, err);
+    return FORWARD(db, err, part_message(db, transport, remote_id, out, err));
 }
 int cd_store_flow_insert(cd_db *db, const cd_flow *f, cd_err *err)
 {
-    return db->ops->flow_insert(db, f, err);
+    return FORWARD(db, err, flow_insert(db, f, err));
 }
 int cd_store_flow_update(cd_db *db, const cd_flow *f, cd_err *err)
 {
-    return db->ops->flow_update(db, f, err);
+    return FORWARD(db, err, flow_update(db, f, err));
 }
 int cd_store_flow_get(cd_db *db, int64_t account_id, const char *id, cd_flow *out, cd_err *err)
 {
-    return db->ops->flow_get(db, account_id, id, out, err);
+    return FORWARD(db, err, flow_get(db, account_id, id, out, err));
 }
 int cd_store_flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f, cd_flow_each_fn each,
                        void *arg, cd_err *err)
 {
-    return db->ops->flow_list(db, account_id, f, each, arg, err);
+    return FORWARD(db, err, flow_list(db, account_id, f, each, arg, err));
 }
 int cd_store_flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_fn each, void *arg,
                           cd_err *err)
 {
-    return db->ops->flow_expired(db, now_ms, limit, each, arg, err);
+    return FORWARD(db, err, flow_expired(db, now_ms, limit, each, arg, err));
 }
 int cd_store_sender_put(cd_db *db, const cd_sender *s, cd_err *err)
 {
-    return db->ops->sender_put(db, s, err);
+    return FORWARD(db, err, sender_put(db, s, err));
 }
 int cd_store_sender_get(cd_db *db, const char *number, cd_sender *out, cd_err *err)
 {
-    return db->ops->sender_get(db, number, out, err);
+    return FORWARD(db, err, sender_get(db, number, out, err));
 }
 int cd_store_sender_delete(cd_db *db, int64_t account_id, const char *number, cd_err *err)
 {
-    return db->ops->sender_delete(db, account_id, number, err);
+    return FORWARD(db, err, sender_delete(db, account_id, number, err));
 }
 int cd_store_sender_list(cd_db *db, int64_t account_id, cd_sender_each_fn each, void *arg,
                          cd_err *err)
 {
-    return db->ops->sender_list(db, account_id, each, arg, err);
+    return FORWARD(db, err, sender_list(db, account_id, each, arg, err));
 }
 int cd_store_settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *err)
 {
-    return db->ops->settings_get(db, account_id, out, err);
+    return FORWARD(db, err, settings_get(db, account_id, out, err));
 }
 int cd_store_settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err)
 {
-    return db->ops->settings_put(db, account_id, settings, err);
+    return FORWARD(db, err, settings_put(db, account_id, settings, err));
 }
 
 int cd_store_idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_err *err)
 {
-    return db->ops->idem_purge(db, before_ms, limit, count, err);
+    return FORWARD(db, err, idem_purge(db, before_ms, limit, count, err));
 }
 
 /* ---- record helpers ---- */

@@ -4,6 +4,7 @@
 #define CD_STORE_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "store/store.h"
 
@@ -107,9 +108,26 @@ struct cd_store {
     void *commit_hook_arg;
     bool has_ledger_key;
     unsigned char ledger_key[32]; /* issue 8 item 12: signs ledger heads; never stored */
+    /* Test-only fault injection (cd_store__fail_after): calls left before the next
+     * injected fault, 0 when off. Read on every forwarded call, so it stays one relaxed
+     * load when off. */
+    atomic_int fault_left;
+    atomic_int fault_fired;
+    atomic_bool fault_persist;
+    atomic_int fault_code;
 };
 
 extern const struct cd_store_ops cd_store__sqlite_ops;
+
+/* Test-only fault injection (issue 9 part 10), like SQLite's test_malloc countdown: the
+ * n-th call from now through a backend op (any forwarding cd_store_* call: reads and
+ * writes, on any connection of s) fails without reaching the backend, with `code`
+ * (CD_ESTORE when 0) and the message "injected fault". With `persist`, every call after
+ * it fails too. n <= 0 turns injection off. Thread-safe; the countdown is store-wide. */
+void cd_store__fail_after(cd_store *s, int n, bool persist, cd_errcode code);
+/* How many faults were injected since the last cd_store__fail_after(). A fault test loops
+ * n = 1, 2, ... until a run injects none: every call position has then failed once. */
+int cd_store__faults_fired(cd_store *s);
 
 /* writer.c: the single write connection and its group-commit thread. */
 cd_writer *cd_store__writer_start(cd_store *s, cd_db *db, cd_err *err);

@@ -17,6 +17,7 @@
 
 #include "api/guard.h"
 #include "api/kit.h"
+#include "store/store_int.h" /* cd_store__fail_after (issue 9 part 10) */
 #include "core/account.h"
 #include "core/usecase.h"
 #include "http/http.h"
@@ -45,7 +46,9 @@ static int mini_error(cd_req *req, const cd_err *err)
 {
     char text[200];
     int n = snprintf(text, sizeof text, "MINI %s", cd_err_reason(err));
-    return cd_reply_data(req, 418, "text/plain", cd_req_strdup(req, text), (size_t)n);
+    /* A storage failure is retryable: 503 (issue 9 part 10); anything else is 418. */
+    int status = err->code == CD_ESTORE ? 503 : 418;
+    return cd_reply_data(req, status, "text/plain", cd_req_strdup(req, text), (size_t)n);
 }
 
 static int mini_auth(cd_req *req, cd_err *err)
@@ -303,6 +306,73 @@ static void test_body_label_per_surface(void **state)
     resp_free(&r);
 }
 
+static bool group_exists(const char *name)
+{
+    cd_named g;
+    cd_db *db = cd_store_reader(srv.store);
+    assert_non_null(db);
+    int rc = cd_store_named_by_name(db, "group", srv.account.id, name, &g, NULL);
+    cd_store_release(srv.store, db);
+    return rc == 0;
+}
+
+// issue 9 part 10: a fault injected at each store call of an idempotent write in turn.
+// Every failure is answered in the surface's format (never native JSON), one that hits the
+// write job is a 503, nothing of a failed attempt is written, and a retry with the same
+// Idempotency-Key runs the write (the failed attempt stored no idempotency record).
+static void test_store_fault_each_call(void **state)
+{
+    (void)state;
+    int n = 1, in_job = 0;
+    for (;; n++) {
+        resp r, again;
+        char key[48], name[32];
+        snprintf(key, sizeof key, "Idempotency-Key: fault-%d", n);
+        int before = atomic_load(&runs);
+        cd_store__fail_after(srv.store, n, false, 0);
+        post("/mini/count-idem", "{\"x\":1}", JSON, key, &r);
+        int fired = cd_store__faults_fired(srv.store);
+        cd_store__fail_after(srv.store, 0, false, 0);
+        int after = atomic_load(&runs);
+        if (fired == 0) { /* past the last call: the write went through */
+            assert_int_equal(r.status, 201);
+            resp_free(&r);
+            break;
+        }
+        if (r.status == 201) {
+            /* A call whose failure the code tolerates (a redundant lookup): then the
+             * write is whole and durable, and the retry replays it. */
+            snprintf(name, sizeof name, "g%d", after);
+            assert_true(group_exists(name));
+            resp_free(&r);
+            post("/mini/count-idem", "{\"x\":1}", JSON, key, &again);
+            assert_int_equal(again.status, 201);
+            assert_true(replayed(&again));
+            resp_free(&again);
+            continue;
+        }
+        assert_memory_equal(r.body.data, "MINI ", 5); /* never native JSON */
+        if (after > before) { /* the job ran and hit the fault (or its idem record did) */
+            in_job++;
+            assert_int_equal(r.status, 503);
+            assert_string_equal(r.body.data, "MINI storage_error");
+            snprintf(name, sizeof name, "g%d", after);
+            assert_false(group_exists(name));
+        }
+        resp_free(&r);
+        /* The retry is not a replay of a stored failure: it writes, once. */
+        post("/mini/count-idem", "{\"x\":1}", JSON, key, &again);
+        assert_int_equal(again.status, 201);
+        assert_false(replayed(&again));
+        assert_int_equal(atomic_load(&runs), after + 1);
+        snprintf(name, sizeof name, "g%d", atomic_load(&runs));
+        assert_true(group_exists(name));
+        resp_free(&again);
+    }
+    /* The job's own calls (the group lookup and insert, the idempotency record) failed. */
+    assert_true(in_job >= 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_idempotency_per_surface),
         cmocka_unit_test(test_write_durable),
         cmocka_unit_test(test_body_label_per_surface),
+        cmocka_unit_test(test_store_fault_each_call),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);

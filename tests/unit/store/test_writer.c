@@ -3,7 +3,9 @@
  *   real with PRAGMA max_page_count) commits nothing and answers every job failed;
  * - item 7: the queue is bounded (CD_EBUSY, done not called), a job queued past its
  *   deadline is answered CD_EBUSY without running, cd_store_run is exempt from both,
- *   and closing answers every queued job exactly once. */
+ *   and closing answers every queued job exactly once;
+ * - issue 9 part 10: the injected-fault countdown (cd_store__fail_after) fails every store
+ *   call position of a batch in turn; only the job that hit it is rolled back. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,7 +32,7 @@ typedef struct fixture {
 
 /* ---- jobs ---- */
 
-enum kind { K_GROUP, K_FILL_DISK_THEN_GROUP, K_BIG_IDEM, K_BIG_IDEM_IGNORED, K_GATE };
+enum kind { K_GROUP, K_FILL_DISK_THEN_GROUP, K_BIG_IDEM, K_BIG_IDEM_IGNORED, K_GATE, K_MULTI };
 
 typedef struct tjob {
     enum kind kind;
@@ -52,6 +54,21 @@ static int insert_group(cd_db *db, tjob *j, cd_err *err)
     cd_named n = {.created_ms = 1};
     snprintf(n.name, sizeof n.name, "%s", j->name);
     return cd_store_named_insert(db, "group", j->acct, &n, err);
+}
+
+/* K_MULTI: three store calls (insert, read back, insert), so that a fault can hit the
+ * first, the middle or the last call of a job. */
+enum { MULTI_CALLS = 3 };
+static int multi_run(cd_db *db, tjob *j, cd_err *err)
+{
+    cd_named a = {.created_ms = 1}, b = {.created_ms = 1}, back;
+    snprintf(a.name, sizeof a.name, "%s-a", j->name);
+    snprintf(b.name, sizeof b.name, "%s-b", j->name);
+    if (cd_store_named_insert(db, "group", j->acct, &a, err) != 0)
+        return -1;
+    if (cd_store_named_by_name(db, "group", j->acct, a.name, &back, err) != 0)
+        return -1;
+    return cd_store_named_insert(db, "group", j->acct, &b, err);
 }
 
 static int tjob_run(cd_db *db, void *arg, cd_err *err)
@@ -81,6 +98,8 @@ static int tjob_run(cd_db *db, void *arg, cd_err *err)
          * notice that the transaction is gone. */
         return j->kind == K_BIG_IDEM_IGNORED ? 0 : rc;
     }
+    case K_MULTI:
+        return multi_run(db, j, err);
     case K_GATE:
         pthread_mutex_lock(j->lock);
         *j->entered = true;
@@ -446,6 +465,84 @@ static void test_close_answers_every_job(void **state)
     gate_destroy(&g);
 }
 
+/* ---- issue 9 part 10: injected faults at every call position ---- */
+
+enum { FJOBS = 3 };
+
+/* One batch of FJOBS K_MULTI jobs behind a gate, with a fault armed at call n (the gate's
+ * own insert is call 1). Returns how many faults fired; checks the invariants. */
+static int fault_batch(fixture *f, int n, bool persist, int *answered)
+{
+    gate g;
+    tjob jobs[FJOBS];
+    gate_hold(f, &g);
+    for (int i = 0; i < FJOBS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "f%d%s-%d", n, persist ? "p" : "", i);
+        tjob_init(&jobs[i], K_MULTI, f->acct, name);
+        assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i], NULL), 0);
+    }
+    /* The gate inserts its group once it is open: one name per round. */
+    snprintf(g.job.name, sizeof g.job.name, "gate-%d%s", n, persist ? "p" : "");
+    cd_store__fail_after(f->store, n, persist, 0);
+    gate_open(&g);
+    *answered += 1 + FJOBS;
+    wait_finished(*answered);
+    int fired = cd_store__faults_fired(f->store);
+    cd_store__fail_after(f->store, 0, false, 0); /* off, so that the checks can read */
+
+    /* Call n falls into the gate's single call or into job (n - 2) / MULTI_CALLS. */
+    int hit = n == 1 ? -1 : (n - 2) / MULTI_CALLS;
+    assert_int_equal(g.job.rc == 0, n != 1);
+    for (int i = 0; i < FJOBS; i++) {
+        tjob *j = &jobs[i];
+        char a[80], b[80];
+        snprintf(a, sizeof a, "%s-a", j->name);
+        snprintf(b, sizeof b, "%s-b", j->name);
+        bool has_a = group_exists(f, a), has_b = group_exists(f, b);
+        assert_int_equal(atomic_load(&j->calls), 1); /* done() exactly once */
+        if ((has_a || has_b) && j->rc != 0)
+            fail_msg("n=%d: job %s is committed but was answered failed", n, j->name);
+        assert_int_equal(has_a, has_b); /* a job is all or nothing */
+        bool should_fail = fired && (i == hit || (persist && i > hit));
+        if (should_fail) {
+            assert_int_equal(j->rc, -1);
+            assert_int_equal(j->err.code, CD_ESTORE);
+            assert_string_equal(j->err.msg, "injected fault");
+            assert_false(has_a);
+        } else {
+            assert_int_equal(j->rc, 0);
+            assert_true(has_a);
+        }
+    }
+    gate_destroy(&g);
+    return fired;
+}
+
+// issue 9 part 10: a fault at each store call of a batch in turn (sqlite's *fault.test
+// style): the job that hit it is rolled back and answered CD_ESTORE, the other jobs of
+// the batch commit and are answered OK, done() runs once per job.
+static void test_fault_every_call(void **state)
+{
+    fixture *f = *state;
+    int answered = 0, n = 1;
+    while (fault_batch(f, n, false, &answered) == 1)
+        n++;
+    /* Every position was hit: the gate's call plus each call of each job; then none. */
+    assert_int_equal(n, 1 + FJOBS * MULTI_CALLS + 1);
+}
+
+// issue 9 part 10: a persistent fault (every call from the n-th on fails, like a dead
+// disk): the jobs before it commit, it and all after it fail, none half-written.
+static void test_fault_persistent(void **state)
+{
+    fixture *f = *state;
+    int answered = 0, n = 1;
+    while (fault_batch(f, n, true, &answered) >= 1)
+        n++;
+    assert_int_equal(n, 1 + FJOBS * MULTI_CALLS + 1);
+}
+
 #define WRITER_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -456,6 +553,8 @@ int main(void)
         WRITER_TEST(test_queue_bound),
         WRITER_TEST(test_deadline),
         WRITER_TEST(test_close_answers_every_job),
+        WRITER_TEST(test_fault_every_call),
+        WRITER_TEST(test_fault_persistent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
