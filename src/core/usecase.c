@@ -65,10 +65,16 @@ int cd_consent_check_phone(cd_db *db, const cd_account *account, const char *raw
 int cd_named_create(cd_db *db, const char *kind, int64_t account_id, cd_named *n, cd_err *err)
 {
     cd_named existing;
+    cd_err e;
     n->created_ms = cd_now_ms();
-    if (cd_store_named_by_name(db, kind, account_id, n->name, &existing, NULL) == 0)
+    if (cd_store_named_by_name(db, kind, account_id, n->name, &existing, &e) == 0)
         return cd_fail_reason(err, CD_ECONFLICT, "conflict", "name",
                               "a %s with that name exists (id %lld)", kind, (long long)existing.id);
+    if (e.code != CD_ENOTFOUND) { /* a storage failure is not "no such name" */
+        if (err)
+            *err = e;
+        return -1;
+    }
     if (cd_store_named_insert(db, kind, account_id, n, err) != 0) {
         if (err && err->code == CD_ECONFLICT)
             cd_fail_reason(err, CD_ECONFLICT, "conflict", "id", "that id is taken");
