@@ -44,6 +44,28 @@ static const char *positional(int argc, char **argv, int skip)
     return NULL;
 }
 
+/* issue 9 part 10: a flag the command does not know is a usage error (exit 2), not
+ * silently ignored: `--acount acme` must not act on no account or on the wrong one.
+ * `known` is a NULL-terminated list; the global flags were already taken out by main. */
+static int unknown_flag(int argc, char **argv, const char *const *known)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0)
+            continue;
+        size_t n = strcspn(argv[i], "=");
+        const char *const *k = known;
+        while (*k && (strlen(*k) != n || strncmp(*k, argv[i], n) != 0))
+            k++;
+        if (*k == NULL) {
+            fprintf(stderr, "consentd: unknown flag %.*s\n", (int)n, argv[i]);
+            return 1;
+        }
+        if (argv[i][n] == '\0')
+            i++; /* its value */
+    }
+    return 0;
+}
+
 static int fail(const char *what, const cd_err *err)
 {
     if (err->field[0])
@@ -123,8 +145,12 @@ static int load_account(cd_store *s, const char *name, cd_account *out)
 
 int cd_cli_serve(cd_config *cfg, int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    static const char *const none[] = {NULL};
+    if (unknown_flag(argc, argv, none)) {
+        fprintf(stderr, "usage: consentd serve [FLAGS]: run consentd without arguments for "
+                        "the list\n");
+        return 2;
+    }
     cd_server srv;
     cd_err err = {0};
     sigset_t set;
@@ -197,8 +223,11 @@ static int read_accounts(cd_db *db, void *arg, cd_err *err)
 
 int cd_cli_account(cd_config *cfg, int argc, char **argv)
 {
+    static const char *const account_flags[] = {"--login", "--brand", "--region", "--timezone",
+                                                NULL};
     const char *verb = positional(argc, argv, 0);
-    if (verb == NULL || (strcmp(verb, "create") != 0 && strcmp(verb, "list") != 0)) {
+    if (verb == NULL || (strcmp(verb, "create") != 0 && strcmp(verb, "list") != 0) ||
+        unknown_flag(argc, argv, account_flags)) {
         fprintf(stderr, "usage: consentd account create NAME [--login EMAIL] [--brand ABBR] "
                         "[--region US] [--timezone TZ]\n       consentd account list\n");
         return 2;
@@ -278,8 +307,10 @@ static int read_keys(cd_db *db, void *arg, cd_err *err)
 int cd_cli_key(cd_config *cfg, int argc, char **argv)
 {
     const char *verb = positional(argc, argv, 0);
+    static const char *const key_flags[] = {"--account", "--name", NULL};
     if (verb == NULL ||
-        (strcmp(verb, "create") && strcmp(verb, "revoke") && strcmp(verb, "list"))) {
+        (strcmp(verb, "create") && strcmp(verb, "revoke") && strcmp(verb, "list")) ||
+        unknown_flag(argc, argv, key_flags)) {
         fprintf(stderr, "usage: consentd key create|list --account NAME [--name LABEL]\n"
                         "       consentd key revoke --account NAME KEY_ID\n");
         return 2;
@@ -327,6 +358,11 @@ int cd_cli_key(cd_config *cfg, int argc, char **argv)
 
 int cd_cli_token(cd_config *cfg, int argc, char **argv)
 {
+    static const char *const token_flags[] = {"--account", "--ttl", NULL};
+    if (unknown_flag(argc, argv, token_flags)) {
+        fprintf(stderr, "usage: consentd token --account NAME [--ttl SECONDS]\n");
+        return 2;
+    }
     cd_store *s = open_store(cfg);
     cd_account a;
     cd_err err = {0};
@@ -366,7 +402,8 @@ static int read_verify(cd_db *db, void *arg, cd_err *err)
 int cd_cli_ledger(cd_config *cfg, int argc, char **argv)
 {
     const char *verb = positional(argc, argv, 0);
-    if (verb == NULL || strcmp(verb, "verify") != 0) {
+    static const char *const ledger_flags[] = {"--account", NULL};
+    if (verb == NULL || strcmp(verb, "verify") != 0 || unknown_flag(argc, argv, ledger_flags)) {
         fprintf(stderr, "usage: consentd ledger verify [--account NAME] [--ledger-key FILE]\n");
         return 2;
     }
@@ -487,7 +524,8 @@ int cd_cli_export(cd_config *cfg, int argc, char **argv)
 {
     const char *format = opt(argc, argv, "--format");
     bool csv = format && strcmp(format, "csv") == 0;
-    if (format && !csv && strcmp(format, "json") != 0) {
+    static const char *const export_flags[] = {"--account", "--contact", "--format", NULL};
+    if ((format && !csv && strcmp(format, "json") != 0) || unknown_flag(argc, argv, export_flags)) {
         fprintf(stderr, "usage: consentd export --account NAME [--contact NUMBER] "
                         "[--format json|csv]\n");
         return 2;
@@ -551,10 +589,11 @@ int cd_cli_inbound(cd_config *cfg, int argc, char **argv)
 {
     const char *verb = positional(argc, argv, 0);
     const char *lim = opt(argc, argv, "--limit");
+    static const char *const inbound_flags[] = {"--limit", NULL};
     char *end = NULL;
     long limit = lim ? strtol(lim, &end, 10) : 100;
     if (verb == NULL || strcmp(verb, "unrouted") != 0 || (lim && (*end || limit < 1)) ||
-        limit > 100000) {
+        limit > 100000 || unknown_flag(argc, argv, inbound_flags)) {
         fprintf(stderr, "usage: consentd inbound unrouted [--limit N]\n");
         return 2;
     }
@@ -577,8 +616,11 @@ int cd_cli_inbound(cd_config *cfg, int argc, char **argv)
 
 int cd_cli_migrate(cd_config *cfg, int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    static const char *const none[] = {NULL};
+    if (unknown_flag(argc, argv, none)) {
+        fprintf(stderr, "usage: consentd migrate [--db URL]\n");
+        return 2;
+    }
     cd_store *s = open_store(cfg);
     if (s == NULL)
         return 1;
