@@ -41,6 +41,10 @@ pids+=("$!")
 for _ in $(seq 100); do grep -q '"listening"' "$WORK/consentd.log" && break; sleep 0.1; done
 URL="http://127.0.0.1:$PORT"
 
+# Sends over smpp come from a registered sender of the account (issue 8 item 4).
+curl -sf "$URL/api/v1/senders" -H "Authorization: Bearer $KEY" \
+    --json '{"number":"+12125550100","default":true}' >/dev/null ||
+    { say "could not register the sender"; exit 1; }
 say "seeding 1000 opted-in contacts"
 node "$ROOT/bench/seed.cjs" --url "$URL" --key "$KEY" --set a --state opted_in >/dev/null
 
