@@ -125,7 +125,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
                          .request_timeout = cfg->request_timeout};
     /* Bound first, so that public_url (which may need the port) is written before any
      * HTTP thread can read it (issue 8 item 13). */
-    srv->http = cd_http_bind(&hc, srv->router, err);
+    srv->http = cd_http_bind(&hc, cd_router_dispatcher(srv->router), err);
     if (srv->http != NULL) {
         set_public_url(srv, cfg);
         if (cd_http_serve(srv->http, err) != 0) {

@@ -32,7 +32,6 @@
 
 #include "http/form.h"
 #include "http/http_int.h"
-#include "http/router.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -51,7 +50,7 @@ typedef struct conn_entry {
 
 struct cd_http {
     struct MHD_Daemon *d;
-    cd_router *router;
+    cd_http_dispatcher disp; /* the router, known only through this (issue 9 part 7) */
     cd_http_config cfg;
     int listen_fd; /* ours until MHD runs it, then -1 */
     int port;
@@ -255,7 +254,7 @@ void *cd_req_ctx(const cd_req *req)
 const cd_surface *cd_req_surface(cd_req *req)
 {
     if (req->match.surface == NULL)
-        req->match.surface = cd_router__surface_of(req->http->router, req);
+        req->match.surface = req->http->disp.surface_of(req->http->disp.arg, req);
     return req->match.surface;
 }
 
@@ -737,9 +736,9 @@ static enum MHD_Result on_head(cd_http *h, struct MHD_Connection *conn, const ch
     if (rc == 0)
         rc = check_head(req, method, &err);
     if (rc == 0)
-        rc = cd_router_prepare(h->router, req, &err);
+        rc = h->disp.prepare(h->disp.arg, req, &err);
     if (rc != 0)
-        return claim(req) ? (enum MHD_Result)cd_router_reply_error(h->router, req, &err) : MHD_YES;
+        return claim(req) ? (enum MHD_Result)h->disp.reply_error(h->disp.arg, req, &err) : MHD_YES;
     /* issue 9 part 6: the route is known now, and with it its body cap. */
     req->max_body = req->match.max_body ? req->match.max_body : h->cfg.max_body;
     long long len = declared_length(req);
@@ -772,7 +771,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case P_READY:
         undefer(req);
         if (req->orphan) /* the job may still be running: leave its argument alone */
-            return (enum MHD_Result)cd_router_reply_error(h->router, req, &req->err);
+            return (enum MHD_Result)h->disp.reply_error(h->disp.arg, req, &req->err);
         return (enum MHD_Result)req->finish(req, req->farg, req->rc, &req->err);
     default: /* waiting for the writer, answered, or timed out: nothing to do */
         *data_len = 0;
@@ -793,9 +792,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cd_err err;
         cd_fail_reason(&err, CD_ELIMIT, "too_large", "", "the body is larger than %zu bytes",
                        req->max_body);
-        return (enum MHD_Result)cd_router_reply_error(h->router, req, &err);
+        return (enum MHD_Result)h->disp.reply_error(h->disp.arg, req, &err);
     }
-    return (enum MHD_Result)cd_router_dispatch(h->router, req);
+    return (enum MHD_Result)h->disp.dispatch(h->disp.arg, req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
@@ -816,7 +815,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     pthread_mutex_unlock(&h->lock);
     undefer(req); /* the client left after resumption, before the answering call */
     double secs = (double)(cd_monotonic_us() - req->t0) / 1e6;
-    cd_router_observe(h->router, req->match.route, req->status, secs);
+    h->disp.observe(h->disp.arg, req->match.route, req->status, secs);
     if (h->cfg.log_requests) {
         cd_buf f = {0};
         cd_buf_printf(&f, "\"request_id\":\"%s\",\"method\":", req->id);
@@ -896,7 +895,7 @@ static void check_conn(cd_http *h, conn_entry *ce, int64_t now)
     ce->timed_out = true;
     /* MHD writes nothing on a connection whose request is still arriving, so this cannot
      * interleave with its output; SHUT_RD makes MHD's next read see the end and close. */
-    int t = ce->req ? 1 + cd_router__prefix_index(h->router, ce->req->path) : 0;
+    int t = ce->req ? 1 + h->disp.prefix_index(h->disp.arg, ce->req->path) : 0;
     (void)!send(ce->fd, h->timeout_resp[t], h->timeout_len[t], MSG_DONTWAIT | MSG_NOSIGNAL);
     shutdown(ce->fd, SHUT_RDWR);
 }
@@ -935,7 +934,7 @@ static void render_timeout(cd_http *h, const char *path, int t)
     cd_err err;
     cd_fail_reason(&err, CD_EINVAL, "request_timeout", "",
                    "the request did not arrive within %u seconds", h->cfg.request_timeout);
-    cd_router_reply_error(h->router, req, &err);
+    h->disp.reply_error(h->disp.arg, req, &err);
     cd_buf b = {0};
     cd_buf_printf(&b, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: %s\r\n",
                   req->cap_ctype ? req->cap_ctype : "text/plain");
@@ -951,13 +950,13 @@ static void render_timeout(cd_http *h, const char *path, int t)
 
 static void render_timeouts(cd_http *h)
 {
-    int n = cd_router__prefix_count(h->router);
+    int n = h->disp.prefix_count(h->disp.arg);
     h->ntimeout = n + 1;
     h->timeout_resp = cd_xcalloc((size_t)n + 1, sizeof *h->timeout_resp);
     h->timeout_len = cd_xcalloc((size_t)n + 1, sizeof *h->timeout_len);
     render_timeout(h, "/", 0);
     for (int i = 0; i < n; i++)
-        render_timeout(h, cd_router__prefix(h->router, i), 1 + i);
+        render_timeout(h, h->disp.prefix(h->disp.arg, i), 1 + i);
 }
 
 cd_route_match *cd_http__match(cd_req *req)
@@ -1024,10 +1023,10 @@ static int listen_on(cd_http *h, cd_err *err)
     return 0;
 }
 
-cd_http *cd_http_bind(const cd_http_config *cfg, cd_router *router, cd_err *err)
+cd_http *cd_http_bind(const cd_http_config *cfg, const cd_http_dispatcher *disp, cd_err *err)
 {
     cd_http *h = cd_xcalloc(1, sizeof *h);
-    h->router = router;
+    h->disp = *disp;
     h->cfg = *cfg;
     if (h->cfg.max_connections == 0)
         h->cfg.max_connections = 4000;
@@ -1072,9 +1071,9 @@ int cd_http_serve(cd_http *h, cd_err *err)
     return 0;
 }
 
-cd_http *cd_http_start(const cd_http_config *cfg, cd_router *router, cd_err *err)
+cd_http *cd_http_start(const cd_http_config *cfg, const cd_http_dispatcher *disp, cd_err *err)
 {
-    cd_http *h = cd_http_bind(cfg, router, err);
+    cd_http *h = cd_http_bind(cfg, disp, err);
     if (h && cd_http_serve(h, err) != 0) {
         cd_http_stop(h);
         h = NULL;

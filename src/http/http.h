@@ -20,8 +20,25 @@
 
 typedef struct cd_req cd_req;
 typedef struct cd_http cd_http;
-typedef struct cd_router cd_router;
-typedef struct cd_surface cd_surface; /* router.h */
+typedef struct cd_router cd_router; /* router.h */
+
+/* A surface is a family of routes sharing an authentication rule and an error format
+ * (the router assigns one to each route; declared here so that this module, which answers
+ * with it, need not know the router: issue 9 part 7).
+ * authenticate: 0 when the request carries valid credentials (and sets cd_req_set_user),
+ * -1 otherwise; then `reply_error` answers with the surface's own 401 body.
+ * reply_error answers any cd_err in the surface's format (404, 405, 413, invalid JSON). */
+typedef struct cd_surface {
+    const char *name;
+    int (*authenticate)(cd_req *req, cd_err *err); /* NULL: public routes */
+    int (*reply_error)(cd_req *req, const cd_err *err);
+    /* issue 9 part 3: optional. Called on every answer (errors included, once per request,
+     * just before it is queued) of a request that matched a route of this surface; it may
+     * add headers with cd_reply_header (ProTexting's X-Rate-Limit-*), and must not reply. */
+    void (*headers)(cd_req *req, int status);
+    /* The surface's own state (e.g. its rate limiter), borrowed: cd_req_surface_ctx(). */
+    void *ctx;
+} cd_surface;
 
 typedef struct cd_http_config {
     const char *host; /* "127.0.0.1" */
@@ -36,14 +53,36 @@ typedef struct cd_http_config {
     unsigned stop_grace_ms;   /* how long cd_http_stop lets waiters finish; 0 = 5000 */
 } cd_http_config;
 
+/* What the server calls to route requests (issue 9 part 7: this module knows no router;
+ * router.h's cd_router_dispatcher() provides one). Every function gets `arg` first.
+ * prepare: with the request head only, before any body is read: match and authenticate;
+ *   0 = go on (read the body, then dispatch), -1 = *err is to be answered with reply_error.
+ * dispatch: once the body is complete, runs the handler that prepare matched.
+ * reply_error: answers an error for a request that never reached a handler.
+ * observe: counts a finished request (route = its cd_route_match.route, -1 = none).
+ * surface_of: the surface that answers req (cd_req_surface), matching it if needed.
+ * prefix_count / prefix / prefix_index: the path prefixes that have a surface of their
+ *   own, and the one `path` is under (-1: none), for the 408s the watchdog pre-renders. */
+typedef struct cd_http_dispatcher {
+    int (*prepare)(void *arg, cd_req *req, cd_err *err);
+    int (*dispatch)(void *arg, cd_req *req);
+    int (*reply_error)(void *arg, cd_req *req, const cd_err *err);
+    void (*observe)(void *arg, int route, int status, double seconds);
+    const cd_surface *(*surface_of)(void *arg, cd_req *req);
+    int (*prefix_count)(void *arg);
+    const char *(*prefix)(void *arg, int i);
+    int (*prefix_index)(void *arg, const char *path);
+    void *arg;
+} cd_http_dispatcher;
+
 /* Binds and listens, but serves nothing yet: cd_http_port() is known, no thread runs.
- * The router is borrowed and must outlive the server. */
-cd_http *cd_http_bind(const cd_http_config *cfg, cd_router *router, cd_err *err);
+ * `disp` is copied; its arg is borrowed and must outlive the server. */
+cd_http *cd_http_bind(const cd_http_config *cfg, const cd_http_dispatcher *disp, cd_err *err);
 /* Starts the threads that serve a bound cd_http. On failure the cd_http is still to be
  * released with cd_http_stop(). */
 int cd_http_serve(cd_http *h, cd_err *err);
 /* cd_http_bind + cd_http_serve; NULL (everything released) on failure. */
-cd_http *cd_http_start(const cd_http_config *cfg, cd_router *router, cd_err *err);
+cd_http *cd_http_start(const cd_http_config *cfg, const cd_http_dispatcher *disp, cd_err *err);
 int cd_http_port(const cd_http *h); /* the bound port (useful with port 0) */
 /* Requests waiting for the writer (suspended), or resumed but not yet answered. */
 int cd_http_deferred(const cd_http *h);

@@ -3,7 +3,7 @@
 #ifndef CD_HTTP_HTTP_INT_H
 #define CD_HTTP_HTTP_INT_H
 
-#include "http/router.h"
+#include "http/http.h"
 
 /* Which route a request matched (-1 = none) and its parameters. */
 typedef struct cd_route_match {
@@ -28,15 +28,4 @@ const char *cd_http__unescape_late(cd_req *req, const char *s);
 size_t cd_http__decode(const char *in, char *out, bool late);
 /* escape.c: valid UTF-8 as jansson reads it (no overlong forms, no surrogates). */
 bool cd_http__utf8_ok(const unsigned char *s);
-/* router.c: the surface that answers req (see cd_req_surface), matching it if needed. */
-const cd_surface *cd_router__surface_of(cd_router *r, cd_req *req);
-/* router.c: the surface owning `path` by prefix, or the fallback (never NULL once set). */
-const cd_surface *cd_router__prefix_surface(cd_router *r, const char *path);
-
-/* router.c: the prefixes of cd_router_set_prefix_fallback, in the order they were set,
- * and the index of the longest one `path` is under (-1: none, the fallback answers). */
-int cd_router__prefix_count(cd_router *r);
-const char *cd_router__prefix(cd_router *r, int i);
-int cd_router__prefix_index(cd_router *r, const char *path);
-
 #endif

@@ -45,6 +45,7 @@ struct cd_router {
     const cd_surface *fallback;
     atomic_uint_fast64_t unmatched[NSTATUS];
     cd_hist latency;
+    cd_http_dispatcher disp; /* cd_router_dispatcher() */
 };
 
 cd_router *cd_router_new(void)
@@ -98,7 +99,7 @@ static bool under_prefix(const prefix_fallback *p, const char *path)
            strncmp(path, p->prefix, p->len - 1) == 0;
 }
 
-int cd_router__prefix_index(cd_router *r, const char *path)
+static int cd_router__prefix_index(cd_router *r, const char *path)
 {
     int best = -1;
     for (int i = 0; path && i < r->nprefixes; i++)
@@ -108,17 +109,17 @@ int cd_router__prefix_index(cd_router *r, const char *path)
     return best;
 }
 
-int cd_router__prefix_count(cd_router *r)
+static int cd_router__prefix_count(cd_router *r)
 {
     return r->nprefixes;
 }
 
-const char *cd_router__prefix(cd_router *r, int i)
+static const char *cd_router__prefix(cd_router *r, int i)
 {
     return r->prefixes[i].prefix;
 }
 
-const cd_surface *cd_router__prefix_surface(cd_router *r, const char *path)
+static const cd_surface *cd_router__prefix_surface(cd_router *r, const char *path)
 {
     int i = cd_router__prefix_index(r, path);
     return i >= 0 ? r->prefixes[i].surface : r->fallback;
@@ -268,7 +269,7 @@ static int match(cd_router *r, cd_req *req, cd_route_match *m, char *allow, size
     return -1;
 }
 
-const cd_surface *cd_router__surface_of(cd_router *r, cd_req *req)
+static const cd_surface *cd_router__surface_of(cd_router *r, cd_req *req)
 {
     cd_route_match *m = cd_http__match(req);
     if (m->surface)
@@ -385,4 +386,60 @@ void cd_router_metrics(cd_router *r, cd_buf *out)
     write_counts(out, "unmatched", r->unmatched);
     cd_hist_write(&r->latency, out, "consentd_http_request_duration_seconds",
                   "Time from the request's first byte to its answer.");
+}
+
+/* issue 9 part 7: http.c reaches the router only through these, so that the http module
+ * does not include router.h (router -> http, never back). */
+static int d_prepare(void *r, cd_req *req, cd_err *err)
+{
+    return cd_router_prepare(r, req, err);
+}
+
+static int d_dispatch(void *r, cd_req *req)
+{
+    return cd_router_dispatch(r, req);
+}
+
+static int d_reply_error(void *r, cd_req *req, const cd_err *err)
+{
+    return cd_router_reply_error(r, req, err);
+}
+
+static void d_observe(void *r, int idx, int status, double seconds)
+{
+    cd_router_observe(r, idx, status, seconds);
+}
+
+static const cd_surface *d_surface_of(void *r, cd_req *req)
+{
+    return cd_router__surface_of(r, req);
+}
+
+static int d_prefix_count(void *r)
+{
+    return cd_router__prefix_count(r);
+}
+
+static const char *d_prefix(void *r, int i)
+{
+    return cd_router__prefix(r, i);
+}
+
+static int d_prefix_index(void *r, const char *path)
+{
+    return cd_router__prefix_index(r, path);
+}
+
+const cd_http_dispatcher *cd_router_dispatcher(cd_router *r)
+{
+    r->disp = (cd_http_dispatcher){.prepare = d_prepare,
+                                   .dispatch = d_dispatch,
+                                   .reply_error = d_reply_error,
+                                   .observe = d_observe,
+                                   .surface_of = d_surface_of,
+                                   .prefix_count = d_prefix_count,
+                                   .prefix = d_prefix,
+                                   .prefix_index = d_prefix_index,
+                                   .arg = r};
+    return &r->disp;
 }

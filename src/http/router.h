@@ -12,21 +12,7 @@
 
 typedef int (*cd_handler)(cd_req *req);
 
-/* A surface is a family of routes sharing an authentication rule and an error format.
- * authenticate: 0 when the request carries valid credentials (and sets cd_req_set_user),
- * -1 otherwise; then `reply_error` answers with the surface's own 401 body.
- * reply_error answers any cd_err in the surface's format (404, 405, 413, invalid JSON). */
-typedef struct cd_surface {
-    const char *name;
-    int (*authenticate)(cd_req *req, cd_err *err); /* NULL: public routes */
-    int (*reply_error)(cd_req *req, const cd_err *err);
-    /* issue 9 part 3: optional. Called on every answer (errors included, once per request,
-     * just before it is queued) of a request that matched a route of this surface; it may
-     * add headers with cd_reply_header (ProTexting's X-Rate-Limit-*), and must not reply. */
-    void (*headers)(cd_req *req, int status);
-    /* The surface's own state (e.g. its rate limiter), borrowed: cd_req_surface_ctx(). */
-    void *ctx;
-} cd_surface;
+/* cd_surface (a family of routes: authentication, error format) is in http.h. */
 
 /* issue 9 parts 4 and 6: per-route options. Zero values keep the defaults. */
 typedef struct cd_route_opts {
@@ -51,6 +37,10 @@ void cd_router_set_fallback(cd_router *r, const cd_surface *surface);
  * match no route, instead of the fallback; the longest matching prefix wins. A prefix
  * ending in "/" also covers the path without it ("/webservices"). `prefix` is copied. */
 void cd_router_set_prefix_fallback(cd_router *r, const char *prefix, const cd_surface *surface);
+
+/* issue 9 part 7: the functions below, for cd_http_bind/cd_http_start (http.c calls the
+ * router only through this). Points into r: lives as long as r. */
+const cd_http_dispatcher *cd_router_dispatcher(cd_router *r);
 
 /* Called by http.c with the request head only, before any body is read: matches the
  * route and runs its surface's authenticate hook. 0: go on (read the body, then

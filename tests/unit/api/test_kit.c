@@ -144,7 +144,7 @@ static int group_setup(void **state)
     cd_router_add(srv.router, "POST", "/mini/body-forms", &mini_http, h_body_forms, ctx);
     cd_router_set_fallback(srv.router, &mini_http);
     cd_http_config cfg = {.host = "127.0.0.1", .threads = 2, .max_body = 4096};
-    srv.http = cd_http_start(&cfg, srv.router, &err);
+    srv.http = cd_http_start(&cfg, cd_router_dispatcher(srv.router), &err);
     if (srv.http == NULL)
         return -1;
     srv.port = cd_http_port(srv.http);

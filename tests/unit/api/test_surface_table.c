@@ -162,7 +162,7 @@ static int group_setup(void **state)
     srv.router = cd_router_new();
     cd_api_routes_with(srv.router, &srv.env, extra, 1);
     cd_http_config cfg = {.host = "127.0.0.1", .threads = 2, .max_body = 4096};
-    srv.http = cd_http_start(&cfg, srv.router, &err);
+    srv.http = cd_http_start(&cfg, cd_router_dispatcher(srv.router), &err);
     if (srv.http == NULL)
         return -1;
     srv.port = cd_http_port(srv.http);

@@ -283,7 +283,7 @@ static int group_setup(void **state)
     cd_router_set_fallback(r, &main_surface);
 
     cd_http_config cfg = {.host = "127.0.0.1", .port = 0, .threads = 2, .max_body = MAX_BODY};
-    srv.http = cd_http_start(&cfg, srv.router, &err);
+    srv.http = cd_http_start(&cfg, cd_router_dispatcher(srv.router), &err);
     if (srv.http == NULL) {
         print_error("cd_http_start: %s\n", err.msg);
         return -1;
@@ -991,7 +991,7 @@ static void test_stop_with_a_stuck_writer(void **state)
     cd_err err = {0};
     cd_http_config cfg = {
         .host = "127.0.0.1", .threads = 2, .max_body = MAX_BODY, .stop_grace_ms = 300};
-    cd_http *h2 = cd_http_start(&cfg, srv.router, &err);
+    cd_http *h2 = cd_http_start(&cfg, cd_router_dispatcher(srv.router), &err);
     assert_non_null(h2);
     int main_port = srv.port;
     srv.port = cd_http_port(h2);

@@ -170,7 +170,7 @@ static int group_setup(void **state)
     }
     cd_http_config cfg = {
         .host = "127.0.0.1", .port = 0, .threads = 2, .max_body = MAX_BODY, .request_timeout = 2};
-    http = cd_http_start(&cfg, router, &err);
+    http = cd_http_start(&cfg, cd_router_dispatcher(router), &err);
     if (http == NULL) {
         print_error("cd_http_start: %s\n", err.msg);
         return -1;
