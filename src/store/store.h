@@ -368,8 +368,8 @@ typedef struct cd_due_filter {
     const char *skip[3];           /* transports not to claim now; NULL or "" = unused */
 } cd_due_filter;
 /* Queued messages that are due, fairly (system-level, like _due): keyword replies of every
- * account first, then the accounts in turn (each account's oldest first, and one of every
- * account before a second of any), leaving out the transports in f->skip. */
+ * account first, then an equal share of the rest for every account with due messages
+ * (each account's oldest first), leaving out the transports in f->skip. */
 int cd_store_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
                               cd_message_each_fn each, void *arg, cd_err *err);
 int cd_store_part_insert(cd_db *db, const char *transport, const char *remote_id,
