@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startServer, num } from './lib/server.mjs';
-import { optIn, addSender, waitFor, waitStatus, getMessage, assertNoSanitizerReport } from './lib/msgkit.mjs';
+import { optIn, addSender, inbound, waitFor, waitStatus, getMessage, assertNoSanitizerReport } from './lib/msgkit.mjs';
 
 let srv;
 let provider;
@@ -64,6 +64,25 @@ test('a 5xx is retried with backoff and the message goes out on the next attempt
     assert.deepEqual(statuses, ['queued', 'queued', 'sent'], JSON.stringify(m.history));
     assert.match(m.history[1].detail, /503/);
     assert.equal(received.filter((x) => x.body.text === 'retry me').length, 2);
+});
+
+test('a STOP refuses a send waiting for its retry; only the STOP confirmation goes out', async () => {
+    // Issue 8 item 1: an opt-out refuses every queued message (here one waiting for a retry
+    // after a 503), the worker checks consent again at claim, and the one confirmation is exempt.
+    answer = (x) => (x.body.text === 'after stop?' ? { status: 503, body: { error: 'busy' } } : { status: 200, body: { id: `prov-${received.length}` } });
+    await optIn(srv, num(6));
+    const r = await srv.v1('POST', '/messages', { body: { to: num(6), text: 'after stop?' } });
+    assert.equal(r.status, 202, r.text);
+    await waitFor(async () => (await getMessage(srv, r.json.id)).history.length >= 2, { what: 'the first attempt failed' });
+    const before = received.filter((x) => x.body.to === num(6)).length;
+    await inbound(srv, num(6), num(49), 'STOP');
+    const m = await waitStatus(srv, r.json.id, 'refused');
+    assert.equal(m.reason, 'opted_out');
+    await waitFor(() => received.some((x) => x.body.to === num(6) && /unsubscribed/i.test(x.body.text)), { what: 'the STOP confirmation' });
+    await new Promise((res) => setTimeout(res, 2500)); // past the retry's backoff
+    const after = received.filter((x) => x.body.to === num(6)).slice(before);
+    assert.equal(after.length, 1, JSON.stringify(after.map((x) => x.body.text)));
+    assert.match(after[0].body.text, /unsubscribed/i);
 });
 
 test('a 4xx is a permanent refusal: failed at once, not retried', async () => {
