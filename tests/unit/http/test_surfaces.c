@@ -331,7 +331,8 @@ static void test_prefix_fallback(void **state)
     resp r;
     GET("/v/nothing/here", &r);
     expect_vendor(&r, 404, "vend", "not_found");
-    assert_null(header(&r, "X-Hooked", (char[8]){0}, 8)); /* no route matched: no hook */
+    /* issue 9 part 3: no route matched, but the prefix's surface answers: its hook runs */
+    assert_string_equal(header(&r, "X-Hooked", (char[8]){0}, 8), "404");
     resp_free(&r);
     GET("/v", &r);
     expect_vendor(&r, 404, "vend", "not_found");
@@ -360,7 +361,7 @@ static void test_prefix_fallback(void **state)
 }
 
 /* issue 9 part 3: the handler sees its route's surface and that surface's context; the
- * headers hook marks every answer of a matched route, errors included. */
+ * headers hook marks every answer of the surface, errors included. */
 static void test_surface_and_hook(void **state)
 {
     (void)state;
@@ -495,6 +496,7 @@ static void test_timeout_format(void **state)
     assert_non_null(strstr(out, "HTTP/1.1 408"));
     assert_non_null(strstr(out, "\"vendor\":\"vend\""));
     assert_non_null(strstr(out, "request_timeout"));
+    assert_non_null(strstr(out, "X-Hooked: 408\r\n")); /* the surface's headers hook ran */
     raw_exchange("POST /v/public/x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab", out,
                  sizeof out);
     assert_non_null(strstr(out, "\"vendor\":\"vpub\""));
