@@ -456,3 +456,12 @@ test('Idempotency-Key: a retry gets the first answer, the same Submission, and w
     assert.equal(omedaErrors(c).length, 1);
     assert.deepEqual(await consentsOf(phone), { 'type:6': 'opted_in', 'type:7': 'opted_in' });
 });
+
+test('openapi.json describes GET /api/v1/submissions/{uuid}', async () => {
+    const r = await srv.api('GET', '/api/v1/openapi.json');
+    assert.equal(r.status, 200);
+    const op = r.json.paths['/api/v1/submissions/{uuid}']?.get;
+    assert.ok(op, 'no GET /api/v1/submissions/{uuid}');
+    const props = Object.keys(op.responses['200'].content['application/json'].schema.properties);
+    assert.deepEqual(props, ['uuid', 'site', 'session', 'phone', 'status', 'result', 'answer', 'opts', 'created_at']);
+});
