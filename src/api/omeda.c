@@ -270,7 +270,7 @@ static void parse_opt(json_t *e, size_t k, omeda_in *in)
 static void parse_body(json_t *o, omeda_in *in)
 {
     size_t i;
-    json_t *e, *list = json_object_get(o, "MessageOpts");
+    json_t *list = json_object_get(o, "MessageOpts");
     parse_site(o, in);
     parse_phone(o, in);
     if (absent(list))
@@ -284,8 +284,8 @@ static void parse_body(json_t *o, omeda_in *in)
                   OMEDA_MAX_OPTS);
         return;
     }
-    json_array_foreach (list, i, e)
-        parse_opt(e, i + 1, in);
+    for (i = 0; i < json_array_size(list); i++)
+        parse_opt(json_array_get(list, i), i + 1, in);
 }
 
 /* ---- the answer, and what the submission did ---- */
@@ -420,7 +420,7 @@ static void body_fault(cd_req *req, const cd_err *err, omeda_in *in)
         return;
     }
     /* Echo printable ASCII only: the header is whatever the client sent. */
-    for (; ct[n] && n < sizeof shown - 1; n++)
+    for (; n < sizeof shown - 1 && ct[n]; n++)
         shown[n] = ct[n] >= 0x20 && ct[n] < 0x7f && ct[n] != '"' && ct[n] != '\\' ? ct[n] : '?';
     shown[n] = '\0';
     add_error(in, "Content type %s is not supported: send application/json.", shown);
