@@ -112,6 +112,7 @@ typedef struct omeda_in {
     char session[128];        /* SiteSessionId, "" when none */
     cd_opt *opts;             /* request memory */
     size_t nopts;
+    bool refused;                       /* a fault, or a type that is not the account's */
     char errors[OMEDA_MAX_ERRORS][224]; /* the request's own faults, in order */
     size_t nerrors;
 } omeda_in;
@@ -367,13 +368,12 @@ static json_t *detail_of(const omeda_in *in, json_t *answer)
     return json_pack("{sO so}", "answer", answer, "opts", opts);
 }
 
-/* The writer job: check (and when all is well, apply) the opts, record the submission. */
+/* The writer job: apply the opts (checked by the handler) unless the submission is refused,
+ * and record it either way, in the same transaction. */
 static int job_submit(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     omeda_in *in = w->in;
     int64_t acct = w->who.account.id;
-    bool applied = false;
-    size_t bad;
     cd_provenance p = {.surface = "omeda",
                        .channel = "api",
                        .ip = w->ip,
@@ -383,22 +383,18 @@ static int job_submit(cd_db *db, cd_api_write_op *w, cd_err *err)
                        .ext_ref = in->uuid,
                        .credential_id = w->who.credential_id,
                        .request_id = w->request_id};
-    /* A faulty request still has its types checked, so that one answer lists every fault. */
-    int rc = in->nerrors
-                 ? cd_optqueue_check(db, acct, in->opts, in->nopts, &bad, err)
-                 : cd_optqueue_apply(db, acct, in->phone, in->opts, in->nopts, &p, &applied, err);
-    if (rc != 0)
+    if (!in->refused && cd_optqueue_apply(db, acct, in->phone, in->opts, in->nopts, &p, err) != 0)
         return -1;
-    json_t *answer = applied ? success(in) : refusal(in);
+    json_t *answer = in->refused ? refusal(in) : success(in);
     cd_submission s = {.account_id = acct,
-                       .status = applied ? 200 : 400,
+                       .status = in->refused ? 400 : 200,
                        .detail = detail_of(in, answer),
                        .created_ms = cd_now_ms()};
     snprintf(s.uuid, sizeof s.uuid, "%s", in->uuid);
     snprintf(s.site, sizeof s.site, "%s", in->site);
     snprintf(s.session, sizeof s.session, "%s", in->session);
     snprintf(s.phone, sizeof s.phone, "%s", in->phone);
-    rc = cd_store_submission_insert(db, &s, err);
+    int rc = cd_store_submission_insert(db, &s, err);
     json_decref(s.detail);
     if (rc != 0) {
         json_decref(answer);
@@ -431,6 +427,7 @@ static int h_submit(cd_req *req)
     cd_err err;
     json_t *o = NULL;
     uuid_t u;
+    size_t bad = 0;
     omeda_in *in = cd_req_alloc(req, sizeof *in);
     uuid_generate_random(u);
     uuid_unparse_lower(u, in->uuid);
@@ -442,6 +439,13 @@ static int h_submit(cd_req *req)
         in->opts = cd_req_alloc(req, (n > 0 && n <= OMEDA_MAX_OPTS ? n : 1) * sizeof *in->opts);
         parse_body(o, in);
     }
+    /* Validate everything first: the types on this request's reader (the writer gets only
+     * work it can do), and even when the request has faults, so one answer lists them all. */
+    cd_db *db = cd_api_reader(req, &err);
+    if (db == NULL ||
+        cd_optqueue_check(db, cd_api_who(req)->account.id, in->opts, in->nopts, &bad, &err) != 0)
+        return omeda_error(req, &err);
+    in->refused = in->nerrors > 0 || bad > 0;
     return cd_api_write(req, &omeda_kit, job_submit, in);
 }
 

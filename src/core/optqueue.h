@@ -24,6 +24,7 @@
 
 typedef enum cd_opt_outcome {
     CD_OPT_NOT_APPLIED = 0, /* not applied: the queue was refused (or not run yet) */
+    CD_OPT_KNOWN,           /* checked: a type of the account, not applied yet */
     CD_OPT_WRITTEN,         /* the state was written */
     CD_OPT_REPLACED_OUT,    /* an opt-in replaced the type's opt-out (delete_opt_out) */
     CD_OPT_KEPT_OUT,        /* an opt-in not written: the type is opted out */
@@ -31,8 +32,8 @@ typedef enum cd_opt_outcome {
     CD_OPT_UNKNOWN_TYPE,    /* the type is not one of the account's: refuses the queue */
 } cd_opt_outcome;
 
-/* "not_applied", "written", "replaced_opt_out", "kept_opt_out", "kept_opt_out_all",
- * "unknown_type" (static). */
+/* "not_applied" (also for CD_OPT_KNOWN), "written", "replaced_opt_out", "kept_opt_out",
+ * "kept_opt_out_all", "unknown_type" (static). */
 const char *cd_opt_outcome_name(cd_opt_outcome o);
 
 typedef struct cd_opt {
@@ -49,19 +50,19 @@ typedef struct cd_opt {
 cd_opt_outcome cd_opt_decide(cd_state all, cd_state type, const cd_opt *opt);
 
 /* Checks that every opt names a message type of the account: those that do not get
- * CD_OPT_UNKNOWN_TYPE, the others CD_OPT_NOT_APPLIED. *bad counts the unknown ones.
- * Reads only (a reader or the writer). Fails only when the store does. */
+ * CD_OPT_UNKNOWN_TYPE, the others CD_OPT_KNOWN. *bad counts the unknown ones. Reads only:
+ * a reader will do, before the writer is asked for anything, since message types are never
+ * deleted (a type known on a reader is known on the writer). Fails only when the store does. */
 int cd_optqueue_check(cd_db *db, int64_t account_id, cd_opt *opts, size_t n, size_t *bad,
                       cd_err *err);
 
-/* Applies the n opts to the contact of `phone` (E.164; created when missing and n > 0),
- * all or nothing, in the writer's transaction: cd_optqueue_check first, and when any type
- * is unknown nothing is written and *applied is false. Otherwise each opt gets its outcome
- * (cd_opt_decide), the written ones their ledger event with provenance p (strings
- * borrowed; surface and channel required), and *applied is true. On -1 (the store
- * failed) some opts may have been written: the caller must fail its job, so that its
- * savepoint takes them back. */
+/* Applies n opts that cd_optqueue_check found all CD_OPT_KNOWN (else CD_EINTERNAL, nothing
+ * written) to the contact of `phone` (E.164; created when missing and n > 0), in order, in
+ * the writer's transaction: each gets its outcome (cd_opt_decide), the written ones their
+ * ledger event with provenance p (strings borrowed; surface and channel required). On -1
+ * some opts may have been written: the caller must fail its job, so that its savepoint
+ * takes them back -- all or nothing. */
 int cd_optqueue_apply(cd_db *db, int64_t account_id, const char *phone, cd_opt *opts, size_t n,
-                      const cd_provenance *p, bool *applied, cd_err *err);
+                      const cd_provenance *p, cd_err *err);
 
 #endif

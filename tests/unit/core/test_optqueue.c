@@ -134,11 +134,23 @@ typedef struct apply_job {
     bool applied;
 } apply_job;
 
+/* What api/omeda.c does, in one job here: check, then apply when every type is known. */
 static int job_apply(cd_db *db, void *arg, cd_err *err)
 {
     apply_job *j = arg;
+    size_t bad;
     cd_provenance p = {.surface = "test", .channel = "api", .ext_ref = "sub-1"};
-    return cd_optqueue_apply(db, j->account_id, PHONE, j->opts, j->n, &p, &j->applied, err);
+    if (cd_optqueue_check(db, j->account_id, j->opts, j->n, &bad, err) != 0)
+        return -1;
+    j->applied = bad == 0;
+    return bad ? 0 : cd_optqueue_apply(db, j->account_id, PHONE, j->opts, j->n, &p, err);
+}
+
+static int job_apply_unchecked(cd_db *db, void *arg, cd_err *err)
+{
+    apply_job *j = arg;
+    cd_provenance p = {.surface = "test", .channel = "api"};
+    return cd_optqueue_apply(db, j->account_id, PHONE, j->opts, j->n, &p, err);
 }
 
 static cd_opt opt(int64_t type, cd_state s, bool del)
@@ -176,10 +188,20 @@ static void test_unknown_type_refuses_all(void **state)
                    .n = 2};
     assert_int_equal(cd_store_run(f->store, job_apply, &j, NULL), 0);
     assert_false(j.applied);
-    assert_int_equal(j.opts[0].outcome, CD_OPT_NOT_APPLIED);
+    assert_int_equal(j.opts[0].outcome, CD_OPT_KNOWN);
+    assert_string_equal(cd_opt_outcome_name(j.opts[0].outcome), "not_applied");
     assert_int_equal(j.opts[1].outcome, CD_OPT_UNKNOWN_TYPE);
     assert_int_equal(j.opts[0].event_seq, 0);
     assert_string_equal(state_of(f, f->acme.id, 6), "-"); /* not even the contact */
+
+    /* Opts that were never checked are refused whole: apply writes nothing unchecked. */
+    cd_err err = {0};
+    j = (apply_job){.account_id = f->acme.id,
+                    .opts = {opt(6, CD_STATE_OPTED_IN, false), opt(99, CD_STATE_OPTED_IN, false)},
+                    .n = 2};
+    assert_int_equal(cd_store_run(f->store, job_apply_unchecked, &j, &err), -1);
+    assert_int_equal(err.code, CD_EINTERNAL);
+    assert_string_equal(state_of(f, f->acme.id, 6), "-");
 }
 
 static void test_rule_across_submissions(void **state)
