@@ -16,7 +16,8 @@ let acme; // {key} of the account whose brand is ACME
 let other; // {key} of another account (brand OTHER)
 
 before(async () => {
-    srv = await startServer({ accounts: [{ name: 'acme', brand: 'ACME' }, { name: 'other', brand: 'OTHER' }] });
+    srv = await startServer({ accounts: [{ name: 'acme', brand: 'ACME' }, { name: 'other', brand: 'OTHER' },
+        { name: 'limited', brand: 'LIM' }] });
     acme = { key: srv.accounts.acme.api_key };
     other = { key: srv.accounts.other.api_key };
     // Message types are the account's, with ids it chooses (native API).
@@ -464,4 +465,28 @@ test('openapi.json describes GET /api/v1/submissions/{uuid}', async () => {
     assert.ok(op, 'no GET /api/v1/submissions/{uuid}');
     const props = Object.keys(op.responses['200'].content['application/json'].schema.properties);
     assert.deepEqual(props, ['uuid', 'site', 'session', 'phone', 'status', 'result', 'answer', 'opts', 'created_at']);
+});
+
+// issue 9 part 5 on this surface: over the account's rate_limit, 429 in Omeda's form.
+test('rate limit: 429 with Retry-After in Omeda\'s form, nothing written', async () => {
+    const lim = { key: srv.accounts.limited.api_key };
+    const t = await srv.v1('POST', '/message-types', { body: { id: 6, name: 'Deals' }, ...lim });
+    assert.equal(t.status, 201, t.text);
+    // The limit counts per credential: the Omeda client gets a key of its own.
+    const k = await srv.v1('POST', '/keys', { body: { name: 'omeda' }, ...lim });
+    assert.equal(k.status, 201, k.text);
+    const p = await srv.v1('PATCH', '/settings', { body: { rate_limit: { limit: 2, window_seconds: 60 } }, ...lim });
+    assert.equal(p.status, 200, p.text);
+    const body = (n) => ({ CountryCallingCode: 1, PhoneNumber: national(n), MessageOpts: [{ Status: 1, MessageTypeId: 6 }] });
+    for (const n of [13, 14]) {
+        const r = await omeda(body(n), { appid: k.json.key, brand: 'LIM' });
+        assert.equal(r.status, 200, r.text);
+    }
+    const r = await omeda(body(15), { appid: k.json.key, brand: 'LIM' });
+    assert.equal(r.status, 429, r.text);
+    assert.ok(Number(r.headers['retry-after']) >= 1, JSON.stringify(r.headers));
+    assert.equal(omedaErrors(r).length, 1);
+    assert.deepEqual(Object.keys(r.json), ['Errors']);
+    assert.equal(await consentsOf(num(15), lim), null);
+    assert.deepEqual(await consentsOf(num(14), lim), { 'type:6': 'opted_in' });
 });
