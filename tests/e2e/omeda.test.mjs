@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, request, rawHttp, num } from './lib/server.mjs';
-import { eventsOf, check, assertNoSanitizerReport } from './lib/msgkit.mjs';
+import { eventsOf, check, assertNoSanitizerReport, patchSettings, getMessage, hhmmIn, sleep } from './lib/msgkit.mjs';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const FINAL = 'There were errors with your submission. None of the Opts submitted in your request were created.';
@@ -17,7 +17,7 @@ let other; // {key} of another account (brand OTHER)
 
 before(async () => {
     srv = await startServer({ accounts: [{ name: 'acme', brand: 'ACME' }, { name: 'other', brand: 'OTHER' },
-        { name: 'limited', brand: 'LIM' }, { name: 'cross', brand: 'CROSS' }] });
+        { name: 'limited', brand: 'LIM' }, { name: 'cross', brand: 'CROSS' }, { name: 'night', brand: 'NIGHT' }] });
     acme = { key: srv.accounts.acme.api_key };
     other = { key: srv.accounts.other.api_key };
     // Message types are the account's, with ids it chooses (native API).
@@ -523,4 +523,41 @@ test('Omeda 1 + 6303303039 and ProTexting 16303303039 are one contact', async (t
     assert.equal(again.status, 200, again.text);
     assert.equal(again.json.Messages.length, 1);
     assert.equal((await eventsOf(srv, '+16303303039', cross)).length, 2);
+});
+
+// Consent is the product (issue 8 item 1 on this surface): an Omeda OUT refuses what is
+// still queued for that message type, in the same transaction; other types keep theirs.
+test('an Omeda OUT refuses the queued messages of its type, and only those', async () => {
+    const night = { key: srv.accounts.night.api_key };
+    for (const [id, name] of [[6, 'Deals'], [7, 'Alerts']]) {
+        const t = await srv.v1('POST', '/message-types', { body: { id, name }, ...night });
+        assert.equal(t.status, 201, t.text);
+    }
+    const phone = num(16);
+    const o = await omeda({ CountryCallingCode: 1, PhoneNumber: national(16), MessageOpts: [{ Status: 1, MessageTypeId: [6, 7] }] },
+        { appid: night.key, brand: 'NIGHT' });
+    assert.equal(o.status, 200, o.text);
+    // Held by quiet hours (a window around now), so both stay queued.
+    const now = Date.now();
+    await patchSettings(srv, { quiet_hours: { start: hhmmIn(new Date(now - 3600e3), 'UTC'),
+        end: hhmmIn(new Date(now + 3600e3), 'UTC') } }, night);
+    const held = {};
+    for (const scope of ['type:6', 'type:7']) {
+        const m = await srv.v1('POST', '/messages', { body: { to: phone, text: `News of ${scope}`, scope }, ...night });
+        assert.equal(m.status, 202, m.text);
+        assert.ok(m.json.history.some((h) => /held for quiet hours/.test(h.detail ?? '')), m.text);
+        held[scope] = m.json.id;
+    }
+    const out = await omeda({ CountryCallingCode: 1, PhoneNumber: national(16), MessageOpts: [{ Status: 0, MessageTypeId: 6 }] },
+        { appid: night.key, brand: 'NIGHT' });
+    assert.equal(out.status, 200, out.text);
+    const m6 = await getMessage(srv, held['type:6'], night);
+    assert.equal(m6.status, 'refused', JSON.stringify(m6));
+    assert.equal(m6.reason, 'opted_out');
+    await sleep(200);
+    assert.equal((await getMessage(srv, held['type:7'], night)).status, 'queued');
+    // A new message of the type is refused when it is created.
+    const again = await srv.v1('POST', '/messages', { body: { to: phone, text: 'More news', scope: 'type:6' }, ...night });
+    assert.equal(again.status, 422, again.text);
+    assert.equal(again.json.error.code, 'opted_out');
 });
