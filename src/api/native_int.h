@@ -35,5 +35,7 @@ json_t *cd_native__contact_json(const cd_contact *c);
 
 /* native_msg.c: messages, inbound, flows, settings, senders, the confirmation page. */
 void cd_api_native_msg_routes(cd_router *r, const cd_api_env *env);
+/* native_sub.c (issue 12): GET /api/v1/submissions/{uuid}. */
+void cd_api_native_sub_routes(cd_router *r, const cd_api_env *env);
 
 #endif

@@ -26,9 +26,11 @@ extern const char cd_sqlite_0003[];
 extern const char cd_sqlite_0004[];
 extern const char cd_sqlite_0005[];
 extern const char cd_sqlite_0006[];
+extern const char cd_sqlite_0008[]; /* issue 12 */
 
 static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
-                                         cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006};
+                                         cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
+                                         cd_sqlite_0008};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -1005,4 +1007,6 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .idem_get = cd_sqlite__idem_get,
     .idem_put = cd_sqlite__idem_put,
     .idem_purge = cd_sqlite__idem_purge,
+    .submission_insert = cd_sqlite__submission_insert, /* issue 12 */
+    .submission_get = cd_sqlite__submission_get,
 };

@@ -89,6 +89,8 @@ enum q {
     Q_IDEM_GET,
     Q_IDEM_PUT,
     Q_IDEM_PURGE,
+    Q_SUBMISSION_INSERT, /* issue 12 */
+    Q_SUBMISSION_GET,
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
     Q_BEGIN_READ,
@@ -245,5 +247,9 @@ int cd_sqlite__idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem 
 int cd_sqlite__idem_put(cd_db *db, int64_t account_id, const char *key, const cd_idem *in,
                         cd_err *err);
 int cd_sqlite__idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_err *err);
+/* issue 12: Omeda opt queue submissions */
+int cd_sqlite__submission_insert(cd_db *db, const cd_submission *sub, cd_err *err);
+int cd_sqlite__submission_get(cd_db *db, int64_t account_id, const char *uuid, cd_submission *out,
+                              cd_err *err);
 
 #endif

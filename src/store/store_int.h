@@ -83,6 +83,9 @@ struct cd_store_ops {
     int (*idem_get)(cd_db *, int64_t, const char *, cd_idem *, cd_err *);
     int (*idem_purge)(cd_db *, int64_t, int, int *, cd_err *);
     int (*idem_put)(cd_db *, int64_t, const char *, const cd_idem *, cd_err *);
+    /* issue 12 */
+    int (*submission_insert)(cd_db *, const cd_submission *, cd_err *);
+    int (*submission_get)(cd_db *, int64_t, const char *, cd_submission *, cd_err *);
 };
 
 /* Every backend's connection struct starts with this header. */
