@@ -22,6 +22,9 @@ typedef struct cd_config {
     unsigned max_connections;  /* open HTTP connections; capped below the open-file limit */
     unsigned max_conns_per_ip; /* open HTTP connections from one address; 0 = no limit */
     unsigned request_timeout;  /* seconds for a request's head and body (408); 0 = none */
+    /* issue 14 (and the webhooks issue): callback URLs may point at loopback or private
+     * addresses (--allow-private-webhooks, CONSENTD_ALLOW_PRIVATE_WEBHOOKS=1). */
+    bool allow_private_webhooks;
 } cd_config;
 
 /* Defaults, then the environment (CONSENTD_LISTEN, CONSENTD_DB, CONSENTD_THREADS,
