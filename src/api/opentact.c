@@ -32,8 +32,9 @@ static int status_of(const cd_err *e)
             return 408;
         /* A body that is not JSON (or not an object) is a bad request; a value out of its
          * limits is unprocessable. */
-        return strcmp(reason, "invalid_json") == 0 || strcmp(reason, "bad_request") == 0 ? 400
-                                                                                         : 422;
+        if (strcmp(reason, "invalid_json") == 0 || strcmp(reason, "bad_request") == 0)
+            return 400;
+        return e->field[0] ? 422 : 400; /* no field: the body as a whole (not an object) */
     case CD_EAUTH:
         return 401;
     case CD_ENOTFOUND:
