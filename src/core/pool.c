@@ -186,9 +186,14 @@ int cd_pool_pick(cd_db *db, int64_t account_id, const json_t *settings, const ch
         rc = cd_fail_reason(err, CD_EINVAL, "no_sender", "from",
                             "the profile leases no number of a type with a weight above 0");
     } else {
-        int64_t now = cd_now_ms();
+        int64_t now = cd_now_ms(), used = now;
+        /* Strictly later than every other pick of this pool, so that picks within one
+         * millisecond still go round the numbers instead of repeating the first. */
+        for (size_t i = 0; i < p.n; i++)
+            if (p.c[i].s.last_used_ms >= used)
+                used = p.c[i].s.last_used_ms + 1;
         *out = c->s;
-        rc = cd_store_sender_used(db, account_id, c->s.number, now, err);
+        rc = cd_store_sender_used(db, account_id, c->s.number, used, err);
         if (rc == 0 && pr->sticky_sender)
             rc = cd_store_sticky_put(db, account_id, pr->uuid, to, c->s.number,
                                      now + CD_POOL_STICKY_MS, err);
