@@ -8,6 +8,7 @@
 
 #include "core/profile.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 int cd_pool_choose_type(const int weight[CD_POOL_TYPES], const bool available[CD_POOL_TYPES],
                         uint32_t r)
@@ -73,8 +74,8 @@ typedef struct candidate {
 
 typedef struct pool {
     int64_t account_id;
-    candidate *c;
-    size_t n;
+    candidate *c; /* owned: grown by collect() */
+    size_t n, cap;
     int failed; /* a health read failed */
     cd_err *err;
     cd_db *db;
@@ -85,6 +86,10 @@ static int collect(const cd_sender *s, void *arg)
     pool *p = arg;
     if (p->n == MAX_CANDIDATES)
         return 1;
+    if (p->n == p->cap) { /* a pool holds a few numbers: grow by doubling */
+        p->cap = p->cap ? p->cap * 2 : 8;
+        p->c = cd_xrealloc(p->c, p->cap * sizeof *p->c);
+    }
     candidate *c = &p->c[p->n];
     c->s = *s;
     c->type = strcmp(s->type, "toll_free") == 0   ? CD_POOL_TOLL_FREE
@@ -164,14 +169,13 @@ static int resolve_profile(cd_db *db, int64_t account_id, const json_t *settings
 int cd_pool_pick(cd_db *db, int64_t account_id, const json_t *settings, const char *profile_uuid,
                  const char *to, cd_sender *out, cd_err *err)
 {
-    cd_profile *pr = calloc(1, sizeof *pr);
+    cd_profile *pr = cd_xcalloc(1, sizeof *pr);
     pool p = {.account_id = account_id, .err = err, .db = db};
     int rc = resolve_profile(db, account_id, settings, profile_uuid, pr, err);
     if (rc <= 0 || !pr->number_pool_enable) {
         free(pr);
         return rc < 0 ? -1 : 0;
     }
-    p.c = calloc(MAX_CANDIDATES, sizeof *p.c);
     rc = cd_store_sender_leases(db, account_id, pr->uuid, collect, &p, err);
     const candidate *c = NULL;
     bool unhealthy = false;

@@ -11,6 +11,7 @@
 #include "core/phone.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 static bool allow_private;
 
@@ -210,7 +211,7 @@ int cd_profile_default(cd_db *db, int64_t account_id, const json_t *settings, cd
 int cd_sender_lease(cd_db *db, int64_t account_id, const char *number, const char *uuid,
                     cd_sender *out, cd_err *err)
 {
-    cd_profile *p = calloc(1, sizeof *p);
+    cd_profile *p = cd_xcalloc(1, sizeof *p);
     char lease[37];
     int rc = cd_store_profile_get(db, account_id, uuid, p, err);
     free(p);
