@@ -13,23 +13,23 @@
 
 static int usage(void)
 {
-    fputs(
-        "usage: consentd COMMAND [--db URL] ...\n"
-        "  serve   [--listen 127.0.0.1:8080] [--db sqlite:PATH] [--threads N] [--quiet]\n"
-        "          [--max-body BYTES] [--max-connections 4000] [--max-conns-per-ip 256]\n"
-        "          [--request-timeout 30] [--ledger-key FILE]\n"
-        "  account create NAME [--login EMAIL] [--brand ABBR] [--region US] [--timezone TZ]\n"
-        "  account list\n"
-        "  key     create|list --account NAME [--name LABEL] | revoke --account NAME KEY_ID\n"
-        "  token   --account NAME [--ttl SECONDS] | revoke --account NAME TOKEN\n"
-        "  sender  add --account NAME NUMBER [--type TYPE] [--transport T] | list --account NAME\n"
-        "          lease --account NAME NUMBER --profile UUID | release --account NAME NUMBER\n"
-        "  ledger  verify [--account NAME] [--ledger-key FILE]\n"
-        "  export  --account NAME [--contact NUMBER] [--format json|csv]\n"
-        "  migrate\n"
-        "  inbound unrouted [--limit N]\n"
-        "Every flag has an environment variable: CONSENTD_LISTEN, CONSENTD_DB, ...\n",
-        stderr);
+    fputs("usage: consentd COMMAND [--db URL] ...\n"
+          "  serve   [--listen 127.0.0.1:8080] [--db sqlite:PATH] [--threads N] [--quiet]\n"
+          "          [--max-body BYTES] [--max-connections 4000] [--max-conns-per-ip 256]\n"
+          "          [--request-timeout 30] [--public-rate-limit 600/60] [--ledger-key FILE]\n"
+          "  account create NAME [--login EMAIL] [--brand ABBR] [--region US] [--timezone TZ]\n"
+          "  account list\n"
+          "  key     create|list --account NAME [--name LABEL] | revoke --account NAME KEY_ID\n"
+          "  token   --account NAME [--ttl SECONDS] | revoke --account NAME TOKEN\n"
+          "  sender  add --account NAME NUMBER [--type TYPE] [--transport T]\n"
+          "          list --account NAME | release --account NAME NUMBER\n"
+          "          lease --account NAME NUMBER --profile UUID\n"
+          "  ledger  verify [--account NAME] [--ledger-key FILE]\n"
+          "  export  --account NAME [--contact NUMBER] [--format json|csv]\n"
+          "  migrate\n"
+          "  inbound unrouted [--limit N]\n"
+          "Every flag has an environment variable: CONSENTD_LISTEN, CONSENTD_DB, ...\n",
+          stderr);
     return 2;
 }
 

@@ -116,6 +116,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
                             .metrics = metrics,
                             .metrics_arg = srv,
                             .limits = cd_api_limits_new()};
+    cd_api_limits_set_public(srv->api.limits, cfg->public_limit, cfg->public_window_s);
     cd_api_routes(srv->router, &srv->api);
     cd_http_config hc = {.host = cfg->host,
                          .port = cfg->port,
