@@ -64,8 +64,14 @@ static int opentact_error(cd_req *req, const cd_err *err)
         msg = "Unauthorized"; /* the same words whatever was wrong with the token */
     else if (status == 404 && err->code == CD_ENOTFOUND)
         msg = "Not found";
-    if (err->code == CD_EBUSY)
+    const cd_ratelimit_info *rl = cd_req_ratelimit(req);
+    if (status == 429 && rl != NULL) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", rl->retry_after_s > 0 ? rl->retry_after_s : rl->reset_s);
+        cd_reply_header(req, "Retry-After", v);
+    } else if (err->code == CD_EBUSY) {
         cd_reply_header(req, "Retry-After", "1");
+    }
     return cd_reply_json(req, status,
                          json_pack("{sb s{ss}}", "success", 0, "payload", "message", msg));
 }

@@ -379,3 +379,29 @@ test('CLI: sender add|list|lease|release', async () => {
     const cross = await srv.cli(['sender', 'add', '--account', 'beta', num(70)]);
     assert.notEqual(cross.code, 0, 'a number of another account');
 });
+
+test('issue 14: 413 and 429 under /rest/profile/ come in the surface form too', async () => {
+    const s = await startServer({ accounts: ['acme'], args: ['--max-body', '4096'] });
+    try {
+        const t = (await s.cli(['token', '--account', 'acme'])).stdout.trim();
+        const big = await request(s.url, 'POST', BASE, {
+            headers: { 'X-Auth-Token': t }, body: { name: 'x'.repeat(8000) },
+        });
+        assert.equal(big.status, 413, big.text);
+        assert.equal(big.json.success, false);
+        assert.equal(typeof big.json.payload.message, 'string');
+        const r = await s.v1('PATCH', '/settings', { body: { rate_limit: { limit: 2, window_seconds: 60 } } });
+        assert.equal(r.status, 200, r.text);
+        const got = [];
+        for (let i = 0; i < 4; i++) got.push(await request(s.url, 'GET', BASE, { headers: { 'X-Auth-Token': t } }));
+        const limited = got.filter((x) => x.status === 429);
+        assert.ok(limited.length >= 1, got.map((x) => x.status).join(','));
+        for (const x of limited) {
+            assert.equal(x.json.success, false);
+            assert.equal(typeof x.json.payload.message, 'string');
+            assert.match(x.headers['retry-after'] ?? '', /^\d+$/);
+        }
+    } finally {
+        await s.stop();
+    }
+});
