@@ -706,7 +706,7 @@ int cd_sqlite__sender_put(cd_db *db, const cd_sender *o, cd_err *err)
     bind_text(s, 3, o->transport);
     sqlite3_bind_int(s, 4, o->is_default);
     sqlite3_bind_int64(s, 5, o->created_ms);
-    bind_text(s, 6, o->type[0] ? o->type : "long_code");
+    bind_text(s, 6, o->type);
     if (cd_sqlite__step_done(d, s, err, "sender") != 0)
         return -1;
     if (sqlite3_changes(d->h) == 0) /* the number belongs to another account */

@@ -193,7 +193,7 @@ typedef struct cd_sender {
     bool is_default;
     int64_t created_ms;
     /* issue 14: the number pool */
-    char type[12];       /* "long_code", "toll_free" or "short_code" */
+    char type[12];       /* "long_code", "toll_free", "short_code"; "" = not known (older) */
     char profile[40];    /* the leasing profile's uuid, "" when not leased */
     char lease_uuid[40]; /* the lease's id, "" when not leased */
     int64_t leased_ms;
