@@ -142,6 +142,8 @@ void cd_config_defaults(cd_config *cfg)
     if (v && parse_count(v, &cfg->writer_deadline_ms) != 0)
         fprintf(stderr, "consentd: ignoring invalid CONSENTD_WRITER_DEADLINE_MS=%s\n", v);
     env_str("CONSENTD_LEDGER_KEY", cfg->ledger_key, sizeof cfg->ledger_key);
+    v = getenv("CONSENTD_ALLOW_PRIVATE_WEBHOOKS"); /* issue 14 */
+    cfg->allow_private_webhooks = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
     v = getenv("CONSENTD_LOG_REQUESTS");
     if (v && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0))
         cfg->log_requests = false;
@@ -228,6 +230,8 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
                 return bad_count("--writer-deadline-ms");
         } else if ((v = flag_value("--ledger-key", &i, argc, argv))) {
             snprintf(cfg->ledger_key, sizeof cfg->ledger_key, "%s", v);
+        } else if (strcmp(argv[i], "--allow-private-webhooks") == 0) { /* issue 14 */
+            cfg->allow_private_webhooks = true;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             cfg->log_requests = false;
         } else {

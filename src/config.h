@@ -24,6 +24,9 @@ typedef struct cd_config {
     unsigned request_timeout;  /* seconds for a request's head and body (408); 0 = none */
     int public_limit;          /* requests per client address on public routes; 0 = none */
     int public_window_s;       /* ... per this many seconds */
+    /* issue 14 (and the webhooks issue): callback URLs may point at loopback or private
+     * addresses (--allow-private-webhooks, CONSENTD_ALLOW_PRIVATE_WEBHOOKS=1). */
+    bool allow_private_webhooks;
 } cd_config;
 
 /* Defaults, then the environment (CONSENTD_LISTEN, CONSENTD_DB, CONSENTD_THREADS,

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "core/ledger.h"
+#include "core/profile.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -107,6 +108,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
         return -1;
     }
     atomic_store(&srv->kick, srv->outbox);
+    cd_profile_set_allow_private(cfg->allow_private_webhooks); /* issue 14 */
     srv->router = cd_router_new();
     /* public_url is filled in once the port is known, before the first request. */
     srv->api = (cd_api_env){.store = srv->store,

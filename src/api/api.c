@@ -4,12 +4,14 @@
 
 #include "api/native.h"
 #include "api/omeda.h"
+#include "api/opentact.h"
 #include "api/ops.h"
 
 static const cd_api_surface_entry surfaces[] = {
     {"ops", cd_api_ops_routes},
     {"native", cd_api_native_routes},
     {"omeda", cd_api_omeda_routes}, /* issue 12 */
+    {"opentact", cd_api_opentact_routes}, /* issue 14 */
 };
 
 void cd_api_routes(cd_router *r, const cd_api_env *env)

@@ -8,6 +8,7 @@
 #include "core/consent.h"
 #include "core/contact.h"
 #include "core/phone.h"
+#include "core/pool.h"
 #include "util/gsm.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -89,10 +90,14 @@ static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, c
                                   "%s is not one of this account's sender numbers", from);
     } else {
         const char *def = json_string_value(json_object_get(settings, "default_sender"));
-        if (def == NULL || cd_store_sender_get(db, def, &s, NULL) != 0 || s.account_id != a->id) {
-            bool exempt = in->kind && strcmp(in->kind, "keyword_reply") == 0;
+        bool exempt = in->kind && strcmp(in->kind, "keyword_reply") == 0;
+        /* issue 14: a profile's number pool picks the sender; a reply is never re-routed. */
+        int pooled = exempt ? 0 : cd_pool_pick(db, a->id, settings, in->profile, in->to, &s, err);
+        if (pooled < 0)
+            return -1;
+        if (pooled == 0 &&
+            (def == NULL || cd_store_sender_get(db, def, &s, NULL) != 0 || s.account_id != a->id))
             return needs_sender(m->transport) && !exempt ? no_sender(m->transport, err) : 0;
-        }
     }
     snprintf(m->from, sizeof m->from, "%s", s.number);
     if (s.transport[0])
@@ -118,9 +123,18 @@ static int check_text(const char *text, int *parts, cd_err *err)
 static int prepare(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
                    cd_message *m, cd_err *err)
 {
+    cd_err e;
     memset(m, 0, sizeof *m);
-    if (check_text(in->text, &m->parts, err) != 0 || pick_sender(db, a, settings, in, m, err) != 0)
+    if (check_text(in->text, &m->parts, err) != 0)
         return -1;
+    if (pick_sender(db, a, settings, in, m, &e) != 0) {
+        if (err)
+            *err = e;
+        /* issue 14: a pool with no healthy number left refuses the message, on record. */
+        if (strcmp(cd_err_reason(&e), "no_healthy_sender") != 0)
+            return -1;
+        snprintf(m->reason, sizeof m->reason, "no_healthy_sender");
+    }
     cd_message_new_id(m->id);
     m->account_id = a->id;
     snprintf(m->to, sizeof m->to, "%s", in->to);
@@ -276,9 +290,9 @@ int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, con
         snprintf(m.action, sizeof m.action, "%s", in->action ? in->action : "");
         rc = over_cap(db, settings, &m, &over, err);
     }
-    if (rc == 0 && over) {
+    if (rc == 0 && (over || m.reason[0])) {
         /* Over the cap the message is kept, refused, so the abuse is on record. */
-        rc = store_refused(db, &m, "rate_limited", err);
+        rc = store_refused(db, &m, m.reason[0] ? "no_healthy_sender" : "rate_limited", err);
     } else if (rc == 0) {
         schedule(a, settings, &m, detail);
         cd_message_history(&m, "queued", detail, m.created_ms);
@@ -321,6 +335,8 @@ int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_mes
     }
     if (cd_consent_reason_allows(reason)) {
         rc = cd_message_queue(db, a, settings, &s, out, err);
+        if (rc == 0 && strcmp(out->status, "refused") == 0) /* issue 14: no_healthy_sender */
+            *refused = "no_healthy_sender";
         goto done;
     }
     /* Refused: still validated (a bad sender or text is the caller's error, not a refusal)
@@ -487,6 +503,8 @@ int cd_message_record_receipt(cd_db *db, const char *transport, const char *remo
     snprintf(state, sizeof state, "%s", st);
     cd_message_history(&m, state, note, cd_now_ms());
     rc = cd_store_message_update(db, &m, err);
+    if (rc == 0) /* issue 14: the sender's health for the number pool */
+        rc = cd_pool_note_receipt(db, m.account_id, m.from, status, err);
     cd_message_clear(&m);
     return rc;
 }
