@@ -526,6 +526,13 @@ int cd_store_idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_
     return FORWARD(db, err, idem_purge(db, before_ms, limit, count, err));
 }
 
+/* ---- issue 11: lists ---- */
+int cd_store_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_id, int *count,
+                                  cd_err *err)
+{
+    return FORWARD(db, err, group_drop_opted_out(db, account_id, group_id, count, err));
+}
+
 /* ---- record helpers ---- */
 
 void cd_flow_clear(cd_flow *f)
