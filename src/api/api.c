@@ -3,11 +3,13 @@
 #include "api/api.h"
 
 #include "api/native.h"
+#include "api/octopush.h"
 #include "api/ops.h"
 
 static const cd_api_surface_entry surfaces[] = {
     {"ops", cd_api_ops_routes},
     {"native", cd_api_native_routes},
+    {"octopush", cd_api_octopush_routes}, /* issue 11 */
 };
 
 void cd_api_routes(cd_router *r, const cd_api_env *env)
