@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/consent.h"
+#include "core/ledger.h"
 #include "core/usecase.h"
 #include "util/xalloc.h"
 
@@ -33,7 +34,6 @@ int cd_batch_item_check(const cd_batch_item *it, cd_err *err)
 /* What every item of one batch shares, built once. */
 typedef struct batch_ctx {
     json_t *tags;   /* [tag], or NULL */
-    json_t *groups; /* [the list's group id], or NULL */
     cd_scope scope; /* group:<the list> */
 } batch_ctx;
 
@@ -126,7 +126,9 @@ static int apply_item(cd_db *db, int64_t acct, cd_batch *b, const batch_ctx *x, 
         return -1;
     if (skip)
         return 0;
-    cd_contact_patch p = {.phone = it->phone, .tags = x->tags, .groups = x->groups, .merge = true};
+    /* The membership is added on its own below: as a patch's groups it would cost a check
+     * of the group and a rewrite of every membership of the contact, per item. */
+    cd_contact_patch p = {.phone = it->phone, .tags = x->tags, .merge = true};
     memcpy(p.has, it->has, sizeof p.has);
     memcpy(p.value, it->value, sizeof p.value);
     cd_contact c;
@@ -134,7 +136,11 @@ static int apply_item(cd_db *db, int64_t acct, cd_batch *b, const batch_ctx *x, 
         return -1;
     it->status = created ? CD_BATCH_ADDED : CD_BATCH_UPDATED;
     it->contact_id = c.id;
-    int rc = b->group_id ? list_opt_in(db, acct, b, x, &c, created, err) : 0;
+    int rc = 0;
+    if (b->group_id)
+        rc = cd_store_group_add_member(db, acct, b->group_id, c.id, err) != 0
+                 ? -1
+                 : list_opt_in(db, acct, b, x, &c, created, err);
     cd_contact_clear(&c);
     return rc;
 }
@@ -154,10 +160,16 @@ int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
             return -1;
         b->group_id = g.id;
         x.scope = (cd_scope){.kind = CD_SCOPE_GROUP, .id = g.id};
-        x.groups = json_pack("[I]", (json_int_t)g.id);
     }
     if (b->tag)
         x.tags = json_pack("[s]", b->tag);
+    /* Only list opt-ins write events: the account's ledger head is then written once for
+     * the whole batch instead of once per contact. */
+    bool events = b->group_id != 0;
+    if (events && cd_ledger_batch_begin(db, account_id, err) != 0) {
+        json_decref(x.tags);
+        return -1;
+    }
     for (size_t i = 0; i < b->n && rc == 0; i++) {
         cd_batch_item *it = &b->items[i];
         if (it->first != i) { /* a repeat: applied once, reported again */
@@ -170,7 +182,10 @@ int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
     }
     if (rc == 0 && b->group_id && b->drop_blacklisted)
         rc = cd_store_group_drop_opted_out(db, account_id, b->group_id, &b->removed, err);
+    if (events && rc == 0)
+        rc = cd_ledger_batch_end(db, err);
+    else if (events)
+        cd_ledger_batch_abort();
     json_decref(x.tags);
-    json_decref(x.groups);
     return rc;
 }

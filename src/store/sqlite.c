@@ -968,6 +968,19 @@ static int sq_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_
     return 0;
 }
 
+static int sq_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, int64_t contact_id,
+                               cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_CONTACT_GROUPS_ADD, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    sqlite3_bind_int64(s, 3, group_id);
+    return cd_sqlite__step_done(d, s, err, "group add member");
+}
+
 const struct cd_store_ops cd_store__sqlite_ops = {
     .scheme = "sqlite",
     .connect = sq_connect,
@@ -1030,5 +1043,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .idem_get = cd_sqlite__idem_get,
     .idem_put = cd_sqlite__idem_put,
     .idem_purge = cd_sqlite__idem_purge,
-    .group_drop_opted_out = sq_group_drop_opted_out, /* issue 11 */
+    /* issue 11 */
+    .group_drop_opted_out = sq_group_drop_opted_out,
+    .group_add_member = sq_group_add_member,
 };

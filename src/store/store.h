@@ -306,6 +306,11 @@ int cd_store_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t
  * many memberships went. */
 int cd_store_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_id, int *count,
                                   cd_err *err);
+/* Adds one contact to one group (nothing when it is a member already), leaving its other
+ * memberships alone. Both must exist in the account: the caller checked. Writer's
+ * transaction. */
+int cd_store_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, int64_t contact_id,
+                              cd_err *err);
 
 /* ---- consents and the ledger ---- */
 
