@@ -23,14 +23,6 @@ const char *cd_batch_status_name(cd_batch_status s)
     }
 }
 
-int cd_batch_item_check(const cd_batch_item *it, cd_err *err)
-{
-    for (int f = 0; f < CD_CF_COUNT; f++)
-        if (it->has[f] && cd_contact_field_check(f, it->value[f], err) != 0)
-            return -1;
-    return 0;
-}
-
 /* What every item of one batch shares, built once. */
 typedef struct batch_ctx {
     json_t *tags;   /* [tag], or NULL */

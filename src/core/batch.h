@@ -3,7 +3,8 @@
  * first use) and with a tag, in one writer transaction: every item is applied, or on a
  * failure none is.
  *
- * The rules, per item:
+ * A surface checks each item's fields (cd_contact_field_check) before it defers the job, so
+ * that a refusal names the item. The rules, per item:
  * - a number that is not a contact of the account is created: CD_BATCH_ADDED;
  * - an existing contact has the fields the item sets rewritten (the others are left
  *   alone): CD_BATCH_UPDATED;
@@ -47,7 +48,7 @@ typedef struct cd_batch_item {
     /* set by cd_contact_batch */
     size_t first; /* index of the first item with this number (its own index when unique) */
     cd_batch_status status;
-    int64_t contact_id; /* 0 when skipped as a new number never is */
+    int64_t contact_id; /* the contact the item was applied to (or skipped) */
 } cd_batch_item;
 
 typedef struct cd_batch {
@@ -65,10 +66,6 @@ typedef struct cd_batch {
     int opted_in;       /* group opt-in events written */
     int removed;        /* blacklisted members removed from the list */
 } cd_batch;
-
-/* Checks what a surface should refuse before it defers: each field the item sets
- * (cd_contact_field_check). CD_EINVAL with the model's field name in err->field. Pure. */
-int cd_batch_item_check(const cd_batch_item *it, cd_err *err);
 
 /* Applies the batch (the rules above) in the writer's transaction `db`. Fills every item's
  * first, status and contact_id, and b's outputs. On failure returns -1 with *err and
