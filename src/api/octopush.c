@@ -124,7 +124,7 @@ static size_t utf8_chars(const char *s, size_t len)
     return n;
 }
 
-/* A string member that may also be null; NULL strings inside are refused. */
+/* A string with no NUL inside (C would read it cut short). */
 static bool string_ok(json_t *v)
 {
     return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
@@ -137,10 +137,11 @@ static int parse_phone(cd_req *req, json_t *o, size_t i, cd_batch_item *it, cd_e
         return item_error(err, false, i, "phone_number", "phone_number is required");
     if (!json_is_string(v))
         return item_error(err, false, i, "phone_number", "must be a string");
-    if (!string_ok(v) || json_string_length(v) > 64 ||
-        cd_api_normalize(req, json_string_value(v), "phone_number", it->phone, NULL) != 0)
-        return item_error(err, true, i, "phone_number",
-                          "not a valid phone number in international form");
+    if (!string_ok(v) || json_string_length(v) > 64)
+        return item_error(err, true, i, "phone_number", "not a phone number");
+    cd_err e;
+    if (cd_api_normalize(req, json_string_value(v), "phone_number", it->phone, &e) != 0)
+        return item_error(err, true, i, "phone_number", e.msg); /* "phone number is ..." */
     return 0;
 }
 
