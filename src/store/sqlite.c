@@ -26,9 +26,11 @@ extern const char cd_sqlite_0003[];
 extern const char cd_sqlite_0004[];
 extern const char cd_sqlite_0005[];
 extern const char cd_sqlite_0006[];
+extern const char cd_sqlite_0007[];
 
 static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
-                                         cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006};
+                                         cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
+                                         cd_sqlite_0007};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -120,6 +122,9 @@ static const char *const SQL[Q_COUNT] = {
                      "AND (?3 = 0 OR contact_id = ?3) AND (?4 IS NULL OR scope = ?4) "
                      "AND (?5 = 0 OR created_ms >= ?5) ORDER BY seq LIMIT ?6",
     [Q_EVENT_SCAN] = "SELECT " EVENT_COLS " FROM events WHERE account_id = ? ORDER BY seq, id",
+    /* issue 10: served by events_contact (account_id, contact_id, seq) */
+    [Q_EVENT_LAST] = "SELECT " EVENT_COLS " FROM events WHERE account_id = ? AND contact_id = ? "
+                     "AND scope = ? ORDER BY seq DESC LIMIT 1",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_BEGIN_READ] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
@@ -943,6 +948,23 @@ static int sq_event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, v
     return each_event(d, s, each, arg, err);
 }
 
+/* ---- issue 10: the last event ---- */
+
+static const cd_sqlite__row EVENT_ROW = {read_event, "event", "", "no such event"};
+
+static int sq_event_last(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                         cd_event *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_EVENT_LAST, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    bind_text(s, 3, scope);
+    return cd_sqlite__one(d, s, &EVENT_ROW, out, err);
+}
+
 const struct cd_store_ops cd_store__sqlite_ops = {
     .scheme = "sqlite",
     .connect = sq_connect,
@@ -974,6 +996,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .event_insert = sq_event_insert,
     .event_list = sq_event_list,
     .event_scan = sq_event_scan,
+    .event_last = sq_event_last,
     .message_insert = cd_sqlite__message_insert,
     .message_count = cd_sqlite__message_count,
     .message_get = cd_sqlite__message_get,

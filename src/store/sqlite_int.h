@@ -89,6 +89,7 @@ enum q {
     Q_IDEM_GET,
     Q_IDEM_PUT,
     Q_IDEM_PURGE,
+    Q_EVENT_LAST, /* issue 10 */
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
     Q_BEGIN_READ,

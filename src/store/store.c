@@ -526,12 +526,21 @@ int cd_store_idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_
     return FORWARD(db, err, idem_purge(db, before_ms, limit, count, err));
 }
 
+/* ---- issue 10: the last event ---- */
+
+int cd_store_event_last(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                        cd_event *out, cd_err *err)
+{
+    return FORWARD(db, err, event_last(db, account_id, contact_id, scope, out, err));
+}
+
 /* ---- record helpers ---- */
 
 void cd_flow_clear(cd_flow *f)
 {
     json_decref(f->scopes);
     free(f->disclosure);
+    free(f->confirm_text);
     memset(f, 0, sizeof *f);
 }
 
