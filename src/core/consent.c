@@ -10,6 +10,7 @@
 
 #include "core/ledger.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 #define MAX_SCOPE_ID 9007199254740991LL /* 2^53 - 1: survives every JSON client */
 
@@ -226,5 +227,34 @@ int cd_consent_state(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope
     int rc;
     cd_scope_format(scope, name);
     *out = stored_state(db, account_id, contact_id, name, err, &rc);
+    return rc;
+}
+
+/* ---- issue 10: how an opt-out of everything was made ---- */
+
+int cd_consent_optout_via_api(cd_db *db, int64_t account_id, int64_t contact_id, bool *via_api,
+                              int64_t *at_ms, cd_err *err)
+{
+    cd_event *ev = cd_xmalloc(sizeof *ev); /* ~1.5 KB: kept off small thread stacks */
+    cd_err e;
+    int rc = 0;
+    *via_api = false;
+    if (at_ms)
+        *at_ms = 0;
+    if (cd_store_event_last(db, account_id, contact_id, "all", ev, &e) == 0) {
+        /* Only a surface that opts out on the caller's word, over its API, counts: a STOP
+         * by SMS (channel "sms") is the person's own, and only they may undo it. */
+        bool api_surface =
+            strcmp(ev->surface, "protexting") == 0 || strcmp(ev->surface, "native") == 0;
+        *via_api = strcmp(ev->new_state, "opted_out") == 0 && api_surface &&
+                   strcmp(ev->channel, "api") == 0;
+        if (at_ms)
+            *at_ms = ev->created_ms;
+    } else if (e.code != CD_ENOTFOUND) {
+        if (err)
+            *err = e;
+        rc = -1;
+    }
+    free(ev);
     return rc;
 }

@@ -77,4 +77,11 @@ int cd_consent_check(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope
  * account. */
 int cd_scope_exists(cd_db *db, int64_t account_id, cd_scope scope, const char *field, cd_err *err);
 
+/* issue 10: *via_api is true when the newest event of the contact at scope "all" is an
+ * opt-out made through an API (surface "protexting" or "native", channel "api") rather than
+ * by SMS: ProTexting's OptedOutViaApi, which the API may undo and ask again. *at_ms (may be
+ * NULL) receives that event's time (0 without events). */
+int cd_consent_optout_via_api(cd_db *db, int64_t account_id, int64_t contact_id, bool *via_api,
+                              int64_t *at_ms, cd_err *err);
+
 #endif
