@@ -258,3 +258,44 @@ int cd_consent_optout_via_api(cd_db *db, int64_t account_id, int64_t contact_id,
     free(ev);
     return rc;
 }
+
+int cd_consent_undo_api_optout(cd_db *db, int64_t account_id, const cd_contact *contact,
+                               const cd_provenance *p, bool *undone, cd_err *err)
+{
+    cd_event *ev = cd_xmalloc(sizeof *ev);
+    cd_state all = CD_STATE_NONE;
+    bool via_api = false;
+    int rc = -1;
+    *undone = false;
+    if (cd_consent_state(db, account_id, contact->id, (cd_scope){.kind = CD_SCOPE_ALL}, &all,
+                         err) != 0)
+        goto done;
+    if (all != CD_STATE_OPTED_OUT) { /* nothing to undo: a retry after success lands here */
+        rc = 0;
+        goto done;
+    }
+    if (cd_consent_optout_via_api(db, account_id, contact->id, &via_api, NULL, err) != 0 ||
+        cd_store_event_last(db, account_id, contact->id, "all", ev, err) != 0)
+        goto done;
+    if (!via_api) {
+        cd_fail_reason(err, CD_ECONFLICT, "opted_out_by_sms", "phone",
+                       "the contact opted out by SMS; only they can undo that, by texting START");
+        goto done;
+    }
+    /* Back to what the opt-out replaced: the opted-in or pending "all" it overlaid, or no
+     * state at all, so that the contact's group consents count again as they were. */
+    cd_state old = cd_state_parse(ev->old_state);
+    if (old == CD_STATE_OPTED_IN || old == CD_STATE_PENDING) {
+        rc = cd_consent_set(db, account_id, contact, (cd_scope){.kind = CD_SCOPE_ALL}, old,
+                            CD_CONSENT_OVERRIDE, p, NULL, NULL, err);
+    } else {
+        rc = cd_store_consent_delete(db, account_id, contact->id, "all", err);
+        if (rc == 0)
+            rc = cd_ledger_append(db, account_id, contact, "all", "opted_out", "none", p,
+                                  cd_now_ms(), NULL, err);
+    }
+    *undone = rc == 0;
+done:
+    free(ev);
+    return rc;
+}
