@@ -372,15 +372,15 @@ int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw
 /* ---- claiming ---- */
 
 /* issue 10: a CTA to someone opted out of everything is refused, unless that opt-out was
- * made through the API before the CTA was queued: ProTexting asks such a contact again
- * (cd_flow_in.admit_api_optout). After a STOP by SMS no CTA ever goes out. */
+ * made through the API: ProTexting asks such a contact again (cd_flow_in.admit_api_optout).
+ * A CTA queued before the opt-out was refused by it (cd_consent_set), so only one queued
+ * since can get here. After a STOP by SMS no CTA ever goes out. */
 static int cta_after_stop(cd_db *db, const cd_message *m, const char **reason, cd_err *err)
 {
     bool via_api;
-    int64_t at;
-    if (cd_consent_optout_via_api(db, m->account_id, m->contact_id, &via_api, &at, err) != 0)
+    if (cd_consent_optout_via_api(db, m->account_id, m->contact_id, &via_api, NULL, err) != 0)
         return -1;
-    if (!via_api || at > m->created_ms)
+    if (!via_api)
         *reason = "opted_out";
     return 0;
 }
