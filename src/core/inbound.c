@@ -99,6 +99,7 @@ static int start(cd_db *db, const cd_account *a, const json_t *settings, const c
     cd_scope all = {.kind = CD_SCOPE_ALL};
     char *confirm = NULL, scope[CD_SCOPE_LEN];
     int confirmed = 0, rc = -1;
+    cd_err e = {0};
     if (cd_flow_confirm_text(db, a->id, c->id, &confirm, scope, err) != 0 ||
         cd_flow_confirm_contact(db, a, c->id, p, &confirmed, err) != 0)
         goto done;
@@ -110,8 +111,14 @@ static int start(cd_db *db, const cd_account *a, const json_t *settings, const c
         rc = 0; /* already subscribed: nothing changed, nothing to confirm */
         goto done;
     }
-    rc = confirmed > 0 && confirm ? send_confirmation(db, a, settings, c, to, confirm, scope, err)
-                                  : reply(db, a, settings, CD_KW_START, c, to, err);
+    rc = confirmed > 0 && confirm ? send_confirmation(db, a, settings, c, to, confirm, scope, &e)
+                                  : reply(db, a, settings, CD_KW_START, c, to, &e);
+    /* A confirmation needs a sender where the keyword reply does not: without one the YES
+     * still counts, answered with the START reply, which is always allowed out. */
+    if (rc != 0 && confirm && strcmp(cd_err_reason(&e), "no_sender") == 0)
+        rc = reply(db, a, settings, CD_KW_START, c, to, &e);
+    if (rc != 0 && err)
+        *err = e;
 done:
     free(confirm);
     return rc;

@@ -311,6 +311,22 @@ static void test_yes_without_confirm_text_replies(void **state)
     assert_int_equal(n_messages(fx, "keyword_reply", NULL, NULL), 1);
 }
 
+static void test_yes_without_sender_still_counts(void **state)
+{
+    cf_fx *fx = *state;
+    cd_err err = {0};
+    start_op o = {.confirm = "You are in"};
+    assert_int_equal(start(fx, &o, &err), 0);
+    cd_message_clear(&o.cta_msg);
+    /* Now smpp, with no sender: a confirmation cannot go, the exempt START reply can. */
+    cf_put_settings(fx, fx->acme.id, "{\"transport\":\"smpp\"}");
+    recv_op yes = {.a = &fx->acme, .text = "YES"};
+    assert_int_equal(cf_run(fx, job_receive, &yes, &err), 0);
+    assert_int_equal(cf_state(fx, fx->acme.id, PHONE, "group:1"), CD_STATE_OPTED_IN);
+    assert_int_equal(n_messages(fx, "confirmation", NULL, NULL), 0);
+    assert_int_equal(n_messages(fx, "keyword_reply", NULL, NULL), 1);
+}
+
 static void test_local_time(void **state)
 {
     (void)state;
@@ -342,6 +358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_undo_to_none, setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_yes_sends_confirm_text_once, setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_yes_without_confirm_text_replies, setup, cf_teardown),
+        cmocka_unit_test_setup_teardown(test_yes_without_sender_still_counts, setup, cf_teardown),
         cmocka_unit_test(test_local_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
