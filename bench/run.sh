@@ -8,6 +8,8 @@
 #   POST /api/v1/consents            durable: acknowledged only once committed; every
 #                                    request flips one of 1000 numbers' state (one event each)
 #   GET  /api/v1/contacts/{number}   rotating over the same 1000 seeded contacts
+#   POST /v1/contacts-opt-in/create  issue 10, ProTexting: durable, a new number every request
+#                                    (contact, group, pending event, flow, CTA queued)
 #
 # Environment:
 #   BENCH_DURATION=10s   wrk -d for each measured run
@@ -17,6 +19,7 @@
 #   BENCH_TIMEOUT=2s     wrk --timeout: slower answers count as timeouts
 #   BENCH_ONLY=both      both | consentd | peer
 #   BENCH_OMEDA=1        0 skips the Omeda opt queue run (consentd only; issue 12)
+#   BENCH_PROTEXTING=1   0 skips the ProTexting opt-in run
 #   BENCH_KEEP=0         1 keeps the temporary directory (databases, server logs)
 #   BENCH_OCTOPUSH=0     1 also runs bench/octopush.sh (issue 11: contacts/s in Octopush batches)
 #   CONSENTD=build/consentd
@@ -35,6 +38,7 @@ WARMUP=${BENCH_WARMUP:-3s}
 TIMEOUT=${BENCH_TIMEOUT:-2s}
 ONLY=${BENCH_ONLY:-both}
 KEEP=${BENCH_KEEP:-0}
+PROTEXTING=${BENCH_PROTEXTING:-1}
 
 say() { printf '%s\n' "bench: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -168,6 +172,26 @@ if [[ $ONLY == both ]] && ! diff -q "$WORK/consentd.shape" "$WORK/peer.shape" >/
     diff "$WORK/consentd.shape" "$WORK/peer.shape" | grep '^[<>]' | sed 's/^/bench:   /' >&2 || true
 fi
 
+# issue 10: the ProTexting run needs a group on each server, and consentd's per-credential
+# limit for that surface (60 requests per second unless the account sets one) raised.
+# pt_setup URL KEY -> the new group's id
+pt_setup() {
+    node -e '
+const [url, key] = process.argv.slice(1);
+const call = (method, path, body) => fetch(url + path, { method, body: JSON.stringify(body),
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" } })
+    .then(async (r) => { if (!r.ok && r.status !== 404) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`); return r.json(); });
+(async () => {
+    const g = await call("POST", "/api/v1/groups", { name: "bench" });
+    await call("PATCH", "/api/v1/settings", { rate_limit: { limit: 1000000, window_seconds: 1 } });
+    process.stdout.write(String(g.id));
+})().catch((e) => { console.error(String(e)); process.exit(1); });' "$1" "$2"
+}
+if [[ $PROTEXTING == 1 ]]; then
+    if want consentd; then C_GROUP=$(pt_setup "$C_URL" "$C_KEY") || die "ProTexting setup failed on consentd"; fi
+    if want peer; then P_GROUP=$(pt_setup "$P_URL" "$P_KEY") || die "ProTexting setup failed on the peer"; fi
+fi
+
 # ---------------------------------------------------------------------------- wrk
 
 export LUA_PATH="$BENCH/?.lua;;"
@@ -204,10 +228,24 @@ get_run() {
     run_wrk "$RESULTS/$name-get.txt" "$DURATION" "$url" get_contact.lua "$key" a "$THREADS"
 }
 
+pt_run() {
+    local name=$1 url=$2 key=$3 group=$4
+    if warm; then
+        say "warming up $name ProTexting opt-in ($WARMUP, other numbers)"
+        run_wrk "$RESULTS/warmup-$name-pt.txt" "$WARMUP" "$url" protexting.lua "$key" "$group" b "$THREADS"
+    fi
+    say "measuring $name POST /v1/contacts-opt-in/create ($DURATION, -t$THREADS -c$CONNS)"
+    run_wrk "$RESULTS/$name-pt.txt" "$DURATION" "$url" protexting.lua "$key" "$group" a "$THREADS"
+}
+
 want consentd && post_run consentd "$C_URL" "$C_KEY"
 want peer && post_run peer "$P_URL" "$P_KEY"
 want consentd && get_run consentd "$C_URL" "$C_KEY"
 want peer && get_run peer "$P_URL" "$P_KEY"
+if [[ $PROTEXTING == 1 ]]; then
+    want consentd && pt_run consentd "$C_URL" "$C_KEY" "$C_GROUP"
+    want peer && pt_run peer "$P_URL" "$P_KEY" "$P_GROUP"
+fi
 
 # issue 12: durable Omeda submissions of three message types each (consentd only: the peer
 # has no Omeda surface). The account "bench" has the brand BENCH; types 1..3 are made here.
@@ -283,12 +321,20 @@ fi
     if want consentd && [[ $OMEDA == 1 ]]; then
         row '`POST /webservices/rest/brand/{brand}/messageoptqueue` (durable, 3 types)' consentd "$RESULTS/consentd-omeda.txt"
     fi
+    if [[ $PROTEXTING == 1 ]]; then
+        PT_EP='`POST /v1/contacts-opt-in/create` (durable, new number each)'
+        if want consentd; then row "$PT_EP" consentd "$RESULTS/consentd-pt.txt"; fi
+        if want peer; then row "$([[ $ONLY == both ]] || echo "$PT_EP")" "$PEER_LABEL" "$RESULTS/peer-pt.txt"; fi
+        if [[ $ONLY == both ]]; then ratio_row "$RESULTS/consentd-pt.txt" "$RESULTS/peer-pt.txt"; fi
+    fi
     echo
     echo "wrk 4 \`-t$THREADS -c$CONNS -d$DURATION --timeout $TIMEOUT\` ($(warm && echo "after a $WARMUP warm-up" || echo "no warm-up")) on the same" \
         "$(nproc)-core machine as the servers (${CPU:-unknown CPU}, $(uname -sr)), $(date -u +%Y-%m-%d)." \
         "$([[ $ONLY == both ]] && echo "Both servers" || echo "Server"): one SQLite file on $FSTYPE, WAL, \`synchronous=FULL\`; a POST is answered only after its" \
         "commit is durable and appends one hash-chained ledger event (1000 numbers, each request flips one" \
-        "between opted_in and opted_out); GETs rotate over the same 1000 contacts. errors = non-2xx answers +" \
+        "between opted_in and opted_out); GETs rotate over the same 1000 contacts$([[ $PROTEXTING == 1 ]] &&
+            echo "; each ProTexting opt-in is a new number: a contact, its group, a pending consent and its event, a flow and a queued CTA, all in one commit")." \
+        "errors = non-2xx answers +" \
         "socket errors; timeouts = no answer within $TIMEOUT."
     if [[ $ONLY == both ]]; then
         echo "consentd / peer: above 1 in requests/s, below 1 in p50 and p99 is better for consentd."

@@ -7,6 +7,7 @@
 #include "api/opentact.h"
 #include "api/octopush.h"
 #include "api/ops.h"
+#include "api/protexting.h"
 
 static const cd_api_surface_entry surfaces[] = {
     {"ops", cd_api_ops_routes},
@@ -14,6 +15,7 @@ static const cd_api_surface_entry surfaces[] = {
     {"omeda", cd_api_omeda_routes}, /* issue 12 */
     {"opentact", cd_api_opentact_routes}, /* issue 14 */
     {"octopush", cd_api_octopush_routes}, /* issue 11 */
+    {"protexting", cd_api_protexting_routes}, /* issue 10 */
 };
 
 void cd_api_routes(cd_router *r, const cd_api_env *env)

@@ -203,11 +203,18 @@ static int write_finish(cd_req *req, void *arg, int rc, const cd_err *err)
         out = cd_api_error(req, w->surface, err);
     } else if (w->replay) {
         cd_reply_header(req, "Idempotent-Replayed", "true");
-        out = cd_reply_take(req, w->status, "application/json", w->replay, strlen(w->replay));
+        if (w->surface->reply) {
+            json_t *body = json_loads(w->replay, JSON_DECODE_ANY, NULL);
+            free(w->replay);
+            out = w->surface->reply(req, w->status, body);
+        } else {
+            out = cd_reply_take(req, w->status, "application/json", w->replay, strlen(w->replay));
+        }
     } else {
         if (w->body == NULL && w->render)
             w->render(w);
-        out = cd_reply_json(req, w->status, w->body);
+        out = w->surface->reply ? w->surface->reply(req, w->status, w->body)
+                                : cd_reply_json(req, w->status, w->body);
     }
     if (w->done)
         w->done(w);

@@ -29,6 +29,10 @@ typedef struct cd_api_surface {
      * object). false: a body labelled anything but application/json is refused with 415
      * "unsupported_media_type" (issue 8 item 13: what a hostile page can POST cross-site). */
     bool forms;
+    /* issue 10: answers a write's outcome (status, body: a new reference it takes) in the
+     * surface's own form, e.g. XML on request; NULL: cd_reply_json. A stored Idempotency-Key
+     * answer is handed to it parsed back. */
+    int (*reply)(cd_req *req, int status, json_t *body);
 } cd_api_surface;
 
 /* The environment every route of the kit's surfaces gets as its context (borrowed). */

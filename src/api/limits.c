@@ -101,11 +101,21 @@ static void figures(cd_api_limits *l, cd_db *db, int64_t account_id, int64_t now
 int cd_api_limits_check(cd_api_limits *l, cd_req *req, cd_db *db, const cd_principal *who,
                         cd_err *err)
 {
+    return cd_api_limits_check_or(l, req, db, who, 0, 0, err);
+}
+
+int cd_api_limits_check_or(cd_api_limits *l, cd_req *req, cd_db *db, const cd_principal *who,
+                           int def_limit, int def_window_s, cd_err *err)
+{
     if (l == NULL)
         return 0;
     int64_t now_ms = cd_monotonic_us() / 1000;
     int limit, window_s;
     figures(l, db, who->account.id, now_ms, &limit, &window_s);
+    if (limit <= 0 || window_s <= 0) { /* the account set none (it cannot set 0) */
+        limit = def_limit;
+        window_s = def_window_s;
+    }
     if (limit <= 0 || window_s <= 0)
         return 0;
     char key[64];

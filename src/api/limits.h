@@ -25,6 +25,10 @@ int cd_api_limits_check(cd_api_limits *l, cd_req *req, cd_db *db, const cd_princ
 /* Counts one request of an unauthenticated route from the request's client address, like
  * cd_api_limits_check. l NULL or no public limit: always 0. */
 int cd_api_limits_check_ip(cd_api_limits *l, cd_req *req, cd_err *err);
+/* issue 10: the same, with the limit a surface applies when the account's settings have no
+ * "rate_limit" (ProTexting: 60 per second); 0/0: none, as cd_api_limits_check. */
+int cd_api_limits_check_or(cd_api_limits *l, cd_req *req, cd_db *db, const cd_principal *who,
+                           int def_limit, int def_window_s, cd_err *err);
 
 /* Makes every cached figure stale: call once a settings change has committed. */
 void cd_api_limits_changed(cd_api_limits *l);

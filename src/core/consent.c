@@ -10,6 +10,7 @@
 
 #include "core/ledger.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 #define MAX_SCOPE_ID 9007199254740991LL /* 2^53 - 1: survives every JSON client */
 
@@ -226,5 +227,75 @@ int cd_consent_state(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope
     int rc;
     cd_scope_format(scope, name);
     *out = stored_state(db, account_id, contact_id, name, err, &rc);
+    return rc;
+}
+
+/* ---- issue 10: how an opt-out of everything was made ---- */
+
+int cd_consent_optout_via_api(cd_db *db, int64_t account_id, int64_t contact_id, bool *via_api,
+                              int64_t *at_ms, cd_err *err)
+{
+    cd_event *ev = cd_xmalloc(sizeof *ev); /* ~1.5 KB: kept off small thread stacks */
+    cd_err e;
+    int rc = 0;
+    *via_api = false;
+    if (at_ms)
+        *at_ms = 0;
+    if (cd_store_event_last(db, account_id, contact_id, "all", ev, &e) == 0) {
+        /* Only a surface that opts out on the caller's word, over its API, counts: a STOP
+         * by SMS (channel "sms") is the person's own, and only they may undo it. */
+        bool api_surface =
+            strcmp(ev->surface, "protexting") == 0 || strcmp(ev->surface, "native") == 0;
+        *via_api = strcmp(ev->new_state, "opted_out") == 0 && api_surface &&
+                   strcmp(ev->channel, "api") == 0;
+        if (at_ms)
+            *at_ms = ev->created_ms;
+    } else if (e.code != CD_ENOTFOUND) {
+        if (err)
+            *err = e;
+        rc = -1;
+    }
+    free(ev);
+    return rc;
+}
+
+int cd_consent_undo_api_optout(cd_db *db, int64_t account_id, const cd_contact *contact,
+                               const cd_provenance *p, bool *undone, cd_err *err)
+{
+    cd_event *ev = cd_xmalloc(sizeof *ev);
+    cd_state all = CD_STATE_NONE;
+    bool via_api = false;
+    int rc = -1;
+    *undone = false;
+    if (cd_consent_state(db, account_id, contact->id, (cd_scope){.kind = CD_SCOPE_ALL}, &all,
+                         err) != 0)
+        goto done;
+    if (all != CD_STATE_OPTED_OUT) { /* nothing to undo: a retry after success lands here */
+        rc = 0;
+        goto done;
+    }
+    if (cd_consent_optout_via_api(db, account_id, contact->id, &via_api, NULL, err) != 0 ||
+        cd_store_event_last(db, account_id, contact->id, "all", ev, err) != 0)
+        goto done;
+    if (!via_api) {
+        cd_fail_reason(err, CD_ECONFLICT, "opted_out_by_sms", "phone",
+                       "the contact opted out by SMS; only they can undo that, by texting START");
+        goto done;
+    }
+    /* Back to what the opt-out replaced: the opted-in or pending "all" it overlaid, or no
+     * state at all, so that the contact's group consents count again as they were. */
+    cd_state old = cd_state_parse(ev->old_state);
+    if (old == CD_STATE_OPTED_IN || old == CD_STATE_PENDING) {
+        rc = cd_consent_set(db, account_id, contact, (cd_scope){.kind = CD_SCOPE_ALL}, old,
+                            CD_CONSENT_OVERRIDE, p, NULL, NULL, err);
+    } else {
+        rc = cd_store_consent_delete(db, account_id, contact->id, "all", err);
+        if (rc == 0)
+            rc = cd_ledger_append(db, account_id, contact, "all", "opted_out", "none", p,
+                                  cd_now_ms(), NULL, err);
+    }
+    *undone = rc == 0;
+done:
+    free(ev);
     return rc;
 }

@@ -77,4 +77,18 @@ int cd_consent_check(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope
  * account. */
 int cd_scope_exists(cd_db *db, int64_t account_id, cd_scope scope, const char *field, cd_err *err);
 
+/* issue 10: *via_api is true when the newest event of the contact at scope "all" is an
+ * opt-out made through an API (surface "protexting" or "native", channel "api") rather than
+ * by SMS: ProTexting's OptedOutViaApi, which the API may undo and ask again. *at_ms (may be
+ * NULL) receives that event's time (0 without events). */
+int cd_consent_optout_via_api(cd_db *db, int64_t account_id, int64_t contact_id, bool *via_api,
+                              int64_t *at_ms, cd_err *err);
+
+/* issue 10: undoes an opt-out of "all" made through the API (cd_consent_optout_via_api):
+ * "all" goes back to the state the opt-out replaced (opted_in or pending), or to none, with
+ * its ledger event. *undone says whether anything changed: a contact not opted out of all
+ * is left alone (0). One who opted out by SMS is CD_ECONFLICT "opted_out_by_sms". */
+int cd_consent_undo_api_optout(cd_db *db, int64_t account_id, const cd_contact *contact,
+                               const cd_provenance *p, bool *undone, cd_err *err);
+
 #endif

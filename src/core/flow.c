@@ -79,6 +79,7 @@ static void build_flow(const cd_account *a, const cd_contact *c, const cd_flow_i
     snprintf(out->channel, sizeof out->channel, "%s", in->channel);
     snprintf(out->email, sizeof out->email, "%s", in->email ? in->email : "");
     snprintf(out->status, sizeof out->status, "pending");
+    out->confirm_text = in->confirm_text && *in->confirm_text ? strdup(in->confirm_text) : NULL;
     out->created_ms = out->updated_ms = now;
     out->expires_ms = now + ttl;
 }
@@ -104,31 +105,93 @@ static int queue_cta(cd_db *db, const cd_account *a, const json_t *settings, con
     return 0;
 }
 
+/* issue 10: true when every scope of the flow is opted in already. */
+static int all_opted_in(cd_db *db, const cd_account *a, const cd_contact *c, const json_t *scopes,
+                        bool *yes, cd_err *err)
+{
+    size_t i;
+    json_t *sv;
+    *yes = true;
+    json_array_foreach (scopes, i, sv) {
+        cd_scope scope;
+        const char *reason;
+        if (cd_scope_parse(json_string_value(sv), "scopes", &scope, err) != 0 ||
+            cd_consent_check(db, a->id, c->id, scope, &reason, err) != 0)
+            return -1;
+        if (!cd_consent_reason_allows(reason))
+            *yes = false;
+    }
+    return 0;
+}
+
+/* Whether contact c is asked at all (*ask). Someone who opted out of everything is not,
+ * unless (issue 10) that opt-out came through the API and the caller admits it; with
+ * record_refused_cta the CTA they are not sent is stored refused, into *cta. */
+static int should_ask(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd_contact *c,
+                      const json_t *settings, const char *text, bool *ask, cd_message *cta,
+                      cd_err *err)
+{
+    cd_state all;
+    bool via_api = false, opted_in;
+    *ask = true;
+    if (cd_consent_state(db, a->id, c->id, (cd_scope){.kind = CD_SCOPE_ALL}, &all, err) != 0)
+        return -1;
+    if (all == CD_STATE_OPTED_OUT) {
+        if (in->admit_api_optout &&
+            cd_consent_optout_via_api(db, a->id, c->id, &via_api, NULL, err) != 0)
+            return -1;
+        if (via_api)
+            return 0;
+        if (!in->record_refused_cta)
+            return cd_fail_reason(err, CD_ECONFLICT, "opted_out", "phone",
+                                  "the contact opted out of all messages");
+        *ask = false;
+        cd_send_in s = {.to = c->phone,
+                        .text = text,
+                        .scope = json_string_value(json_array_get(in->scopes, 0)),
+                        .kind = "cta",
+                        .category = "transactional",
+                        .contact_id = c->id};
+        return strcmp(in->channel, "sms") == 0
+                   ? cd_message_refuse(db, a, settings, &s, "opted_out", cta, err)
+                   : 0;
+    }
+    if (in->cta != CD_FLOW_CTA_UNLESS_OPTED_IN)
+        return 0;
+    if (all_opted_in(db, a, c, in->scopes, &opted_in, err) != 0)
+        return -1;
+    *ask = !opted_in;
+    return 0;
+}
+
 int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd_provenance *p,
                   cd_flow *out, cd_message *cta, cd_err *err)
 {
     cd_contact c;
     json_t *settings = NULL;
-    cd_state all;
+    bool ask;
     int rc = -1;
     assert(a != NULL && in != NULL && p != NULL && out != NULL);
     assert(in->phone != NULL && in->channel != NULL && json_is_array(in->scopes));
     memset(out, 0, sizeof *out);
+    if (cta)
+        memset(cta, 0, sizeof *cta);
     if (check_cta_text(in, err) != 0 ||
         cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true}, true,
                          &c, NULL, err) != 0)
         return -1;
-    if (cd_store_settings_get(db, a->id, &settings, err) != 0 ||
-        cd_consent_state(db, a->id, c.id, (cd_scope){.kind = CD_SCOPE_ALL}, &all, err) != 0)
+    if (cd_store_settings_get(db, a->id, &settings, err) != 0)
         goto done;
-    if (all == CD_STATE_OPTED_OUT) {
-        cd_fail_reason(err, CD_ECONFLICT, "opted_out", "phone",
-                       "the contact opted out of all messages");
-        goto done;
-    }
     /* The text shown is what the ledger hashes: the CTA when the caller gave none. */
     out->disclosure =
         in->disclosure ? strdup(in->disclosure) : cd_keyword_cta(settings, cd_account_brand(a));
+    if (should_ask(db, a, in, &c, settings, out->disclosure, &ask, cta, err) != 0)
+        goto done;
+    if (!ask) {
+        cd_flow_clear(out); /* nobody is asked: no flow */
+        rc = 0;
+        goto done;
+    }
     cd_provenance prov = *p;
     prov.disclosure = out->disclosure;
     if (mark_pending(db, a, &c, in->scopes, &prov, err) != 0)
@@ -283,6 +346,42 @@ int cd_flow_cancel_contact(cd_db *db, int64_t account_id, int64_t contact_id,
 {
     cd_provenance copy = *p; /* each_pending() hands a mutable pointer around */
     return each_pending(db, account_id, contact_id, cancel_one, &copy, NULL, err);
+}
+
+/* ---- issue 10: the confirmation a flow sends ---- */
+
+typedef struct confirm_pick {
+    char *text; /* owned */
+    char scope[CD_SCOPE_LEN];
+    int64_t created_ms;
+} confirm_pick;
+
+static int newest_text(const cd_flow *f, int64_t rowid, void *arg)
+{
+    confirm_pick *best = arg;
+    (void)rowid;
+    if (f->confirm_text == NULL || *f->confirm_text == '\0' || f->expires_ms <= cd_now_ms() ||
+        (best->text && f->created_ms < best->created_ms))
+        return 0;
+    free(best->text);
+    best->text = strdup(f->confirm_text);
+    best->created_ms = f->created_ms;
+    const char *scope = json_string_value(json_array_get(f->scopes, 0));
+    snprintf(best->scope, sizeof best->scope, "%s", scope ? scope : "all");
+    return 0;
+}
+
+int cd_flow_confirm_text(cd_db *db, int64_t account_id, int64_t contact_id, char **text,
+                         char scope[CD_SCOPE_LEN], cd_err *err)
+{
+    confirm_pick best = {0};
+    cd_flow_filter filter = {.status = "pending", .contact_id = contact_id, .limit = 64};
+    int rc = cd_store_flow_list(db, account_id, &filter, newest_text, &best, err);
+    *text = rc == 0 ? best.text : NULL;
+    if (rc != 0)
+        free(best.text);
+    snprintf(scope, CD_SCOPE_LEN, "%s", best.scope);
+    return rc;
 }
 
 static void token_mac(const cd_account *a, int64_t account_id, const char *flow_id, char out[65])

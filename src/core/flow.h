@@ -13,6 +13,12 @@
 #define CD_FLOW_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
 #define CD_FLOW_CTA_MAX_PARTS  4 /* SMS parts of a caller-supplied CTA text */
 
+/* issue 10: when cd_flow_start asks (makes the flow and queues the CTA). */
+enum cd_flow_cta {
+    CD_FLOW_CTA_ALWAYS = 0,      /* every time (native, CURSOR) */
+    CD_FLOW_CTA_UNLESS_OPTED_IN, /* not when every scope is opted in already */
+};
+
 typedef struct cd_flow_in {
     const char *phone;      /* E.164 */
     const json_t *scopes;   /* array of valid scope strings, at least one */
@@ -22,13 +28,24 @@ typedef struct cd_flow_in {
     const char *disclosure; /* the text shown; NULL: the account's CTA text. For "sms" at
                              * most CD_FLOW_CTA_MAX_PARTS parts (CD_EINVAL "text_too_long") */
     int64_t ttl_ms;         /* 0: the account's flow_ttl_days, else 30 days */
+    /* issue 10 (ProTexting): */
+    enum cd_flow_cta cta;     /* when the CTA goes out (and the flow is made) */
+    bool admit_api_optout;    /* ask again a contact whose opt-out of all came through the
+                               * API (cd_consent_optout_via_api) instead of refusing */
+    bool record_refused_cta;  /* another opt-out of all is not an error: the CTA is stored
+                               * refused ("opted_out") and no flow is made */
+    const char *confirm_text; /* sent once, kind "confirmation", when a YES confirms the
+                               * flow (core/inbound.c); NULL: the START keyword reply */
 } cd_flow_in;
 
 /* Starts a flow: marks each scope pending (scopes already opted in, and scopes opted out,
  * are left alone: only the confirmation lifts an opt-out), and
  * for "sms" queues the CTA message. Refuses (CD_ECONFLICT "opted_out") a contact who
  * opted out of everything. cta (may be NULL) receives the CTA message, which is stored
- * refused ("rate_limited") when the number is over its CTA cap: the flow is still made. */
+ * refused ("rate_limited") when the number is over its CTA cap: the flow is still made.
+ * issue 10: in->cta, admit_api_optout and record_refused_cta may decide that nobody is
+ * asked: then 0 is returned with no flow made (out->id is ""), and cta receives the
+ * refused CTA if one was stored (else its id is ""). */
 int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd_provenance *p,
                   cd_flow *out, cd_message *cta, cd_err *err);
 /* pending -> confirmed: every scope opted in (an explicit consent: it lifts opt-outs of
@@ -46,6 +63,11 @@ int cd_flow_confirm_contact(cd_db *db, const cd_account *a, int64_t contact_id,
 /* Cancels every pending flow of a contact (a STOP by SMS). */
 int cd_flow_cancel_contact(cd_db *db, int64_t account_id, int64_t contact_id,
                            const cd_provenance *p, cd_err *err);
+
+/* issue 10: the confirm_text of the contact's newest pending flow that has one, before a YES
+ * confirms them (*text: caller frees; NULL when none), and that flow's first scope. */
+int cd_flow_confirm_text(cd_db *db, int64_t account_id, int64_t contact_id, char **text,
+                         char scope[CD_SCOPE_LEN], cd_err *err);
 
 /* The signed confirmation link's token: "<account>.<flow id>.<hmac>", HMAC-SHA256 with the
  * account's secret. Writes at most 160 bytes into out. */

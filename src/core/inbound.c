@@ -73,13 +73,63 @@ static int reply(cd_db *db, const cd_account *a, const json_t *settings, cd_keyw
     return rc;
 }
 
+/* issue 10: the confirmation a flow asked for (ProTexting's ConfirmMessage), sent once,
+ * instead of the START reply, from the number they wrote to when it is one of ours. */
+static int send_confirmation(cd_db *db, const cd_account *a, const json_t *settings,
+                             const cd_contact *c, const char *our_number, const char *text,
+                             const char *scope, cd_err *err)
+{
+    cd_sender s;
+    bool ours =
+        our_number && cd_store_sender_get(db, our_number, &s, NULL) == 0 && s.account_id == a->id;
+    cd_send_in in = {.to = c->phone,
+                     .from = ours ? our_number : NULL,
+                     .text = text,
+                     .scope = scope,
+                     .kind = "confirmation",
+                     .category = "transactional",
+                     .contact_id = c->id};
+    return cd_message_queue(db, a, settings, &in, NULL, err);
+}
+
+/* START/YES: confirms the pending flows, or opts in to everything when there are none. */
+static int start(cd_db *db, const cd_account *a, const json_t *settings, const cd_contact *c,
+                 const char *to, const cd_provenance *p, cd_state before, cd_err *err)
+{
+    cd_scope all = {.kind = CD_SCOPE_ALL};
+    char *confirm = NULL, scope[CD_SCOPE_LEN];
+    int confirmed = 0, rc = -1;
+    cd_err e = {0};
+    if (cd_flow_confirm_text(db, a->id, c->id, &confirm, scope, err) != 0 ||
+        cd_flow_confirm_contact(db, a, c->id, p, &confirmed, err) != 0)
+        goto done;
+    if (before == CD_STATE_OPTED_OUT || (confirmed == 0 && before != CD_STATE_OPTED_IN)) {
+        if (cd_consent_set(db, a->id, c, all, CD_STATE_OPTED_IN, CD_CONSENT_OVERRIDE, p, NULL, NULL,
+                           err) != 0)
+            goto done;
+    } else if (confirmed == 0) {
+        rc = 0; /* already subscribed: nothing changed, nothing to confirm */
+        goto done;
+    }
+    rc = confirmed > 0 && confirm ? send_confirmation(db, a, settings, c, to, confirm, scope, &e)
+                                  : reply(db, a, settings, CD_KW_START, c, to, &e);
+    /* A confirmation needs a sender where the keyword reply does not: without one the YES
+     * still counts, answered with the START reply, which is always allowed out. */
+    if (rc != 0 && confirm && strcmp(cd_err_reason(&e), "no_sender") == 0)
+        rc = reply(db, a, settings, CD_KW_START, c, to, &e);
+    if (rc != 0 && err)
+        *err = e;
+done:
+    free(confirm);
+    return rc;
+}
+
 static int apply_keyword(cd_db *db, const cd_account *a, const json_t *settings,
                          cd_keyword_action act, const cd_contact *c, const char *to,
                          const cd_provenance *p, cd_err *err)
 {
     cd_scope all = {.kind = CD_SCOPE_ALL};
     cd_state before;
-    int confirmed = 0;
     if (cd_consent_state(db, a->id, c->id, all, &before, err) != 0)
         return -1;
     switch (act) {
@@ -90,16 +140,7 @@ static int apply_keyword(cd_db *db, const cd_account *a, const json_t *settings,
         /* One confirmation per revocation: a repeated STOP gets no second text. */
         return before == CD_STATE_OPTED_OUT ? 0 : reply(db, a, settings, act, c, to, err);
     case CD_KW_START:
-        if (cd_flow_confirm_contact(db, a, c->id, p, &confirmed, err) != 0)
-            return -1;
-        if (before == CD_STATE_OPTED_OUT || (confirmed == 0 && before != CD_STATE_OPTED_IN)) {
-            if (cd_consent_set(db, a->id, c, all, CD_STATE_OPTED_IN, CD_CONSENT_OVERRIDE, p, NULL,
-                               NULL, err) != 0)
-                return -1;
-        } else if (confirmed == 0) {
-            return 0; /* already subscribed: nothing changed, nothing to confirm */
-        }
-        return reply(db, a, settings, act, c, to, err);
+        return start(db, a, settings, c, to, p, before, err);
     case CD_KW_HELP:
         return reply(db, a, settings, act, c, to, err);
     default:

@@ -156,6 +156,23 @@ static int store_refused(cd_db *db, cd_message *m, const char *reason, cd_err *e
     return cd_store_message_insert(db, m, err);
 }
 
+/* ---- issue 10: a refusal stored before anything is queued ---- */
+
+int cd_message_refuse(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
+                      const char *reason, cd_message *out, cd_err *err)
+{
+    cd_message m;
+    assert(a != NULL && in != NULL && in->to != NULL && reason != NULL);
+    int rc = prepare(db, a, settings, in, &m, err);
+    if (rc == 0)
+        rc = store_refused(db, &m, reason, err);
+    if (rc == 0 && out)
+        *out = m;
+    else
+        cd_message_clear(&m);
+    return rc;
+}
+
 /* ---- caps on consent-exempt messages (issue 8 item 5) ---- */
 
 static const struct {
@@ -370,6 +387,20 @@ int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw
 
 /* ---- claiming ---- */
 
+/* issue 10: a CTA to someone opted out of everything is refused, unless that opt-out was
+ * made through the API: ProTexting asks such a contact again (cd_flow_in.admit_api_optout).
+ * A CTA queued before the opt-out was refused by it (cd_consent_set), so only one queued
+ * since can get here. After a STOP by SMS no CTA ever goes out. */
+static int cta_after_stop(cd_db *db, const cd_message *m, const char **reason, cd_err *err)
+{
+    bool via_api;
+    if (cd_consent_optout_via_api(db, m->account_id, m->contact_id, &via_api, NULL, err) != 0)
+        return -1;
+    if (!via_api)
+        *reason = "opted_out";
+    return 0;
+}
+
 /* issue 8 item 1: consent may have changed since the message was queued (a STOP, or a write
  * that went around cd_consent_set). A send needs consent for its scope now; a CTA asks for
  * consent but must not follow a STOP; keyword replies are what the law allows anyway. */
@@ -397,8 +428,8 @@ static int claim_refusal(cd_db *db, const cd_message *m, const char **reason, cd
         if (cd_consent_state(db, m->account_id, m->contact_id, (cd_scope){.kind = CD_SCOPE_ALL},
                              &all, err) != 0)
             return -1;
-        if (all == CD_STATE_OPTED_OUT)
-            *reason = "opted_out";
+        if (all == CD_STATE_OPTED_OUT && cta_after_stop(db, m, reason, err) != 0)
+            return -1;
     }
     return 0;
 }

@@ -63,6 +63,12 @@ int cd_message_exempt_caps_check(json_t *v, cd_err *err);
 int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_message *out,
                     const char **refused, cd_err *err);
 
+/* issue 10: stores the message `in` describes as refused with `reason` (a CTA to a contact
+ * who texted STOP: "opted_out"), validated as cd_message_queue() would, so that the refusal
+ * is on record. out may be NULL. */
+int cd_message_refuse(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
+                      const char *reason, cd_message *out, cd_err *err);
+
 /* Stores a refused send to a number that is not valid (to is kept as given, shortened). */
 int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw, const char *text,
                               const char *scope, cd_message *out, cd_err *err);

@@ -26,6 +26,7 @@ extern const char cd_sqlite_0003[];
 extern const char cd_sqlite_0004[];
 extern const char cd_sqlite_0005[];
 extern const char cd_sqlite_0006[];
+extern const char cd_sqlite_0007[]; /* issue 10 */
 extern const char cd_sqlite_0008[]; /* issue 12 */
 extern const char cd_sqlite_0010[]; /* issue 14 */
 extern const char cd_sqlite_0013[]; /* issue 11 */
@@ -33,7 +34,8 @@ extern const char cd_sqlite_0013[]; /* issue 11 */
 /* In file-number order: a database's version is the count applied. */
 static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
                                          cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
-                                         cd_sqlite_0008, cd_sqlite_0010, cd_sqlite_0013};
+                                         cd_sqlite_0007, cd_sqlite_0008, cd_sqlite_0010,
+                                         cd_sqlite_0013};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -130,6 +132,9 @@ static const char *const SQL[Q_COUNT] = {
                                "group_id = ?2 AND contact_id IN (SELECT contact_id FROM "
                                "consents WHERE account_id = ?1 AND scope = 'all' AND "
                                "state = 'opted_out')",
+    /* issue 10: served by events_contact (account_id, contact_id, seq) */
+    [Q_EVENT_LAST] = "SELECT " EVENT_COLS " FROM events WHERE account_id = ? AND contact_id = ? "
+                     "AND scope = ? ORDER BY seq DESC LIMIT 1",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_BEGIN_READ] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
@@ -984,6 +989,23 @@ static int sq_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, 
     return cd_sqlite__step_done(d, s, err, "group add member");
 }
 
+/* ---- issue 10: the last event ---- */
+
+static const cd_sqlite__row EVENT_ROW = {read_event, "event", "", "no such event"};
+
+static int sq_event_last(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                         cd_event *out, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_EVENT_LAST, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    bind_text(s, 3, scope);
+    return cd_sqlite__one(d, s, &EVENT_ROW, out, err);
+}
+
 const struct cd_store_ops cd_store__sqlite_ops = {
     .scheme = "sqlite",
     .connect = sq_connect,
@@ -1015,6 +1037,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .event_insert = sq_event_insert,
     .event_list = sq_event_list,
     .event_scan = sq_event_scan,
+    .event_last = sq_event_last,
     .message_insert = cd_sqlite__message_insert,
     .message_count = cd_sqlite__message_count,
     .message_get = cd_sqlite__message_get,

@@ -15,7 +15,7 @@
     "attempts, next_attempt_ms, provider_id, flow_id, category, action"
 #define FLOW_COLS                                                                                  \
     "rowid, id, account_id, contact_id, phone, ext_ref, scopes, channel, email, disclosure, "      \
-    "status, confirmed_via, created_ms, updated_ms, expires_ms"
+    "status, confirmed_via, created_ms, updated_ms, expires_ms, confirm_text"
 
 const char *const cd_sqlite__msg_sql[Q_COUNT] = {
     [Q_MESSAGE_INSERT] = "INSERT INTO messages (id, account_id, to_phone, from_phone, text, "
@@ -74,10 +74,11 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
     [Q_PART_COUNTS] = "SELECT count(*), coalesce(sum(status = 'delivered'), 0), "
                       "coalesce(sum(status <> '' AND status <> 'delivered'), 0) "
                       "FROM message_parts WHERE account_id = ? AND message_id = ?",
-    [Q_FLOW_INSERT] = "INSERT INTO flows (id, account_id, contact_id, phone, ext_ref, scopes, "
-                      "channel, email, disclosure, status, confirmed_via, created_ms, "
-                      "updated_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                      "?11, ?12, ?13, ?14)",
+    [Q_FLOW_INSERT] =
+        "INSERT INTO flows (id, account_id, contact_id, phone, ext_ref, scopes, "
+        "channel, email, disclosure, status, confirmed_via, created_ms, "
+        "updated_ms, expires_ms, confirm_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+        "?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [Q_FLOW_UPDATE] = "UPDATE flows SET status = ?10, confirmed_via = ?11, updated_ms = ?13 "
                       "WHERE account_id = ?2 AND id = ?1",
     [Q_FLOW_GET] = "SELECT " FLOW_COLS " FROM flows WHERE account_id = ? AND id = ?",
@@ -575,6 +576,7 @@ static void read_flow(sqlite3_stmt *s, void *out)
     f->created_ms = sqlite3_column_int64(s, 12);
     f->updated_ms = sqlite3_column_int64(s, 13);
     f->expires_ms = sqlite3_column_int64(s, 14);
+    f->confirm_text = col_dup(s, 15); /* issue 10 */
 }
 
 static void bind_flow(sqlite3_stmt *s, const cd_flow *f)
@@ -596,6 +598,7 @@ static void bind_flow(sqlite3_stmt *s, const cd_flow *f)
     sqlite3_bind_int64(s, 12, f->created_ms);
     sqlite3_bind_int64(s, 13, f->updated_ms);
     sqlite3_bind_int64(s, 14, f->expires_ms);
+    bind_text(s, 15, f->confirm_text ? f->confirm_text : "");
 }
 
 int cd_sqlite__flow_insert(cd_db *db, const cd_flow *f, cd_err *err)

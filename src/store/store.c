@@ -604,12 +604,21 @@ int cd_store_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, i
     return FORWARD(db, err, group_add_member(db, account_id, group_id, contact_id, err));
 }
 
+/* ---- issue 10: the last event ---- */
+
+int cd_store_event_last(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                        cd_event *out, cd_err *err)
+{
+    return FORWARD(db, err, event_last(db, account_id, contact_id, scope, out, err));
+}
+
 /* ---- record helpers ---- */
 
 void cd_flow_clear(cd_flow *f)
 {
     json_decref(f->scopes);
     free(f->disclosure);
+    free(f->confirm_text);
     memset(f, 0, sizeof *f);
 }
 

@@ -174,6 +174,7 @@ typedef struct cd_flow {
     char status[12];  /* pending, confirmed, cancelled, expired */
     char confirmed_via[16];
     int64_t created_ms, updated_ms, expires_ms;
+    char *confirm_text; /* owned; issue 10: sent once a YES confirms; NULL or "": none */
 } cd_flow;
 
 void cd_flow_clear(cd_flow *f);
@@ -338,6 +339,11 @@ int cd_store_event_list(cd_db *db, int64_t account_id, const cd_event_filter *f,
 /* Every event of the account in stored order of seq, for verification. */
 int cd_store_event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, void *arg,
                         cd_err *err);
+/* ---- issue 10: the last event ---- */
+/* The newest event of a contact at `scope` ("all", "group:1"), into *out: CD_ENOTFOUND when
+ * it has none (ProTexting's OptedOutViaApi asks how the last opt-out of "all" was made). */
+int cd_store_event_last(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                        cd_event *out, cd_err *err);
 
 /* ---- outbox ---- */
 

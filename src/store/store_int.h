@@ -47,6 +47,8 @@ struct cd_store_ops {
     int (*event_list)(cd_db *, int64_t, const cd_event_filter *, cd_event_each_fn, void *,
                       cd_err *);
     int (*event_scan)(cd_db *, int64_t, cd_event_each_fn, void *, cd_err *);
+    /* issue 10 */
+    int (*event_last)(cd_db *, int64_t, int64_t, const char *, cd_event *, cd_err *);
     int (*message_insert)(cd_db *, const cd_message *, cd_err *);
     int (*message_count)(cd_db *, int64_t, const char *, const char *, const char *, int64_t, int *,
                          cd_err *);

@@ -164,3 +164,26 @@ int64_t cd_time_quiet_until(int64_t ms, const char *tz, int start_min, int end_m
         return -1;
     return end_local - off;
 }
+
+/* ---- issue 10: local wall-clock time ---- */
+
+int cd_time_format_local(int64_t ms, const char *tz, char out[CD_TIME_LOCAL_LEN])
+{
+    int64_t off = 0;
+    int rc = cd_time__zone_offset(tz, ms, false, &off) != 0 ? -1 : 0;
+    if (rc != 0)
+        off = 0; /* an unknown zone: UTC, and say so */
+    int64_t local = ms + off;
+    int64_t rem = ((local % 1000) + 1000) % 1000;
+    time_t s = (time_t)((local - rem) / 1000);
+    struct tm tm;
+    if (gmtime_r(&s, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+        snprintf(out, CD_TIME_LOCAL_LEN, "0000-00-00 00:00:00");
+        return -1;
+    }
+    if (strftime(out, CD_TIME_LOCAL_LEN, "%Y-%m-%d %H:%M:%S", &tm) != CD_TIME_LOCAL_LEN - 1) {
+        snprintf(out, CD_TIME_LOCAL_LEN, "0000-00-00 00:00:00");
+        return -1;
+    }
+    return rc;
+}

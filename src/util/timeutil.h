@@ -30,6 +30,12 @@ int cd_time_local_minute(int64_t ms, const char *tz);
  * saving change in between is counted; otherwise 0. -1 when the zone is unknown. */
 int64_t cd_time_quiet_until(int64_t ms, const char *tz, int start_min, int end_min);
 
+/* issue 10: "YYYY-MM-DD HH:MM:SS", the wall-clock time at `ms` in `tz` (ProTexting's
+ * DateCreated), into out[CD_TIME_LOCAL_LEN]. 0; -1 when the zone is unknown (then the time
+ * is written in UTC) or the year falls outside 0000..9999 (then "0000-00-00 00:00:00"). */
+#define CD_TIME_LOCAL_LEN 20
+int cd_time_format_local(int64_t ms, const char *tz, char out[CD_TIME_LOCAL_LEN]);
+
 /* For timeutil.c: the zone's offset from UTC (ms) at `ms`, which is a UTC time, or with
  * `local` a wall-clock time in the zone (a time skipped by a DST change counts with the
  * offset before it). -1 when the zone is unknown. */

@@ -139,6 +139,32 @@ CREATE TABLE IF NOT EXISTS events (
   UNIQUE (account_id, seq)
 );
 CREATE INDEX IF NOT EXISTS events_contact ON events (contact_id, seq);
+CREATE TABLE IF NOT EXISTS flows (       -- issue 10: the ProTexting opt-in flow
+  id TEXT PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  contact_id INTEGER NOT NULL REFERENCES contacts(id),
+  phone TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  disclosure TEXT NOT NULL,
+  confirm_text TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flows_contact ON flows (account_id, contact_id, status);
+CREATE TABLE IF NOT EXISTS messages (
+  id TEXT PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  contact_id INTEGER,
+  to_phone TEXT NOT NULL,
+  text TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  status TEXT NOT NULL,
+  flow_id TEXT,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_to ON messages (account_id, to_phone, kind, created_at);
 CREATE TRIGGER IF NOT EXISTS events_append_only_u BEFORE UPDATE ON events
   BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_append_only_d BEFORE DELETE ON events
@@ -291,6 +317,59 @@ function cmdServe(opt) {
     return ev;
   });
 
+  // issue 10: the ProTexting opt-in flow, the same work as consentd's: contact upsert, group
+  // membership, each group not yet opted in marked pending (a chained event each), a flow,
+  // and the CTA queued (after the per-number CTA cap is counted), in one transaction.
+  Object.assign(q, {
+    insertGroup: db.prepare('INSERT INTO groups (account_id, name) VALUES (?, ?)'),
+    addGroup: db.prepare('INSERT OR IGNORE INTO contact_groups (contact_id, group_id) VALUES (?, ?)'),
+    insertFlow: db.prepare(`INSERT INTO flows (id, account_id, contact_id, phone, scopes, disclosure,
+                              confirm_text, status, created_at, expires_at)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`),
+    ctaCount: db.prepare(`SELECT count(*) FROM messages WHERE account_id = ? AND to_phone = ? AND kind = 'cta'
+                            AND created_at >= ? AND status <> 'refused'`).pluck(),
+    insertMessage: db.prepare(`INSERT INTO messages (id, account_id, contact_id, to_phone, text, kind, scope,
+                                 status, flow_id, created_at) VALUES (?, ?, ?, ?, ?, 'cta', ?, ?, ?, ?)`),
+  });
+  const appendEvent = (auth, contactId, phone, scope, oldState, newState, disclosure, req, ts) => {
+    const last = q.lastEvent.get(auth.account_id);
+    const ev = {
+      account_id: auth.account_id, channel: 'sms', contact_id: contactId, created_at: ts,
+      credential_id: auth.key_id, disclosure_sha256: sha256hex(disclosure), ext_ref: null, ip: req.ip ?? null,
+      keyword: null, new_state: newState, old_state: oldState, phone, request_id: req.id, scope,
+      seq: last ? last.seq + 1 : 1, prev_hash: last ? last.hash : GENESIS, session: null, site: null,
+      surface: 'protexting', user_agent: req.headers['user-agent'] ?? null,
+    };
+    ev.hash = sha256hex(JSON.stringify(ev, CANON_KEYS));
+    q.insertEvent.run(ev);
+  };
+  const PT_CTA = 'Reply with YES to confirm your phone number. Msg&Data rates may apply.';
+  const optInFlow = db.transaction((auth, phone, groups, req) => {
+    const ts = now();
+    q.insertContact.run(auth.account_id, phone, ts, ts);
+    const contact = q.contactByPhone.get(auth.account_id, phone);
+    for (const g of groups) q.addGroup.run(contact.id, g);
+    const all = q.consentState.get(contact.id, 'all');
+    const scopes = groups.map((g) => `group:${g}`);
+    let asked = all === 'opted_out' ? [] : scopes.filter((s) => q.consentState.get(contact.id, s) !== 'opted_in');
+    for (const s of asked) {
+      const old = q.consentState.get(contact.id, s) ?? null;
+      if (old === 'opted_out') continue;
+      q.upsertConsent.run(contact.id, s, 'pending', ts);
+      appendEvent(auth, contact.id, phone, s, old, 'pending', PT_CTA, req, ts);
+    }
+    if (asked.length) {
+      const flowId = 'flow_' + crypto.randomBytes(16).toString('hex');
+      q.insertFlow.run(flowId, auth.account_id, contact.id, phone, JSON.stringify(scopes), PT_CTA,
+        'Your phone number is successfully confirmed', ts, new Date(Date.now() + 30 * 86400000).toISOString());
+      const since = new Date(Date.now() - 86400000).toISOString();
+      const over = q.ctaCount.get(auth.account_id, phone, since) >= 5;
+      q.insertMessage.run('msg_' + crypto.randomBytes(16).toString('hex'), auth.account_id, contact.id, phone,
+        PT_CTA, scopes[0], over ? 'refused' : 'queued', flowId, ts);
+    }
+    return { contact, optedOut: all === 'opted_out', groups: q.contactGroups.all(contact.id) };
+  });
+
   // Logs: one JSON line per request on stderr, like consentd's access log (PEER_LOG=0: none).
   const accessLog = process.env.PEER_LOG !== '0';
   const app = fastify({
@@ -342,7 +421,9 @@ function cmdServe(opt) {
     return row && same ? row : undefined;
   };
   app.addHook('onRequest', (req, reply, done) => {
-    const row = authenticate(req.headers.authorization);
+    // issue 10: ProTexting's paths take the key as ?access_token=KEY.
+    const token = req.url.startsWith('/v1/') ? new URL(req.url, 'http://x').searchParams.get('access_token') : null;
+    const row = authenticate(token !== null ? `Bearer ${token}` : req.headers.authorization);
     if (!row) {
       reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('unauthorized', 'missing or invalid API key'));
       return;
@@ -444,6 +525,38 @@ function cmdServe(opt) {
       groups: q.contactGroups.all(row.id),
       created_at: row.created_at,
       updated_at: row.updated_at,
+    };
+  });
+
+  app.post('/api/v1/groups', {
+    schema: { body: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 255 } } } },
+  }, (req, reply) => {
+    const id = Number(q.insertGroup.run(req.auth.account_id, req.body.name).lastInsertRowid);
+    reply.code(201);
+    return { id, name: req.body.name };
+  });
+
+  // issue 10: POST /v1/contacts-opt-in/create, answered in ProTexting's shape (JSON only).
+  app.post('/v1/contacts-opt-in/create', (req, reply) => {
+    const body = req.body && typeof req.body === 'object' ? req.body : {};
+    const errors = [];
+    const phone = normalizePhone(typeof body.PhoneNumber === 'string' && /^[0-9]+$/.test(body.PhoneNumber)
+      ? '+' + body.PhoneNumber : body.PhoneNumber, req.auth.region);
+    if (!phone) errors.push({ field: 'PhoneNumber', message: 'Phone Number is not a valid phone number.' });
+    const groups = Array.isArray(body.GroupIds) ? body.GroupIds.map(Number) : [];
+    if (!groups.length || groups.some((g) => !Number.isInteger(g) || !q.groupExists.get(req.auth.account_id, g))) {
+      errors.push({ field: 'GroupIds', message: 'Group Ids contains an unknown group.' });
+    }
+    if (errors.length) return reply.code(422).send(errors);
+    const r = optInFlow(req.auth, phone, groups, req);
+    reply.code(201).header('cache-control', 'no-store, no-cache, must-revalidate, post-check=0, pre-check=0')
+      .header('pragma', 'no-cache');
+    return {
+      Id: r.contact.id, Number: phone.slice(1), OptedOut: r.optedOut ? 1 : 0,
+      FirstName: r.contact.first_name ?? '', LastName: r.contact.last_name ?? '', BirthDay: r.contact.birthday ?? '0000-00-00',
+      Email: r.contact.email ?? '', Zip: r.contact.zip ?? '', City: r.contact.city ?? '',
+      DateCreated: r.contact.created_at.replace('T', ' ').slice(0, 19), DateUpdated: r.contact.updated_at.replace('T', ' ').slice(0, 19),
+      GroupIds: r.groups, CustomFieldIds: [],
     };
   });
 
