@@ -217,11 +217,15 @@ const char *cd_req_id(const cd_req *req)
 
 const char *cd_req_header(cd_req *req, const char *name)
 {
+    if (req->conn == NULL) /* capture mode (the pre-rendered 408): no request head */
+        return NULL;
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *cd_req_query(cd_req *req, const char *name)
 {
+    if (req->conn == NULL)
+        return NULL;
     return cd_http__unescape_late(
         req, MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name));
 }
