@@ -27,10 +27,11 @@ extern const char cd_sqlite_0004[];
 extern const char cd_sqlite_0005[];
 extern const char cd_sqlite_0006[];
 extern const char cd_sqlite_0009[]; /* issue 15: jobs */
+extern const char cd_sqlite_0011[]; /* issue 15: webhooks */
 
 static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
                                          cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
-                                         cd_sqlite_0009};
+                                         cd_sqlite_0009, cd_sqlite_0011};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -1018,4 +1019,15 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .job_requeue = cd_sqlite__job_requeue,
     .job_next_due = cd_sqlite__job_next_due,
     .job_delete = cd_sqlite__job_delete,
+    /* ---- issue 15: webhooks ---- */
+    .webhook_endpoint_put = cd_sqlite__webhook_endpoint_put,
+    .webhook_endpoint_get = cd_sqlite__webhook_endpoint_get,
+    .webhook_endpoint_list = cd_sqlite__webhook_endpoint_list,
+    .webhook_endpoint_delete = cd_sqlite__webhook_endpoint_delete,
+    .webhook_event_insert = cd_sqlite__webhook_event_insert,
+    .webhook_delivery_insert = cd_sqlite__webhook_delivery_insert,
+    .webhook_delivery_update = cd_sqlite__webhook_delivery_update,
+    .webhook_delivery_get = cd_sqlite__webhook_delivery_get,
+    .webhook_delivery_list = cd_sqlite__webhook_delivery_list,
+    .webhook_target = cd_sqlite__webhook_target,
 };

@@ -100,6 +100,18 @@ enum q {
     Q_JOB_REQUEUE,
     Q_JOB_NEXT_DUE,
     Q_JOB_NEXT_DUE_ANY,
+    /* ---- issue 15: webhooks (sqlite_webhook.c prepares these itself) ---- */
+    Q_WH_ENDPOINT_INSERT,
+    Q_WH_ENDPOINT_UPDATE,
+    Q_WH_ENDPOINT_GET,
+    Q_WH_ENDPOINT_LIST,
+    Q_WH_ENDPOINT_DELETE,
+    Q_WH_EVENT_INSERT,
+    Q_WH_DELIVERY_INSERT,
+    Q_WH_DELIVERY_UPDATE,
+    Q_WH_DELIVERY_GET,
+    Q_WH_DELIVERY_LIST,
+    Q_WH_TARGET,
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
     Q_BEGIN_READ,
@@ -271,5 +283,23 @@ int cd_sqlite__job_requeue(cd_db *db, int64_t lease_before_ms, int64_t now_ms, i
                            cd_err *err);
 int cd_sqlite__job_next_due(cd_db *db, const char *kind, int64_t *out_ms, cd_err *err);
 int cd_sqlite__job_delete(cd_db *db, int64_t id, cd_err *err);
+
+/* ---- issue 15: sqlite_webhook.c, the webhook tables ---- */
+int cd_sqlite__webhook_endpoint_put(cd_db *db, const cd_webhook_endpoint *e, cd_err *err);
+int cd_sqlite__webhook_endpoint_get(cd_db *db, int64_t account_id, const char *id,
+                                    cd_webhook_endpoint *out, cd_err *err);
+int cd_sqlite__webhook_endpoint_list(cd_db *db, int64_t account_id,
+                                     cd_webhook_endpoint_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__webhook_endpoint_delete(cd_db *db, int64_t account_id, const char *id,
+                                       int64_t now_ms, cd_err *err);
+int cd_sqlite__webhook_event_insert(cd_db *db, const cd_webhook_event *ev, cd_err *err);
+int cd_sqlite__webhook_delivery_insert(cd_db *db, cd_webhook_delivery *d, cd_err *err);
+int cd_sqlite__webhook_delivery_update(cd_db *db, const cd_webhook_delivery *d, cd_err *err);
+int cd_sqlite__webhook_delivery_get(cd_db *db, int64_t account_id, int64_t id,
+                                    cd_webhook_delivery *out, cd_err *err);
+int cd_sqlite__webhook_delivery_list(cd_db *db, int64_t account_id,
+                                     const cd_webhook_delivery_filter *f,
+                                     cd_webhook_delivery_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__webhook_target(cd_db *db, int64_t delivery_id, cd_webhook_target *out, cd_err *err);
 
 #endif

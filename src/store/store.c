@@ -615,3 +615,58 @@ void cd_job_clear(cd_job *j)
     free(j->payload);
     memset(j, 0, sizeof *j);
 }
+
+/* ---- issue 15: webhooks ---- */
+
+int cd_store_webhook_endpoint_put(cd_db *db, const cd_webhook_endpoint *e, cd_err *err)
+{
+    return FORWARD(db, err, webhook_endpoint_put(db, e, err));
+}
+int cd_store_webhook_endpoint_get(cd_db *db, int64_t account_id, const char *id,
+                                  cd_webhook_endpoint *out, cd_err *err)
+{
+    return FORWARD(db, err, webhook_endpoint_get(db, account_id, id, out, err));
+}
+int cd_store_webhook_endpoint_list(cd_db *db, int64_t account_id, cd_webhook_endpoint_each_fn each,
+                                   void *arg, cd_err *err)
+{
+    return FORWARD(db, err, webhook_endpoint_list(db, account_id, each, arg, err));
+}
+int cd_store_webhook_endpoint_delete(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                                     cd_err *err)
+{
+    return FORWARD(db, err, webhook_endpoint_delete(db, account_id, id, now_ms, err));
+}
+int cd_store_webhook_event_insert(cd_db *db, const cd_webhook_event *ev, cd_err *err)
+{
+    return FORWARD(db, err, webhook_event_insert(db, ev, err));
+}
+int cd_store_webhook_delivery_insert(cd_db *db, cd_webhook_delivery *d, cd_err *err)
+{
+    return FORWARD(db, err, webhook_delivery_insert(db, d, err));
+}
+int cd_store_webhook_delivery_update(cd_db *db, const cd_webhook_delivery *d, cd_err *err)
+{
+    return FORWARD(db, err, webhook_delivery_update(db, d, err));
+}
+int cd_store_webhook_delivery_get(cd_db *db, int64_t account_id, int64_t id,
+                                  cd_webhook_delivery *out, cd_err *err)
+{
+    return FORWARD(db, err, webhook_delivery_get(db, account_id, id, out, err));
+}
+int cd_store_webhook_delivery_list(cd_db *db, int64_t account_id,
+                                   const cd_webhook_delivery_filter *f,
+                                   cd_webhook_delivery_each_fn each, void *arg, cd_err *err)
+{
+    return FORWARD(db, err, webhook_delivery_list(db, account_id, f, each, arg, err));
+}
+int cd_store_webhook_target(cd_db *db, int64_t delivery_id, cd_webhook_target *out, cd_err *err)
+{
+    return FORWARD(db, err, webhook_target(db, delivery_id, out, err));
+}
+
+void cd_webhook_endpoint_clear(cd_webhook_endpoint *e)
+{
+    json_decref(e->events);
+    memset(e, 0, sizeof *e);
+}

@@ -487,4 +487,90 @@ int cd_store_job_next_due(cd_db *db, const char *kind, int64_t *out_ms, cd_err *
 /* Deletes a job whatever its status (its owner dropped the work). CD_ENOTFOUND if none. */
 int cd_store_job_delete(cd_db *db, int64_t id, cd_err *err);
 
+/* ---- issue 15: webhooks (core/events.h queues them, delivery/webhook.h delivers) ---- */
+
+typedef struct cd_webhook_endpoint {
+    char id[32]; /* "wh_" + 24 hex */
+    int64_t account_id;
+    char url[512];
+    char url2[512];  /* failover after 3 failed attempts on url; "" = none */
+    json_t *events;  /* owned: array of event types; empty = every type */
+    char secret[80]; /* signs deliveries; never returned by the API after creation */
+    bool enabled;
+    char profile[40]; /* a messaging profile's uuid when these are its callback URLs */
+    int64_t created_ms, updated_ms, deleted_ms;
+} cd_webhook_endpoint;
+
+void cd_webhook_endpoint_clear(cd_webhook_endpoint *e);
+
+/* Inserts e, or updates the account's endpoint with e->id (url, url2, events, secret,
+ * enabled, profile, updated_ms). */
+int cd_store_webhook_endpoint_put(cd_db *db, const cd_webhook_endpoint *e, cd_err *err);
+/* A deleted endpoint is CD_ENOTFOUND, like another account's. */
+int cd_store_webhook_endpoint_get(cd_db *db, int64_t account_id, const char *id,
+                                  cd_webhook_endpoint *out, cd_err *err);
+typedef int (*cd_webhook_endpoint_each_fn)(const cd_webhook_endpoint *e, void *arg);
+/* The account's endpoints that are not deleted, oldest first. */
+int cd_store_webhook_endpoint_list(cd_db *db, int64_t account_id, cd_webhook_endpoint_each_fn each,
+                                   void *arg, cd_err *err);
+/* Marks it deleted (kept for the deliveries that name it). CD_ENOTFOUND if none. */
+int cd_store_webhook_endpoint_delete(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                                     cd_err *err);
+
+typedef struct cd_webhook_event {
+    char id[32]; /* "evt_" + 24 hex */
+    int64_t account_id;
+    char type[32];
+    const char *body; /* borrowed: the JSON delivered */
+    int64_t created_ms;
+} cd_webhook_event;
+
+int cd_store_webhook_event_insert(cd_db *db, const cd_webhook_event *ev, cd_err *err);
+
+typedef struct cd_webhook_delivery {
+    int64_t id;
+    int64_t account_id;
+    char event_id[32], event_type[32], endpoint_id[32];
+    char status[12]; /* "pending", "delivered", "dead" */
+    int attempts;
+    int last_code; /* the receiver's last HTTP status, 0 = none */
+    char last_error[256];
+    char last_url[12]; /* "primary", "failover", "" before the first attempt */
+    int64_t next_ms;   /* pending: when the next attempt is due */
+    int64_t job_id;
+    int64_t created_ms, updated_ms, delivered_ms;
+} cd_webhook_delivery;
+
+/* Sets d->id. */
+int cd_store_webhook_delivery_insert(cd_db *db, cd_webhook_delivery *d, cd_err *err);
+/* Rewrites status, attempts, last_code, last_error, last_url, next_ms, job_id, updated_ms
+ * and delivered_ms of the account's delivery d->id. CD_ENOTFOUND if none. */
+int cd_store_webhook_delivery_update(cd_db *db, const cd_webhook_delivery *d, cd_err *err);
+int cd_store_webhook_delivery_get(cd_db *db, int64_t account_id, int64_t id,
+                                  cd_webhook_delivery *out, cd_err *err);
+
+typedef struct cd_webhook_delivery_filter {
+    const char *status;      /* NULL = any */
+    const char *event_id;    /* NULL = any */
+    const char *event_type;  /* NULL = any */
+    const char *endpoint_id; /* NULL = any */
+    int64_t from_ms, to_ms;  /* created in [from, to); 0 = open */
+    int64_t after_id;        /* cursor: ids greater than this (oldest first) */
+    int limit;
+} cd_webhook_delivery_filter;
+typedef int (*cd_webhook_delivery_each_fn)(const cd_webhook_delivery *d, void *arg);
+int cd_store_webhook_delivery_list(cd_db *db, int64_t account_id,
+                                   const cd_webhook_delivery_filter *f,
+                                   cd_webhook_delivery_each_fn each, void *arg, cd_err *err);
+
+/* What one attempt needs, by delivery id alone (system-level: a job knows only that). */
+typedef struct cd_webhook_target {
+    cd_webhook_delivery d;
+    char url[512], url2[512], secret[80];
+    bool enabled, deleted;
+    char *body; /* owned */
+} cd_webhook_target;
+
+int cd_store_webhook_target(cd_db *db, int64_t delivery_id, cd_webhook_target *out, cd_err *err);
+
 #endif

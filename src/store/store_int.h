@@ -95,6 +95,18 @@ struct cd_store_ops {
     int (*job_requeue)(cd_db *, int64_t, int64_t, int *, cd_err *);
     int (*job_next_due)(cd_db *, const char *, int64_t *, cd_err *);
     int (*job_delete)(cd_db *, int64_t, cd_err *);
+    /* ---- issue 15: webhooks ---- */
+    int (*webhook_endpoint_put)(cd_db *, const cd_webhook_endpoint *, cd_err *);
+    int (*webhook_endpoint_get)(cd_db *, int64_t, const char *, cd_webhook_endpoint *, cd_err *);
+    int (*webhook_endpoint_list)(cd_db *, int64_t, cd_webhook_endpoint_each_fn, void *, cd_err *);
+    int (*webhook_endpoint_delete)(cd_db *, int64_t, const char *, int64_t, cd_err *);
+    int (*webhook_event_insert)(cd_db *, const cd_webhook_event *, cd_err *);
+    int (*webhook_delivery_insert)(cd_db *, cd_webhook_delivery *, cd_err *);
+    int (*webhook_delivery_update)(cd_db *, const cd_webhook_delivery *, cd_err *);
+    int (*webhook_delivery_get)(cd_db *, int64_t, int64_t, cd_webhook_delivery *, cd_err *);
+    int (*webhook_delivery_list)(cd_db *, int64_t, const cd_webhook_delivery_filter *,
+                                 cd_webhook_delivery_each_fn, void *, cd_err *);
+    int (*webhook_target)(cd_db *, int64_t, cd_webhook_target *, cd_err *);
 };
 
 /* Every backend's connection struct starts with this header. */
