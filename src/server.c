@@ -28,8 +28,22 @@ static void on_commit(void *arg, int batch, double seconds)
  * line per kind: webhook deliveries, CURSOR's mail). */
 static int jobs_start(cd_server *srv, cd_err *err)
 {
-    (void)srv;
+    const cd_config *cfg = &srv->cfg;
+    cd_webhook_config wc = {.schedule_ms = cfg->webhook_schedule_ms,
+                            .nschedule = cfg->webhook_schedule_n,
+                            .allow_private = cfg->allow_private_webhooks};
+    srv->webhook = cd_webhook_start(srv->store, srv->jobs, &wc, err);
+    if (srv->webhook == NULL)
+        return -1;
     return cd_jobs_start(srv->jobs, err);
+}
+
+/* The job worker first (it waits a little for attempts in flight), then what runs them. */
+static void jobs_halt(cd_server *srv)
+{
+    cd_jobs_halt(srv->jobs);
+    cd_webhook_stop(srv->webhook);
+    srv->webhook = NULL;
 }
 
 /* Open files kept out of the HTTP connection limit: SQLite (database, WAL and shared
@@ -106,7 +120,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
      * the writer reads it); the outbox it kicks is published atomically once it exists. */
     cd_store_on_commit(srv->store, on_commit, srv);
     if (ledger_key_setup(srv->store, cfg, err) != 0 || jobs_start(srv, err) != 0) {
-        cd_jobs_halt(srv->jobs);
+        jobs_halt(srv);
         cd_store_close(srv->store);
         cd_jobs_stop(srv->jobs);
         return -1;
@@ -116,7 +130,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
                            .http_url = cfg->http_sms_url[0] ? cfg->http_sms_url : NULL};
     srv->outbox = cd_outbox_start(srv->store, &oc, err);
     if (srv->outbox == NULL) {
-        cd_jobs_halt(srv->jobs);
+        jobs_halt(srv);
         cd_store_close(srv->store);
         cd_jobs_stop(srv->jobs);
         return -1;
@@ -129,7 +143,8 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
                             .metrics = metrics,
                             .metrics_arg = srv,
                             .limits = cd_api_limits_new(),
-                            .jobs = srv->jobs};
+                            .jobs = srv->jobs,
+                            .allow_private_webhooks = cfg->allow_private_webhooks};
     cd_api_routes(srv->router, &srv->api);
     cd_http_config hc = {.host = cfg->host,
                          .port = cfg->port,
@@ -153,7 +168,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
         cd_router_free(srv->router);
         cd_api_limits_free(srv->api.limits);
         srv->api.limits = NULL;
-        cd_jobs_halt(srv->jobs);
+        jobs_halt(srv);
         cd_outbox_halt(srv->outbox);
         cd_store_close(srv->store);
         atomic_store(&srv->kick, NULL);
@@ -176,7 +191,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
 void cd_server_stop(cd_server *srv)
 {
     cd_http_stop(srv->http);
-    cd_jobs_halt(srv->jobs);
+    jobs_halt(srv);
     /* The worker writes through the store, so it halts before the store closes; the
      * writer may still kick it until then, which is why it is freed only afterwards. */
     cd_outbox_halt(srv->outbox);
@@ -204,6 +219,7 @@ void cd_server_metrics(cd_server *srv, cd_buf *out)
                   "Time to run and durably commit one batch.");
     cd_outbox_metrics(srv->outbox, out);
     cd_jobs_metrics(srv->jobs, out);
+    cd_webhook_metrics(srv->webhook, out);
     cd_buf_printf(out, "# TYPE consentd_uptime_seconds gauge\nconsentd_uptime_seconds %.3f\n",
                   (double)(cd_now_ms() - srv->started_ms) / 1000.0);
 }
