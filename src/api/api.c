@@ -4,10 +4,12 @@
 
 #include "api/native.h"
 #include "api/ops.h"
+#include "api/webhooks.h"
 
 static const cd_api_surface_entry surfaces[] = {
     {"ops", cd_api_ops_routes},
     {"native", cd_api_native_routes},
+    {"webhooks", cd_api_webhooks_routes}, /* issue 15 */
 };
 
 void cd_api_routes(cd_router *r, const cd_api_env *env)

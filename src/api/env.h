@@ -4,6 +4,7 @@
 #ifndef CD_API_ENV_H
 #define CD_API_ENV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "delivery/jobs.h"
@@ -32,6 +33,8 @@ typedef struct cd_api_env {
     /* issue 15: the job queue (borrowed), for a surface that waits for a job's first
      * attempt (cd_jobs_watch); NULL in tests that build no server. */
     cd_jobs *jobs;
+    /* issue 15: endpoint URLs may name private addresses (--allow-private-webhooks). */
+    bool allow_private_webhooks;
 } cd_api_env;
 
 /* The route context for `env` (cd_router_add takes a void *): handlers read it back
