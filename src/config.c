@@ -17,6 +17,26 @@ static int parse_count(const char *v, int *out)
     return 0;
 }
 
+/* "LIMIT/SECONDS" (or "0": none) -> the public routes' limit per client address. */
+int cd_config_set_public_limit(cd_config *cfg, const char *v)
+{
+    if (strcmp(v, "0") == 0) {
+        cfg->public_limit = cfg->public_window_s = 0;
+        return 0;
+    }
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end != '/' || n < 1 || n > 1000000)
+        return -1;
+    const char *w = end + 1;
+    long s = strtol(w, &end, 10);
+    if (end == w || *end != '\0' || s < 1 || s > 86400)
+        return -1;
+    cfg->public_limit = (int)n;
+    cfg->public_window_s = (int)s;
+    return 0;
+}
+
 int cd_config_set_listen(cd_config *cfg, const char *listen)
 {
     const char *colon = strrchr(listen, ':');
@@ -106,6 +126,11 @@ void cd_config_defaults(cd_config *cfg)
     env_uint("CONSENTD_MAX_CONNECTIONS", &cfg->max_connections, 1);
     env_uint("CONSENTD_MAX_CONNS_PER_IP", &cfg->max_conns_per_ip, 0);
     env_uint("CONSENTD_REQUEST_TIMEOUT", &cfg->request_timeout, 0);
+    cfg->public_limit = 600; /* issue 9 part 5: a person or a scraper never needs more */
+    cfg->public_window_s = 60;
+    v = getenv("CONSENTD_PUBLIC_RATE_LIMIT");
+    if (v && *v && cd_config_set_public_limit(cfg, v) != 0)
+        fprintf(stderr, "consentd: ignoring invalid CONSENTD_PUBLIC_RATE_LIMIT=%s\n", v);
     /* issue 8 item 7: the writer's backpressure (store.h cd_store_set_limits). */
     cfg->writer_queue = CD_STORE_QUEUE_DEFAULT;
     cfg->writer_deadline_ms = CD_STORE_DEADLINE_MS_DEFAULT;
@@ -196,6 +221,11 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
         } else if ((v = flag_value("--request-timeout", &i, argc, argv))) {
             if (flag_uint("--request-timeout", v, &cfg->request_timeout, 0) != 0)
                 return -1;
+        } else if ((v = flag_value("--public-rate-limit", &i, argc, argv))) {
+            if (cd_config_set_public_limit(cfg, v) != 0) {
+                fprintf(stderr, "consentd: --public-rate-limit wants LIMIT/SECONDS or 0\n");
+                return -1;
+            }
         } else if ((v = flag_value("--writer-queue", &i, argc, argv))) {
             if (parse_count(v, &cfg->writer_queue) != 0)
                 return bad_count("--writer-queue");

@@ -22,6 +22,8 @@ typedef struct cd_config {
     unsigned max_connections;  /* open HTTP connections; capped below the open-file limit */
     unsigned max_conns_per_ip; /* open HTTP connections from one address; 0 = no limit */
     unsigned request_timeout;  /* seconds for a request's head and body (408); 0 = none */
+    int public_limit;          /* requests per client address on public routes; 0 = none */
+    int public_window_s;       /* ... per this many seconds */
     /* issue 14 (and the webhooks issue): callback URLs may point at loopback or private
      * addresses (--allow-private-webhooks, CONSENTD_ALLOW_PRIVATE_WEBHOOKS=1). */
     bool allow_private_webhooks;
@@ -35,15 +37,17 @@ typedef struct cd_config {
  * CONSENTD_MAX_BODY, CONSENTD_LOG_REQUESTS, CONSENTD_TRANSPORT, CONSENTD_SMPP_URL,
  * CONSENTD_HTTP_SMS_URL, CONSENTD_PUBLIC_URL, CONSENTD_WRITER_QUEUE,
  * CONSENTD_WRITER_DEADLINE_MS, CONSENTD_LEDGER_KEY, CONSENTD_MAX_CONNECTIONS,
- * CONSENTD_MAX_CONNS_PER_IP, CONSENTD_REQUEST_TIMEOUT, CONSENTD_WEBHOOK_SCHEDULE,
- * CONSENTD_ALLOW_PRIVATE_WEBHOOKS). */
+ * CONSENTD_MAX_CONNS_PER_IP, CONSENTD_REQUEST_TIMEOUT, CONSENTD_PUBLIC_RATE_LIMIT,
+ * CONSENTD_WEBHOOK_SCHEDULE, CONSENTD_ALLOW_PRIVATE_WEBHOOKS). */
 void cd_config_defaults(cd_config *cfg);
 /* "127.0.0.1:8080" -> host and port. */
 int cd_config_set_listen(cd_config *cfg, const char *listen);
+/* "LIMIT/SECONDS" (e.g. "600/60") or "0" (none) -> public_limit/public_window_s; -1 if bad. */
+int cd_config_set_public_limit(cd_config *cfg, const char *v);
 /* Consumes the common flags (--db, --listen, --threads, --max-body, --quiet, --transport,
  * --smpp, --http-sms, --public-url, --writer-queue, --writer-deadline-ms, --ledger-key,
- * --max-connections, --max-conns-per-ip, --request-timeout, --webhook-schedule,
- * --allow-private-webhooks) from argv,
+ * --max-connections, --max-conns-per-ip, --request-timeout, --public-rate-limit,
+ * --webhook-schedule, --allow-private-webhooks) from argv,
  * compacting it; returns the new argc, or -1 with a message on stderr. */
 int cd_config_parse_flags(cd_config *cfg, int argc, char **argv);
 /* The ledger key file: --ledger-key, else ledger.key in the SQLite database's directory

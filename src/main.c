@@ -1,4 +1,4 @@
-/* main.c -- argv -> serve | account | key | token | ledger | migrate | inbound. */
+/* main.c -- argv -> serve | account | key | token | ledger | migrate | inbound | sender. */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <libxml/parser.h>
@@ -16,11 +16,14 @@ static int usage(void)
     fputs("usage: consentd COMMAND [--db URL] ...\n"
           "  serve   [--listen 127.0.0.1:8080] [--db sqlite:PATH] [--threads N] [--quiet]\n"
           "          [--max-body BYTES] [--max-connections 4000] [--max-conns-per-ip 256]\n"
-          "          [--request-timeout 30] [--ledger-key FILE]\n"
+          "          [--request-timeout 30] [--public-rate-limit 600/60] [--ledger-key FILE]\n"
           "  account create NAME [--login EMAIL] [--brand ABBR] [--region US] [--timezone TZ]\n"
           "  account list\n"
           "  key     create|list --account NAME [--name LABEL] | revoke --account NAME KEY_ID\n"
-          "  token   --account NAME [--ttl SECONDS]\n"
+          "  token   --account NAME [--ttl SECONDS] | revoke --account NAME TOKEN\n"
+          "  sender  add --account NAME NUMBER [--type TYPE] [--transport T]\n"
+          "          list --account NAME | release --account NAME NUMBER\n"
+          "          lease --account NAME NUMBER --profile UUID\n"
           "  ledger  verify [--account NAME] [--ledger-key FILE]\n"
           "  export  --account NAME [--contact NUMBER] [--format json|csv]\n"
           "  migrate\n"
@@ -35,10 +38,10 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(cd_config *, int, char **);
-    } commands[] = {{"serve", cd_cli_serve},   {"account", cd_cli_account},
-                    {"key", cd_cli_key},       {"token", cd_cli_token},
-                    {"ledger", cd_cli_ledger}, {"migrate", cd_cli_migrate},
-                    {"export", cd_cli_export}, {"inbound", cd_cli_inbound}};
+    } commands[] = {
+        {"serve", cd_cli_serve},   {"account", cd_cli_account}, {"key", cd_cli_key},
+        {"token", cd_cli_token},   {"ledger", cd_cli_ledger},   {"migrate", cd_cli_migrate},
+        {"export", cd_cli_export}, {"inbound", cd_cli_inbound}, {"sender", cd_cli_sender}};
     cd_config cfg;
     if (argc < 2)
         return usage();

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "core/ledger.h"
+#include "core/profile.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -136,6 +137,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
         return -1;
     }
     atomic_store(&srv->kick, srv->outbox);
+    cd_profile_set_allow_private(cfg->allow_private_webhooks); /* issue 14 */
     srv->router = cd_router_new();
     /* public_url is filled in once the port is known, before the first request. */
     srv->api = (cd_api_env){.store = srv->store,
@@ -145,6 +147,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
                             .limits = cd_api_limits_new(),
                             .jobs = srv->jobs,
                             .allow_private_webhooks = cfg->allow_private_webhooks};
+    cd_api_limits_set_public(srv->api.limits, cfg->public_limit, cfg->public_window_s);
     cd_api_routes(srv->router, &srv->api);
     cd_http_config hc = {.host = cfg->host,
                          .port = cfg->port,

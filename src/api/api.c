@@ -3,6 +3,7 @@
 #include "api/api.h"
 
 #include "api/native.h"
+#include "api/opentact.h"
 #include "api/ops.h"
 #include "api/webhooks.h"
 
@@ -10,6 +11,7 @@ static const cd_api_surface_entry surfaces[] = {
     {"ops", cd_api_ops_routes},
     {"native", cd_api_native_routes},
     {"webhooks", cd_api_webhooks_routes}, /* issue 15 */
+    {"opentact", cd_api_opentact_routes}, /* issue 14 */
 };
 
 void cd_api_routes(cd_router *r, const cd_api_env *env)

@@ -16,6 +16,10 @@
 typedef struct cd_api_limits cd_api_limits;
 cd_api_limits *cd_api_limits_new(void);
 void cd_api_limits_free(cd_api_limits *l); /* NULL is a no-op */
+/* issue 9 part 5: the limit of unauthenticated routes (/healthz, /metrics, the OpenAPI
+ * document, the confirmation page /c/{token}), per client address: `limit` requests per
+ * window_s seconds; 0 for either: none. Call before serving starts. */
+void cd_api_limits_set_public(cd_api_limits *l, int limit, int window_s);
 
 /* What handlers need, instead of the whole server. Every route of every surface gets a
  * pointer to it as its context (cd_req_ctx), so it must outlive the router; the server

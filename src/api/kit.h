@@ -6,8 +6,9 @@
  * A surface describes itself to the kit with a cd_api_surface and passes it to the calls
  * that may answer or refuse. Failures are answered with that descriptor's http surface
  * (cd_surface.reply_error), so a vendor path never answers in native JSON.
- * TODO(lead): once the router offers cd_req_surface(req) (the matched route's surface),
- * the descriptor can be found from the request and the explicit argument dropped. */
+ * The descriptor is passed explicitly rather than found with cd_req_surface(req): that
+ * gives the http surface only, while the kit also needs the surface's kit options
+ * (idempotency, forms), and a route's handler always knows which surface it serves. */
 #ifndef CD_API_KIT_H
 #define CD_API_KIT_H
 

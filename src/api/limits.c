@@ -25,6 +25,7 @@ typedef struct slot {
 
 struct cd_api_limits {
     cd_ratelimit *rl;
+    int public_limit, public_window_s; /* per client address on public routes; 0: none */
     atomic_uint_fast64_t gen;
     pthread_mutex_t locks[LOCKS];
     slot slots[SLOTS];
@@ -111,6 +112,27 @@ int cd_api_limits_check(cd_api_limits *l, cd_req *req, cd_db *db, const cd_princ
     cd_ratelimit_info info;
     snprintf(key, sizeof key, "key:%s", who->credential_id);
     int ok = cd_ratelimit_hit(l->rl, key, limit, window_s, now_ms, &info);
+    cd_req_set_ratelimit(req, &info);
+    return ok ? 0 : cd_ratelimit_fail(err, &info);
+}
+
+void cd_api_limits_set_public(cd_api_limits *l, int limit, int window_s)
+{
+    if (l == NULL)
+        return;
+    l->public_limit = limit;
+    l->public_window_s = window_s;
+}
+
+int cd_api_limits_check_ip(cd_api_limits *l, cd_req *req, cd_err *err)
+{
+    if (l == NULL || l->public_limit <= 0 || l->public_window_s <= 0)
+        return 0;
+    char key[80];
+    cd_ratelimit_info info;
+    snprintf(key, sizeof key, "ip:%s", cd_req_client_ip(req));
+    int ok = cd_ratelimit_hit(l->rl, key, l->public_limit, l->public_window_s,
+                              cd_monotonic_us() / 1000, &info);
     cd_req_set_ratelimit(req, &info);
     return ok ? 0 : cd_ratelimit_fail(err, &info);
 }

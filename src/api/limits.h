@@ -22,6 +22,10 @@
 int cd_api_limits_check(cd_api_limits *l, cd_req *req, cd_db *db, const cd_principal *who,
                         cd_err *err);
 
+/* Counts one request of an unauthenticated route from the request's client address, like
+ * cd_api_limits_check. l NULL or no public limit: always 0. */
+int cd_api_limits_check_ip(cd_api_limits *l, cd_req *req, cd_err *err);
+
 /* Makes every cached figure stale: call once a settings change has committed. */
 void cd_api_limits_changed(cd_api_limits *l);
 

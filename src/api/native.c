@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/guard.h"
+#include "api/limits.h"
 #include "core/account.h"
 #include "core/consent.h"
 #include "core/contact.h"
@@ -89,7 +90,15 @@ static int authenticate(cd_req *req, cd_err *err)
 
 const cd_surface cd_native__surface = {
     .name = "native", .authenticate = authenticate, .reply_error = cd_native__error};
-const cd_surface cd_native__public = {.name = "public", .reply_error = cd_native__error};
+/* issue 9 part 5: public routes authenticate no one, but count against the per-address
+ * limit (--public-rate-limit), answered 429 from the request head. */
+static int public_guard(cd_req *req, cd_err *err)
+{
+    return cd_api_limits_check_ip(cd_api_env_of(req)->limits, req, err);
+}
+
+const cd_surface cd_native__public = {
+    .name = "public", .authenticate = public_guard, .reply_error = cd_native__error};
 const cd_api_surface cd_native__kit = {
     .http = &cd_native__surface, .idempotency = true, .forms = false};
 

@@ -11,6 +11,8 @@
 #include "core/flow.h"
 #include "core/inbound.h"
 #include "core/message.h"
+#include "core/pool.h"
+#include "core/profile.h"
 #include "core/usecase.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
@@ -28,7 +30,7 @@ static int fail(cd_req *req, const char *reason, const char *field, const char *
 
 typedef struct send_in {
     char to[CD_PHONE_MAX];
-    const char *to_raw, *text, *scope, *from, *category;
+    const char *to_raw, *text, *scope, *from, *category, *profile;
     bool invalid_number;
     cd_message out;
     const char *refused;
@@ -76,7 +78,8 @@ static int job_send(cd_db *db, cd_api_write_op *w, cd_err *err)
                         .text = in->text,
                         .scope = in->scope,
                         .kind = "send",
-                        .category = in->category};
+                        .category = in->category,
+                        .profile = in->profile};
         rc = cd_message_send(db, &w->who.account, &s, &in->out, &in->refused, err);
     }
     if (rc != 0)
@@ -97,7 +100,8 @@ static int h_send(cd_req *req)
         cd_api_opt_string(o, "text", MAX_TEXT, &in->text, &err) != 0 ||
         cd_api_opt_string(o, "scope", 39, &in->scope, &err) != 0 ||
         cd_api_opt_string(o, "from", 24, &in->from, &err) != 0 ||
-        cd_api_opt_string(o, "category", 15, &in->category, &err) != 0)
+        cd_api_opt_string(o, "category", 15, &in->category, &err) != 0 ||
+        cd_api_opt_string(o, "profile", 36, &in->profile, &err) != 0)
         return cd_native__error(req, &err);
     if (in->text == NULL || *in->text == '\0')
         return fail(req, "invalid_field", "text", "text is required");
@@ -631,12 +635,12 @@ static int h_settings_get(cd_req *req)
 
 /* ---- senders ---- */
 
-static json_t *sender_json(const cd_sender *s, const char *def)
+/* issue 14: with its type, health (core/pool.h) and leasing profile. */
+static json_t *sender_json(cd_db *db, const cd_sender *s, const char *def)
 {
-    return json_pack("{ss so sb so}", "number", s->number, "transport",
-                     cd_native__str_or_null(s->transport), "default",
-                     def && strcmp(def, s->number) == 0, "created_at",
-                     cd_native__time(s->created_ms));
+    bool healthy = true;
+    (void)cd_pool_sender_healthy(db, s->account_id, s->number, &healthy, NULL);
+    return cd_sender_view(s, def && strcmp(def, s->number) == 0, healthy);
 }
 
 static int job_sender_add(cd_db *db, cd_api_write_op *w, cd_err *err)
@@ -647,7 +651,7 @@ static int job_sender_add(cd_db *db, cd_api_write_op *w, cd_err *err)
     if (cd_sender_add(db, &w->who.account, in, &s, &is_default, err) != 0)
         return -1;
     w->status = 201;
-    w->body = sender_json(&s, is_default ? s.number : NULL);
+    w->body = sender_json(db, &s, is_default ? s.number : NULL);
     return 0;
 }
 
@@ -659,8 +663,11 @@ static int h_sender_add(cd_req *req)
     cd_sender_in *in = cd_req_alloc(req, sizeof *in);
     if (cd_api_body(req, &cd_native__kit, &o, &err) != 0 ||
         cd_api_req_string(o, "number", 64, &in->number, &err) != 0 ||
-        cd_api_opt_string(o, "transport", 15, &in->transport, &err) != 0)
+        cd_api_opt_string(o, "transport", 15, &in->transport, &err) != 0 ||
+        cd_api_opt_string(o, "type", 15, &in->type, &err) != 0)
         return cd_native__error(req, &err);
+    if (in->type && !cd_sender_type_valid(in->type)) /* issue 14 */
+        return fail(req, "invalid_field", "type", "type is long_code, toll_free or short_code");
     json_t *def = json_object_get(o, "default");
     if (def && !json_is_boolean(def))
         return fail(req, "invalid_field", "default", "default is true or false");
@@ -674,12 +681,13 @@ static int h_sender_add(cd_req *req)
 typedef struct sender_list {
     json_t *data;
     const char *def;
+    cd_db *db;
 } sender_list;
 
 static int collect_sender(const cd_sender *s, void *arg)
 {
     sender_list *l = arg;
-    json_array_append_new(l->data, sender_json(s, l->def));
+    json_array_append_new(l->data, sender_json(l->db, s, l->def));
     return 0;
 }
 
@@ -691,6 +699,7 @@ static int h_sender_list(cd_req *req)
     cd_db *db = cd_api_reader(req, &err);
     int rc = db ? cd_store_settings_get(db, WHO(req)->account.id, &settings, &err) : -1;
     if (rc == 0) {
+        l.db = db;
         l.def = json_string_value(json_object_get(settings, "default_sender"));
         rc = cd_store_sender_list(db, WHO(req)->account.id, collect_sender, &l, &err);
     }
@@ -749,6 +758,7 @@ void cd_api_native_msg_routes(cd_router *r, const cd_api_env *env)
     cd_router_add(r, "POST", "/api/v1/senders", n, h_sender_add, ctx);
     cd_router_add(r, "GET", "/api/v1/senders", n, h_sender_list, ctx);
     cd_router_add(r, "DELETE", "/api/v1/senders/{number}", n, h_sender_delete, ctx);
+    cd_api_native_pool_routes(r, env); /* issue 14: leases and receipts */
     cd_router_add(r, "GET", "/c/{token}", pub, h_confirm_page, ctx);
     cd_router_add(r, "POST", "/c/{token}", pub, h_confirm_post, ctx);
 }

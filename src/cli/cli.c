@@ -11,6 +11,9 @@
 #include "core/account.h"
 #include "core/contact.h"
 #include "core/ledger.h"
+#include "core/pool.h"
+#include "core/profile.h"
+#include "core/usecase.h"
 #include "server.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -356,11 +359,17 @@ int cd_cli_key(cd_config *cfg, int argc, char **argv)
 
 /* ---- token ---- */
 
+static int token_revoke(cd_config *cfg, int argc, char **argv);
+
 int cd_cli_token(cd_config *cfg, int argc, char **argv)
 {
     static const char *const token_flags[] = {"--account", "--ttl", NULL};
-    if (unknown_flag(argc, argv, token_flags)) {
-        fprintf(stderr, "usage: consentd token --account NAME [--ttl SECONDS]\n");
+    const char *verb = positional(argc, argv, 0);
+    if (verb && strcmp(verb, "revoke") == 0) /* issue 14 */
+        return token_revoke(cfg, argc, argv);
+    if (unknown_flag(argc, argv, token_flags) || verb != NULL) {
+        fprintf(stderr, "usage: consentd token --account NAME [--ttl SECONDS]\n"
+                        "       consentd token revoke --account NAME TOKEN\n");
         return 2;
     }
     cd_store *s = open_store(cfg);
@@ -627,4 +636,170 @@ int cd_cli_migrate(cd_config *cfg, int argc, char **argv)
     print_json(json_pack("{sb si}", "ok", 1, "schema", cd_store_schema_version(s)));
     cd_store_close(s);
     return 0;
+}
+
+/* ---- issue 14: token revoke, sender add|list|lease|release ---- */
+
+typedef struct revoke_job {
+    const cd_account *a;
+    const char *token;
+} revoke_job;
+
+static int job_token_revoke(cd_db *db, void *arg, cd_err *err)
+{
+    revoke_job *j = arg;
+    return cd_jwt_revoke(db, j->a, j->token, err);
+}
+
+/* consentd token revoke --account NAME TOKEN: the token is refused from now on. */
+static int token_revoke(cd_config *cfg, int argc, char **argv)
+{
+    static const char *const flags[] = {"--account", NULL};
+    revoke_job j = {.token = positional(argc, argv, 1)};
+    if (unknown_flag(argc, argv, flags) || j.token == NULL) {
+        fprintf(stderr, "usage: consentd token revoke --account NAME TOKEN\n");
+        return 2;
+    }
+    cd_store *s = open_store(cfg);
+    cd_account a;
+    cd_err err = {0};
+    int rc = 0;
+    if (s == NULL)
+        return 1;
+    if (load_account(s, opt(argc, argv, "--account"), &a) != 0) {
+        cd_store_close(s);
+        return 1;
+    }
+    j.a = &a;
+    if (cd_store_run(s, job_token_revoke, &j, &err) != 0)
+        rc = fail("cannot revoke the token", &err);
+    else
+        print_json(json_pack("{sb}", "revoked", 1));
+    cd_store_close(s);
+    return rc;
+}
+
+typedef struct sender_job {
+    const cd_account *a;
+    const char *verb, *number, *profile;
+    cd_sender_in in;
+    cd_sender out;
+    json_t *list;
+    cd_db *db; /* the reader, while listing */
+} sender_job;
+
+static json_t *sender_view(cd_db *db, const cd_sender *s)
+{
+    bool healthy = true;
+    json_t *settings = NULL;
+    (void)cd_pool_sender_healthy(db, s->account_id, s->number, &healthy, NULL);
+    (void)cd_store_settings_get(db, s->account_id, &settings, NULL);
+    const char *def = json_string_value(json_object_get(settings, "default_sender"));
+    json_t *o = cd_sender_view(s, def && strcmp(def, s->number) == 0, healthy);
+    json_decref(settings);
+    return o;
+}
+
+static int job_sender(cd_db *db, void *arg, cd_err *err)
+{
+    sender_job *j = arg;
+    char number[CD_PHONE_MAX];
+    snprintf(number, sizeof number, "%s", j->number);
+    if (strcmp(j->verb, "add") == 0)
+        return cd_sender_add(db, j->a, &j->in, &j->out, NULL, err);
+    if (cd_phone_normalize(j->number, j->a->region, "number", number, NULL) != 0)
+        snprintf(number, sizeof number, "%.23s", j->number);
+    if (strcmp(j->verb, "lease") == 0)
+        return cd_sender_lease(db, j->a->id, number, j->profile, &j->out, err);
+    return cd_sender_release(db, j->a->id, number, err);
+}
+
+static int sender_collect(const cd_sender *s, void *arg)
+{
+    sender_job *j = arg;
+    json_array_append_new(j->list, sender_view(j->db, s));
+    return 0;
+}
+
+static int read_senders(cd_db *db, void *arg, cd_err *err)
+{
+    sender_job *j = arg;
+    j->db = db;
+    j->list = json_array();
+    return cd_store_sender_list(db, j->a->id, sender_collect, j, err);
+}
+
+static int read_sender_view(cd_db *db, void *arg, cd_err *err)
+{
+    sender_job *j = arg;
+    if (cd_store_sender_get(db, j->out.number, &j->out, err) != 0)
+        return -1;
+    j->list = strcmp(j->verb, "lease") == 0 ? cd_lease_view(&j->out) : sender_view(db, &j->out);
+    return 0;
+}
+
+static int sender_usage(void)
+{
+    fprintf(stderr, "usage: consentd sender add --account NAME NUMBER [--type long_code|"
+                    "toll_free|short_code] [--transport sink|smpp|http]\n"
+                    "       consentd sender list --account NAME\n"
+                    "       consentd sender lease --account NAME NUMBER --profile UUID\n"
+                    "       consentd sender release --account NAME NUMBER\n");
+    return 2;
+}
+
+/* The arguments of one sender verb; 0, or 2 for a usage error. */
+static int sender_args(int argc, char **argv, sender_job *j)
+{
+    static const char *const flags[] = {"--account", "--type", "--transport", "--profile", NULL};
+    j->verb = positional(argc, argv, 0);
+    j->number = positional(argc, argv, 1);
+    j->profile = opt(argc, argv, "--profile");
+    j->in = (cd_sender_in){.number = j->number,
+                           .transport = opt(argc, argv, "--transport"),
+                           .type = opt(argc, argv, "--type")};
+    if (j->verb == NULL || unknown_flag(argc, argv, flags))
+        return 2;
+    bool list = strcmp(j->verb, "list") == 0, lease = strcmp(j->verb, "lease") == 0;
+    if (!list && strcmp(j->verb, "add") && !lease && strcmp(j->verb, "release"))
+        return 2;
+    if ((!list && j->number == NULL) || (lease && j->profile == NULL))
+        return 2;
+    if (j->in.type && !cd_sender_type_valid(j->in.type))
+        return 2;
+    return 0;
+}
+
+int cd_cli_sender(cd_config *cfg, int argc, char **argv)
+{
+    sender_job j = {0};
+    if (sender_args(argc, argv, &j) != 0)
+        return sender_usage();
+    cd_store *s = open_store(cfg);
+    cd_account a;
+    cd_err err = {0};
+    int rc = 0;
+    if (s == NULL)
+        return 1;
+    if (load_account(s, opt(argc, argv, "--account"), &a) != 0) {
+        cd_store_close(s);
+        return 1;
+    }
+    j.a = &a;
+    if (strcmp(j.verb, "list") == 0) {
+        rc = with_reader(s, read_senders, &j, &err) != 0 ? fail("cannot list senders", &err) : 0;
+    } else if (cd_store_run(s, job_sender, &j, &err) != 0) {
+        rc = fail(strcmp(j.verb, "add") == 0 ? "cannot add the sender" : "cannot change the lease",
+                  &err);
+    } else if (strcmp(j.verb, "release") == 0) {
+        j.list = json_pack("{ss sb}", "number", j.number, "released", 1);
+    } else if (with_reader(s, read_sender_view, &j, &err) != 0) {
+        rc = fail("cannot read the sender", &err);
+    }
+    if (rc == 0)
+        print_json(j.list);
+    else
+        json_decref(j.list);
+    cd_store_close(s);
+    return rc;
 }

@@ -14,4 +14,7 @@ int cd_cli_migrate(cd_config *cfg, int argc, char **argv);
 /* inbound unrouted [--limit N]: inbound messages no account owns, newest first. */
 int cd_cli_inbound(cd_config *cfg, int argc, char **argv);
 
+/* issue 14: sender add|list|lease|release --account NAME ... */
+int cd_cli_sender(cd_config *cfg, int argc, char **argv);
+
 #endif

@@ -199,9 +199,33 @@ int cd_jwt_authenticate(cd_db *db, const char *token, cd_principal *out, cd_err 
         ok = exp > (long)time(NULL);
         const char *jti = jwt_get_grant(jwt, "jti");
         snprintf(out->credential_id, sizeof out->credential_id, "jwt:%.24s", jti ? jti : "");
+        /* issue 14: `consentd token revoke` refuses a token before its expiry. */
+        bool revoked = true;
+        ok = ok && jti && cd_store_jwt_revoked(db, jti, &revoked, NULL) == 0 && !revoked;
     }
     jwt_free(jwt);
     return ok ? 0 : auth_fail(err);
+}
+
+int cd_jwt_revoke(cd_db *db, const cd_account *a, const char *token, cd_err *err)
+{
+    jwt_t *jwt = NULL;
+    if (token == NULL || strlen(token) > 2048 ||
+        jwt_decode(&jwt, token, (const unsigned char *)a->jwt_secret, (int)strlen(a->jwt_secret)) !=
+            0 ||
+        unverified_sub(token) != a->id) {
+        jwt_free(jwt);
+        return cd_fail_reason(err, CD_EINVAL, "invalid_token", "token",
+                              "not a token of this account");
+    }
+    const char *jti = jwt_get_grant(jwt, "jti");
+    long exp = jwt_get_grant_int(jwt, "exp");
+    int rc = jti == NULL
+                 ? cd_fail_reason(err, CD_EINVAL, "invalid_token", "token", "the token has no id")
+                 : cd_store_jwt_revoke(db, a->id, jti, (int64_t)exp * 1000,
+                                       (int64_t)time(NULL) * 1000, err);
+    jwt_free(jwt);
+    return rc;
 }
 
 const char *cd_account_brand(const cd_account *a)

@@ -49,5 +49,9 @@ const char *cd_account_brand(const cd_account *a);
 char *cd_jwt_mint(const cd_account *a, long ttl_seconds, cd_err *err);
 /* Verifies signature, algorithm and expiry, and resolves the account. */
 int cd_jwt_authenticate(cd_db *db, const char *token, cd_principal *out, cd_err *err);
+/* issue 14: revokes a token of account `a` before its expiry (a token it did not sign is
+ * CD_EINVAL "invalid_token"); cd_jwt_authenticate refuses its jti from then on. Writer's
+ * transaction. */
+int cd_jwt_revoke(cd_db *db, const cd_account *a, const char *token, cd_err *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include "core/consent.h"
 #include "core/contact.h"
 #include "core/phone.h"
+#include "core/pool.h"
 #include "util/gsm.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -90,10 +91,14 @@ static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, c
                                   "%s is not one of this account's sender numbers", from);
     } else {
         const char *def = json_string_value(json_object_get(settings, "default_sender"));
-        if (def == NULL || cd_store_sender_get(db, def, &s, NULL) != 0 || s.account_id != a->id) {
-            bool exempt = in->kind && strcmp(in->kind, "keyword_reply") == 0;
+        bool exempt = in->kind && strcmp(in->kind, "keyword_reply") == 0;
+        /* issue 14: a profile's number pool picks the sender; a reply is never re-routed. */
+        int pooled = exempt ? 0 : cd_pool_pick(db, a->id, settings, in->profile, in->to, &s, err);
+        if (pooled < 0)
+            return -1;
+        if (pooled == 0 &&
+            (def == NULL || cd_store_sender_get(db, def, &s, NULL) != 0 || s.account_id != a->id))
             return needs_sender(m->transport) && !exempt ? no_sender(m->transport, err) : 0;
-        }
     }
     snprintf(m->from, sizeof m->from, "%s", s.number);
     if (s.transport[0])
@@ -505,6 +510,8 @@ int cd_message_record_receipt(cd_db *db, const char *transport, const char *remo
     bool changed = strcmp(state, m.status) != 0;
     cd_message_history(&m, state, note, cd_now_ms());
     rc = update(db, &m, changed, err);
+    if (rc == 0) /* issue 14: the sender's health for the number pool */
+        rc = cd_pool_note_receipt(db, m.account_id, m.from, status, err);
     cd_message_clear(&m);
     return rc;
 }

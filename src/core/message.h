@@ -32,6 +32,8 @@ typedef struct cd_send_in {
     const char *flow_id;  /* a CTA's flow, or NULL */
     const char *action;   /* a keyword reply's action (cd_keyword_action_name), or NULL */
     int64_t contact_id;   /* 0: looked up */
+    const char *profile;  /* issue 14: the messaging profile whose pool picks a missing from;
+                           * NULL: the account's default profile (core/pool.h) */
 } cd_send_in;
 
 /* Queues a message without asking for consent: only for what the law allows without it

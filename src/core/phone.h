@@ -47,4 +47,9 @@ int cd_phone_from_parts(int country_code, const char *national, const char *fiel
  * NULL, "ZZ" and the non-geographical "001". Any thread may call this. */
 bool cd_phone_region_valid(const char *region);
 
+/* issue 14: true when the E.164 number `e164` is a toll-free number (libphonenumber's number
+ * type TOLL_FREE, e.g. +1 800/833/844/855/866/877/888); false for anything else, also for
+ * input that does not parse. Any thread may call this. */
+bool cd_phone_is_toll_free(const char *e164);
+
 #endif

@@ -426,3 +426,17 @@ extern "C" bool cd_phone_region_valid(const char *region)
         return false;
     }
 }
+
+/* issue 14: a sender's type when the client gives none (core/phone.h). */
+extern "C" bool cd_phone_is_toll_free(const char *e164)
+{
+    try {
+        const PhoneNumberUtil &pu = util();
+        PhoneNumber num;
+        if (e164 == nullptr || pu.Parse(e164, "ZZ", &num) != PhoneNumberUtil::NO_PARSING_ERROR)
+            return false;
+        return pu.GetNumberType(num) == PhoneNumberUtil::TOLL_FREE;
+    } catch (...) {
+        return false;
+    }
+}

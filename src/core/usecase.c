@@ -5,12 +5,15 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/contact.h"
 #include "core/keyword.h"
 #include "core/message.h"
+#include "core/profile.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 /* ---- consents ---- */
 
@@ -179,6 +182,11 @@ static int check_simple(const char *k, json_t *v, cd_err *err)
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", k,
                               "cta_text is 1 to 640 characters");
     }
+    if (strcmp(k, "default_profile") == 0) { /* issue 14: checked by cd_settings_patch */
+        if (json_is_string(v))
+            return 0;
+        return cd_fail_reason(err, CD_EINVAL, "invalid_field", k, "default_profile is a uuid");
+    }
     if (strcmp(k, "default_sender") == 0) {
         if (json_is_string(v))
             return 0; /* checked against the account's senders by cd_settings_patch */
@@ -230,6 +238,18 @@ static int set_default_sender(cd_db *db, const cd_account *a, json_t *cur, const
     return 0;
 }
 
+/* issue 14: default_profile must name one of the account's messaging profiles. */
+static int known_profile(cd_db *db, int64_t account_id, const char *uuid, cd_err *err)
+{
+    cd_profile *p = cd_xmalloc(sizeof *p);
+    int rc = cd_store_profile_get(db, account_id, uuid, p, NULL);
+    free(p);
+    if (rc != 0)
+        return cd_fail_reason(err, CD_EINVAL, "unknown_profile", "default_profile",
+                              "create the profile with POST /rest/profile/messaging first");
+    return 0;
+}
+
 int cd_settings_patch(cd_db *db, const cd_account *account, json_t *patch, json_t **out,
                       cd_err *err)
 {
@@ -248,6 +268,10 @@ int cd_settings_patch(cd_db *db, const cd_account *account, json_t *patch, json_
                 json_decref(cur);
                 return -1;
             }
+        } else if (strcmp(k, "default_profile") == 0 && json_is_string(v) &&
+                   known_profile(db, account->id, json_string_value(v), err) != 0) {
+            json_decref(cur);
+            return -1;
         } else if (json_is_null(v)) {
             json_object_del(cur, k);
         } else {
@@ -287,6 +311,8 @@ int cd_sender_add(cd_db *db, const cd_account *account, const cd_sender_in *in, 
     if (cd_sender_parse(in, account->region, out->number, err) != 0)
         return -1;
     snprintf(out->transport, sizeof out->transport, "%s", in->transport ? in->transport : "");
+    snprintf(out->type, sizeof out->type, "%s", /* issue 14 */
+             in->type ? in->type : cd_sender_type_of(out->number));
     out->account_id = account->id;
     out->created_ms = cd_now_ms();
     /* Re-read: adding a number twice updates it and keeps its first created_at. */

@@ -86,6 +86,7 @@ typedef struct cd_sender_in {
     const char *number;    /* any format, or a short code of 3 to 8 digits */
     const char *transport; /* NULL, "sink", "smpp" or "http" */
     bool make_default;
+    const char *type; /* issue 14: NULL = inferred (cd_sender_type_of) */
 } cd_sender_in;
 
 /* Checks a sender's input and fills number[CD_PHONE_MAX] with its stored form (the short

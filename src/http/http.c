@@ -344,18 +344,24 @@ void cd_reply_header(cd_req *req, const char *name, const char *value)
     req->headers = h;
 }
 
+/* issue 9 part 3: the surface that answers (the route's, or for a 404/405 the path's or
+ * prefix's) adds its headers to every answer, errors and the pre-rendered 408 too. */
+static void run_headers_hook(cd_req *req, int status)
+{
+    const cd_surface *s = req->match.surface;
+    if (s && s->headers && !req->hooked) {
+        req->hooked = true;
+        s->headers(req, status);
+    }
+}
+
 static int queue(cd_req *req, int status, struct MHD_Response *resp, const char *ctype)
 {
     if (resp == NULL)
         return MHD_NO;
     /* Every path that answers claimed the request first: the watchdog cannot have. */
     assert(atomic_load(&req->phase) != P_TIMEDOUT);
-    /* issue 9 part 3: the route's surface adds its headers to every answer, errors too. */
-    const cd_surface *s = req->match.route >= 0 ? req->match.surface : NULL;
-    if (s && s->headers && !req->hooked) {
-        req->hooked = true;
-        s->headers(req, status);
-    }
+    run_headers_hook(req, status);
     MHD_add_response_header(resp, "Content-Type", ctype);
     MHD_add_response_header(resp, "X-Request-Id", req->id);
     for (header *h = req->headers; h; h = h->next)
@@ -934,7 +940,9 @@ static void render_timeout(cd_http *h, const char *path, int t)
     cd_err err;
     cd_fail_reason(&err, CD_EINVAL, "request_timeout", "",
                    "the request did not arrive within %u seconds", h->cfg.request_timeout);
+    req->match.surface = h->disp.surface_of(h->disp.arg, req);
     h->disp.reply_error(h->disp.arg, req, &err);
+    run_headers_hook(req, 408);
     cd_buf b = {0};
     cd_buf_printf(&b, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: %s\r\n",
                   req->cap_ctype ? req->cap_ctype : "text/plain");

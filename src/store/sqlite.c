@@ -27,11 +27,12 @@ extern const char cd_sqlite_0004[];
 extern const char cd_sqlite_0005[];
 extern const char cd_sqlite_0006[];
 extern const char cd_sqlite_0009[]; /* issue 15: jobs */
+extern const char cd_sqlite_0010[];
 extern const char cd_sqlite_0011[]; /* issue 15: webhooks */
 
 static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
                                          cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
-                                         cd_sqlite_0009, cd_sqlite_0011};
+                                         cd_sqlite_0009, cd_sqlite_0010, cd_sqlite_0011};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -1030,4 +1031,18 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .webhook_delivery_get = cd_sqlite__webhook_delivery_get,
     .webhook_delivery_list = cd_sqlite__webhook_delivery_list,
     .webhook_target = cd_sqlite__webhook_target,
+    /* issue 14: sqlite_pool.c */
+    .profile_put = cd_sqlite__profile_put,
+    .profile_get = cd_sqlite__profile_get,
+    .profile_delete = cd_sqlite__profile_delete,
+    .profile_list = cd_sqlite__profile_list,
+    .sender_lease = cd_sqlite__sender_lease,
+    .sender_leases = cd_sqlite__sender_leases,
+    .sender_used = cd_sqlite__sender_used,
+    .sender_receipt = cd_sqlite__sender_receipt,
+    .sender_health = cd_sqlite__sender_health,
+    .sticky_get = cd_sqlite__sticky_get,
+    .sticky_put = cd_sqlite__sticky_put,
+    .jwt_revoke = cd_sqlite__jwt_revoke,
+    .jwt_revoked = cd_sqlite__jwt_revoked,
 };

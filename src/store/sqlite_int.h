@@ -301,5 +301,33 @@ int cd_sqlite__webhook_delivery_list(cd_db *db, int64_t account_id,
                                      const cd_webhook_delivery_filter *f,
                                      cd_webhook_delivery_each_fn each, void *arg, cd_err *err);
 int cd_sqlite__webhook_target(cd_db *db, int64_t delivery_id, cd_webhook_target *out, cd_err *err);
+/* ---- issue 14: sqlite_pool.c, Opentact profiles, leases, pool health, revoked JWTs ---- */
+void cd_sqlite__read_sender(sqlite3_stmt *s, void *out); /* SENDER_COLS, in order */
+#define CD_SQLITE_SENDER_COLS                                                                      \
+    "number, account_id, transport, is_default, created_ms, type, profile, lease_uuid, "           \
+    "leased_ms, last_used_ms"
+int cd_sqlite__profile_put(cd_db *db, const cd_profile *p, cd_err *err);
+int cd_sqlite__profile_get(cd_db *db, int64_t account_id, const char *uuid, cd_profile *out,
+                           cd_err *err);
+int cd_sqlite__profile_delete(cd_db *db, int64_t account_id, const char *uuid, cd_err *err);
+int cd_sqlite__profile_list(cd_db *db, int64_t account_id, cd_profile_each_fn each, void *arg,
+                            cd_err *err);
+int cd_sqlite__sender_lease(cd_db *db, int64_t account_id, const char *number, const char *profile,
+                            const char *lease_uuid, int64_t now_ms, cd_err *err);
+int cd_sqlite__sender_leases(cd_db *db, int64_t account_id, const char *profile,
+                             cd_sender_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__sender_used(cd_db *db, int64_t account_id, const char *number, int64_t now_ms,
+                           cd_err *err);
+int cd_sqlite__sender_receipt(cd_db *db, int64_t account_id, const char *number, const char *status,
+                              int64_t at_ms, int64_t keep_since_ms, cd_err *err);
+int cd_sqlite__sender_health(cd_db *db, int64_t account_id, const char *number, int64_t since_ms,
+                             int counts[3], cd_err *err);
+int cd_sqlite__sticky_get(cd_db *db, int64_t account_id, const char *profile, const char *to,
+                          int64_t now_ms, char number[24], cd_err *err);
+int cd_sqlite__sticky_put(cd_db *db, int64_t account_id, const char *profile, const char *to,
+                          const char *number, int64_t until_ms, cd_err *err);
+int cd_sqlite__jwt_revoke(cd_db *db, int64_t account_id, const char *jti, int64_t exp_ms,
+                          int64_t now_ms, cd_err *err);
+int cd_sqlite__jwt_revoked(cd_db *db, const char *jti, bool *revoked, cd_err *err);
 
 #endif

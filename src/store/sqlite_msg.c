@@ -87,14 +87,14 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
     [Q_FLOW_EXPIRED] = "SELECT " FLOW_COLS " FROM flows WHERE status = 'pending' AND "
                        "expires_ms <= ? ORDER BY expires_ms LIMIT ?",
     [Q_SENDER_PUT] = "INSERT INTO senders (number, account_id, transport, is_default, "
-                     "created_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (number) DO UPDATE "
-                     "SET transport = excluded.transport, is_default = excluded.is_default "
+                     "created_ms, type) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (number) DO "
+                     "UPDATE SET transport = excluded.transport, is_default = "
+                     "excluded.is_default, type = excluded.type "
                      "WHERE senders.account_id = excluded.account_id",
-    [Q_SENDER_GET] = "SELECT number, account_id, transport, is_default, created_ms FROM senders "
-                     "WHERE number = ?",
+    [Q_SENDER_GET] = "SELECT " CD_SQLITE_SENDER_COLS " FROM senders WHERE number = ?",
     [Q_SENDER_DELETE] = "DELETE FROM senders WHERE account_id = ? AND number = ?",
-    [Q_SENDER_LIST] = "SELECT number, account_id, transport, is_default, created_ms FROM "
-                      "senders WHERE account_id = ? ORDER BY number",
+    [Q_SENDER_LIST] = "SELECT " CD_SQLITE_SENDER_COLS " FROM senders WHERE account_id = ? "
+                      "ORDER BY number",
     [Q_SETTINGS_GET] = "SELECT settings FROM accounts WHERE id = ?",
     [Q_SETTINGS_PUT] = "UPDATE accounts SET settings = ? WHERE id = ?",
     [Q_MESSAGE_GET] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ? AND id = ?",
@@ -678,7 +678,7 @@ int cd_sqlite__flow_expired(cd_db *db, int64_t now_ms, int limit, cd_flow_each_f
 
 /* ---- senders and settings ---- */
 
-static void read_sender(sqlite3_stmt *s, void *out)
+void cd_sqlite__read_sender(sqlite3_stmt *s, void *out)
 {
     cd_sender *o = out;
     memset(o, 0, sizeof *o);
@@ -687,7 +687,13 @@ static void read_sender(sqlite3_stmt *s, void *out)
     col_copy(s, 2, o->transport, sizeof o->transport);
     o->is_default = sqlite3_column_int(s, 3) != 0;
     o->created_ms = sqlite3_column_int64(s, 4);
+    col_copy(s, 5, o->type, sizeof o->type);
+    col_copy(s, 6, o->profile, sizeof o->profile);
+    col_copy(s, 7, o->lease_uuid, sizeof o->lease_uuid);
+    o->leased_ms = sqlite3_column_int64(s, 8);
+    o->last_used_ms = sqlite3_column_int64(s, 9);
 }
+#define read_sender cd_sqlite__read_sender
 
 int cd_sqlite__sender_put(cd_db *db, const cd_sender *o, cd_err *err)
 {
@@ -700,6 +706,7 @@ int cd_sqlite__sender_put(cd_db *db, const cd_sender *o, cd_err *err)
     bind_text(s, 3, o->transport);
     sqlite3_bind_int(s, 4, o->is_default);
     sqlite3_bind_int64(s, 5, o->created_ms);
+    bind_text(s, 6, o->type[0] ? o->type : "long_code");
     if (cd_sqlite__step_done(d, s, err, "sender") != 0)
         return -1;
     if (sqlite3_changes(d->h) == 0) /* the number belongs to another account */

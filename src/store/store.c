@@ -526,6 +526,72 @@ int cd_store_idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_
     return FORWARD(db, err, idem_purge(db, before_ms, limit, count, err));
 }
 
+/* ---- issue 14: Opentact profiles, leases, pool health, revoked JWTs ---- */
+
+int cd_store_profile_put(cd_db *db, const cd_profile *p, cd_err *err)
+{
+    return FORWARD(db, err, profile_put(db, p, err));
+}
+int cd_store_profile_get(cd_db *db, int64_t account_id, const char *uuid, cd_profile *out,
+                         cd_err *err)
+{
+    return FORWARD(db, err, profile_get(db, account_id, uuid, out, err));
+}
+int cd_store_profile_delete(cd_db *db, int64_t account_id, const char *uuid, cd_err *err)
+{
+    return FORWARD(db, err, profile_delete(db, account_id, uuid, err));
+}
+int cd_store_profile_list(cd_db *db, int64_t account_id, cd_profile_each_fn each, void *arg,
+                          cd_err *err)
+{
+    return FORWARD(db, err, profile_list(db, account_id, each, arg, err));
+}
+int cd_store_sender_lease(cd_db *db, int64_t account_id, const char *number, const char *profile,
+                          const char *lease_uuid, int64_t now_ms, cd_err *err)
+{
+    return FORWARD(db, err, sender_lease(db, account_id, number, profile, lease_uuid, now_ms, err));
+}
+int cd_store_sender_leases(cd_db *db, int64_t account_id, const char *profile,
+                           cd_sender_each_fn each, void *arg, cd_err *err)
+{
+    return FORWARD(db, err, sender_leases(db, account_id, profile, each, arg, err));
+}
+int cd_store_sender_used(cd_db *db, int64_t account_id, const char *number, int64_t now_ms,
+                         cd_err *err)
+{
+    return FORWARD(db, err, sender_used(db, account_id, number, now_ms, err));
+}
+int cd_store_sender_receipt(cd_db *db, int64_t account_id, const char *number, const char *status,
+                            int64_t at_ms, int64_t keep_since_ms, cd_err *err)
+{
+    return FORWARD(db, err,
+                   sender_receipt(db, account_id, number, status, at_ms, keep_since_ms, err));
+}
+int cd_store_sender_health(cd_db *db, int64_t account_id, const char *number, int64_t since_ms,
+                           int counts[3], cd_err *err)
+{
+    return FORWARD(db, err, sender_health(db, account_id, number, since_ms, counts, err));
+}
+int cd_store_sticky_get(cd_db *db, int64_t account_id, const char *profile, const char *to,
+                        int64_t now_ms, char number[24], cd_err *err)
+{
+    return FORWARD(db, err, sticky_get(db, account_id, profile, to, now_ms, number, err));
+}
+int cd_store_sticky_put(cd_db *db, int64_t account_id, const char *profile, const char *to,
+                        const char *number, int64_t until_ms, cd_err *err)
+{
+    return FORWARD(db, err, sticky_put(db, account_id, profile, to, number, until_ms, err));
+}
+int cd_store_jwt_revoke(cd_db *db, int64_t account_id, const char *jti, int64_t exp_ms,
+                        int64_t now_ms, cd_err *err)
+{
+    return FORWARD(db, err, jwt_revoke(db, account_id, jti, exp_ms, now_ms, err));
+}
+int cd_store_jwt_revoked(cd_db *db, const char *jti, bool *revoked, cd_err *err)
+{
+    return FORWARD(db, err, jwt_revoked(db, jti, revoked, err));
+}
+
 /* ---- record helpers ---- */
 
 void cd_flow_clear(cd_flow *f)

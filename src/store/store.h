@@ -192,6 +192,12 @@ typedef struct cd_sender {
     char transport[16]; /* "" = the account's */
     bool is_default;
     int64_t created_ms;
+    /* issue 14: the number pool */
+    char type[12];       /* "long_code", "toll_free" or "short_code" */
+    char profile[40];    /* the leasing profile's uuid, "" when not leased */
+    char lease_uuid[40]; /* the lease's id, "" when not leased */
+    int64_t leased_ms;
+    int64_t last_used_ms; /* when the pool last picked it, 0 = never */
 } cd_sender;
 
 typedef struct cd_idem {
@@ -406,6 +412,65 @@ int cd_store_sender_list(cd_db *db, int64_t account_id, cd_sender_each_fn each, 
 /* The account's settings object (new reference), "{}" when never set. */
 int cd_store_settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *err);
 int cd_store_settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err);
+
+/* ---- issue 14: Opentact messaging profiles, leases, pool health, revoked JWTs ---- */
+
+#define CD_PROFILE_TEXT_MAX 1024 /* bytes: 255 characters of UTF-8 fit */
+
+typedef struct cd_profile {
+    char uuid[40];
+    int64_t account_id;
+    char name[CD_PROFILE_TEXT_MAX];
+    char callback_url[CD_PROFILE_TEXT_MAX];  /* "" = none */
+    char callback_url2[CD_PROFILE_TEXT_MAX]; /* the failover webhook, "" = none */
+    bool number_pool_enable;
+    int long_code_weight; /* 0..9; 0 = never that type */
+    int toll_free_weight;
+    bool skip_unhealthy_tns;
+    bool sticky_sender;
+    char signing_secret[65]; /* signs deliveries to the callback URLs; never shown again */
+    int64_t created_ms, modified_ms;
+} cd_profile;
+
+/* Inserts p, or updates the row with p->uuid when it belongs to p->account_id (the secret
+ * and created_ms are kept then). */
+int cd_store_profile_put(cd_db *db, const cd_profile *p, cd_err *err);
+/* CD_ENOTFOUND when the account has no profile with that uuid. */
+int cd_store_profile_get(cd_db *db, int64_t account_id, const char *uuid, cd_profile *out,
+                         cd_err *err);
+/* Deletes the profile, releases its leases and forgets its sticky senders; CD_ENOTFOUND. */
+int cd_store_profile_delete(cd_db *db, int64_t account_id, const char *uuid, cd_err *err);
+typedef int (*cd_profile_each_fn)(const cd_profile *p, void *arg);
+/* The account's profiles, oldest first (the first is the default profile). */
+int cd_store_profile_list(cd_db *db, int64_t account_id, cd_profile_each_fn each, void *arg,
+                          cd_err *err);
+/* Leases the account's sender `number` to `profile` with lease id `lease_uuid`; profile ""
+ * releases it (and forgets the sticky senders that point at it). CD_ENOTFOUND when the
+ * account has no such sender. */
+int cd_store_sender_lease(cd_db *db, int64_t account_id, const char *number, const char *profile,
+                          const char *lease_uuid, int64_t now_ms, cd_err *err);
+/* The senders leased to `profile`, by number. */
+int cd_store_sender_leases(cd_db *db, int64_t account_id, const char *profile,
+                           cd_sender_each_fn each, void *arg, cd_err *err);
+/* Notes that the pool picked `number` at now_ms (spreads the load within a type). */
+int cd_store_sender_used(cd_db *db, int64_t account_id, const char *number, int64_t now_ms,
+                         cd_err *err);
+/* Records a final receipt status for a sender number (and drops receipts older than
+ * keep_since_ms, so the window table stays small). */
+int cd_store_sender_receipt(cd_db *db, int64_t account_id, const char *number, const char *status,
+                            int64_t at_ms, int64_t keep_since_ms, cd_err *err);
+/* counts[0] = receipts since since_ms, [1] = delivered, [2] = blocked or rejected. */
+int cd_store_sender_health(cd_db *db, int64_t account_id, const char *number, int64_t since_ms,
+                           int counts[3], cd_err *err);
+/* The sticky sender of (profile, to) valid at now_ms into number[24]; CD_ENOTFOUND. */
+int cd_store_sticky_get(cd_db *db, int64_t account_id, const char *profile, const char *to,
+                        int64_t now_ms, char number[24], cd_err *err);
+int cd_store_sticky_put(cd_db *db, int64_t account_id, const char *profile, const char *to,
+                        const char *number, int64_t until_ms, cd_err *err);
+/* Refuses a JWT id from now on (kept until exp_ms passes). */
+int cd_store_jwt_revoke(cd_db *db, int64_t account_id, const char *jti, int64_t exp_ms,
+                        int64_t now_ms, cd_err *err);
+int cd_store_jwt_revoked(cd_db *db, const char *jti, bool *revoked, cd_err *err);
 
 /* ---- inbound messages no account owns ---- */
 

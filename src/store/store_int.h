@@ -107,6 +107,22 @@ struct cd_store_ops {
     int (*webhook_delivery_list)(cd_db *, int64_t, const cd_webhook_delivery_filter *,
                                  cd_webhook_delivery_each_fn, void *, cd_err *);
     int (*webhook_target)(cd_db *, int64_t, cd_webhook_target *, cd_err *);
+    /* issue 14: Opentact profiles, leases, pool health, revoked JWTs */
+    int (*profile_put)(cd_db *, const cd_profile *, cd_err *);
+    int (*profile_get)(cd_db *, int64_t, const char *, cd_profile *, cd_err *);
+    int (*profile_delete)(cd_db *, int64_t, const char *, cd_err *);
+    int (*profile_list)(cd_db *, int64_t, cd_profile_each_fn, void *, cd_err *);
+    int (*sender_lease)(cd_db *, int64_t, const char *, const char *, const char *, int64_t,
+                        cd_err *);
+    int (*sender_leases)(cd_db *, int64_t, const char *, cd_sender_each_fn, void *, cd_err *);
+    int (*sender_used)(cd_db *, int64_t, const char *, int64_t, cd_err *);
+    int (*sender_receipt)(cd_db *, int64_t, const char *, const char *, int64_t, int64_t, cd_err *);
+    int (*sender_health)(cd_db *, int64_t, const char *, int64_t, int[3], cd_err *);
+    int (*sticky_get)(cd_db *, int64_t, const char *, const char *, int64_t, char[24], cd_err *);
+    int (*sticky_put)(cd_db *, int64_t, const char *, const char *, const char *, int64_t,
+                      cd_err *);
+    int (*jwt_revoke)(cd_db *, int64_t, const char *, int64_t, int64_t, cd_err *);
+    int (*jwt_revoked)(cd_db *, const char *, bool *, cd_err *);
 };
 
 /* Every backend's connection struct starts with this header. */

@@ -3,7 +3,7 @@
 // answers 429 rate_limited with Retry-After; no limit unless one is set; null removes it.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, errorOf } from './lib/server.mjs';
+import { startServer, errorOf, runCli } from './lib/server.mjs';
 
 let srv;
 let betaKey;
@@ -82,6 +82,50 @@ describe('rate_limit setting', () => {
         for (let i = 0; i < 20; i++) {
             const r = await srv.v1('GET', '/contacts');
             assert.equal(r.status, 200, `request ${i + 1}: ${r.text}`);
+        }
+    });
+});
+
+// issue 9 part 5: unauthenticated routes are limited per client address (--public-rate-limit
+// LIMIT/SECONDS, default 600/60), answered 429 in the native format from the request head.
+describe('public routes: a limit per client address', () => {
+    let pub;
+    before(async () => {
+        pub = await startServer({ args: ['--public-rate-limit', '4/60'] });
+    });
+    after(async () => {
+        await pub?.stop();
+    });
+
+    test('the 5th public request in the window is 429; authenticated routes are not counted', async () => {
+        // the server's start-up probe may have used some of the window: count from what is left
+        let ok = 0;
+        let over;
+        for (let i = 0; i < 6 && !over; i++) {
+            const r = await pub.api('GET', i % 2 ? '/metrics' : '/healthz');
+            if (r.status === 429) over = r;
+            else assert.equal(r.status, 200, r.text), ok++;
+        }
+        assert.ok(over, 'no request was refused');
+        assert.ok(ok <= 4, `${ok} passed`);
+        assert.equal(errorOf(over).code, 'rate_limited');
+        assert.match(String(over.headers['retry-after']), /^\d+$/);
+        assert.ok(Number(over.headers['retry-after']) <= 60);
+        // the confirmation page shares the same per-address count
+        const c = await pub.api('GET', '/c/not-a-token');
+        assert.equal(c.status, 429, c.text);
+        // keyed routes keep the account's limit (none here)
+        for (let i = 0; i < 10; i++) {
+            const r = await pub.v1('GET', '/contacts');
+            assert.equal(r.status, 200, r.text);
+        }
+    });
+
+    test('a bad --public-rate-limit is refused at start', async () => {
+        for (const v of ['5', '5/0', 'x/60', '-1/60', '5/86401']) {
+            const r = await runCli(['serve', '--listen', '127.0.0.1:0', '--public-rate-limit', v]);
+            assert.equal(r.code, 2, `${v}: ${r.stderr}`);
+            assert.match(r.stderr, /--public-rate-limit/);
         }
     });
 });

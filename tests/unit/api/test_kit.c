@@ -25,6 +25,7 @@
 #include "util/buf.h"
 #include "util/crypto.h"
 
+#include "../testhttp.h"
 #include "../testutil.h"
 
 static struct {
@@ -163,57 +164,17 @@ static int group_teardown(void **state)
 
 /* ---- the client ---- */
 
-typedef struct resp {
-    long status;
-    cd_buf body, headers;
-} resp;
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    cd_buf_append(arg, p, size * n);
-    return size * n;
-}
-
 /* POSTs body to path with the key and up to two more headers. */
-static void post(const char *path, const char *body, const char *h1, const char *h2, resp *r)
+static void post(const char *path, const char *body, const char *h1, const char *h2, tu_resp *r)
 {
-    char url[256], auth[CD_KEY_LEN + 32];
-    struct curl_slist *hl = NULL;
-    CURL *h = curl_easy_init();
-    assert_non_null(h);
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", srv.port, path);
+    char auth[CD_KEY_LEN + 32];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", srv.key);
-    hl = curl_slist_append(hl, auth);
-    hl = curl_slist_append(hl, "Expect:");
-    if (h1)
-        hl = curl_slist_append(hl, h1);
-    if (h2)
-        hl = curl_slist_append(hl, h2);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r->headers);
-    assert_int_equal(curl_easy_perform(h), CURLE_OK);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
-    cd_buf_append(&r->body, "", 1);
-    cd_buf_append(&r->headers, "", 1);
+    tu_request(srv.port,
+               &(tu_call){.method = "POST", .path = path, .body = body, .headers = {auth, h1, h2}},
+               r);
 }
 
-static void resp_free(resp *r)
-{
-    cd_buf_free(&r->body);
-    cd_buf_free(&r->headers);
-}
-
-static bool replayed(const resp *r)
+static bool replayed(const tu_resp *r)
 {
     return strcasestr(r->headers.data, "Idempotent-Replayed: true") != NULL;
 }
@@ -223,23 +184,23 @@ static bool replayed(const resp *r)
 // issue 9 part 1: a failed write is answered by the surface's reply_error, not native JSON.
 static void test_failed_write_in_surface_format(void **state)
 {
-    resp r;
+    tu_resp r;
     (void)state;
     post("/mini/fail", "{}", JSON, NULL, &r);
     assert_int_equal(r.status, 418);
     assert_string_equal(r.body.data, "MINI already_there");
-    resp_free(&r);
+    tu_resp_free(&r);
     /* A refusal before the write (a malformed Idempotency-Key) too. */
     post("/mini/count-idem", "{}", JSON, "Idempotency-Key: \x01", &r);
     assert_int_equal(r.status, 418);
     assert_string_equal(r.body.data, "MINI invalid_field");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 // issue 9 part 1: Idempotency-Key is honoured only by surfaces that say so.
 static void test_idempotency_per_surface(void **state)
 {
-    resp a, b;
+    tu_resp a, b;
     (void)state;
     int before = atomic_load(&runs);
     post("/mini/count-idem", "{\"x\":1}", JSON, "Idempotency-Key: k-1", &a);
@@ -250,8 +211,8 @@ static void test_idempotency_per_surface(void **state)
     assert_true(replayed(&b));
     assert_string_equal(a.body.data, b.body.data);
     assert_int_equal(atomic_load(&runs), before + 1);
-    resp_free(&a);
-    resp_free(&b);
+    tu_resp_free(&a);
+    tu_resp_free(&b);
     /* The surface without the option runs the write twice and never replays. */
     post("/mini/count", "{\"x\":1}", JSON, "Idempotency-Key: k-2", &a);
     post("/mini/count", "{\"x\":1}", JSON, "Idempotency-Key: k-2", &b);
@@ -260,24 +221,24 @@ static void test_idempotency_per_surface(void **state)
     assert_false(replayed(&b));
     assert_string_not_equal(a.body.data, b.body.data);
     assert_int_equal(atomic_load(&runs), before + 3);
-    resp_free(&a);
-    resp_free(&b);
+    tu_resp_free(&a);
+    tu_resp_free(&b);
     /* Nor does it look at a malformed key. */
     post("/mini/count", "{}", JSON, "Idempotency-Key: \x01", &a);
     assert_int_equal(a.status, 201);
-    resp_free(&a);
+    tu_resp_free(&a);
 }
 
 // issue 9 part 1: a write is durable once answered: a new reader sees it.
 static void test_write_durable(void **state)
 {
-    resp r;
+    tu_resp r;
     cd_named g;
     char name[32];
     (void)state;
     post("/mini/count", "{}", JSON, NULL, &r);
     assert_int_equal(r.status, 201);
-    resp_free(&r);
+    tu_resp_free(&r);
     snprintf(name, sizeof name, "g%d", atomic_load(&runs));
     cd_db *db = cd_store_reader(srv.store);
     int rc = cd_store_named_by_name(db, "group", srv.account.id, name, &g, NULL);
@@ -289,21 +250,21 @@ static void test_write_durable(void **state)
 // labelled JSON, in the surface's format; a surface that allows forms reads it.
 static void test_body_label_per_surface(void **state)
 {
-    resp r;
+    tu_resp r;
     (void)state;
     post("/mini/body", "{\"a\":\"b\"}", "Content-Type: text/plain", NULL, &r);
     assert_int_equal(r.status, 418);
     assert_string_equal(r.body.data, "MINI unsupported_media_type");
-    resp_free(&r);
+    tu_resp_free(&r);
     post("/mini/body", "{\"a\":\"b\"}", JSON, NULL, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     post("/mini/body-forms", "{\"a\":\"b\"}", "Content-Type: text/plain", NULL, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     post("/mini/body", "[1]", JSON, NULL, &r);
     assert_string_equal(r.body.data, "MINI invalid_field");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static bool group_exists(const char *name)
@@ -325,7 +286,7 @@ static void test_store_fault_each_call(void **state)
     (void)state;
     int n = 1, in_job = 0;
     for (;; n++) {
-        resp r, again;
+        tu_resp r, again;
         char key[48], name[32];
         snprintf(key, sizeof key, "Idempotency-Key: fault-%d", n);
         int before = atomic_load(&runs);
@@ -336,7 +297,7 @@ static void test_store_fault_each_call(void **state)
         int after = atomic_load(&runs);
         if (fired == 0) { /* past the last call: the write went through */
             assert_int_equal(r.status, 201);
-            resp_free(&r);
+            tu_resp_free(&r);
             break;
         }
         if (r.status == 201) {
@@ -344,11 +305,11 @@ static void test_store_fault_each_call(void **state)
              * write is whole and durable, and the retry replays it. */
             snprintf(name, sizeof name, "g%d", after);
             assert_true(group_exists(name));
-            resp_free(&r);
+            tu_resp_free(&r);
             post("/mini/count-idem", "{\"x\":1}", JSON, key, &again);
             assert_int_equal(again.status, 201);
             assert_true(replayed(&again));
-            resp_free(&again);
+            tu_resp_free(&again);
             continue;
         }
         assert_memory_equal(r.body.data, "MINI ", 5); /* never native JSON */
@@ -359,7 +320,7 @@ static void test_store_fault_each_call(void **state)
             snprintf(name, sizeof name, "g%d", after);
             assert_false(group_exists(name));
         }
-        resp_free(&r);
+        tu_resp_free(&r);
         /* The retry is not a replay of a stored failure: it writes, once. */
         post("/mini/count-idem", "{\"x\":1}", JSON, key, &again);
         assert_int_equal(again.status, 201);
@@ -367,7 +328,7 @@ static void test_store_fault_each_call(void **state)
         assert_int_equal(atomic_load(&runs), after + 1);
         snprintf(name, sizeof name, "g%d", atomic_load(&runs));
         assert_true(group_exists(name));
-        resp_free(&again);
+        tu_resp_free(&again);
     }
     /* The job's own calls (the group lookup and insert, the idempotency record) failed. */
     assert_true(in_job >= 3);

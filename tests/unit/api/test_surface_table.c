@@ -29,6 +29,7 @@
 #include "util/buf.h"
 #include "util/crypto.h"
 
+#include "../testhttp.h"
 #include "../testutil.h"
 
 #define PHONE "+12125550123"
@@ -182,71 +183,33 @@ static int group_teardown(void **state)
 
 /* ---- the client ---- */
 
-typedef struct resp {
-    long status;
-    cd_buf body, headers;
-} resp;
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    cd_buf_append(arg, p, size * n);
-    return size * n;
-}
-
 enum { MINI_AUTH = 1, NATIVE_AUTH = 2 };
 
 /* method path [body] with the mini header pair or the native Bearer key, and one more
  * header (h1, may be NULL). */
 static void call(const char *method, const char *path, const char *body, int auth, const char *h1,
-                 resp *r)
+                 tu_resp *r)
 {
-    char url[256], a1[CD_KEY_LEN + 32];
-    struct curl_slist *hl = NULL;
-    CURL *h = curl_easy_init();
-    assert_non_null(h);
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", srv.port, path);
+    char a1[CD_KEY_LEN + 32];
+    const char *login = NULL;
     if (auth == MINI_AUTH) {
-        hl = curl_slist_append(hl, "api-login: wire-login");
+        login = "api-login: wire-login";
         snprintf(a1, sizeof a1, "api-key: %s", srv.key);
     } else {
         snprintf(a1, sizeof a1, "Authorization: Bearer %s", srv.key);
     }
-    hl = curl_slist_append(hl, a1);
-    hl = curl_slist_append(hl, "Expect:");
-    if (h1)
-        hl = curl_slist_append(hl, h1);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r->headers);
-    assert_int_equal(curl_easy_perform(h), CURLE_OK);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
-    cd_buf_append(&r->body, "", 1);
-    cd_buf_append(&r->headers, "", 1);
-}
-
-static void resp_free(resp *r)
-{
-    cd_buf_free(&r->body);
-    cd_buf_free(&r->headers);
+    tu_call c = {.method = method, .path = path, .body = body, .headers = {a1, h1}};
+    if (login) /* the pair's login first, as a client sends it */
+        c = (tu_call){.method = method, .path = path, .body = body, .headers = {login, a1, h1}};
+    tu_request(srv.port, &c, r);
 }
 
 /* Asserts one request's status and exact body, then frees it. */
-static void expect(resp *r, long status, const char *body)
+static void expect(tu_resp *r, long status, const char *body)
 {
     if (r->status != status || strcmp(r->body.data, body) != 0)
         fail_msg("expected %ld %s, got %ld %s", status, body, r->status, r->body.data);
-    resp_free(r);
+    tu_resp_free(r);
 }
 
 #define FORM "Content-Type: application/x-www-form-urlencoded"
@@ -254,7 +217,7 @@ static void expect(resp *r, long status, const char *body)
 // issue 9 part 10: the mini surface's refusals come in its own format.
 static void test_errors_in_mini_format(void **state)
 {
-    resp r;
+    tu_resp r;
     (void)state;
     call("POST", "/mini/optin", "phone=2125550199&scope=group:999", MINI_AUTH, FORM, &r);
     expect(&r, 400, "MINI 400 invalid_scope"); /* a failed write (the scope does not exist) */
@@ -277,14 +240,14 @@ static void test_errors_in_mini_format(void **state)
     call("GET", "/api/v1/nothing-here", NULL, NATIVE_AUTH, NULL, &r);
     assert_int_equal(r.status, 404);
     assert_non_null(strstr(r.body.data, "{\"error\""));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 // issue 9 part 10: a write through the shared path is durable, idempotent, and seen by the
 // native API (shared contacts and consent).
 static void test_write_shared_with_native(void **state)
 {
-    resp a, b;
+    tu_resp a, b;
     cd_check_result cr;
     cd_scope all = {.kind = CD_SCOPE_ALL};
     (void)state;
@@ -302,8 +265,8 @@ static void test_write_shared_with_native(void **state)
     assert_string_equal(a.body.data, b.body.data);
     assert_non_null(strcasestr(b.headers.data, "Idempotent-Replayed: true"));
     assert_int_equal(atomic_load(&writes), before + 1);
-    resp_free(&a);
-    resp_free(&b);
+    tu_resp_free(&a);
+    tu_resp_free(&b);
     /* the native API sees the same consent and the same contact */
     call("GET", "/api/v1/check?to=%2B12125550123", NULL, NATIVE_AUTH, NULL, &a);
     assert_int_equal(a.status, 200);
@@ -311,30 +274,30 @@ static void test_write_shared_with_native(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "reason")), "opted_in");
     assert_true(json_is_true(json_object_get(j, "allowed")));
     json_decref(j);
-    resp_free(&a);
+    tu_resp_free(&a);
     call("GET", "/api/v1/contacts", NULL, NATIVE_AUTH, NULL, &a);
     assert_int_equal(a.status, 200);
     assert_non_null(strstr(a.body.data, PHONE));
-    resp_free(&a);
+    tu_resp_free(&a);
 }
 
 // issue 9 parts 5 and 10: the account's rate_limit applies to every surface, keyed by
 // credential, and the mini surface answers 429 in its own format with Retry-After.
 static void test_rate_limit_in_mini_format(void **state)
 {
-    resp r;
+    tu_resp r;
     (void)state;
     call("PATCH", "/api/v1/settings", "{\"rate_limit\":{\"limit\":2,\"window_seconds\":60}}",
          NATIVE_AUTH, "Content-Type: application/json", &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     int before = atomic_load(&writes);
     call("POST", "/mini/optin", "phone=2125550124", MINI_AUTH, FORM, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     call("GET", "/api/v1/contacts", NULL, NATIVE_AUTH, NULL, &r); /* the same key */
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     call("POST", "/mini/optin", "phone=2125550125", MINI_AUTH, FORM, &r);
     assert_non_null(strcasestr(r.headers.data, "Retry-After: 60"));
     expect(&r, 429, "MINI 429 rate_limited");
@@ -342,7 +305,7 @@ static void test_rate_limit_in_mini_format(void **state)
     call("GET", "/api/v1/contacts", NULL, NATIVE_AUTH, NULL, &r);
     assert_int_equal(r.status, 429);
     assert_non_null(strstr(r.body.data, "\"rate_limited\""));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 int main(void)

@@ -29,6 +29,7 @@
 #include "util/buf.h"
 #include "util/crypto.h"
 
+#include "../testhttp.h"
 #include "../testutil.h"
 
 #define MAX_BODY 1024
@@ -46,38 +47,19 @@ static server srv; /* one server for the whole group */
 
 /* ---- the surfaces ---- */
 
-static int status_of(const cd_err *err)
-{
-    switch (err->code) {
-    case CD_EINVAL:
-        return 400;
-    case CD_EAUTH:
-        return 401;
-    case CD_ENOTFOUND:
-        return 404;
-    case CD_EMETHOD:
-        return 405;
-    case CD_ECONFLICT:
-        return 409;
-    case CD_ELIMIT:
-        return 413;
-    default:
-        return 500;
-    }
-}
-
 /* The native style: {"error":{"code","message"}}. */
 static int reply_error(cd_req *req, const cd_err *err)
 {
     return cd_reply_json(
-        req, status_of(err),
+        req, tu_status_of(err),
         json_pack("{s:{s:s,s:s}}", "error", "code", cd_err_reason(err), "message", err->msg));
 }
 
 /* Another surface with its own error body, to see which surface answers. */
 static int alt_reply_error(cd_req *req, const cd_err *err)
 {
-    return cd_reply_json(req, status_of(err), json_pack("{s:s}", "alt_error", cd_err_reason(err)));
+    return cd_reply_json(req, tu_status_of(err),
+                         json_pack("{s:s}", "alt_error", cd_err_reason(err)));
 }
 
 static int authenticate(cd_req *req, cd_err *err)
@@ -304,139 +286,18 @@ static int group_teardown(void **state)
 
 /* ---- the client ---- */
 
-typedef struct resp {
-    long status;
-    cd_buf body;
-    cd_buf headers;
-    json_t *json;  /* the body parsed, when it is JSON */
-    long connects; /* new connections this request opened */
-} resp;
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    cd_buf_append(arg, p, size * n);
-    return size * n;
-}
-
-typedef struct upload {
-    size_t left;
-} upload;
-
-static size_t on_read(char *p, size_t size, size_t n, void *arg)
-{
-    upload *u = arg;
-    size_t k = size * n < u->left ? size * n : u->left;
-    memset(p, 'x', k);
-    u->left -= k;
-    return k;
-}
-
-typedef struct call {
-    const char *method;
-    const char *path;
-    const char *body; /* NULL: none */
-    size_t body_len;  /* used when body is set */
-    size_t chunked;   /* > 0: upload that many bytes chunked, with no Content-Length */
-    const char *headers[4];
-} call;
-
-static void resp_free(resp *r)
-{
-    cd_buf_free(&r->body);
-    cd_buf_free(&r->headers);
-    json_decref(r->json);
-    memset(r, 0, sizeof *r);
-}
-
-/* Makes one request on `h` (a handle kept across calls reuses its connection). */
-static void perform(CURL *h, const call *c, resp *r)
-{
-    char url[512];
-    struct curl_slist *hl = NULL;
-    upload up = {.left = c->chunked};
-
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", srv.port, c->path);
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r->headers);
-    if (strcmp(c->method, "HEAD") == 0) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
-    }
-    if (c->body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)c->body_len);
-    } else if (c->chunked) {
-        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(h, CURLOPT_READDATA, &up);
-        hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
-    }
-    hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
-    for (size_t i = 0; i < 4 && c->headers[i]; i++)
-        hl = curl_slist_append(hl, c->headers[i]);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-
-    CURLcode rc = curl_easy_perform(h);
-    curl_slist_free_all(hl);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: %s", c->method, c->path, curl_easy_strerror(rc));
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &r->connects);
-    if (r->body.len > 0)
-        r->json = json_loadb(r->body.data, r->body.len, 0, NULL);
-}
-
 /* One request on a handle of its own. */
-static void request(const call *c, resp *r)
+static void request(const tu_call *c, tu_resp *r)
 {
-    CURL *h = curl_easy_init();
-    assert_non_null(h);
-    perform(h, c, r);
-    curl_easy_cleanup(h);
+    tu_request(srv.port, c, r);
 }
 
-#define GET(p, r) request(&(call){.method = "GET", .path = (p)}, (r))
+#define GET(p, r) request(&(tu_call){.method = "GET", .path = (p)}, (r))
 
-/* The value of response header `name` (case-insensitive), copied into out; NULL if absent. */
-static const char *header(const resp *r, const char *name, char *out, size_t n)
+static void expect_error(const tu_resp *r, long status, const char *code)
 {
-    size_t len = strlen(name);
-    for (const char *line = r->headers.data; line && *line;) {
-        const char *eol = strstr(line, "\r\n");
-        size_t ll = eol ? (size_t)(eol - line) : strlen(line);
-        if (ll > len && strncasecmp(line, name, len) == 0 && line[len] == ':') {
-            const char *v = line + len + 1;
-            while (*v == ' ')
-                v++;
-            snprintf(out, n, "%.*s", (int)(ll - (size_t)(v - line)), v);
-            return out;
-        }
-        line = eol ? eol + 2 : line + ll;
-    }
-    return NULL;
-}
-
-static const char *jstr(const resp *r, const char *a, const char *b)
-{
-    json_t *v = json_object_get(r->json, a);
-    if (b)
-        v = json_object_get(v, b);
-    return json_string_value(v);
-}
-
-static void expect_error(const resp *r, long status, const char *code)
-{
-    if (r->status != status || jstr(r, "error", "code") == NULL ||
-        strcmp(jstr(r, "error", "code"), code) != 0) {
+    if (r->status != status || tu_jstr(r, "error", "code") == NULL ||
+        strcmp(tu_jstr(r, "error", "code"), code) != 0) {
         print_error("want %ld %s, got %ld %.*s\n", status, code, r->status, (int)r->body.len,
                     r->body.data ? r->body.data : "");
         fail();
@@ -447,47 +308,47 @@ static void expect_error(const resp *r, long status, const char *code)
 
 static void test_params(void **state)
 {
-    resp r;
+    tu_resp r;
     (void)state;
 
     GET("/items/42", &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "params", "id"), "42");
-    assert_string_equal(jstr(&r, "method", NULL), "GET");
-    assert_string_equal(jstr(&r, "path", NULL), "/items/42");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "params", "id"), "42");
+    assert_string_equal(tu_jstr(&r, "method", NULL), "GET");
+    assert_string_equal(tu_jstr(&r, "path", NULL), "/items/42");
+    tu_resp_free(&r);
 
     GET("/a/1/b/two", &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "params", "x"), "1");
-    assert_string_equal(jstr(&r, "params", "y"), "two");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "params", "x"), "1");
+    assert_string_equal(tu_jstr(&r, "params", "y"), "two");
+    tu_resp_free(&r);
 
     /* Parameters are percent-decoded; the query string is not part of the path. */
     GET("/items/a%20b?x=1&id=9", &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "params", "id"), "a b");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "params", "id"), "a b");
+    tu_resp_free(&r);
     GET("/items/%2B16465550123", &r);
-    assert_string_equal(jstr(&r, "params", "id"), "+16465550123");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "params", "id"), "+16465550123");
+    tu_resp_free(&r);
     /* %00 stays as written rather than cutting the value short. */
     GET("/items/%00", &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "params", "id"), "%00");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "params", "id"), "%00");
+    tu_resp_free(&r);
 
     /* Other methods on the same pattern reach their own routes with the same parameter. */
-    request(&(call){.method = "PUT", .path = "/items/7", .body = "{}", .body_len = 2}, &r);
+    request(&(tu_call){.method = "PUT", .path = "/items/7", .body = "{}", .body_len = 2}, &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "method", NULL), "PUT");
-    assert_string_equal(jstr(&r, "params", "id"), "7");
-    resp_free(&r);
-    request(&(call){.method = "DELETE", .path = "/items/8"}, &r);
+    assert_string_equal(tu_jstr(&r, "method", NULL), "PUT");
+    assert_string_equal(tu_jstr(&r, "params", "id"), "7");
+    tu_resp_free(&r);
+    request(&(tu_call){.method = "DELETE", .path = "/items/8"}, &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "method", NULL), "DELETE");
-    assert_string_equal(jstr(&r, "params", "id"), "8");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "method", NULL), "DELETE");
+    assert_string_equal(tu_jstr(&r, "params", "id"), "8");
+    tu_resp_free(&r);
 }
 
 static void test_not_found(void **state)
@@ -501,16 +362,16 @@ static void test_not_found(void **state)
                                         "/a/b/c/d/e/f/g/h/i/j/k/l/m/n"};
     (void)state;
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        resp r;
+        tu_resp r;
         GET(paths[i], &r);
         expect_error(&r, 404, "not_found");
-        resp_free(&r);
+        tu_resp_free(&r);
     }
     /* Unknown paths answer in the fallback's format whatever the method. */
-    resp r;
-    request(&(call){.method = "POST", .path = "/nope", .body = "x", .body_len = 1}, &r);
+    tu_resp r;
+    request(&(tu_call){.method = "POST", .path = "/nope", .body = "x", .body_len = 1}, &r);
     expect_error(&r, 404, "not_found");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 /* True when the comma-separated list holds `m` exactly once. */
@@ -527,79 +388,79 @@ static bool allow_has_once(const char *allow, const char *m)
 
 static void test_method_not_allowed(void **state)
 {
-    resp r;
+    tu_resp r;
     char allow[128];
     (void)state;
 
-    request(&(call){.method = "POST", .path = "/items/1", .body = "{}", .body_len = 2}, &r);
+    request(&(tu_call){.method = "POST", .path = "/items/1", .body = "{}", .body_len = 2}, &r);
     expect_error(&r, 405, "method_not_allowed");
-    assert_non_null(header(&r, "Allow", allow, sizeof allow));
+    assert_non_null(tu_header(&r, "Allow", allow, sizeof allow));
     assert_true(allow_has_once(allow, "GET"));
     assert_true(allow_has_once(allow, "PUT"));
     assert_true(allow_has_once(allow, "DELETE"));
     assert_false(allow_has_once(allow, "POST"));
-    resp_free(&r);
+    tu_resp_free(&r);
 
-    request(&(call){.method = "PATCH", .path = "/a/1/b/2", .body = "{}", .body_len = 2}, &r);
+    request(&(tu_call){.method = "PATCH", .path = "/a/1/b/2", .body = "{}", .body_len = 2}, &r);
     expect_error(&r, 405, "method_not_allowed");
-    assert_string_equal(header(&r, "Allow", allow, sizeof allow), "GET");
-    resp_free(&r);
+    assert_string_equal(tu_header(&r, "Allow", allow, sizeof allow), "GET");
+    tu_resp_free(&r);
 
     GET("/echo", &r);
     expect_error(&r, 405, "method_not_allowed");
-    assert_string_equal(header(&r, "Allow", allow, sizeof allow), "POST");
-    resp_free(&r);
+    assert_string_equal(tu_header(&r, "Allow", allow, sizeof allow), "POST");
+    tu_resp_free(&r);
 
     /* The surface that owns the path answers in its own format. */
-    request(&(call){.method = "DELETE", .path = "/alt/thing"}, &r);
+    request(&(tu_call){.method = "DELETE", .path = "/alt/thing"}, &r);
     assert_int_equal(r.status, 405);
-    assert_string_equal(jstr(&r, "alt_error", NULL), "method_not_allowed");
-    assert_string_equal(header(&r, "Allow", allow, sizeof allow), "GET");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "alt_error", NULL), "method_not_allowed");
+    assert_string_equal(tu_header(&r, "Allow", allow, sizeof allow), "GET");
+    tu_resp_free(&r);
 }
 
 static void test_head_on_get_route(void **state)
 {
-    resp r;
+    tu_resp r;
     char allow[64];
     (void)state;
 
-    request(&(call){.method = "HEAD", .path = "/items/7"}, &r);
+    request(&(tu_call){.method = "HEAD", .path = "/items/7"}, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.body.len, 0);
-    assert_non_null(header(&r, "Content-Type", allow, sizeof allow));
+    assert_non_null(tu_header(&r, "Content-Type", allow, sizeof allow));
     assert_string_equal(allow, "application/json");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     /* A POST-only path has no HEAD. */
-    request(&(call){.method = "HEAD", .path = "/echo"}, &r);
+    request(&(tu_call){.method = "HEAD", .path = "/echo"}, &r);
     assert_int_equal(r.status, 405);
-    assert_string_equal(header(&r, "Allow", allow, sizeof allow), "POST");
-    resp_free(&r);
+    assert_string_equal(tu_header(&r, "Allow", allow, sizeof allow), "POST");
+    tu_resp_free(&r);
 }
 
 static void test_trailing_slash(void **state)
 {
     static const char *const same[] = {"/items/7/", "//items//7", "/items/7//"};
-    resp r;
+    tu_resp r;
     (void)state;
 
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         GET(same[i], &r);
         assert_int_equal(r.status, 200);
-        assert_string_equal(jstr(&r, "params", "id"), "7");
-        resp_free(&r);
+        assert_string_equal(tu_jstr(&r, "params", "id"), "7");
+        tu_resp_free(&r);
     }
     GET("/items/", &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "path", NULL), "/items/");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "path", NULL), "/items/");
+    tu_resp_free(&r);
 }
 
 static void test_body_limit(void **state)
 {
     char *big = malloc(100 * 1024);
-    resp r;
+    tu_resp r;
     CURL *h = curl_easy_init();
     (void)state;
 
@@ -608,58 +469,67 @@ static void test_body_limit(void **state)
     memset(big, 'x', 100 * 1024);
 
     /* Exactly max_body is fine. */
-    perform(h, &(call){.method = "POST", .path = "/echo", .body = big, .body_len = MAX_BODY}, &r);
+    tu_perform(h, srv.port,
+               &(tu_call){.method = "POST", .path = "/echo", .body = big, .body_len = MAX_BODY},
+               &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "len")), MAX_BODY);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     /* One byte more, declared in Content-Length. */
-    perform(h, &(call){.method = "POST", .path = "/echo", .body = big, .body_len = MAX_BODY + 1},
-            &r);
+    tu_perform(h, srv.port,
+               &(tu_call){.method = "POST", .path = "/echo", .body = big, .body_len = MAX_BODY + 1},
+               &r);
     expect_error(&r, 413, "too_large");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     /* The next request on the same handle is served normally. */
-    perform(h, &(call){.method = "GET", .path = "/items/1"}, &r);
+    tu_perform(h, srv.port, &(tu_call){.method = "GET", .path = "/items/1"}, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     /* Much more. */
-    perform(h, &(call){.method = "POST", .path = "/echo", .body = big, .body_len = 100 * 1024}, &r);
+    tu_perform(h, srv.port,
+               &(tu_call){.method = "POST", .path = "/echo", .body = big, .body_len = 100 * 1024},
+               &r);
     expect_error(&r, 413, "too_large");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     /* issue 8 item 6: the buffer is sized from Content-Length, not doubled as the body
      * arrives (600 bytes used to take a 1024-byte buffer: 64, 128, ... 1024). */
-    perform(h, &(call){.method = "POST", .path = "/echo-cap", .body = big, .body_len = 600}, &r);
+    tu_perform(h, srv.port,
+               &(tu_call){.method = "POST", .path = "/echo-cap", .body = big, .body_len = 600}, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "len")), 600);
     assert_in_range(json_integer_value(json_object_get(r.json, "cap")), 601, 700);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     /* Chunked bodies have no Content-Length: the cap applies as they arrive. */
-    perform(h, &(call){.method = "POST", .path = "/echo", .chunked = 500}, &r);
+    tu_perform(h, srv.port, &(tu_call){.method = "POST", .path = "/echo", .chunked = 500}, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "len")), 500);
-    resp_free(&r);
-    perform(h, &(call){.method = "POST", .path = "/echo", .chunked = 5000}, &r);
+    tu_resp_free(&r);
+    tu_perform(h, srv.port, &(tu_call){.method = "POST", .path = "/echo", .chunked = 5000}, &r);
     expect_error(&r, 413, "too_large");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     /* issue 8 item 6: the route is checked from the head, before the body: a body for a
      * wrong method is refused 405 (in the path's surface format) and one for an unknown
      * path 404, however big it is. */
-    perform(h, &(call){.method = "POST", .path = "/alt/thing", .body = big, .body_len = 2000}, &r);
+    tu_perform(h, srv.port,
+               &(tu_call){.method = "POST", .path = "/alt/thing", .body = big, .body_len = 2000},
+               &r);
     assert_int_equal(r.status, 405);
-    assert_string_equal(jstr(&r, "alt_error", NULL), "method_not_allowed");
-    resp_free(&r);
-    perform(h, &(call){.method = "POST", .path = "/nope", .body = big, .body_len = 2000}, &r);
+    assert_string_equal(tu_jstr(&r, "alt_error", NULL), "method_not_allowed");
+    tu_resp_free(&r);
+    tu_perform(h, srv.port,
+               &(tu_call){.method = "POST", .path = "/nope", .body = big, .body_len = 2000}, &r);
     expect_error(&r, 404, "not_found");
-    resp_free(&r);
+    tu_resp_free(&r);
 
-    perform(h, &(call){.method = "GET", .path = "/items/2"}, &r);
+    tu_perform(h, srv.port, &(tu_call){.method = "GET", .path = "/items/2"}, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     curl_easy_cleanup(h);
     free(big);
@@ -667,37 +537,38 @@ static void test_body_limit(void **state)
 
 static void test_json_body(void **state)
 {
-    resp r;
+    tu_resp r;
     const char *ok = "{\"a\":[1,2],\"b\":\"\xc3\xa9\"}";
     (void)state;
 
-    request(&(call){.method = "POST", .path = "/json", .body = ok, .body_len = strlen(ok)}, &r);
+    request(&(tu_call){.method = "POST", .path = "/json", .body = ok, .body_len = strlen(ok)}, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "got"), "b")),
                         "\xc3\xa9");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     static const char *const bad[] = {"{", "{\"a\":1,\"a\":2}", "\xff", "nul\0l"};
     static const size_t bad_len[] = {1, 13, 1, 5};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        request(&(call){.method = "POST", .path = "/json", .body = bad[i], .body_len = bad_len[i]},
-                &r);
+        request(
+            &(tu_call){.method = "POST", .path = "/json", .body = bad[i], .body_len = bad_len[i]},
+            &r);
         expect_error(&r, 400, "invalid_json");
-        resp_free(&r);
+        tu_resp_free(&r);
     }
-    request(&(call){.method = "POST", .path = "/json", .body = "", .body_len = 0}, &r);
+    request(&(tu_call){.method = "POST", .path = "/json", .body = "", .body_len = 0}, &r);
     expect_error(&r, 400, "invalid_json");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_no_content(void **state)
 {
-    resp r;
+    tu_resp r;
     (void)state;
-    request(&(call){.method = "DELETE", .path = "/nothing"}, &r);
+    request(&(tu_call){.method = "DELETE", .path = "/nothing"}, &r);
     assert_int_equal(r.status, 204);
     assert_int_equal(r.body.len, 0);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 /* Regression (found by these tests, fixed): cd_reply_json(req, status, NULL) for a status other
@@ -706,15 +577,15 @@ static void test_no_content(void **state)
  * brace. */
 static void test_null_body_is_valid_json(void **state)
 {
-    resp r;
+    tu_resp r;
     (void)state;
     GET("/null-body", &r);
-    const char *code = jstr(&r, "error", "code");
+    const char *code = tu_jstr(&r, "error", "code");
     bool ok = r.status == 500 && code != NULL && strcmp(code, "internal_error") == 0;
     if (!ok)
         print_error("want 500 and JSON, got %ld %.*s\n", r.status, (int)r.body.len,
                     r.body.data ? r.body.data : "");
-    resp_free(&r); /* before failing: nothing leaks either way */
+    tu_resp_free(&r); /* before failing: nothing leaks either way */
     assert_true(ok);
 }
 
@@ -724,15 +595,15 @@ static void test_null_body_is_valid_json(void **state)
  * accepts "/" in a number, so /api/v1/contacts/646%2F555%2F0123 cannot be reached. */
 static void test_encoded_slash_in_param(void **state)
 {
-    resp r;
+    tu_resp r;
     (void)state;
     GET("/items/646%2F555-0123", &r);
-    const char *id = jstr(&r, "params", "id");
+    const char *id = tu_jstr(&r, "params", "id");
     bool ok = r.status == 200 && id != NULL && strcmp(id, "646/555-0123") == 0;
     if (!ok)
         print_error("want 200 with id 646/555-0123, got %ld %.*s\n", r.status, (int)r.body.len,
                     r.body.data ? r.body.data : "");
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_true(ok);
 }
 
@@ -778,13 +649,13 @@ static void test_auth_read(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof creds_cases / sizeof creds_cases[0]; i++) {
         const struct creds_case *c = &creds_cases[i];
-        call cl = {.method = "GET", .path = c->path};
-        resp r;
+        tu_call cl = {.method = "GET", .path = c->path};
+        tu_resp r;
         for (size_t k = 0; k < 3 && c->headers[k]; k++)
             cl.headers[k] = c->headers[k];
         request(&cl, &r);
         int style = (int)json_integer_value(json_object_get(r.json, "style"));
-        const char *login = jstr(&r, "login", NULL), *secret = jstr(&r, "secret", NULL);
+        const char *login = tu_jstr(&r, "login", NULL), *secret = tu_jstr(&r, "secret", NULL);
         bool ok = r.status == (c->style ? 200 : 401) && style == c->style &&
                   (c->login ? login && strcmp(login, c->login) == 0 : login == NULL) &&
                   (c->secret ? secret && strcmp(secret, c->secret) == 0 : secret == NULL);
@@ -794,50 +665,53 @@ static void test_auth_read(void **state)
                         r.body.data ? r.body.data : "");
             fail();
         }
-        resp_free(&r);
+        tu_resp_free(&r);
     }
 }
 
 static void test_authenticate(void **state)
 {
-    resp r;
+    tu_resp r;
     (void)state;
 
     GET("/private/me", &r);
     expect_error(&r, 401, "unauthorized");
-    resp_free(&r);
-    request(&(call){.method = "GET", .path = "/private/me", .headers = {"X-Test-Key: wrong"}}, &r);
+    tu_resp_free(&r);
+    request(&(tu_call){.method = "GET", .path = "/private/me", .headers = {"X-Test-Key: wrong"}},
+            &r);
     expect_error(&r, 401, "unauthorized");
-    resp_free(&r);
-    request(&(call){.method = "GET", .path = "/private/me", .headers = {"X-Test-Key: sesame"}}, &r);
+    tu_resp_free(&r);
+    request(&(tu_call){.method = "GET", .path = "/private/me", .headers = {"X-Test-Key: sesame"}},
+            &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "user", NULL), "user-1");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "user", NULL), "user-1");
+    tu_resp_free(&r);
     /* Public routes have no user. */
     GET("/items/1", &r);
     assert_null(json_object_get(r.json, "user"));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_request_id(void **state)
 {
-    resp r;
+    tu_resp r;
     char a[64], b[64];
     (void)state;
 
-    request(&(call){.method = "GET", .path = "/items/1", .headers = {"X-Request-Id: abc-123"}}, &r);
-    assert_string_equal(header(&r, "X-Request-Id", a, sizeof a), "abc-123");
-    resp_free(&r);
+    request(&(tu_call){.method = "GET", .path = "/items/1", .headers = {"X-Request-Id: abc-123"}},
+            &r);
+    assert_string_equal(tu_header(&r, "X-Request-Id", a, sizeof a), "abc-123");
+    tu_resp_free(&r);
     /* Without one, or with one that would break a JSON log line, a fresh id is made. */
     GET("/items/1", &r);
-    assert_non_null(header(&r, "X-Request-Id", a, sizeof a));
+    assert_non_null(tu_header(&r, "X-Request-Id", a, sizeof a));
     assert_true(strlen(a) >= 16);
-    resp_free(&r);
-    request(&(call){.method = "GET", .path = "/nope", .headers = {"X-Request-Id: a\"b"}}, &r);
-    assert_non_null(header(&r, "X-Request-Id", b, sizeof b));
+    tu_resp_free(&r);
+    request(&(tu_call){.method = "GET", .path = "/nope", .headers = {"X-Request-Id: a\"b"}}, &r);
+    assert_non_null(tu_header(&r, "X-Request-Id", b, sizeof b));
     assert_string_not_equal(b, "a\"b");
     assert_string_not_equal(a, b);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static bool group_in_store(const char *name)
@@ -849,38 +723,38 @@ static bool group_in_store(const char *name)
     return found;
 }
 
-static void post_group(CURL *h, const char *name, resp *r)
+static void post_group(CURL *h, const char *name, tu_resp *r)
 {
     char body[128];
     snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
-    call c = {.method = "POST", .path = "/groups", .body = body, .body_len = strlen(body)};
+    tu_call c = {.method = "POST", .path = "/groups", .body = body, .body_len = strlen(body)};
     if (h)
-        perform(h, &c, r);
+        tu_perform(h, srv.port, &c, r);
     else
         request(&c, r);
 }
 
 static void test_deferred(void **state)
 {
-    resp r;
+    tu_resp r;
     (void)state;
 
     post_group(NULL, "first", &r);
     assert_int_equal(r.status, 201);
     assert_true(json_integer_value(json_object_get(r.json, "id")) > 0);
-    assert_string_equal(jstr(&r, "name", NULL), "first");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "name", NULL), "first");
+    tu_resp_free(&r);
     /* Answered only once durable: a reader sees it now. */
     assert_true(group_in_store("first"));
 
     /* A failing job answers through finish() with its error. */
     post_group(NULL, "first", &r);
     expect_error(&r, 409, "conflict");
-    resp_free(&r);
+    tu_resp_free(&r);
     /* A handler that answers at once, before deferring anything. */
-    request(&(call){.method = "POST", .path = "/groups", .body = "{}", .body_len = 2}, &r);
+    request(&(tu_call){.method = "POST", .path = "/groups", .body = "{}", .body_len = 2}, &r);
     expect_error(&r, 400, "invalid_field");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 enum { CLIENTS = 4, PER_CLIENT = 10 };
@@ -910,7 +784,7 @@ static void *client_main(void *arg)
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, tu_on_data);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
         if (curl_easy_perform(h) == CURLE_OK &&
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 201) {
@@ -962,14 +836,15 @@ static void test_deferred_concurrent(void **state)
 
 typedef struct stop_client {
     const char *path;
-    resp r;
+    tu_resp r;
 } stop_client;
 
 static void *stop_client_main(void *arg)
 {
     stop_client *c = arg;
     CURL *h = curl_easy_init();
-    perform(h, &(call){.method = "POST", .path = c->path, .body = "{}", .body_len = 2}, &c->r);
+    tu_perform(h, srv.port,
+               &(tu_call){.method = "POST", .path = c->path, .body = "{}", .body_len = 2}, &c->r);
     curl_easy_cleanup(h);
     return NULL;
 }
@@ -1010,7 +885,7 @@ static void test_stop_with_a_stuck_writer(void **state)
     assert_int_equal(pthread_join(t2, NULL), 0);
     assert_int_equal(running.r.status, 500); /* CD_ESTORE in this surface */
     assert_non_null(strstr(running.r.body.data, "Idempotency-Key"));
-    assert_int_equal(queued.r.status, 500); /* CD_EBUSY */
+    assert_int_equal(queued.r.status, 503); /* CD_EBUSY */
     assert_non_null(strstr(queued.r.body.data, "nothing was done"));
     assert_int_equal(atomic_load(&finish_calls), 1); /* the queued one's, on answering */
 
@@ -1018,43 +893,43 @@ static void test_stop_with_a_stuck_writer(void **state)
     wait_for(&finish_calls, 2); /* the running one's, once the writer handed it back */
     assert_int_equal(atomic_load(&finish_rc_sum), -2);
     assert_int_equal(atomic_load(&queued_runs), 0); /* skipped: its client was told so */
-    resp_free(&running.r);
-    resp_free(&queued.r);
+    tu_resp_free(&running.r);
+    tu_resp_free(&queued.r);
 }
 
 /* Requests on one handle reuse one connection, deferred ones included. */
 static void test_keep_alive(void **state)
 {
     CURL *h = curl_easy_init();
-    resp r;
+    tu_resp r;
     (void)state;
 
     assert_non_null(h);
-    perform(h, &(call){.method = "GET", .path = "/items/1"}, &r);
+    tu_perform(h, srv.port, &(tu_call){.method = "GET", .path = "/items/1"}, &r);
     assert_int_equal(r.connects, 1);
-    resp_free(&r);
+    tu_resp_free(&r);
     for (int i = 0; i < 3; i++) {
         char name[32];
         snprintf(name, sizeof name, "ka-%d", i);
         post_group(h, name, &r);
         assert_int_equal(r.status, 201);
         assert_int_equal(r.connects, 0);
-        resp_free(&r);
-        perform(h, &(call){.method = "GET", .path = "/items/1"}, &r);
+        tu_resp_free(&r);
+        tu_perform(h, srv.port, &(tu_call){.method = "GET", .path = "/items/1"}, &r);
         assert_int_equal(r.status, 200);
         assert_int_equal(r.connects, 0);
-        resp_free(&r);
+        tu_resp_free(&r);
     }
     /* issue 8 item 6: a refusal from the head (no such route) is answered before the body
      * and closes the connection; the next request opens a new one. */
-    perform(h, &(call){.method = "GET", .path = "/nope"}, &r);
+    tu_perform(h, srv.port, &(tu_call){.method = "GET", .path = "/nope"}, &r);
     assert_int_equal(r.status, 404);
     assert_int_equal(r.connects, 0);
-    resp_free(&r);
-    perform(h, &(call){.method = "GET", .path = "/items/1"}, &r);
+    tu_resp_free(&r);
+    tu_perform(h, srv.port, &(tu_call){.method = "GET", .path = "/items/1"}, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.connects, 1);
-    resp_free(&r);
+    tu_resp_free(&r);
     curl_easy_cleanup(h);
 }
 
@@ -1091,17 +966,17 @@ static void test_metrics(void **state)
     static const char unmatched[] =
         "consentd_http_requests_total{route=\"unmatched\",status=\"404\"} ";
     static const char count[] = "consentd_http_request_duration_seconds_count ";
-    resp r;
+    tu_resp r;
     (void)state;
 
     assert_true(metric_reaches(count, 1)); /* earlier tests made requests */
     long long before = metric(route), before_404 = metric(unmatched), before_all = metric(count);
     for (int i = 0; i < 3; i++) {
         GET("/a/1/b/2", &r);
-        resp_free(&r);
+        tu_resp_free(&r);
     }
     GET("/definitely/unknown", &r);
-    resp_free(&r);
+    tu_resp_free(&r);
     assert_true(metric_reaches(route, before + 3));
     assert_true(metric_reaches(unmatched, before_404 + 1));
     assert_true(metric_reaches(count, before_all + 4));

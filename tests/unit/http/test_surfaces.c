@@ -28,6 +28,8 @@
 #include "util/buf.h"
 #include "util/timeutil.h"
 
+#include "../testhttp.h"
+
 #define MAX_BODY (1 << 20) /* the server's default cap: 1 MiB */
 
 static cd_router *router;
@@ -36,30 +38,10 @@ static int port;
 
 /* ---- surfaces ---- */
 
-static int status_of(const cd_err *err)
-{
-    switch (err->code) {
-    case CD_EINVAL:
-        return 400;
-    case CD_EAUTH:
-        return 401;
-    case CD_ENOTFOUND:
-        return 404;
-    case CD_EMETHOD:
-        return 405;
-    case CD_ELIMIT:
-        return 413;
-    case CD_EBUSY:
-        return strcmp(cd_err_reason(err), "rate_limited") == 0 ? 429 : 503;
-    default:
-        return 500;
-    }
-}
-
 /* The native-like format, for the fallback. */
 static int main_error(cd_req *req, const cd_err *err)
 {
-    return cd_reply_json(req, status_of(err),
+    return cd_reply_json(req, tu_status_of(err),
                          json_pack("{s:{s:s}}", "error", "code", cd_err_reason(err)));
 }
 
@@ -67,7 +49,7 @@ static int main_error(cd_req *req, const cd_err *err)
 static int vendor_error(cd_req *req, const cd_err *err)
 {
     return cd_reply_json(
-        req, status_of(err),
+        req, tu_status_of(err),
         json_pack("{s:s,s:s}", "vendor", cd_req_surface(req)->name, "Status", cd_err_reason(err)));
 }
 
@@ -190,87 +172,21 @@ static int group_teardown(void **state)
 
 /* ---- client ---- */
 
-typedef struct resp {
-    long status;
-    cd_buf body, headers;
-    json_t *json;
-} resp;
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    cd_buf_append(arg, p, size * n);
-    return size * n;
-}
-
-static void resp_free(resp *r)
-{
-    cd_buf_free(&r->body);
-    cd_buf_free(&r->headers);
-    json_decref(r->json);
-    memset(r, 0, sizeof *r);
-}
-
+/* One request with a Content-Type (ctype NULL: JSON). */
 static void call(const char *method, const char *path, const char *ctype, const char *body,
-                 size_t len, resp *r)
+                 size_t len, tu_resp *r)
 {
-    char url[512], ct[128];
-    struct curl_slist *hl = NULL;
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *h = curl_easy_init();
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r->headers);
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    hl = curl_slist_append(hl, "Expect:");
+    char ct[128];
     snprintf(ct, sizeof ct, "Content-Type: %s", ctype ? ctype : "application/json");
-    hl = curl_slist_append(hl, ct);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    CURLcode rc = curl_easy_perform(h);
-    curl_slist_free_all(hl);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_easy_cleanup(h);
-    if (r->body.len > 0)
-        r->json = json_loadb(r->body.data, r->body.len, 0, NULL);
+    tu_request(
+        port,
+        &(tu_call){.method = method, .path = path, .body = body, .body_len = len, .headers = {ct}},
+        r);
 }
 
 #define GET(p, r) call("GET", (p), NULL, NULL, 0, (r))
 
-static const char *header(const resp *r, const char *name, char *out, size_t n)
-{
-    size_t len = strlen(name);
-    for (const char *line = r->headers.data; line && *line;) {
-        const char *eol = strstr(line, "\r\n");
-        size_t ll = eol ? (size_t)(eol - line) : strlen(line);
-        if (ll > len && strncasecmp(line, name, len) == 0 && line[len] == ':') {
-            const char *v = line + len + 1;
-            while (*v == ' ')
-                v++;
-            snprintf(out, n, "%.*s", (int)(ll - (size_t)(v - line)), v);
-            return out;
-        }
-        line = eol ? eol + 2 : line + ll;
-    }
-    return NULL;
-}
-
-static const char *jstr(const resp *r, const char *a, const char *b)
-{
-    json_t *v = json_object_get(r->json, a);
-    return json_string_value(b ? json_object_get(v, b) : v);
-}
-
-static void expect(const resp *r, long status)
+static void expect(const tu_resp *r, long status)
 {
     if (r->status != status) {
         print_error("want %ld, got %ld %.*s\n", status, r->status, (int)r->body.len,
@@ -280,23 +196,23 @@ static void expect(const resp *r, long status)
 }
 
 /* A vendor error: status, surface name and reason. */
-static void expect_vendor(const resp *r, long status, const char *surface, const char *reason)
+static void expect_vendor(const tu_resp *r, long status, const char *surface, const char *reason)
 {
     expect(r, status);
-    assert_non_null(jstr(r, "vendor", NULL));
-    assert_string_equal(jstr(r, "vendor", NULL), surface);
-    assert_string_equal(jstr(r, "Status", NULL), reason);
+    assert_non_null(tu_jstr(r, "vendor", NULL));
+    assert_string_equal(tu_jstr(r, "vendor", NULL), surface);
+    assert_string_equal(tu_jstr(r, "Status", NULL), reason);
 }
 
 /* ---- tests ---- */
 
 static void expect_route(const char *path, const char *route)
 {
-    resp r;
+    tu_resp r;
     GET(path, &r);
     expect(&r, 200);
-    assert_string_equal(jstr(&r, "route", NULL), route);
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "route", NULL), route);
+    tu_resp_free(&r);
 }
 
 /* issue 9 part 3: at each position a literal beats a parameter, whatever the order. */
@@ -309,10 +225,10 @@ static void test_literal_before_param(void **state)
     expect_route("/v/optins/42/other", "param-param");
     /* literal at the first differing position wins: flows/status is flows-param */
     expect_route("/v/optins/flows/status", "flows-param");
-    resp r;
+    tu_resp r;
     GET("/v/optins/42/status", &r);
-    assert_string_equal(jstr(&r, "a", NULL), "42");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "a", NULL), "42");
+    tu_resp_free(&r);
 }
 
 /* issue 9 part 3: the table grows past the old 128 routes. */
@@ -328,59 +244,60 @@ static void test_many_routes(void **state)
 static void test_prefix_fallback(void **state)
 {
     (void)state;
-    resp r;
+    tu_resp r;
     GET("/v/nothing/here", &r);
     expect_vendor(&r, 404, "vend", "not_found");
-    assert_null(header(&r, "X-Hooked", (char[8]){0}, 8)); /* no route matched: no hook */
-    resp_free(&r);
+    /* issue 9 part 3: no route matched, but the prefix's surface answers: its hook runs */
+    assert_string_equal(tu_header(&r, "X-Hooked", (char[8]){0}, 8), "404");
+    tu_resp_free(&r);
     GET("/v", &r);
     expect_vendor(&r, 404, "vend", "not_found");
-    resp_free(&r);
+    tu_resp_free(&r);
     GET("/v/public/nothing", &r);
     expect_vendor(&r, 404, "vpub", "not_found");
-    resp_free(&r);
+    tu_resp_free(&r);
     call("DELETE", "/v/public", NULL, NULL, 0, &r);
     expect_vendor(&r, 404, "vpub", "not_found");
-    resp_free(&r);
+    tu_resp_free(&r);
     GET("/vx/nothing", &r); /* not under "/v/" */
     expect(&r, 404);
-    assert_string_equal(jstr(&r, "error", "code"), "not_found");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "error", "code"), "not_found");
+    tu_resp_free(&r);
     GET("/nothing", &r);
     expect(&r, 404);
-    assert_string_equal(jstr(&r, "error", "code"), "not_found");
-    resp_free(&r);
+    assert_string_equal(tu_jstr(&r, "error", "code"), "not_found");
+    tu_resp_free(&r);
     /* a wrong method on a vendor route: 405 in its format, with Allow */
     char allow[64];
     call("POST", "/v/optins/flows/all", NULL, "{}", 2, &r);
     expect_vendor(&r, 405, "vend", "method_not_allowed");
-    assert_string_equal(header(&r, "Allow", allow, sizeof allow), "GET");
-    resp_free(&r);
+    assert_string_equal(tu_header(&r, "Allow", allow, sizeof allow), "GET");
+    tu_resp_free(&r);
     expect_route("/v/public/ping", "ping");
 }
 
 /* issue 9 part 3: the handler sees its route's surface and that surface's context; the
- * headers hook marks every answer of a matched route, errors included. */
+ * headers hook marks every answer of the surface, errors included. */
 static void test_surface_and_hook(void **state)
 {
     (void)state;
-    resp r;
+    tu_resp r;
     char v[16];
     GET("/v/optins/flows/all", &r);
     expect(&r, 200);
-    assert_string_equal(jstr(&r, "surface", NULL), "vend");
+    assert_string_equal(tu_jstr(&r, "surface", NULL), "vend");
     assert_int_equal(json_integer_value(json_object_get(r.json, "surface_ctx")), 7);
-    assert_string_equal(header(&r, "X-Hooked", v, sizeof v), "200");
-    resp_free(&r);
+    assert_string_equal(tu_header(&r, "X-Hooked", v, sizeof v), "200");
+    tu_resp_free(&r);
     GET("/main", &r);
-    assert_string_equal(jstr(&r, "surface", NULL), "main");
+    assert_string_equal(tu_jstr(&r, "surface", NULL), "main");
     assert_int_equal(json_integer_value(json_object_get(r.json, "surface_ctx")), -1);
-    assert_null(header(&r, "X-Hooked", v, sizeof v));
-    resp_free(&r);
+    assert_null(tu_header(&r, "X-Hooked", v, sizeof v));
+    tu_resp_free(&r);
     call("POST", "/v/noform", NULL, "{bad", 4, &r); /* a handler's error answer */
     expect_vendor(&r, 400, "vend", "invalid_json");
-    assert_string_equal(header(&r, "X-Hooked", v, sizeof v), "400");
-    resp_free(&r);
+    assert_string_equal(tu_header(&r, "X-Hooked", v, sizeof v), "400");
+    tu_resp_free(&r);
 }
 
 /* issue 9 part 5: a surface's limiter in its context, keyed by client address: the third
@@ -389,22 +306,22 @@ static void test_surface_and_hook(void **state)
 static void test_rate_limit(void **state)
 {
     (void)state;
-    resp r;
+    tu_resp r;
     char v[32];
     for (int i = 0; i < 2; i++) {
         GET("/lim/thing", &r);
         expect(&r, 200);
-        assert_string_equal(header(&r, "X-Rate-Limit-Limit", v, sizeof v), "2");
-        assert_int_equal(atoi(header(&r, "X-Rate-Limit-Remaining", v, sizeof v)), 1 - i);
-        assert_in_range(atoi(header(&r, "X-Rate-Limit-Reset", v, sizeof v)), 1, 60);
-        assert_null(header(&r, "Retry-After", v, sizeof v));
-        resp_free(&r);
+        assert_string_equal(tu_header(&r, "X-Rate-Limit-Limit", v, sizeof v), "2");
+        assert_int_equal(atoi(tu_header(&r, "X-Rate-Limit-Remaining", v, sizeof v)), 1 - i);
+        assert_in_range(atoi(tu_header(&r, "X-Rate-Limit-Reset", v, sizeof v)), 1, 60);
+        assert_null(tu_header(&r, "Retry-After", v, sizeof v));
+        tu_resp_free(&r);
     }
     GET("/lim/thing", &r);
     expect_vendor(&r, 429, "limited", "rate_limited");
-    assert_in_range(atoi(header(&r, "Retry-After", v, sizeof v)), 1, 60);
-    assert_string_equal(header(&r, "X-Rate-Limit-Remaining", v, sizeof v), "0");
-    resp_free(&r);
+    assert_in_range(atoi(tu_header(&r, "Retry-After", v, sizeof v)), 1, 60);
+    assert_string_equal(tu_header(&r, "X-Rate-Limit-Remaining", v, sizeof v), "0");
+    tu_resp_free(&r);
 }
 
 /* issue 9 part 6: one route takes 5 MiB while the others keep 1 MiB. */
@@ -414,22 +331,22 @@ static void test_body_cap_per_route(void **state)
     size_t big = 5u << 20;
     char *body = malloc(big);
     memset(body, 'x', big);
-    resp r;
+    tu_resp r;
     call("POST", "/v/batch", "text/plain", body, big, &r);
     expect(&r, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "len")), big);
-    resp_free(&r);
+    tu_resp_free(&r);
     call("POST", "/v/small", "text/plain", body, MAX_BODY, &r);
     expect(&r, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     char v[16];
     call("POST", "/v/small", "text/plain", body, MAX_BODY + 1, &r);
     expect_vendor(&r, 413, "vend", "too_large");
-    assert_string_equal(header(&r, "X-Hooked", v, sizeof v), "413");
-    resp_free(&r);
+    assert_string_equal(tu_header(&r, "X-Hooked", v, sizeof v), "413");
+    tu_resp_free(&r);
     call("POST", "/v/batch", "text/plain", body, big, &r); /* the cap is the route's */
     expect(&r, 200);
-    resp_free(&r);
+    tu_resp_free(&r);
     free(body);
 }
 
@@ -440,7 +357,7 @@ static void test_forms(void **state)
     (void)state;
     static const char form[] = "GroupIds[]=1&GroupIds[]=2&Name=Ann+Lee&Phone=%2B33612345678";
     const char *ct = "application/x-www-form-urlencoded; charset=UTF-8";
-    resp r;
+    tu_resp r;
     call("POST", "/v/form", ct, form, strlen(form), &r);
     expect(&r, 200);
     json_t *got = json_object_get(r.json, "got");
@@ -450,21 +367,21 @@ static void test_forms(void **state)
                         "2");
     assert_string_equal(json_string_value(json_object_get(got, "Name")), "Ann Lee");
     assert_string_equal(json_string_value(json_object_get(got, "Phone")), "+33612345678");
-    resp_free(&r);
+    tu_resp_free(&r);
     call("POST", "/v/form", ct, "a=%ZZ", 5, &r);
     expect_vendor(&r, 400, "vend", "invalid_form");
-    resp_free(&r);
+    tu_resp_free(&r);
     call("POST", "/v/form", ct, "", 0, &r); /* an empty form is an empty object */
     expect(&r, 200);
     assert_int_equal(json_object_size(json_object_get(r.json, "got")), 0);
-    resp_free(&r);
+    tu_resp_free(&r);
     call("POST", "/v/form", NULL, "{\"a\":1}", 7, &r); /* JSON still works there */
     expect(&r, 200);
     assert_true(json_is_false(json_object_get(r.json, "form")));
-    resp_free(&r);
+    tu_resp_free(&r);
     call("POST", "/v/noform", ct, form, strlen(form), &r);
     expect_vendor(&r, 400, "vend", "invalid_json");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 /* Sends `raw` and reads until the server closes: the 408 the watchdog wrote. */
@@ -495,6 +412,7 @@ static void test_timeout_format(void **state)
     assert_non_null(strstr(out, "HTTP/1.1 408"));
     assert_non_null(strstr(out, "\"vendor\":\"vend\""));
     assert_non_null(strstr(out, "request_timeout"));
+    assert_non_null(strstr(out, "X-Hooked: 408\r\n")); /* the surface's headers hook ran */
     raw_exchange("POST /v/public/x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab", out,
                  sizeof out);
     assert_non_null(strstr(out, "\"vendor\":\"vpub\""));
