@@ -174,6 +174,10 @@ static int h_get(cd_req *req)
     if (db == NULL || cd_store_webhook_endpoint_get(db, WHO(req)->account.id,
                                                     cd_req_param(req, "id"), &e, &err) != 0)
         return cd_native__error(req, &err);
+    if (e.profile[0]) { /* a profile's callbacks: managed through the profile */
+        cd_webhook_endpoint_clear(&e);
+        return not_found(req, "webhook");
+    }
     json_t *body = endpoint_json(&e);
     cd_webhook_endpoint_clear(&e);
     return cd_reply_json(req, 200, body);
@@ -185,6 +189,10 @@ static int job_patch(cd_db *db, cd_api_write_op *w, cd_err *err)
     cd_webhook_endpoint e;
     if (cd_store_webhook_endpoint_get(db, w->who.account.id, in->id, &e, err) != 0)
         return -1;
+    if (e.profile[0]) {
+        cd_webhook_endpoint_clear(&e);
+        return cd_fail_reason(err, CD_ENOTFOUND, "not_found", "", "no such webhook");
+    }
     if (in->url)
         snprintf(e.url, sizeof e.url, "%s", in->url);
     if (in->events) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/profile.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
@@ -36,15 +37,79 @@ bool cd_events_wanted(const cd_webhook_endpoint *e, const char *type)
 typedef struct targets {
     const char *type;
     int n;
-    char ids[MAX_TARGETS][32];
+    char ids[MAX_TARGETS][48];
 } targets;
+
+static void add_target(targets *t, const char *id)
+{
+    for (int i = 0; i < t->n; i++)
+        if (strcmp(t->ids[i], id) == 0)
+            return;
+    if (t->n < MAX_TARGETS)
+        snprintf(t->ids[t->n++], sizeof t->ids[0], "%s", id);
+}
 
 static int collect_target(const cd_webhook_endpoint *e, void *arg)
 {
     targets *t = arg;
-    if (e->enabled && cd_events_wanted(e, t->type) && t->n < MAX_TARGETS)
-        snprintf(t->ids[t->n++], sizeof t->ids[0], "%s", e->id);
+    if (e->enabled && cd_events_wanted(e, t->type))
+        add_target(t, e->id);
     return 0;
+}
+
+/* ---- issue 14: a messaging profile's callback_url (and callback_url2) ---- */
+
+/* The endpoint row that stands for the profile's callbacks (deliveries name it); written
+ * only when missing or changed. delivery/webhook.c reads the profile's URLs and secret
+ * as they are at each attempt. */
+static int profile_endpoint(cd_db *db, const cd_profile *p, targets *t, cd_err *err)
+{
+    if (p->callback_url[0] == '\0')
+        return 0;
+    cd_webhook_endpoint e;
+    char id[48];
+    snprintf(id, sizeof id, "profile_%s", p->uuid);
+    bool have = cd_store_webhook_endpoint_get(db, p->account_id, id, &e, NULL) == 0;
+    if (have)
+        cd_webhook_endpoint_clear(&e);
+    if (!have) {
+        e = (cd_webhook_endpoint){.account_id = p->account_id, .enabled = true};
+        snprintf(e.id, sizeof e.id, "%s", id);
+        snprintf(e.url, sizeof e.url, "%.511s", p->callback_url);
+        snprintf(e.url2, sizeof e.url2, "%.511s", p->callback_url2);
+        snprintf(e.secret, sizeof e.secret, "%s", p->signing_secret);
+        snprintf(e.profile, sizeof e.profile, "%s", p->uuid);
+        e.created_ms = e.updated_ms = cd_now_ms();
+        int rc = cd_store_webhook_endpoint_put(db, &e, err);
+        memset(e.secret, 0, sizeof e.secret);
+        if (rc != 0)
+            return -1;
+    }
+    add_target(t, id);
+    return 0;
+}
+
+/* The account's default profile gets every event; the profile leasing `number` (the
+ * account's number a message was sent from or received on) gets that message's events. */
+static int profile_targets(cd_db *db, int64_t account_id, const char *number, targets *t,
+                           cd_err *err)
+{
+    cd_profile *p = calloc(1, sizeof *p);
+    json_t *settings = NULL;
+    cd_err e = {0};
+    int rc = p ? cd_store_settings_get(db, account_id, &settings, err) : -1;
+    if (rc == 0 && cd_profile_default(db, account_id, settings, p, &e) == 0)
+        rc = profile_endpoint(db, p, t, err);
+    else if (rc == 0 && e.code != CD_ENOTFOUND)
+        rc = cd_fail(err, e.code, e.field, "%s", e.msg);
+    cd_sender s;
+    if (rc == 0 && number && *number && cd_store_sender_get(db, number, &s, NULL) == 0 &&
+        s.account_id == account_id && s.profile[0] &&
+        cd_store_profile_get(db, account_id, s.profile, p, NULL) == 0)
+        rc = profile_endpoint(db, p, t, err);
+    json_decref(settings);
+    free(p);
+    return rc;
 }
 
 /* One delivery and the job that carries it. */
@@ -91,7 +156,8 @@ static int store_event(cd_db *db, cd_webhook_event *ev, const targets *t, cd_err
     return 0;
 }
 
-int cd_events_emit(cd_db *db, int64_t account_id, const char *type, json_t *payload, cd_err *err)
+int cd_events_emit(cd_db *db, int64_t account_id, const char *type, json_t *payload,
+                   const char *number, cd_err *err)
 {
     targets *t = calloc(1, sizeof *t);
     if (t == NULL) {
@@ -100,6 +166,8 @@ int cd_events_emit(cd_db *db, int64_t account_id, const char *type, json_t *payl
     }
     t->type = type;
     int rc = cd_store_webhook_endpoint_list(db, account_id, collect_target, t, err);
+    if (rc == 0)
+        rc = profile_targets(db, account_id, number, t, err);
     if (rc != 0 || t->n == 0) {
         json_decref(payload);
         free(t);
@@ -152,7 +220,7 @@ int cd_events_consent_changed(cd_db *db, const cd_event *ev, cd_err *err)
         str_or_null(ev->ext_ref), "request_id", str_or_null(ev->request_id), "credential_id",
         str_or_null(ev->credential_id), "event_id", (json_int_t)ev->id, "created_at",
         time_or_null(ev->created_ms), "hash", ev->hash, "prev_hash", ev->prev_hash);
-    return cd_events_emit(db, ev->account_id, "consent.changed", p, err);
+    return cd_events_emit(db, ev->account_id, "consent.changed", p, NULL, err);
 }
 
 int cd_events_flow(cd_db *db, const cd_flow *f, cd_err *err)
@@ -167,7 +235,7 @@ int cd_events_flow(cd_db *db, const cd_flow *f, cd_err *err)
                   "phone", f->phone, "scopes", f->scopes ? json_deep_copy(f->scopes) : json_array(),
                   "channel", f->channel, "status", f->status, "confirmed_via",
                   str_or_null(f->confirmed_via), "expires_at", time_or_null(f->expires_ms));
-    return cd_events_emit(db, f->account_id, type, p, err);
+    return cd_events_emit(db, f->account_id, type, p, NULL, err);
 }
 
 static json_t *message_payload(const cd_message *m)
@@ -181,7 +249,7 @@ static json_t *message_payload(const cd_message *m)
 
 int cd_events_message_status(cd_db *db, const cd_message *m, cd_err *err)
 {
-    return cd_events_emit(db, m->account_id, "message.status", message_payload(m), err);
+    return cd_events_emit(db, m->account_id, "message.status", message_payload(m), m->from, err);
 }
 
 int cd_events_message_inbound(cd_db *db, const cd_message *m, const char *action, cd_err *err)
@@ -190,7 +258,7 @@ int cd_events_message_inbound(cd_db *db, const cd_message *m, const char *action
         json_pack("{ss ss ss ss so ss so}", "id", m->id, "from", m->from, "to", m->to, "text",
                   m->text ? m->text : "", "provider_id", str_or_null(m->provider_id), "action",
                   action ? action : "none", "received_at", time_or_null(m->created_ms));
-    return cd_events_emit(db, m->account_id, "message.inbound", p, err);
+    return cd_events_emit(db, m->account_id, "message.inbound", p, m->to, err);
 }
 
 int cd_events_replay(cd_db *db, cd_webhook_delivery *d, cd_err *err)

@@ -22,9 +22,13 @@ bool cd_events_known(const char *type);
 /* Does the endpoint want events of `type` (its list empty = every type)? */
 bool cd_events_wanted(const cd_webhook_endpoint *e, const char *type);
 
-/* Queues `type` with `payload` (taken, on every path) for the account's enabled endpoints
- * that want it; nothing is stored when none does. Writer only. */
-int cd_events_emit(cd_db *db, int64_t account_id, const char *type, json_t *payload, cd_err *err);
+/* Queues `type` with `payload` (taken, on every path) for the account's enabled
+ * subscriptions that want it, the account's default messaging profile's callback URL, and
+ * (issue 14) the callback URL of the profile leasing `number`, the account's own number a
+ * message went out from or came in on (NULL: none). Nothing is stored when no endpoint
+ * wants it. Writer only. */
+int cd_events_emit(cd_db *db, int64_t account_id, const char *type, json_t *payload,
+                   const char *number, cd_err *err);
 
 /* The event sources. Each builds its payload and calls cd_events_emit. */
 /* consent.changed: one per ledger event, with its seq and hash. */

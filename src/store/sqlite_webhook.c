@@ -24,10 +24,10 @@ static const char *const WH_SQL[Q_COUNT] = {
     [Q_WH_ENDPOINT_GET] = "SELECT " EP_COLS " FROM webhook_endpoints WHERE id = ?2 AND "
                           "account_id = ?1 AND deleted_ms = 0",
     [Q_WH_ENDPOINT_LIST] = "SELECT " EP_COLS " FROM webhook_endpoints WHERE account_id = ?1 AND "
-                           "deleted_ms = 0 ORDER BY created_ms, id",
+                           "deleted_ms = 0 AND profile = '' ORDER BY created_ms, id",
     [Q_WH_ENDPOINT_DELETE] = "UPDATE webhook_endpoints SET deleted_ms = ?3, enabled = 0, "
                              "updated_ms = ?3 WHERE id = ?2 AND account_id = ?1 AND "
-                             "deleted_ms = 0",
+                             "deleted_ms = 0 AND profile = ''",
     [Q_WH_EVENT_INSERT] = "INSERT INTO webhook_events (id, account_id, type, body, created_ms) "
                           "VALUES (?1, ?2, ?3, ?4, ?5)",
     [Q_WH_DELIVERY_INSERT] = "INSERT INTO webhook_deliveries (account_id, event_id, event_type, "
@@ -45,12 +45,20 @@ static const char *const WH_SQL[Q_COUNT] = {
                            "event_id = ?4) AND (?5 IS NULL OR event_type = ?5) AND (?6 IS NULL "
                            "OR endpoint_id = ?6) AND created_ms >= ?7 AND (?8 = 0 OR "
                            "created_ms < ?8) ORDER BY id LIMIT ?9",
-    [Q_WH_TARGET] = "SELECT d.id, d.account_id, d.event_id, d.event_type, d.endpoint_id, "
-                    "d.status, d.attempts, d.last_code, d.last_error, d.last_url, d.next_ms, "
-                    "d.job_id, d.created_ms, d.updated_ms, d.delivered_ms, e.url, e.url2, "
-                    "e.secret, e.enabled, e.deleted_ms, v.body FROM webhook_deliveries d JOIN "
-                    "webhook_endpoints e ON e.id = d.endpoint_id AND e.account_id = "
-                    "d.account_id JOIN webhook_events v ON v.id = d.event_id WHERE d.id = ?1",
+    /* issue 14: a profile's callback row takes the profile's URLs and secret as they are
+     * now; a deleted profile (no row) makes the endpoint deleted. */
+    [Q_WH_TARGET] =
+        "SELECT d.id, d.account_id, d.event_id, d.event_type, d.endpoint_id, d.status, "
+        "d.attempts, d.last_code, d.last_error, d.last_url, d.next_ms, d.job_id, d.created_ms, "
+        "d.updated_ms, d.delivered_ms, CASE WHEN e.profile = '' THEN e.url ELSE "
+        "coalesce(p.callback_url, '') END, CASE WHEN e.profile = '' THEN e.url2 ELSE "
+        "coalesce(p.callback_url2, '') END, CASE WHEN e.profile = '' THEN e.secret ELSE "
+        "coalesce(p.signing_secret, '') END, e.enabled AND (e.profile = '' OR "
+        "coalesce(p.callback_url, '') <> ''), e.deleted_ms <> 0 OR (e.profile <> '' AND p.uuid "
+        "IS NULL), v.body FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = "
+        "d.endpoint_id AND e.account_id = d.account_id JOIN webhook_events v ON v.id = "
+        "d.event_id LEFT JOIN profiles p ON e.profile <> '' AND p.uuid = e.profile AND "
+        "p.account_id = e.account_id WHERE d.id = ?1",
 };
 
 static sqlite3_stmt *wstmt(sqlite_db *d, enum q q, cd_err *err)

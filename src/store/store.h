@@ -555,7 +555,7 @@ int cd_store_job_delete(cd_db *db, int64_t id, cd_err *err);
 /* ---- issue 15: webhooks (core/events.h queues them, delivery/webhook.h delivers) ---- */
 
 typedef struct cd_webhook_endpoint {
-    char id[32]; /* "wh_" + 24 hex */
+    char id[48]; /* "wh_" + 24 hex; a profile's callbacks: "profile_" + its uuid */
     int64_t account_id;
     char url[512];
     char url2[512];  /* failover after 3 failed attempts on url; "" = none */
@@ -571,14 +571,17 @@ void cd_webhook_endpoint_clear(cd_webhook_endpoint *e);
 /* Inserts e, or updates the account's endpoint with e->id (url, url2, events, secret,
  * enabled, profile, updated_ms). */
 int cd_store_webhook_endpoint_put(cd_db *db, const cd_webhook_endpoint *e, cd_err *err);
-/* A deleted endpoint is CD_ENOTFOUND, like another account's. */
+/* A deleted endpoint is CD_ENOTFOUND, like another account's. A profile's callback row
+ * (e->profile set) is found too: the API answers 404 for those itself. */
 int cd_store_webhook_endpoint_get(cd_db *db, int64_t account_id, const char *id,
                                   cd_webhook_endpoint *out, cd_err *err);
 typedef int (*cd_webhook_endpoint_each_fn)(const cd_webhook_endpoint *e, void *arg);
-/* The account's endpoints that are not deleted, oldest first. */
+/* The account's subscriptions that are not deleted, oldest first (not the rows that
+ * stand for a messaging profile's callback URLs). */
 int cd_store_webhook_endpoint_list(cd_db *db, int64_t account_id, cd_webhook_endpoint_each_fn each,
                                    void *arg, cd_err *err);
-/* Marks it deleted (kept for the deliveries that name it). CD_ENOTFOUND if none. */
+/* Marks a subscription deleted (kept for the deliveries that name it). CD_ENOTFOUND if
+ * none (a profile's callback row is deleted with its profile, never here). */
 int cd_store_webhook_endpoint_delete(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
                                      cd_err *err);
 
@@ -595,7 +598,7 @@ int cd_store_webhook_event_insert(cd_db *db, const cd_webhook_event *ev, cd_err 
 typedef struct cd_webhook_delivery {
     int64_t id;
     int64_t account_id;
-    char event_id[32], event_type[32], endpoint_id[32];
+    char event_id[32], event_type[32], endpoint_id[48];
     char status[12]; /* "pending", "delivered", "dead" */
     int attempts;
     int last_code; /* the receiver's last HTTP status, 0 = none */
@@ -628,7 +631,9 @@ int cd_store_webhook_delivery_list(cd_db *db, int64_t account_id,
                                    const cd_webhook_delivery_filter *f,
                                    cd_webhook_delivery_each_fn each, void *arg, cd_err *err);
 
-/* What one attempt needs, by delivery id alone (system-level: a job knows only that). */
+/* What one attempt needs, by delivery id alone (system-level: a job knows only that). For
+ * a profile's callbacks: the profile's URLs and signing secret as they are now, and
+ * `deleted` once the profile is. */
 typedef struct cd_webhook_target {
     cd_webhook_delivery d;
     char url[512], url2[512], secret[80];
