@@ -253,7 +253,8 @@ int cd_config_set_webhook_schedule(cd_config *cfg, const char *list)
     while (p && *p) {
         char *end;
         double s = strtod(p, &end);
-        if (end == p || n == 32 || !(s >= 0 && s <= 7 * 86400.0) || (*end && *end != ','))
+        if (end == p || n == 32 || !(s >= 0 && s <= 7 * 86400.0) || (*end && *end != ',') ||
+            (*end == ',' && end[1] == '\0'))
             return -1;
         ms[n++] = (long long)(s * 1000.0 + 0.5);
         p = *end ? end + 1 : end;
