@@ -239,6 +239,38 @@ test('message.status: a queued send refused by a STOP, and a send refused at onc
     }
 });
 
+test('message.status: sent, then delivered or failed by a delivery receipt', async () => {
+    const w = await subscribe({ url: rx.url, events: ['message.status'] });
+    const phone = num(20);
+    const sender = num(192);
+    await addSender(srv, sender);
+    await optIn(srv, phone);
+    const ids = [];
+    for (const text of ['will be delivered', 'will fail']) {
+        const m = await srv.v1('POST', '/messages', { body: { to: phone, text, from: sender } });
+        assert.equal(m.status, 202, m.text);
+        ids.push(m.json.id);
+    }
+    for (const id of ids) {
+        await waitFor(() => rx.events('message.status').some((g) => g.json.payload.id === id
+            && g.json.payload.status === 'sent'), { what: `${id} sent` });
+    }
+    const r1 = await srv.v1('POST', '/receipts', { body: { message_id: ids[0], status: 'delivered' } });
+    assert.equal(r1.status, 200, r1.text);
+    const r2 = await srv.v1('POST', '/receipts', { body: { message_id: ids[1], status: 'failed' } });
+    assert.equal(r2.status, 200, r2.text);
+    const final = await waitFor(() => {
+        const a = rx.events('message.status').find((g) => g.json.payload.id === ids[0] && g.json.payload.status === 'delivered');
+        const b = rx.events('message.status').find((g) => g.json.payload.id === ids[1] && g.json.payload.status === 'failed');
+        return a && b && [a, b];
+    }, { what: 'delivered and failed events' });
+    assert.ok(final.every((g) => verify(w.secret, g.headers, g.body)));
+    assert.equal(final[1].json.payload.reason, 'failed');
+    const seq = rx.events('message.status').filter((g) => g.json.payload.id === ids[0]).map((g) => g.json.payload.status);
+    assert.deepEqual(seq.sort(), ['delivered', 'queued', 'sent'], 'one event per status, never sending');
+    await srv.v1('DELETE', `/webhooks/${w.id}`);
+});
+
 test('flow.confirmed and flow.expired', async () => {
     const w = await subscribe({ url: rx.url, events: ['flow.confirmed', 'flow.expired'] });
     const a = await srv.v1('POST', '/flows', { body: { phone: num(15), scopes: ['all'], channel: 'sms' } });
