@@ -17,6 +17,9 @@
 #include "util/timeutil.h"
 
 #define BULK_REPLAY_MAX 1000
+/* Subscriptions per account: every event is queued for each of them in the transaction of
+ * its cause, so their number bounds the work of every consent change. */
+#define MAX_ENDPOINTS 32
 
 /* ---- shapes ---- */
 
@@ -108,9 +111,22 @@ static int parse_endpoint(cd_req *req, json_t *o, bool create, endpoint_in *in, 
 
 /* ---- subscriptions ---- */
 
+static int count_endpoint(const cd_webhook_endpoint *e, void *arg)
+{
+    (void)e;
+    (*(int *)arg)++;
+    return 0;
+}
+
 static int job_create(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     endpoint_in *in = w->in;
+    int n = 0;
+    if (cd_store_webhook_endpoint_list(db, w->who.account.id, count_endpoint, &n, err) != 0)
+        return -1;
+    if (n >= MAX_ENDPOINTS)
+        return cd_fail_reason(err, CD_ECONFLICT, "too_many_webhooks", "",
+                              "an account has at most %d webhooks", MAX_ENDPOINTS);
     cd_webhook_endpoint e = {.account_id = w->who.account.id, .enabled = in->enabled != 0};
     char hex[25], token[64];
     cd_random_hex(hex, 12);

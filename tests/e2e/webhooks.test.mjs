@@ -119,6 +119,20 @@ test('events default to every type; unknown types, bad URLs and bad fields are 4
     await srv.v1('DELETE', `/webhooks/${w.id}`);
 });
 
+test('at most 32 subscriptions per account: the 33rd is 409 too_many_webhooks', async () => {
+    const before1 = (await srv.v1('GET', '/webhooks')).json.data.length;
+    const made = [];
+    for (let i = before1; i < 32; i++) made.push((await subscribe({ url: rx.url, enabled: false })).id);
+    const r = await srv.v1('POST', '/webhooks', { body: { url: rx.url } });
+    assert.equal(r.status, 409, r.text);
+    assert.equal(r.json.error.code, 'too_many_webhooks');
+    assert.equal((await srv.v1('GET', '/webhooks')).json.data.length, 32);
+    for (const id of made) assert.equal((await srv.v1('DELETE', `/webhooks/${id}`)).status, 204);
+    const g = await srv.v1('POST', '/webhooks', { key: globexKey(), body: { url: rx.url, enabled: false } });
+    assert.equal(g.status, 201, 'the limit is per account');
+    assert.equal((await srv.v1('DELETE', `/webhooks/${g.json.id}`, { key: globexKey() })).status, 204);
+});
+
 test('a consent change arrives signed and verifiable, with the ledger seq and hash', async () => {
     // issue 15 Done when: "a consent change arrives signed and verifiable, with its seq and hash".
     const w = await subscribe({ url: rx.url, events: ['consent.changed'] });
