@@ -16,6 +16,7 @@
 #   BENCH_WARMUP=3s      unmeasured run before each measured one (0 to skip)
 #   BENCH_TIMEOUT=2s     wrk --timeout: slower answers count as timeouts
 #   BENCH_ONLY=both      both | consentd | peer
+#   BENCH_OMEDA=1        0 skips the Omeda opt queue run (consentd only; issue 12)
 #   BENCH_KEEP=0         1 keeps the temporary directory (databases, server logs)
 #   CONSENTD=build/consentd
 #   TMPDIR               where the temporary directory goes (must be a real disk, not tmpfs,
@@ -207,6 +208,25 @@ want peer && post_run peer "$P_URL" "$P_KEY"
 want consentd && get_run consentd "$C_URL" "$C_KEY"
 want peer && get_run peer "$P_URL" "$P_KEY"
 
+# issue 12: durable Omeda submissions of three message types each (consentd only: the peer
+# has no Omeda surface). The account "bench" has the brand BENCH; types 1..3 are made here.
+omeda_run() {
+    local url=$1 key=$2 t
+    for t in 1 2 3; do
+        curl -fsS -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+            -d "{\"id\":$t,\"name\":\"bench type $t\"}" "$url/api/v1/message-types" ||
+            die "could not create message type $t"
+    done
+    if warm; then
+        say "warming up consentd Omeda POST ($WARMUP, other numbers)"
+        run_wrk "$RESULTS/warmup-consentd-omeda.txt" "$WARMUP" "$url" omeda.lua "$key" BENCH "$THREADS" b
+    fi
+    say "measuring consentd POST /webservices/rest/brand/BENCH/messageoptqueue ($DURATION, -t$THREADS -c$CONNS)"
+    run_wrk "$RESULTS/consentd-omeda.txt" "$DURATION" "$url" omeda.lua "$key" BENCH "$THREADS" a
+}
+OMEDA=${BENCH_OMEDA:-1}
+want consentd && [[ $OMEDA == 1 ]] && omeda_run "$C_URL" "$C_KEY"
+
 # ---------------------------------------------------------------------------- table
 
 # field FILE NAME -- one value from the BENCH_RESULT line.
@@ -259,6 +279,9 @@ fi
     if want consentd; then row "$GET_EP" consentd "$RESULTS/consentd-get.txt"; fi
     if want peer; then row "$([[ $ONLY == both ]] || echo "$GET_EP")" "$PEER_LABEL" "$RESULTS/peer-get.txt"; fi
     if [[ $ONLY == both ]]; then ratio_row "$RESULTS/consentd-get.txt" "$RESULTS/peer-get.txt"; fi
+    if want consentd && [[ $OMEDA == 1 ]]; then
+        row '`POST /webservices/rest/brand/{brand}/messageoptqueue` (durable, 3 types)' consentd "$RESULTS/consentd-omeda.txt"
+    fi
     echo
     echo "wrk 4 \`-t$THREADS -c$CONNS -d$DURATION --timeout $TIMEOUT\` ($(warm && echo "after a $WARMUP warm-up" || echo "no warm-up")) on the same" \
         "$(nproc)-core machine as the servers (${CPU:-unknown CPU}, $(uname -sr)), $(date -u +%Y-%m-%d)." \

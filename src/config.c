@@ -1,41 +1,11 @@
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store.h"
-
-/* "0".."10000000" -> 0 and the value, anything else -> -1. */
-static int parse_count(const char *v, int *out)
-{
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || n < 0 || n > 10000000)
-        return -1;
-    *out = (int)n;
-    return 0;
-}
-
-/* "LIMIT/SECONDS" (or "0": none) -> the public routes' limit per client address. */
-int cd_config_set_public_limit(cd_config *cfg, const char *v)
-{
-    if (strcmp(v, "0") == 0) {
-        cfg->public_limit = cfg->public_window_s = 0;
-        return 0;
-    }
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (end == v || *end != '/' || n < 1 || n > 1000000)
-        return -1;
-    const char *w = end + 1;
-    long s = strtol(w, &end, 10);
-    if (end == w || *end != '\0' || s < 1 || s > 86400)
-        return -1;
-    cfg->public_limit = (int)n;
-    cfg->public_window_s = (int)s;
-    return 0;
-}
 
 int cd_config_set_listen(cd_config *cfg, const char *listen)
 {
@@ -58,14 +28,50 @@ static void env_str(const char *name, char *dst, size_t n)
         snprintf(dst, n, "%s", v);
 }
 
-/* A whole number from min to 1000000, or -1. */
-static long long parse_uint(const char *v, unsigned min)
+/* A whole number of digits only (no sign, no spaces) from min to max, or -1. */
+static long long parse_num(const char *v, long long min, long long max)
 {
-    char *end;
     if (v == NULL || *v < '0' || *v > '9')
         return -1;
+    char *end;
+    errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
-    return *end == '\0' && n >= min && n <= 1000000 ? (long long)n : -1;
+    if (*end != '\0' || errno == ERANGE || n > (unsigned long long)max || (long long)n < min)
+        return -1;
+    return (long long)n;
+}
+
+#define UINT_MAX_FLAG  1000000  /* connections, seconds: a bigger figure is a typo */
+#define COUNT_MAX_FLAG 10000000 /* writer queue length, milliseconds */
+
+/* "0".."10000000" -> 0 and the value, anything else -> -1. */
+static int parse_count(const char *v, int *out)
+{
+    long long n = parse_num(v, 0, COUNT_MAX_FLAG);
+    if (n < 0)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+/* "LIMIT/SECONDS" (or "0": none) -> the public routes' limit per client address. */
+int cd_config_set_public_limit(cd_config *cfg, const char *v)
+{
+    if (strcmp(v, "0") == 0) {
+        cfg->public_limit = cfg->public_window_s = 0;
+        return 0;
+    }
+    char limit[16];
+    const char *slash = strchr(v, '/');
+    if (slash == NULL || (size_t)(slash - v) >= sizeof limit)
+        return -1;
+    snprintf(limit, sizeof limit, "%.*s", (int)(slash - v), v);
+    long long n = parse_num(limit, 1, UINT_MAX_FLAG), w = parse_num(slash + 1, 1, 86400);
+    if (n < 0 || w < 0)
+        return -1;
+    cfg->public_limit = (int)n;
+    cfg->public_window_s = (int)w;
+    return 0;
 }
 
 static void env_uint(const char *name, unsigned *dst, unsigned min)
@@ -73,7 +79,7 @@ static void env_uint(const char *name, unsigned *dst, unsigned min)
     const char *v = getenv(name);
     if (v == NULL || *v == '\0')
         return;
-    long long n = parse_uint(v, min);
+    long long n = parse_num(v, min, UINT_MAX_FLAG);
     if (n < 0)
         fprintf(stderr, "consentd: ignoring invalid %s=%s\n", name, v);
     else
@@ -83,7 +89,7 @@ static void env_uint(const char *name, unsigned *dst, unsigned min)
 /* --flag N into *dst; 0 when it was another flag, -1 (with a message) when N is bad. */
 static int flag_uint(const char *flag, const char *v, unsigned *dst, unsigned min)
 {
-    long long n = parse_uint(v, min);
+    long long n = parse_num(v, min, UINT_MAX_FLAG);
     if (n < 0) {
         fprintf(stderr, "consentd: %s must be a whole number from %u to 1000000\n", flag, min);
         return -1;

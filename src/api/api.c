@@ -3,14 +3,15 @@
 #include "api/api.h"
 
 #include "api/native.h"
+#include "api/omeda.h"
 #include "api/opentact.h"
 #include "api/ops.h"
 #include "api/webhooks.h"
 
 static const cd_api_surface_entry surfaces[] = {
-    {"ops", cd_api_ops_routes},
-    {"native", cd_api_native_routes},
+    {"ops", cd_api_ops_routes},           {"native", cd_api_native_routes},
     {"webhooks", cd_api_webhooks_routes}, /* issue 15 */
+    {"omeda", cd_api_omeda_routes},       /* issue 12 */
     {"opentact", cd_api_opentact_routes}, /* issue 14 */
 };
 

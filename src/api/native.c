@@ -957,4 +957,5 @@ void cd_api_native_routes(cd_router *r, const cd_api_env *env)
     cd_router_add(r, "DELETE", "/api/v1/keys/{id}", n, h_key_revoke, ctx);
     cd_router_add(r, "GET", "/api/v1/export", n, h_export, ctx);
     cd_api_native_msg_routes(r, env);
+    cd_api_native_sub_routes(r, env); /* issue 12 */
 }

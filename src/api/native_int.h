@@ -35,6 +35,8 @@ json_t *cd_native__contact_json(const cd_contact *c);
 
 /* native_msg.c: messages, inbound, flows, settings, senders, the confirmation page. */
 void cd_api_native_msg_routes(cd_router *r, const cd_api_env *env);
+/* native_sub.c (issue 12): GET /api/v1/submissions/{uuid}. */
+void cd_api_native_sub_routes(cd_router *r, const cd_api_env *env);
 
 /* native_pool.c (issue 14): sender leases and delivery receipts from HTTP providers. */
 void cd_api_native_pool_routes(cd_router *r, const cd_api_env *env);

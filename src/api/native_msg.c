@@ -49,7 +49,8 @@ static void render_send(cd_api_write_op *w)
     } why[] = {{"no_consent", "the contact has not agreed to messages in this scope"},
                {"opted_out", "the contact opted out"},
                {"pending_confirmation", "the contact has not confirmed yet"},
-               {"invalid_number", "not a valid mobile number"}};
+               {"invalid_number", "not a valid mobile number"},
+               {"no_healthy_sender", "every number of the profile's pool is unhealthy"}};
     const char *msg = "refused";
     for (size_t i = 0; i < sizeof why / sizeof why[0]; i++)
         if (strcmp(why[i].code, in->refused) == 0)

@@ -138,8 +138,7 @@ static json_t *user_json(const cd_account *a)
 
 static json_t *lease_json(const cd_sender *s)
 {
-    return json_pack("{ss ss ss ss so}", "uuid", s->lease_uuid, "number", s->number, "type",
-                     s->type, "profile", s->profile, "created_on", time_json(s->leased_ms));
+    return cd_lease_view(s);
 }
 
 static int collect_lease(const cd_sender *s, void *arg)

@@ -124,9 +124,18 @@ static int check_text(const char *text, int *parts, cd_err *err)
 static int prepare(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
                    cd_message *m, cd_err *err)
 {
+    cd_err e;
     memset(m, 0, sizeof *m);
-    if (check_text(in->text, &m->parts, err) != 0 || pick_sender(db, a, settings, in, m, err) != 0)
+    if (check_text(in->text, &m->parts, err) != 0)
         return -1;
+    if (pick_sender(db, a, settings, in, m, &e) != 0) {
+        if (err)
+            *err = e;
+        /* issue 14: a pool with no healthy number left refuses the message, on record. */
+        if (strcmp(cd_err_reason(&e), "no_healthy_sender") != 0)
+            return -1;
+        snprintf(m->reason, sizeof m->reason, "no_healthy_sender");
+    }
     cd_message_new_id(m->id);
     m->account_id = a->id;
     snprintf(m->to, sizeof m->to, "%s", in->to);
@@ -298,9 +307,9 @@ int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, con
         snprintf(m.action, sizeof m.action, "%s", in->action ? in->action : "");
         rc = over_cap(db, settings, &m, &over, err);
     }
-    if (rc == 0 && over) {
+    if (rc == 0 && (over || m.reason[0])) {
         /* Over the cap the message is kept, refused, so the abuse is on record. */
-        rc = store_refused(db, &m, "rate_limited", err);
+        rc = store_refused(db, &m, m.reason[0] ? "no_healthy_sender" : "rate_limited", err);
     } else if (rc == 0) {
         schedule(a, settings, &m, detail);
         cd_message_history(&m, "queued", detail, m.created_ms);
@@ -343,6 +352,8 @@ int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_mes
     }
     if (cd_consent_reason_allows(reason)) {
         rc = cd_message_queue(db, a, settings, &s, out, err);
+        if (rc == 0 && strcmp(out->status, "refused") == 0) /* issue 14: no_healthy_sender */
+            *refused = "no_healthy_sender";
         goto done;
     }
     /* Refused: still validated (a bad sender or text is the caller's error, not a refusal)

@@ -42,7 +42,8 @@ typedef struct cd_send_in {
  * transport, holds marketing messages during the account's quiet hours.
  * CTAs and HELP replies are capped per number (issue 8 item 5, cd_message_exempt_caps):
  * over its cap a message is stored with status "refused" and reason "rate_limited", and
- * this still returns 0 (out->status says so). */
+ * this still returns 0 (out->status says so). So is a message whose profile's pool has no
+ * healthy number left (issue 14): stored "refused" with reason "no_healthy_sender". */
 int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
                      cd_message *out, cd_err *err);
 
@@ -56,7 +57,8 @@ int cd_message_exempt_caps_check(json_t *v, cd_err *err);
 
 /* The consent-gated send. Allowed: queued as above, *refused = NULL. Not allowed: a
  * message with status "refused" and the reason is stored, and *refused is the reason code
- * (no_consent, opted_out, pending_confirmation). Both return 0; -1 is for bad input
+ * (no_consent, opted_out, pending_confirmation; no_healthy_sender from the number pool,
+ * issue 14). Both return 0; -1 is for bad input
  * (CD_EINVAL: unknown_sender, text_too_long, invalid_field) and storage errors. */
 int cd_message_send(cd_db *db, const cd_account *a, const cd_send_in *in, cd_message *out,
                     const char **refused, cd_err *err);

@@ -92,9 +92,10 @@ static int collect(const cd_sender *s, void *arg)
     }
     candidate *c = &p->c[p->n];
     c->s = *s;
-    c->type = strcmp(s->type, "toll_free") == 0   ? CD_POOL_TOLL_FREE
-              : strcmp(s->type, "long_code") == 0 ? CD_POOL_LONG_CODE
-                                                  : -1;
+    const char *type = s->type[0] ? s->type : cd_sender_type_of(s->number);
+    c->type = strcmp(type, "toll_free") == 0   ? CD_POOL_TOLL_FREE
+              : strcmp(type, "long_code") == 0 ? CD_POOL_LONG_CODE
+                                               : -1;
     if (cd_pool_sender_healthy(p->db, p->account_id, s->number, &c->good, p->err) != 0) {
         p->failed = 1;
         return -1;

@@ -271,5 +271,6 @@ json_t *cd_sender_view(const cd_sender *s, bool is_default, bool healthy)
 json_t *cd_lease_view(const cd_sender *s)
 {
     return json_pack("{ss ss ss ss so}", "uuid", s->lease_uuid, "number", s->number, "type",
-                     s->type, "profile", s->profile, "created_on", time_or_null(s->leased_ms));
+                     s->type[0] ? s->type : cd_sender_type_of(s->number), "profile", s->profile,
+                     "created_on", time_or_null(s->leased_ms));
 }

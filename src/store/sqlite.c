@@ -26,13 +26,15 @@ extern const char cd_sqlite_0003[];
 extern const char cd_sqlite_0004[];
 extern const char cd_sqlite_0005[];
 extern const char cd_sqlite_0006[];
+extern const char cd_sqlite_0008[]; /* issue 12 */
 extern const char cd_sqlite_0009[]; /* issue 15: jobs */
-extern const char cd_sqlite_0010[];
+extern const char cd_sqlite_0010[]; /* issue 14 */
 extern const char cd_sqlite_0011[]; /* issue 15: webhooks */
 
-static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
-                                         cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
-                                         cd_sqlite_0009, cd_sqlite_0010, cd_sqlite_0011};
+/* In file-number order: a database's version is the count applied. */
+static const char *const migrations[] = {
+    cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003, cd_sqlite_0004, cd_sqlite_0005,
+    cd_sqlite_0006, cd_sqlite_0008, cd_sqlite_0009, cd_sqlite_0010, cd_sqlite_0011};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -1031,6 +1033,8 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .webhook_delivery_get = cd_sqlite__webhook_delivery_get,
     .webhook_delivery_list = cd_sqlite__webhook_delivery_list,
     .webhook_target = cd_sqlite__webhook_target,
+    .submission_insert = cd_sqlite__submission_insert, /* issue 12 */
+    .submission_get = cd_sqlite__submission_get,
     /* issue 14: sqlite_pool.c */
     .profile_put = cd_sqlite__profile_put,
     .profile_get = cd_sqlite__profile_get,

@@ -112,6 +112,8 @@ enum q {
     Q_WH_DELIVERY_GET,
     Q_WH_DELIVERY_LIST,
     Q_WH_TARGET,
+    Q_SUBMISSION_INSERT, /* issue 12 */
+    Q_SUBMISSION_GET,
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
     Q_BEGIN_READ,
@@ -268,6 +270,10 @@ int cd_sqlite__idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem 
 int cd_sqlite__idem_put(cd_db *db, int64_t account_id, const char *key, const cd_idem *in,
                         cd_err *err);
 int cd_sqlite__idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_err *err);
+/* issue 12: Omeda opt queue submissions */
+int cd_sqlite__submission_insert(cd_db *db, const cd_submission *sub, cd_err *err);
+int cd_sqlite__submission_get(cd_db *db, int64_t account_id, const char *uuid, cd_submission *out,
+                              cd_err *err);
 
 /* ---- issue 15: sqlite_jobs.c, the job queue's half of cd_store__sqlite_ops ---- */
 int cd_sqlite__job_enqueue(cd_db *db, cd_job *j, cd_err *err);

@@ -111,6 +111,11 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
                    "created_ms) VALUES (?, ?, ?, ?, ?, ?)",
     [Q_IDEM_PURGE] = "DELETE FROM idempotency WHERE (account_id, key) IN (SELECT account_id, "
                      "key FROM idempotency WHERE created_ms < ? ORDER BY created_ms LIMIT ?)",
+    /* issue 12 */
+    [Q_SUBMISSION_INSERT] = "INSERT INTO submissions (account_id, uuid, site, session, phone, "
+                            "status, detail, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    [Q_SUBMISSION_GET] = "SELECT uuid, account_id, site, session, phone, status, detail, "
+                         "created_ms FROM submissions WHERE account_id = ? AND uuid = ?",
 };
 
 /* ---- outbox ---- */
@@ -706,7 +711,7 @@ int cd_sqlite__sender_put(cd_db *db, const cd_sender *o, cd_err *err)
     bind_text(s, 3, o->transport);
     sqlite3_bind_int(s, 4, o->is_default);
     sqlite3_bind_int64(s, 5, o->created_ms);
-    bind_text(s, 6, o->type[0] ? o->type : "long_code");
+    bind_text(s, 6, o->type);
     if (cd_sqlite__step_done(d, s, err, "sender") != 0)
         return -1;
     if (sqlite3_changes(d->h) == 0) /* the number belongs to another account */
@@ -847,4 +852,55 @@ int cd_sqlite__idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, c
         return -1;
     *count = sqlite3_changes(d->h);
     return 0;
+}
+
+/* ---- issue 12: Omeda opt queue submissions ---- */
+
+int cd_sqlite__submission_insert(cd_db *db, const cd_submission *sub, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_SUBMISSION_INSERT, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, sub->account_id);
+    bind_text(s, 2, sub->uuid);
+    bind_text(s, 3, sub->site);
+    bind_text(s, 4, sub->session);
+    bind_text(s, 5, sub->phone);
+    sqlite3_bind_int(s, 6, sub->status);
+    if (sub->detail)
+        bind_json(s, 7, sub->detail);
+    else
+        sqlite3_bind_text(s, 7, "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, sub->created_ms);
+    return cd_sqlite__step_done(d, s, err, "submission");
+}
+
+static void read_submission(sqlite3_stmt *s, void *out)
+{
+    cd_submission *sub = out;
+    memset(sub, 0, sizeof *sub);
+    col_copy(s, 0, sub->uuid, sizeof sub->uuid);
+    sub->account_id = sqlite3_column_int64(s, 1);
+    col_copy(s, 2, sub->site, sizeof sub->site);
+    col_copy(s, 3, sub->session, sizeof sub->session);
+    col_copy(s, 4, sub->phone, sizeof sub->phone);
+    sub->status = sqlite3_column_int(s, 5);
+    sub->detail = col_json(s, 6);
+    sub->created_ms = sqlite3_column_int64(s, 7);
+}
+
+static const cd_sqlite__row SUBMISSION_ROW = {read_submission, "submission", "uuid",
+                                              "no such submission"};
+
+int cd_sqlite__submission_get(cd_db *db, int64_t account_id, const char *uuid, cd_submission *out,
+                              cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_SUBMISSION_GET, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, uuid);
+    return cd_sqlite__one(d, s, &SUBMISSION_ROW, out, err);
 }

@@ -736,3 +736,22 @@ void cd_webhook_endpoint_clear(cd_webhook_endpoint *e)
     json_decref(e->events);
     memset(e, 0, sizeof *e);
 }
+
+/* ---- issue 12: Omeda opt queue submissions ---- */
+
+int cd_store_submission_insert(cd_db *db, const cd_submission *s, cd_err *err)
+{
+    return FORWARD(db, err, submission_insert(db, s, err));
+}
+
+int cd_store_submission_get(cd_db *db, int64_t account_id, const char *uuid, cd_submission *out,
+                            cd_err *err)
+{
+    return FORWARD(db, err, submission_get(db, account_id, uuid, out, err));
+}
+
+void cd_submission_clear(cd_submission *s)
+{
+    json_decref(s->detail);
+    memset(s, 0, sizeof *s);
+}

@@ -193,7 +193,7 @@ typedef struct cd_sender {
     bool is_default;
     int64_t created_ms;
     /* issue 14: the number pool */
-    char type[12];       /* "long_code", "toll_free" or "short_code" */
+    char type[12];       /* "long_code", "toll_free", "short_code"; "" = not known (older) */
     char profile[40];    /* the leasing profile's uuid, "" when not leased */
     char lease_uuid[40]; /* the lease's id, "" when not leased */
     int64_t leased_ms;
@@ -642,5 +642,24 @@ typedef struct cd_webhook_target {
 } cd_webhook_target;
 
 int cd_store_webhook_target(cd_db *db, int64_t delivery_id, cd_webhook_target *out, cd_err *err);
+/* ---- issue 12: Omeda opt queue submissions ---- */
+
+typedef struct cd_submission {
+    char uuid[40];
+    int64_t account_id;
+    char site[128];    /* Omeda SiteId, "" when none */
+    char session[128]; /* Omeda SiteSessionId, "" when none */
+    char phone[24];    /* E.164, "" when the submission carried no valid number */
+    int status;        /* the HTTP status answered: 200 or 400 */
+    json_t *detail;    /* owned: what the submission did (an object) */
+    int64_t created_ms;
+} cd_submission;
+
+void cd_submission_clear(cd_submission *s); /* frees detail, zeroes the record */
+/* Inserts s (s->detail borrowed); CD_ECONFLICT when the account has that uuid already. */
+int cd_store_submission_insert(cd_db *db, const cd_submission *s, cd_err *err);
+/* CD_ENOTFOUND when the account has no submission with that uuid. */
+int cd_store_submission_get(cd_db *db, int64_t account_id, const char *uuid, cd_submission *out,
+                            cd_err *err);
 
 #endif

@@ -107,6 +107,9 @@ struct cd_store_ops {
     int (*webhook_delivery_list)(cd_db *, int64_t, const cd_webhook_delivery_filter *,
                                  cd_webhook_delivery_each_fn, void *, cd_err *);
     int (*webhook_target)(cd_db *, int64_t, cd_webhook_target *, cd_err *);
+    /* issue 12 */
+    int (*submission_insert)(cd_db *, const cd_submission *, cd_err *);
+    int (*submission_get)(cd_db *, int64_t, const char *, cd_submission *, cd_err *);
     /* issue 14: Opentact profiles, leases, pool health, revoked JWTs */
     int (*profile_put)(cd_db *, const cd_profile *, cd_err *);
     int (*profile_get)(cd_db *, int64_t, const char *, cd_profile *, cd_err *);

@@ -87,8 +87,20 @@ test('a stalled writer: over the queue bound and past the deadline -> 503 with R
 });
 
 test('--writer-queue and --writer-deadline-ms reject bad values', async () => {
-    for (const args of [['--writer-queue', '-1'], ['--writer-deadline-ms', 'soon']]) {
-        await assert.rejects(startServer({ accounts: [], args }), /exited early/);
+    // one number syntax for every numeric flag: digits only, in range (no sign, no spaces)
+    for (const args of [['--writer-queue', '-1'], ['--writer-deadline-ms', 'soon'],
+        ['--writer-queue', '+5'], ['--writer-queue', ' 5'], ['--writer-queue', '10000001'],
+        ['--max-connections', '+5'], ['--max-connections', '1000001'],
+        ['--request-timeout', '99999999999999999999999']]) {
+        let srv;
+        try {
+            srv = await startServer({ accounts: [], args });
+        } catch (e) {
+            assert.match(e.message, /exited early/);
+            continue;
+        }
+        await srv.stop(); // accepted: stop it, so that the failure is reported, not a hang
+        assert.fail(`${args.join(' ')} was accepted`);
     }
 });
 

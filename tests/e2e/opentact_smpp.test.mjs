@@ -131,6 +131,10 @@ test('issue 14: every number unhealthy (carrier blocks) -> refused with no_healt
     assert.equal(r.status, 422, r.text);
     const e = errorOf(r);
     assert.equal(e.code, 'no_healthy_sender');
+    // The refusal is on record, like every refused send.
+    assert.equal(r.json.message.status, 'refused');
+    assert.equal(r.json.message.reason, 'no_healthy_sender');
+    assert.equal((await getMessage(srv, r.json.message.id)).status, 'refused');
     // Sentinel: a message from another path goes out; the refused one never did.
     await addSender(srv, num(124));
     const ok = await send({ to, text: 'sentinel', from: num(124) });

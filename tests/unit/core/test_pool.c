@@ -284,6 +284,37 @@ static void test_pick_sticky(void **state)
     assert_string_equal(pick(fx, &j, "+16465550111"), second);
 }
 
+/* A sender stored before migration 0010 has no type: the pool infers it from the number. */
+static int job_untyped(cd_db *db, void *arg, cd_err *err)
+{
+    pick_job *j = arg;
+    cd_sender s = {.account_id = j->a->id, .created_ms = cd_now_ms()};
+    snprintf(s.number, sizeof s.number, "+18885550177");
+    if (cd_profile_create(db, j->a->id, &j->in, &j->p, err) != 0 ||
+        cd_store_sender_put(db, &s, err) != 0 ||
+        cd_store_sender_lease(db, j->a->id, s.number, j->p.uuid, "lease", cd_now_ms(), err) != 0)
+        return -1;
+    return cd_store_sender_get(db, s.number, &j->out, err);
+}
+
+static void test_pick_infers_missing_type(void **state)
+{
+    cf_fx *fx = *state;
+    cd_err err;
+    pick_job j = {.a = &fx->acme};
+    cd_profile_in_init(&j.in);
+    j.in.name = "old senders";
+    j.in.number_pool_enable = 1;
+    j.in.long_code_weight = 0;
+    if (cf_run(fx, job_untyped, &j, &err) != 0)
+        fail_msg("setup: %s", err.msg);
+    assert_string_equal(j.out.type, "");
+    assert_string_equal(pick(fx, &j, "+16465550121"), "+18885550177"); /* toll-free */
+    json_t *v = cd_lease_view(&j.out);
+    assert_string_equal(json_string_value(json_object_get(v, "type")), "toll_free");
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_sender_types),
         cmocka_unit_test_setup_teardown(test_pick_spreads_and_skips, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_pick_sticky, cf_setup, cf_teardown),
+        cmocka_unit_test_setup_teardown(test_pick_infers_missing_type, cf_setup, cf_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

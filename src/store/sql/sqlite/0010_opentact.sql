@@ -22,9 +22,10 @@ CREATE TABLE profiles (
 );
 CREATE INDEX profiles_account ON profiles(account_id, seq);
 
--- A sender's type (long_code, toll_free, short_code), the profile leasing it ('' = none),
--- and when the pool last picked it (to spread the load within a type).
-ALTER TABLE senders ADD COLUMN type TEXT NOT NULL DEFAULT 'long_code';
+-- A sender's type (long_code, toll_free, short_code; '' for the numbers registered before
+-- this migration: core infers it from the number), the profile leasing it ('' = none), and
+-- when the pool last picked it (to spread the load within a type).
+ALTER TABLE senders ADD COLUMN type TEXT NOT NULL DEFAULT '';
 ALTER TABLE senders ADD COLUMN profile TEXT NOT NULL DEFAULT '';
 ALTER TABLE senders ADD COLUMN lease_uuid TEXT NOT NULL DEFAULT '';
 ALTER TABLE senders ADD COLUMN leased_ms INTEGER NOT NULL DEFAULT 0;
