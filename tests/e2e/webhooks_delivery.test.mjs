@@ -62,6 +62,10 @@ test('down for the whole schedule: a dead letter; replay delivers it; a pending 
         const gaps = tries.slice(1).map((g, i) => g.at - tries[i].at);
         assert.ok(gaps[1] >= 150, `the schedule's delays are kept (jitter 10%): ${gaps}`);
         assert.deepEqual((await deliveries(srv, '?status=dead')).map((d) => d.id), [dead.id]);
+        const metrics = (await srv.api('GET', '/metrics', { key: null })).text;
+        assert.match(metrics, /^consentd_jobs_dead_total\{kind="webhook"\} 1$/m);
+        assert.match(metrics, /^consentd_jobs_attempts_total\{kind="webhook"\} 4$/m);
+        assert.match(metrics, /^consentd_webhook_answers_total\{outcome="failed"\} 4$/m);
         await sleep(400);
         assert.equal(rx.events().length, 4, 'a dead letter is not tried again');
 
