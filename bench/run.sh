@@ -18,6 +18,7 @@
 #   BENCH_ONLY=both      both | consentd | peer
 #   BENCH_OMEDA=1        0 skips the Omeda opt queue run (consentd only; issue 12)
 #   BENCH_KEEP=0         1 keeps the temporary directory (databases, server logs)
+#   BENCH_OCTOPUSH=0     1 also runs bench/octopush.sh (issue 11: contacts/s in Octopush batches)
 #   CONSENTD=build/consentd
 #   TMPDIR               where the temporary directory goes (must be a real disk, not tmpfs,
 #                        or synchronous=FULL measures nothing)
@@ -309,3 +310,5 @@ for f in "$RESULTS"/consentd-*.txt "$RESULTS"/peer-*.txt; do
     ((to + err == 0)) || say "warning: $(basename "$f" .txt): $to timeouts, $err errors (see the server log in ${RESULTS#"$ROOT"/})"
 done
 say "raw wrk output and table.md in ${RESULTS#"$ROOT"/}"
+# issue 11: Octopush batches of contacts (its own server and database; OCTO_* variables).
+if [[ ${BENCH_OCTOPUSH:-0} == 1 ]] && want consentd; then CONSENTD=$CONSENTD "$BENCH/octopush.sh"; fi

@@ -5,6 +5,7 @@
 #include "api/native.h"
 #include "api/omeda.h"
 #include "api/opentact.h"
+#include "api/octopush.h"
 #include "api/ops.h"
 #include "api/webhooks.h"
 
@@ -13,6 +14,7 @@ static const cd_api_surface_entry surfaces[] = {
     {"webhooks", cd_api_webhooks_routes}, /* issue 15 */
     {"omeda", cd_api_omeda_routes},       /* issue 12 */
     {"opentact", cd_api_opentact_routes}, /* issue 14 */
+    {"octopush", cd_api_octopush_routes}, /* issue 11 */
 };
 
 void cd_api_routes(cd_router *r, const cd_api_env *env)

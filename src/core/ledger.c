@@ -1,5 +1,6 @@
 #include "core/ledger.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -116,14 +117,77 @@ static int sign_head(cd_db *db, int64_t account_id, int64_t seq, const char *hea
     return cd_store_account_sign_head(db, account_id, sig, err);
 }
 
+/* ---- issue 11: a batch of events (see cd_ledger_batch_begin) ---- */
+
+/* The writer thread's open batch: jobs run there one at a time, so one is enough, and no
+ * other thread ever sees it. */
+static _Thread_local struct ledger_batch {
+    cd_db *db; /* NULL: none open */
+    int64_t account_id;
+    int64_t seq, first_seq;
+    char head[65];
+} batch;
+
+int cd_ledger_batch_begin(cd_db *db, int64_t account_id, cd_err *err)
+{
+    cd_account a;
+    char idbuf[32];
+    assert(batch.db == NULL); /* batches do not nest */
+    snprintf(idbuf, sizeof idbuf, "%lld", (long long)account_id);
+    if (cd_store_account_get(db, "id", idbuf, &a, err) != 0)
+        return -1;
+    batch = (struct ledger_batch){.db = db, .account_id = account_id, .seq = a.ledger_seq};
+    batch.first_seq = a.ledger_seq;
+    memcpy(batch.head, a.ledger_head, sizeof batch.head);
+    return 0;
+}
+
+int cd_ledger_batch_end(cd_db *db, cd_err *err)
+{
+    struct ledger_batch b = batch;
+    assert(b.db == db);
+    batch.db = NULL;
+    if (b.seq == b.first_seq)
+        return 0; /* no event: the head is as it was */
+    if (cd_store_account_set_head(db, b.account_id, b.seq, b.head, err) != 0)
+        return -1;
+    return sign_head(db, b.account_id, b.seq, b.head, err);
+}
+
+void cd_ledger_batch_abort(void)
+{
+    batch.db = NULL;
+}
+
+/* The head to chain to: the open batch's, or the account's. */
+static int head_of(cd_db *db, int64_t account_id, cd_account *a, cd_err *err)
+{
+    char idbuf[32];
+    if (batch.db == db && batch.account_id == account_id) {
+        a->ledger_seq = batch.seq;
+        memcpy(a->ledger_head, batch.head, sizeof a->ledger_head);
+        return 0;
+    }
+    snprintf(idbuf, sizeof idbuf, "%lld", (long long)account_id);
+    return cd_store_account_get(db, "id", idbuf, a, err);
+}
+
+/* In an open batch the account's head is written once, at its end. */
+static bool head_deferred(cd_db *db, const cd_event *ev)
+{
+    if (batch.db != db || batch.account_id != ev->account_id)
+        return false;
+    batch.seq = ev->seq;
+    memcpy(batch.head, ev->hash, sizeof batch.head);
+    return true;
+}
+
 int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, const char *scope,
                      const char *old_state, const char *new_state, const cd_provenance *p,
                      int64_t created_ms, cd_event *out, cd_err *err)
 {
     cd_account a;
-    char idbuf[32];
-    snprintf(idbuf, sizeof idbuf, "%lld", (long long)account_id);
-    if (cd_store_account_get(db, "id", idbuf, &a, err) != 0)
+    if (head_of(db, account_id, &a, err) != 0)
         return -1;
     cd_event *ev = calloc(1, sizeof *ev);
     if (ev == NULL)
@@ -151,9 +215,10 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
     copy(ev->prev_hash, sizeof ev->prev_hash, a.ledger_head);
     cd_ledger_hash(ev, ev->hash);
     int rc = cd_store_event_insert(db, ev, err);
-    if (rc == 0)
+    bool deferred = rc == 0 && head_deferred(db, ev); /* issue 11 */
+    if (rc == 0 && !deferred)
         rc = cd_store_account_set_head(db, account_id, ev->seq, ev->hash, err);
-    if (rc == 0)
+    if (rc == 0 && !deferred)
         rc = sign_head(db, account_id, ev->seq, ev->hash, err);
     if (rc == 0) /* issue 15: one consent.changed per ledger event, in its transaction */
         rc = cd_events_consent_changed(db, ev, err);

@@ -99,6 +99,17 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
                      const char *old_state, const char *new_state, const cd_provenance *p,
                      int64_t created_ms, cd_event *ev, cd_err *err);
 
+/* issue 11: many events of one account in one writer job (a batch of contacts). Between
+ * _begin and _end, on the writer thread and inside one job, cd_ledger_append for that
+ * account chains to the head it keeps in memory, instead of reading the account and
+ * rewriting (and re-signing) its head for every event; _end writes and signs the head once.
+ * Every event is still appended by cd_ledger_append, with its own seq, hash and link. A job
+ * that fails after _begin calls _abort (its savepoint takes the events back); batches do
+ * not nest. */
+int cd_ledger_batch_begin(cd_db *db, int64_t account_id, cd_err *err);
+int cd_ledger_batch_end(cd_db *db, cd_err *err);
+void cd_ledger_batch_abort(void);
+
 typedef struct cd_ledger_report {
     bool ok;
     int64_t events;     /* events checked */

@@ -30,11 +30,12 @@ extern const char cd_sqlite_0008[]; /* issue 12 */
 extern const char cd_sqlite_0009[]; /* issue 15: jobs */
 extern const char cd_sqlite_0010[]; /* issue 14 */
 extern const char cd_sqlite_0011[]; /* issue 15: webhooks */
+extern const char cd_sqlite_0013[]; /* issue 11 */
 
 /* In file-number order: a database's version is the count applied. */
 static const char *const migrations[] = {
-    cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003, cd_sqlite_0004, cd_sqlite_0005,
-    cd_sqlite_0006, cd_sqlite_0008, cd_sqlite_0009, cd_sqlite_0010, cd_sqlite_0011};
+    cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003, cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
+    cd_sqlite_0008, cd_sqlite_0009, cd_sqlite_0010, cd_sqlite_0011, cd_sqlite_0013};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -126,6 +127,11 @@ static const char *const SQL[Q_COUNT] = {
                      "AND (?3 = 0 OR contact_id = ?3) AND (?4 IS NULL OR scope = ?4) "
                      "AND (?5 = 0 OR created_ms >= ?5) ORDER BY seq LIMIT ?6",
     [Q_EVENT_SCAN] = "SELECT " EVENT_COLS " FROM events WHERE account_id = ? ORDER BY seq, id",
+    /* issue 11: driven by the blacklist (the partial index of 0013), not by the list */
+    [Q_GROUP_DROP_OPTED_OUT] = "DELETE FROM contact_groups WHERE account_id = ?1 AND "
+                               "group_id = ?2 AND contact_id IN (SELECT contact_id FROM "
+                               "consents WHERE account_id = ?1 AND scope = 'all' AND "
+                               "state = 'opted_out')",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_BEGIN_READ] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
@@ -949,6 +955,37 @@ static int sq_event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, v
     return each_event(d, s, each, arg, err);
 }
 
+/* ---- issue 11: lists ---- */
+
+static int sq_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_id, int *count,
+                                   cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_GROUP_DROP_OPTED_OUT, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, group_id);
+    if (cd_sqlite__step_done(d, s, err, "group drop opted out") != 0)
+        return -1;
+    if (count)
+        *count = sqlite3_changes(d->h);
+    return 0;
+}
+
+static int sq_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, int64_t contact_id,
+                               cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_CONTACT_GROUPS_ADD, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    sqlite3_bind_int64(s, 3, group_id);
+    return cd_sqlite__step_done(d, s, err, "group add member");
+}
+
 const struct cd_store_ops cd_store__sqlite_ops = {
     .scheme = "sqlite",
     .connect = sq_connect,
@@ -1049,4 +1086,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .sticky_put = cd_sqlite__sticky_put,
     .jwt_revoke = cd_sqlite__jwt_revoke,
     .jwt_revoked = cd_sqlite__jwt_revoked,
+    /* issue 11 */
+    .group_drop_opted_out = sq_group_drop_opted_out,
+    .group_add_member = sq_group_add_member,
 };

@@ -114,6 +114,7 @@ enum q {
     Q_WH_TARGET,
     Q_SUBMISSION_INSERT, /* issue 12 */
     Q_SUBMISSION_GET,
+    Q_GROUP_DROP_OPTED_OUT, /* issue 11 */
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
     Q_BEGIN_READ,

@@ -592,6 +592,18 @@ int cd_store_jwt_revoked(cd_db *db, const char *jti, bool *revoked, cd_err *err)
     return FORWARD(db, err, jwt_revoked(db, jti, revoked, err));
 }
 
+/* ---- issue 11: lists ---- */
+int cd_store_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_id, int *count,
+                                  cd_err *err)
+{
+    return FORWARD(db, err, group_drop_opted_out(db, account_id, group_id, count, err));
+}
+int cd_store_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, int64_t contact_id,
+                              cd_err *err)
+{
+    return FORWARD(db, err, group_add_member(db, account_id, group_id, contact_id, err));
+}
+
 /* ---- record helpers ---- */
 
 void cd_flow_clear(cd_flow *f)

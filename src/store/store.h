@@ -305,6 +305,19 @@ typedef int (*cd_named_each_fn)(const cd_named *n, void *arg);
 int cd_store_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t after_id,
                         int limit, cd_named_each_fn each, void *arg, cd_err *err);
 
+/* ---- issue 11: lists (Octopush) ---- */
+
+/* Removes from group `group_id` every member opted out of "all" (the blacklist), in the
+ * writer's transaction; their consents stay as they are. *count (may be NULL) receives how
+ * many memberships went. */
+int cd_store_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_id, int *count,
+                                  cd_err *err);
+/* Adds one contact to one group (nothing when it is a member already), leaving its other
+ * memberships alone. Both must exist in the account: the caller checked. Writer's
+ * transaction. */
+int cd_store_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, int64_t contact_id,
+                              cd_err *err);
+
 /* ---- consents and the ledger ---- */
 
 /* CD_ENOTFOUND when the contact has no state for that scope. */
