@@ -122,6 +122,10 @@ void cd_config_defaults(cd_config *cfg)
     env_str("CONSENTD_SMPP_URL", cfg->smpp_url, sizeof cfg->smpp_url);
     env_str("CONSENTD_HTTP_SMS_URL", cfg->http_sms_url, sizeof cfg->http_sms_url);
     env_str("CONSENTD_PUBLIC_URL", cfg->public_url, sizeof cfg->public_url);
+    /* issue 15: about a day of webhook retries */
+    cd_config_set_webhook_schedule(cfg, "5,30,120,600,1800,3600,7200,14400,28800,43200");
+    if ((v = getenv("CONSENTD_WEBHOOK_SCHEDULE")) && cd_config_set_webhook_schedule(cfg, v) != 0)
+        fprintf(stderr, "consentd: ignoring invalid CONSENTD_WEBHOOK_SCHEDULE=%s\n", v);
     cfg->max_connections = 4000;
     cfg->max_conns_per_ip = 256;
     cfg->request_timeout = 30;
@@ -208,6 +212,12 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
             snprintf(cfg->http_sms_url, sizeof cfg->http_sms_url, "%s", v);
         } else if ((v = flag_value("--public-url", &i, argc, argv))) {
             snprintf(cfg->public_url, sizeof cfg->public_url, "%s", v);
+        } else if ((v = flag_value("--webhook-schedule", &i, argc, argv))) { /* issue 15 */
+            if (cd_config_set_webhook_schedule(cfg, v) != 0) {
+                fprintf(stderr, "consentd: --webhook-schedule wants 1 to 32 comma-separated "
+                                "delays in seconds, e.g. 5,30,120\n");
+                return -1;
+            }
         } else if ((v = flag_value("--max-connections", &i, argc, argv))) {
             if (flag_uint("--max-connections", v, &cfg->max_connections, 1) != 0)
                 return -1;
@@ -239,6 +249,27 @@ int cd_config_parse_flags(cd_config *cfg, int argc, char **argv)
         }
     }
     return out;
+}
+
+int cd_config_set_webhook_schedule(cd_config *cfg, const char *list)
+{
+    long long ms[32];
+    int n = 0;
+    const char *p = list;
+    while (p && *p) {
+        char *end;
+        double s = strtod(p, &end);
+        if (end == p || n == 32 || !(s >= 0 && s <= 7 * 86400.0) || (*end && *end != ',') ||
+            (*end == ',' && end[1] == '\0'))
+            return -1;
+        ms[n++] = (long long)(s * 1000.0 + 0.5);
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0)
+        return -1;
+    memcpy(cfg->webhook_schedule_ms, ms, sizeof ms[0] * (size_t)n);
+    cfg->webhook_schedule_n = n;
+    return 0;
 }
 
 void cd_config_ledger_key_path(const cd_config *cfg, char *out, size_t n)

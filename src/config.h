@@ -27,13 +27,18 @@ typedef struct cd_config {
     /* issue 14 (and the webhooks issue): callback URLs may point at loopback or private
      * addresses (--allow-private-webhooks, CONSENTD_ALLOW_PRIVATE_WEBHOOKS=1). */
     bool allow_private_webhooks;
+    /* issue 15: delays between webhook delivery attempts (--webhook-schedule,
+     * CONSENTD_WEBHOOK_SCHEDULE: seconds, comma-separated; fractions allowed). */
+    long long webhook_schedule_ms[32];
+    int webhook_schedule_n;
 } cd_config;
 
 /* Defaults, then the environment (CONSENTD_LISTEN, CONSENTD_DB, CONSENTD_THREADS,
  * CONSENTD_MAX_BODY, CONSENTD_LOG_REQUESTS, CONSENTD_TRANSPORT, CONSENTD_SMPP_URL,
  * CONSENTD_HTTP_SMS_URL, CONSENTD_PUBLIC_URL, CONSENTD_WRITER_QUEUE,
  * CONSENTD_WRITER_DEADLINE_MS, CONSENTD_LEDGER_KEY, CONSENTD_MAX_CONNECTIONS,
- * CONSENTD_MAX_CONNS_PER_IP, CONSENTD_REQUEST_TIMEOUT, CONSENTD_PUBLIC_RATE_LIMIT). */
+ * CONSENTD_MAX_CONNS_PER_IP, CONSENTD_REQUEST_TIMEOUT, CONSENTD_PUBLIC_RATE_LIMIT,
+ * CONSENTD_WEBHOOK_SCHEDULE, CONSENTD_ALLOW_PRIVATE_WEBHOOKS). */
 void cd_config_defaults(cd_config *cfg);
 /* "127.0.0.1:8080" -> host and port. */
 int cd_config_set_listen(cd_config *cfg, const char *listen);
@@ -41,11 +46,15 @@ int cd_config_set_listen(cd_config *cfg, const char *listen);
 int cd_config_set_public_limit(cd_config *cfg, const char *v);
 /* Consumes the common flags (--db, --listen, --threads, --max-body, --quiet, --transport,
  * --smpp, --http-sms, --public-url, --writer-queue, --writer-deadline-ms, --ledger-key,
- * --max-connections, --max-conns-per-ip, --request-timeout, --public-rate-limit) from argv,
+ * --max-connections, --max-conns-per-ip, --request-timeout, --public-rate-limit,
+ * --webhook-schedule, --allow-private-webhooks) from argv,
  * compacting it; returns the new argc, or -1 with a message on stderr. */
 int cd_config_parse_flags(cd_config *cfg, int argc, char **argv);
 /* The ledger key file: --ledger-key, else ledger.key in the SQLite database's directory
  * (./data/ledger.key by default), else ./data/ledger.key. */
+/* issue 15: "5,30,120" (seconds, fractions allowed) into cfg's webhook schedule; -1 when
+ * it is not 1..32 non-negative numbers of at most a week each. */
+int cd_config_set_webhook_schedule(cd_config *cfg, const char *list);
 void cd_config_ledger_key_path(const cd_config *cfg, char *out, size_t n);
 
 #endif

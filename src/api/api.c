@@ -8,11 +8,12 @@
 #include "api/octopush.h"
 #include "api/ops.h"
 #include "api/protexting.h"
+#include "api/webhooks.h"
 
 static const cd_api_surface_entry surfaces[] = {
-    {"ops", cd_api_ops_routes},
-    {"native", cd_api_native_routes},
-    {"omeda", cd_api_omeda_routes}, /* issue 12 */
+    {"ops", cd_api_ops_routes},           {"native", cd_api_native_routes},
+    {"webhooks", cd_api_webhooks_routes}, /* issue 15 */
+    {"omeda", cd_api_omeda_routes},       /* issue 12 */
     {"opentact", cd_api_opentact_routes}, /* issue 14 */
     {"octopush", cd_api_octopush_routes}, /* issue 11 */
     {"protexting", cd_api_protexting_routes}, /* issue 10 */

@@ -4,8 +4,10 @@
 #ifndef CD_API_ENV_H
 #define CD_API_ENV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "delivery/jobs.h"
 #include "http/router.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -32,6 +34,11 @@ typedef struct cd_api_env {
     void *metrics_arg;
     /* issue 9 part 5: the per-account request limits (borrowed); NULL: no limits. */
     cd_api_limits *limits;
+    /* issue 15: the job queue (borrowed), for a surface that waits for a job's first
+     * attempt (cd_jobs_watch); NULL in tests that build no server. */
+    cd_jobs *jobs;
+    /* issue 15: endpoint URLs may name private addresses (--allow-private-webhooks). */
+    bool allow_private_webhooks;
 } cd_api_env;
 
 /* The route context for `env` (cd_router_add takes a void *): handlers read it back

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/events.h"
 #include "core/ledger.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -154,6 +155,57 @@ int cd_scope_exists(cd_db *db, int64_t account_id, cd_scope scope, const char *f
                           (long long)scope.id);
 }
 
+/* ---- issue 15: message.status for the messages an opt-out refuses ---- */
+
+typedef struct refused_ids {
+    const char *scope; /* NULL: every scope */
+    int n;
+    char ids[256][40];
+} refused_ids;
+
+static int collect_refusable(const cd_message *m, int64_t rowid, void *arg)
+{
+    refused_ids *r = arg;
+    (void)rowid;
+    if (r->n == 256)
+        return 1;
+    /* what cd_store_message_refuse_queued refuses: queued outbound, not keyword replies */
+    if (strcmp(m->direction, "out") == 0 && strcmp(m->kind, "keyword_reply") != 0 &&
+        (r->scope == NULL || strcmp(m->scope, r->scope) == 0) && m->contact_id != 0)
+        snprintf(r->ids[r->n++], sizeof r->ids[0], "%s", m->id);
+    return 0;
+}
+
+/* Refuses the contact's queued messages (issue 8 item 1) and queues a message.status
+ * event for each, in the same transaction. */
+static int refuse_queued(cd_db *db, int64_t account_id, const cd_contact *contact,
+                         const char *scope, int64_t now_ms, cd_err *err)
+{
+    refused_ids *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return cd_fail(err, CD_EINTERNAL, "", "out of memory");
+    r->scope = scope;
+    /* The ids first: the refusal below changes what the filter sees. The newest 256 get
+     * their event; an older backlog beyond that is refused all the same. */
+    cd_message_filter f = {.to = contact->phone, .status = "queued", .limit = 1000};
+    int rc = cd_store_message_list(db, account_id, &f, collect_refusable, r, err);
+    if (rc == 0)
+        rc = cd_store_message_refuse_queued(db, account_id, contact->id, scope, now_ms, "opted_out",
+                                            NULL, err);
+    for (int i = 0; rc == 0 && i < r->n; i++) {
+        cd_message m;
+        if (cd_store_message_get(db, account_id, r->ids[i], &m, err) != 0) {
+            rc = -1;
+            break;
+        }
+        if (strcmp(m.status, "refused") == 0 && m.contact_id == contact->id)
+            rc = cd_events_message_status(db, &m, err);
+        cd_message_clear(&m);
+    }
+    free(r);
+    return rc;
+}
+
 int cd_consent_set(cd_db *db, int64_t account_id, const cd_contact *contact, cd_scope scope,
                    cd_state state, unsigned flags, const cd_provenance *p, cd_consent *out,
                    cd_event *ev, cd_err *err)
@@ -175,9 +227,8 @@ int cd_consent_set(cd_db *db, int64_t account_id, const cd_contact *contact, cd_
     /* issue 8 item 1: what is still queued for the scopes the opt-out covers is refused
      * in the same transaction, so a held or retried message cannot go out after a STOP. */
     if (state == CD_STATE_OPTED_OUT &&
-        cd_store_message_refuse_queued(db, account_id, contact->id,
-                                       scope.kind == CD_SCOPE_ALL ? NULL : name, c.updated_ms,
-                                       "opted_out", NULL, err) != 0)
+        refuse_queued(db, account_id, contact, scope.kind == CD_SCOPE_ALL ? NULL : name,
+                      c.updated_ms, err) != 0)
         return -1;
     if (out)
         *out = c;

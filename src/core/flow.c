@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/events.h"
 #include "core/account.h"
 #include "core/contact.h"
 #include "core/keyword.h"
@@ -215,7 +216,9 @@ static int set_status(cd_db *db, cd_flow *f, const char *status, const char *via
     snprintf(f->status, sizeof f->status, "%s", status);
     snprintf(f->confirmed_via, sizeof f->confirmed_via, "%s", via ? via : "");
     f->updated_ms = cd_now_ms();
-    return cd_store_flow_update(db, f, err);
+    if (cd_store_flow_update(db, f, err) != 0)
+        return -1;
+    return cd_events_flow(db, f, err); /* issue 15: flow.confirmed, flow.expired */
 }
 
 int cd_flow_confirm(cd_db *db, const cd_account *a, cd_flow *f, const char *via,

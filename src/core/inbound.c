@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/events.h"
 #include "core/account.h"
 #include "core/consent.h"
 #include "core/contact.h"
@@ -195,6 +196,9 @@ int cd_inbound_receive(cd_db *db, const cd_account *a, const cd_inbound_in *in, 
             goto done;
         *action = act;
     }
+    /* issue 15: message.inbound, in the transaction that stored it */
+    if (cd_events_message_inbound(db, out, cd_keyword_action_name(*action), err) != 0)
+        goto done;
     rc = 0;
 done:
     if (rc != 0)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/events.h"
 #include "util/buf.h"
 #include "util/canon.h"
 #include "util/crypto.h"
@@ -219,6 +220,8 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
         rc = cd_store_account_set_head(db, account_id, ev->seq, ev->hash, err);
     if (rc == 0 && !deferred)
         rc = sign_head(db, account_id, ev->seq, ev->hash, err);
+    if (rc == 0) /* issue 15: one consent.changed per ledger event, in its transaction */
+        rc = cd_events_consent_changed(db, ev, err);
     if (rc == 0 && out)
         *out = *ev;
     free(ev);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/events.h"
 #include "core/consent.h"
 #include "core/contact.h"
 #include "core/phone.h"
@@ -149,11 +150,27 @@ static int prepare(cd_db *db, const cd_account *a, const json_t *settings, const
     return 0;
 }
 
+/* issue 15: every stored status change of a message queues its message.status event in
+ * the same transaction. */
+static int insert(cd_db *db, const cd_message *m, cd_err *err)
+{
+    if (cd_store_message_insert(db, m, err) != 0)
+        return -1;
+    return cd_events_message_status(db, m, err);
+}
+
+static int update(cd_db *db, const cd_message *m, bool changed, cd_err *err)
+{
+    if (cd_store_message_update(db, m, err) != 0)
+        return -1;
+    return changed ? cd_events_message_status(db, m, err) : 0;
+}
+
 static int store_refused(cd_db *db, cd_message *m, const char *reason, cd_err *err)
 {
     snprintf(m->reason, sizeof m->reason, "%s", reason);
     cd_message_history(m, "refused", reason, m->created_ms);
-    return cd_store_message_insert(db, m, err);
+    return insert(db, m, err);
 }
 
 /* ---- issue 10: a refusal stored before anything is queued ---- */
@@ -313,7 +330,7 @@ int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, con
     } else if (rc == 0) {
         schedule(a, settings, &m, detail);
         cd_message_history(&m, "queued", detail, m.created_ms);
-        rc = cd_store_message_insert(db, &m, err);
+        rc = insert(db, &m, err);
     }
     if (rc == 0 && out)
         *out = m;
@@ -452,7 +469,7 @@ int cd_message_claim(cd_db *db, const cd_message *m, int64_t now_ms, bool *claim
     if (strcmp(cur.status, "queued") == 0) { /* a cancel or another worker may have won */
         snprintf(cur.reason, sizeof cur.reason, "%s", reason);
         cd_message_history(&cur, "refused", reason, now_ms);
-        rc = cd_store_message_update(db, &cur, err);
+        rc = update(db, &cur, true, err);
         if (rc == 0)
             *refused = reason;
     }
@@ -497,8 +514,8 @@ int cd_message_record_sent(cd_db *db, const cd_sent_report *r, int max_attempts,
         m.next_attempt_ms = now + backoff_ms(m.attempts);
         cd_message_history(&m, "queued", r->error, now);
     }
-    if (rc == 0)
-        rc = cd_store_message_update(db, &m, err);
+    if (rc == 0) /* a retry goes back to queued quietly: it was never anything else */
+        rc = update(db, &m, strcmp(m.status, "queued") != 0, err);
     cd_message_clear(&m);
     return rc;
 }
@@ -532,8 +549,9 @@ int cd_message_record_receipt(cd_db *db, const char *transport, const char *remo
     snprintf(note, sizeof note, "receipt %.20s for %.30s: %.30s", status, remote_id,
              detail ? detail : "");
     snprintf(state, sizeof state, "%s", st);
+    bool changed = strcmp(state, m.status) != 0;
     cd_message_history(&m, state, note, cd_now_ms());
-    rc = cd_store_message_update(db, &m, err);
+    rc = update(db, &m, changed, err);
     if (rc == 0) /* issue 14: the sender's health for the number pool */
         rc = cd_pool_note_receipt(db, m.account_id, m.from, status, err);
     cd_message_clear(&m);

@@ -28,14 +28,15 @@ extern const char cd_sqlite_0005[];
 extern const char cd_sqlite_0006[];
 extern const char cd_sqlite_0007[]; /* issue 10 */
 extern const char cd_sqlite_0008[]; /* issue 12 */
+extern const char cd_sqlite_0009[]; /* issue 15: jobs */
 extern const char cd_sqlite_0010[]; /* issue 14 */
+extern const char cd_sqlite_0011[]; /* issue 15: webhooks */
 extern const char cd_sqlite_0013[]; /* issue 11 */
 
 /* In file-number order: a database's version is the count applied. */
-static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
-                                         cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
-                                         cd_sqlite_0007, cd_sqlite_0008, cd_sqlite_0010,
-                                         cd_sqlite_0013};
+static const char *const migrations[] = {
+    cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003, cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
+    cd_sqlite_0007, cd_sqlite_0008, cd_sqlite_0009, cd_sqlite_0010, cd_sqlite_0011, cd_sqlite_0013};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -1069,6 +1070,28 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .idem_get = cd_sqlite__idem_get,
     .idem_put = cd_sqlite__idem_put,
     .idem_purge = cd_sqlite__idem_purge,
+    /* ---- issue 15: the generic job queue ---- */
+    .job_enqueue = cd_sqlite__job_enqueue,
+    .job_get = cd_sqlite__job_get,
+    .job_claim = cd_sqlite__job_claim,
+    .job_complete = cd_sqlite__job_complete,
+    .job_retry = cd_sqlite__job_retry,
+    .job_dead = cd_sqlite__job_dead,
+    .job_revive = cd_sqlite__job_revive,
+    .job_requeue = cd_sqlite__job_requeue,
+    .job_next_due = cd_sqlite__job_next_due,
+    .job_delete = cd_sqlite__job_delete,
+    /* ---- issue 15: webhooks ---- */
+    .webhook_endpoint_put = cd_sqlite__webhook_endpoint_put,
+    .webhook_endpoint_get = cd_sqlite__webhook_endpoint_get,
+    .webhook_endpoint_list = cd_sqlite__webhook_endpoint_list,
+    .webhook_endpoint_delete = cd_sqlite__webhook_endpoint_delete,
+    .webhook_event_insert = cd_sqlite__webhook_event_insert,
+    .webhook_delivery_insert = cd_sqlite__webhook_delivery_insert,
+    .webhook_delivery_update = cd_sqlite__webhook_delivery_update,
+    .webhook_delivery_get = cd_sqlite__webhook_delivery_get,
+    .webhook_delivery_list = cd_sqlite__webhook_delivery_list,
+    .webhook_target = cd_sqlite__webhook_target,
     .submission_insert = cd_sqlite__submission_insert, /* issue 12 */
     .submission_get = cd_sqlite__submission_get,
     /* issue 14: sqlite_pool.c */

@@ -89,6 +89,29 @@ enum q {
     Q_IDEM_GET,
     Q_IDEM_PUT,
     Q_IDEM_PURGE,
+    /* ---- issue 15: the generic job queue (sqlite_jobs.c prepares these itself) ---- */
+    Q_JOB_INSERT,
+    Q_JOB_GET,
+    Q_JOB_CLAIM,
+    Q_JOB_DELETE,
+    Q_JOB_RETRY,
+    Q_JOB_DEAD,
+    Q_JOB_REVIVE,
+    Q_JOB_REQUEUE,
+    Q_JOB_NEXT_DUE,
+    Q_JOB_NEXT_DUE_ANY,
+    /* ---- issue 15: webhooks (sqlite_webhook.c prepares these itself) ---- */
+    Q_WH_ENDPOINT_INSERT,
+    Q_WH_ENDPOINT_UPDATE,
+    Q_WH_ENDPOINT_GET,
+    Q_WH_ENDPOINT_LIST,
+    Q_WH_ENDPOINT_DELETE,
+    Q_WH_EVENT_INSERT,
+    Q_WH_DELIVERY_INSERT,
+    Q_WH_DELIVERY_UPDATE,
+    Q_WH_DELIVERY_GET,
+    Q_WH_DELIVERY_LIST,
+    Q_WH_TARGET,
     Q_SUBMISSION_INSERT, /* issue 12 */
     Q_SUBMISSION_GET,
     Q_GROUP_DROP_OPTED_OUT, /* issue 11 */
@@ -254,6 +277,38 @@ int cd_sqlite__submission_insert(cd_db *db, const cd_submission *sub, cd_err *er
 int cd_sqlite__submission_get(cd_db *db, int64_t account_id, const char *uuid, cd_submission *out,
                               cd_err *err);
 
+/* ---- issue 15: sqlite_jobs.c, the job queue's half of cd_store__sqlite_ops ---- */
+int cd_sqlite__job_enqueue(cd_db *db, cd_job *j, cd_err *err);
+int cd_sqlite__job_get(cd_db *db, int64_t id, cd_job *out, cd_err *err);
+int cd_sqlite__job_claim(cd_db *db, const char *kind, int64_t now_ms, int64_t lease_ms, int limit,
+                         cd_job_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__job_complete(cd_db *db, int64_t id, cd_err *err);
+int cd_sqlite__job_retry(cd_db *db, int64_t id, int64_t due_ms, const char *error, int64_t now_ms,
+                         cd_err *err);
+int cd_sqlite__job_dead(cd_db *db, int64_t id, const char *error, int64_t now_ms, cd_err *err);
+int cd_sqlite__job_revive(cd_db *db, int64_t id, int64_t due_ms, cd_err *err);
+int cd_sqlite__job_requeue(cd_db *db, int64_t lease_before_ms, int64_t now_ms, int *count,
+                           cd_err *err);
+int cd_sqlite__job_next_due(cd_db *db, const char *kind, int64_t *out_ms, cd_err *err);
+int cd_sqlite__job_delete(cd_db *db, int64_t id, cd_err *err);
+
+/* ---- issue 15: sqlite_webhook.c, the webhook tables ---- */
+int cd_sqlite__webhook_endpoint_put(cd_db *db, const cd_webhook_endpoint *e, cd_err *err);
+int cd_sqlite__webhook_endpoint_get(cd_db *db, int64_t account_id, const char *id,
+                                    cd_webhook_endpoint *out, cd_err *err);
+int cd_sqlite__webhook_endpoint_list(cd_db *db, int64_t account_id,
+                                     cd_webhook_endpoint_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__webhook_endpoint_delete(cd_db *db, int64_t account_id, const char *id,
+                                       int64_t now_ms, cd_err *err);
+int cd_sqlite__webhook_event_insert(cd_db *db, const cd_webhook_event *ev, cd_err *err);
+int cd_sqlite__webhook_delivery_insert(cd_db *db, cd_webhook_delivery *d, cd_err *err);
+int cd_sqlite__webhook_delivery_update(cd_db *db, const cd_webhook_delivery *d, cd_err *err);
+int cd_sqlite__webhook_delivery_get(cd_db *db, int64_t account_id, int64_t id,
+                                    cd_webhook_delivery *out, cd_err *err);
+int cd_sqlite__webhook_delivery_list(cd_db *db, int64_t account_id,
+                                     const cd_webhook_delivery_filter *f,
+                                     cd_webhook_delivery_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__webhook_target(cd_db *db, int64_t delivery_id, cd_webhook_target *out, cd_err *err);
 /* ---- issue 14: sqlite_pool.c, Opentact profiles, leases, pool health, revoked JWTs ---- */
 void cd_sqlite__read_sender(sqlite3_stmt *s, void *out); /* SENDER_COLS, in order */
 #define CD_SQLITE_SENDER_COLS                                                                      \

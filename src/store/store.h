@@ -519,6 +519,148 @@ void cd_idem_clear(cd_idem *i);
  * `before_ms` (system-level housekeeping); *count says how many went. */
 int cd_store_idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_err *err);
 
+/* ---- issue 15: the generic job queue (delivery/jobs.h runs it) ---- */
+
+/* A job: work done after a commit, at least once, with retries (a webhook delivery, a
+ * mail). Queue it in the transaction of its cause. A job that succeeded is deleted; one
+ * whose attempts are spent stays as 'dead' until it is revived or its owner deletes it. */
+typedef struct cd_job {
+    int64_t id;
+    char kind[32];      /* whose handler runs it: "webhook", "mail" */
+    int64_t account_id; /* 0 for system work */
+    char ref[64];       /* what it is about, for its owner (a delivery id, a flow id) */
+    char *payload;      /* owned; NULL is stored as "" */
+    char status[12];    /* "queued", "running", "dead" */
+    int attempts;       /* claims so far (a running job counts its current one) */
+    int64_t due_ms;     /* queued: when it may run; 0 at enqueue = now */
+    int64_t lease_ms;   /* running: when the claim is presumed dead */
+    uint64_t watch;     /* the queuing process's waiter (cd_jobs_watch), 0 = none */
+    char last_error[256];
+    int64_t created_ms, updated_ms;
+} cd_job;
+
+void cd_job_clear(cd_job *j); /* frees the payload, zeroes the record */
+
+/* Queues j (status 'queued', attempts 0); sets j->id and the times. Writer only. */
+int cd_store_job_enqueue(cd_db *db, cd_job *j, cd_err *err);
+/* CD_ENOTFOUND when there is no such job (a job that succeeded is gone). */
+int cd_store_job_get(cd_db *db, int64_t id, cd_job *out, cd_err *err);
+typedef int (*cd_job_each_fn)(const cd_job *j, void *arg);
+/* Claims up to `limit` queued jobs of `kind` due at now_ms, oldest due first: each becomes
+ * 'running' with one more attempt and a lease until now_ms + lease_ms, and is handed to
+ * each(). Writer only (system-level: jobs of every account). */
+int cd_store_job_claim(cd_db *db, const char *kind, int64_t now_ms, int64_t lease_ms, int limit,
+                       cd_job_each_fn each, void *arg, cd_err *err);
+/* The job succeeded: it is deleted. */
+int cd_store_job_complete(cd_db *db, int64_t id, cd_err *err);
+/* The attempt failed: back to 'queued', due at due_ms, with the error. */
+int cd_store_job_retry(cd_db *db, int64_t id, int64_t due_ms, const char *error, int64_t now_ms,
+                       cd_err *err);
+/* The job failed for good (attempts spent, or refused): 'dead', with the error. */
+int cd_store_job_dead(cd_db *db, int64_t id, const char *error, int64_t now_ms, cd_err *err);
+/* A dead job queued again from scratch (attempts 0, due at due_ms): a replay.
+ * CD_ENOTFOUND when there is no dead job with that id. */
+int cd_store_job_revive(cd_db *db, int64_t id, int64_t due_ms, cd_err *err);
+/* Running jobs whose lease ended before lease_before_ms go back to 'queued', due now_ms,
+ * their attempt still counted (it may or may not have happened: at least once). At start,
+ * INT64_MAX requeues every claim of the previous process. *count may be NULL. */
+int cd_store_job_requeue(cd_db *db, int64_t lease_before_ms, int64_t now_ms, int *count,
+                         cd_err *err);
+/* The earliest due_ms of a queued job of `kind` (NULL: any kind), or 0 when none. */
+int cd_store_job_next_due(cd_db *db, const char *kind, int64_t *out_ms, cd_err *err);
+/* Deletes a job whatever its status (its owner dropped the work). CD_ENOTFOUND if none. */
+int cd_store_job_delete(cd_db *db, int64_t id, cd_err *err);
+
+/* ---- issue 15: webhooks (core/events.h queues them, delivery/webhook.h delivers) ---- */
+
+typedef struct cd_webhook_endpoint {
+    char id[48]; /* "wh_" + 24 hex; a profile's callbacks: "profile_" + its uuid */
+    int64_t account_id;
+    char url[512];
+    char url2[512];  /* failover after 3 failed attempts on url; "" = none */
+    json_t *events;  /* owned: array of event types; empty = every type */
+    char secret[80]; /* signs deliveries; never returned by the API after creation */
+    bool enabled;
+    char profile[40]; /* a messaging profile's uuid when these are its callback URLs */
+    int64_t created_ms, updated_ms, deleted_ms;
+} cd_webhook_endpoint;
+
+void cd_webhook_endpoint_clear(cd_webhook_endpoint *e);
+
+/* Inserts e, or updates the account's endpoint with e->id (url, url2, events, secret,
+ * enabled, profile, updated_ms). */
+int cd_store_webhook_endpoint_put(cd_db *db, const cd_webhook_endpoint *e, cd_err *err);
+/* A deleted endpoint is CD_ENOTFOUND, like another account's. A profile's callback row
+ * (e->profile set) is found too: the API answers 404 for those itself. */
+int cd_store_webhook_endpoint_get(cd_db *db, int64_t account_id, const char *id,
+                                  cd_webhook_endpoint *out, cd_err *err);
+typedef int (*cd_webhook_endpoint_each_fn)(const cd_webhook_endpoint *e, void *arg);
+/* The account's subscriptions that are not deleted, oldest first (not the rows that
+ * stand for a messaging profile's callback URLs). */
+int cd_store_webhook_endpoint_list(cd_db *db, int64_t account_id, cd_webhook_endpoint_each_fn each,
+                                   void *arg, cd_err *err);
+/* Marks a subscription deleted (kept for the deliveries that name it). CD_ENOTFOUND if
+ * none (a profile's callback row is deleted with its profile, never here). */
+int cd_store_webhook_endpoint_delete(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
+                                     cd_err *err);
+
+typedef struct cd_webhook_event {
+    char id[32]; /* "evt_" + 24 hex */
+    int64_t account_id;
+    char type[32];
+    const char *body; /* borrowed: the JSON delivered */
+    int64_t created_ms;
+} cd_webhook_event;
+
+int cd_store_webhook_event_insert(cd_db *db, const cd_webhook_event *ev, cd_err *err);
+
+typedef struct cd_webhook_delivery {
+    int64_t id;
+    int64_t account_id;
+    char event_id[32], event_type[32], endpoint_id[48];
+    char status[12]; /* "pending", "delivered", "dead" */
+    int attempts;
+    int last_code; /* the receiver's last HTTP status, 0 = none */
+    char last_error[256];
+    char last_url[12]; /* "primary", "failover", "" before the first attempt */
+    int64_t next_ms;   /* pending: when the next attempt is due */
+    int64_t job_id;
+    int64_t created_ms, updated_ms, delivered_ms;
+} cd_webhook_delivery;
+
+/* Sets d->id. */
+int cd_store_webhook_delivery_insert(cd_db *db, cd_webhook_delivery *d, cd_err *err);
+/* Rewrites status, attempts, last_code, last_error, last_url, next_ms, job_id, updated_ms
+ * and delivered_ms of the account's delivery d->id. CD_ENOTFOUND if none. */
+int cd_store_webhook_delivery_update(cd_db *db, const cd_webhook_delivery *d, cd_err *err);
+int cd_store_webhook_delivery_get(cd_db *db, int64_t account_id, int64_t id,
+                                  cd_webhook_delivery *out, cd_err *err);
+
+typedef struct cd_webhook_delivery_filter {
+    const char *status;      /* NULL = any */
+    const char *event_id;    /* NULL = any */
+    const char *event_type;  /* NULL = any */
+    const char *endpoint_id; /* NULL = any */
+    int64_t from_ms, to_ms;  /* created in [from, to); 0 = open */
+    int64_t after_id;        /* cursor: ids greater than this (oldest first) */
+    int limit;
+} cd_webhook_delivery_filter;
+typedef int (*cd_webhook_delivery_each_fn)(const cd_webhook_delivery *d, void *arg);
+int cd_store_webhook_delivery_list(cd_db *db, int64_t account_id,
+                                   const cd_webhook_delivery_filter *f,
+                                   cd_webhook_delivery_each_fn each, void *arg, cd_err *err);
+
+/* What one attempt needs, by delivery id alone (system-level: a job knows only that). For
+ * a profile's callbacks: the profile's URLs and signing secret as they are now, and
+ * `deleted` once the profile is. */
+typedef struct cd_webhook_target {
+    cd_webhook_delivery d;
+    char url[512], url2[512], secret[80];
+    bool enabled, deleted;
+    char *body; /* owned */
+} cd_webhook_target;
+
+int cd_store_webhook_target(cd_db *db, int64_t delivery_id, cd_webhook_target *out, cd_err *err);
 /* ---- issue 12: Omeda opt queue submissions ---- */
 
 typedef struct cd_submission {

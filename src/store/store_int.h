@@ -88,6 +88,30 @@ struct cd_store_ops {
     int (*group_drop_opted_out)(cd_db *, int64_t, int64_t, int *, cd_err *);
     int (*group_add_member)(cd_db *, int64_t, int64_t, int64_t, cd_err *);
     int (*idem_put)(cd_db *, int64_t, const char *, const cd_idem *, cd_err *);
+    /* ---- issue 15: the generic job queue ---- */
+    int (*job_enqueue)(cd_db *, cd_job *, cd_err *);
+    int (*job_get)(cd_db *, int64_t, cd_job *, cd_err *);
+    int (*job_claim)(cd_db *, const char *, int64_t, int64_t, int, cd_job_each_fn, void *,
+                     cd_err *);
+    int (*job_complete)(cd_db *, int64_t, cd_err *);
+    int (*job_retry)(cd_db *, int64_t, int64_t, const char *, int64_t, cd_err *);
+    int (*job_dead)(cd_db *, int64_t, const char *, int64_t, cd_err *);
+    int (*job_revive)(cd_db *, int64_t, int64_t, cd_err *);
+    int (*job_requeue)(cd_db *, int64_t, int64_t, int *, cd_err *);
+    int (*job_next_due)(cd_db *, const char *, int64_t *, cd_err *);
+    int (*job_delete)(cd_db *, int64_t, cd_err *);
+    /* ---- issue 15: webhooks ---- */
+    int (*webhook_endpoint_put)(cd_db *, const cd_webhook_endpoint *, cd_err *);
+    int (*webhook_endpoint_get)(cd_db *, int64_t, const char *, cd_webhook_endpoint *, cd_err *);
+    int (*webhook_endpoint_list)(cd_db *, int64_t, cd_webhook_endpoint_each_fn, void *, cd_err *);
+    int (*webhook_endpoint_delete)(cd_db *, int64_t, const char *, int64_t, cd_err *);
+    int (*webhook_event_insert)(cd_db *, const cd_webhook_event *, cd_err *);
+    int (*webhook_delivery_insert)(cd_db *, cd_webhook_delivery *, cd_err *);
+    int (*webhook_delivery_update)(cd_db *, const cd_webhook_delivery *, cd_err *);
+    int (*webhook_delivery_get)(cd_db *, int64_t, int64_t, cd_webhook_delivery *, cd_err *);
+    int (*webhook_delivery_list)(cd_db *, int64_t, const cd_webhook_delivery_filter *,
+                                 cd_webhook_delivery_each_fn, void *, cd_err *);
+    int (*webhook_target)(cd_db *, int64_t, cd_webhook_target *, cd_err *);
     /* issue 12 */
     int (*submission_insert)(cd_db *, const cd_submission *, cd_err *);
     int (*submission_get)(cd_db *, int64_t, const char *, cd_submission *, cd_err *);
