@@ -545,6 +545,30 @@ int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finis
     return MHD_YES;
 }
 
+/* issue 13: the same states as cd_req_defer, with the job already "running" elsewhere:
+ * cd_http_stop then orphans it (503) instead of skipping it. */
+int cd_req_wait(cd_req *req, cd_finish_fn finish, void *arg)
+{
+    cd_http *h = req->http;
+    release_reader(req);
+    req->fn = NULL;
+    req->farg = arg;
+    req->finish = finish;
+    atomic_store(&req->job, J_RUNNING);
+    atomic_fetch_add(&req->refs, 1); /* the waker's, dropped in cd_req_wake() */
+    atomic_store(&req->counted, true);
+    atomic_fetch_add(&h->deferred, 1);
+    waiters_link(h, req);
+    atomic_store(&req->phase, P_WAITING);
+    MHD_suspend_connection(req->conn);
+    return MHD_YES;
+}
+
+void cd_req_wake(cd_req *req, int rc, const cd_err *err)
+{
+    job_done(req, rc, err);
+}
+
 int cd_http_deferred(const cd_http *h)
 {
     return atomic_load(&h->deferred);
