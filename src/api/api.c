@@ -2,12 +2,14 @@
  * api/ and one line here. The order is the order of registration (and of /metrics). */
 #include "api/api.h"
 
+#include "api/cursor.h"
 #include "api/native.h"
 #include "api/ops.h"
 
 static const cd_api_surface_entry surfaces[] = {
     {"ops", cd_api_ops_routes},
     {"native", cd_api_native_routes},
+    {"cursor", cd_api_cursor_routes}, /* issue 13 */
 };
 
 void cd_api_routes(cd_router *r, const cd_api_env *env)
