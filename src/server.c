@@ -21,6 +21,15 @@ static void on_commit(void *arg, int batch, double seconds)
     cd_hist_observe(&srv->commit_seconds, seconds);
     /* Any commit may have queued a message: let the delivery worker look. */
     cd_outbox_kick(atomic_load(&srv->kick));
+    cd_jobs_kick(srv->jobs); /* issue 15: or a job */
+}
+
+/* issue 15: every kind of job the server runs, registered before the worker starts (one
+ * line per kind: webhook deliveries, CURSOR's mail). */
+static int jobs_start(cd_server *srv, cd_err *err)
+{
+    (void)srv;
+    return cd_jobs_start(srv->jobs, err);
 }
 
 /* Open files kept out of the HTTP connection limit: SQLite (database, WAL and shared
@@ -91,11 +100,15 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     if (srv->store == NULL)
         return -1;
     cd_store_set_limits(srv->store, cfg->writer_queue, cfg->writer_deadline_ms);
+    /* issue 15: created (not started) before the commit hook that kicks it is in place */
+    srv->jobs = cd_jobs_new(srv->store, NULL);
     /* The hook is in place before any job is submitted (the submit's lock orders it before
      * the writer reads it); the outbox it kicks is published atomically once it exists. */
     cd_store_on_commit(srv->store, on_commit, srv);
-    if (ledger_key_setup(srv->store, cfg, err) != 0) {
+    if (ledger_key_setup(srv->store, cfg, err) != 0 || jobs_start(srv, err) != 0) {
+        cd_jobs_halt(srv->jobs);
         cd_store_close(srv->store);
+        cd_jobs_stop(srv->jobs);
         return -1;
     }
     cd_outbox_config oc = {.default_transport = cfg->transport,
@@ -103,7 +116,9 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
                            .http_url = cfg->http_sms_url[0] ? cfg->http_sms_url : NULL};
     srv->outbox = cd_outbox_start(srv->store, &oc, err);
     if (srv->outbox == NULL) {
+        cd_jobs_halt(srv->jobs);
         cd_store_close(srv->store);
+        cd_jobs_stop(srv->jobs);
         return -1;
     }
     atomic_store(&srv->kick, srv->outbox);
@@ -113,7 +128,8 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
                             .public_url = srv->public_url,
                             .metrics = metrics,
                             .metrics_arg = srv,
-                            .limits = cd_api_limits_new()};
+                            .limits = cd_api_limits_new(),
+                            .jobs = srv->jobs};
     cd_api_routes(srv->router, &srv->api);
     cd_http_config hc = {.host = cfg->host,
                          .port = cfg->port,
@@ -137,10 +153,12 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
         cd_router_free(srv->router);
         cd_api_limits_free(srv->api.limits);
         srv->api.limits = NULL;
+        cd_jobs_halt(srv->jobs);
         cd_outbox_halt(srv->outbox);
         cd_store_close(srv->store);
         atomic_store(&srv->kick, NULL);
         cd_outbox_stop(srv->outbox);
+        cd_jobs_stop(srv->jobs);
         return -1;
     }
     return 0;
@@ -151,12 +169,14 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
  *    a grace period, answers 503 to the requests still waiting (a stuck writer cannot keep
  *    a connection suspended, which would make MHD abort), then closes every connection.
  *    The store is still open, so the writer can run and hand back the jobs meanwhile.
- * 2. The delivery worker, which writes through the store.
+ * 2. The job worker and the delivery worker, which write through the store (the job
+ *    worker waits a few seconds for the attempts in flight).
  * 3. The store: closing it joins the writer, which skips the abandoned jobs and frees
  *    them; no commit hook runs after this. */
 void cd_server_stop(cd_server *srv)
 {
     cd_http_stop(srv->http);
+    cd_jobs_halt(srv->jobs);
     /* The worker writes through the store, so it halts before the store closes; the
      * writer may still kick it until then, which is why it is freed only afterwards. */
     cd_outbox_halt(srv->outbox);
@@ -164,6 +184,8 @@ void cd_server_stop(cd_server *srv)
     atomic_store(&srv->kick, NULL);
     cd_outbox_stop(srv->outbox);
     srv->outbox = NULL;
+    cd_jobs_stop(srv->jobs); /* the commit hook kicked it until the store closed */
+    srv->jobs = NULL;
     cd_router_free(srv->router);
     cd_api_limits_free(srv->api.limits); /* no request runs any more */
     srv->api.limits = NULL;
@@ -181,6 +203,7 @@ void cd_server_metrics(cd_server *srv, cd_buf *out)
     cd_hist_write(&srv->commit_seconds, out, "consentd_commit_seconds",
                   "Time to run and durably commit one batch.");
     cd_outbox_metrics(srv->outbox, out);
+    cd_jobs_metrics(srv->jobs, out);
     cd_buf_printf(out, "# TYPE consentd_uptime_seconds gauge\nconsentd_uptime_seconds %.3f\n",
                   (double)(cd_now_ms() - srv->started_ms) / 1000.0);
 }

@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "config.h"
+#include "delivery/jobs.h"
 #include "delivery/outbox.h"
 #include "http/http.h"
 #include "http/router.h"
@@ -19,6 +20,7 @@ typedef struct cd_server {
     cd_router *router;
     cd_http *http;
     cd_outbox *outbox;
+    cd_jobs *jobs;             /* issue 15: the generic job queue (webhooks, mail) */
     _Atomic(cd_outbox *) kick; /* what the writer's commit hook wakes: set once it exists */
     char public_url[256];      /* no trailing slash */
     cd_api_env api;            /* what the surfaces' handlers see (points into this) */

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "delivery/jobs.h"
 #include "http/router.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -28,6 +29,9 @@ typedef struct cd_api_env {
     void *metrics_arg;
     /* issue 9 part 5: the per-account request limits (borrowed); NULL: no limits. */
     cd_api_limits *limits;
+    /* issue 15: the job queue (borrowed), for a surface that waits for a job's first
+     * attempt (cd_jobs_watch); NULL in tests that build no server. */
+    cd_jobs *jobs;
 } cd_api_env;
 
 /* The route context for `env` (cd_router_add takes a void *): handlers read it back

@@ -26,9 +26,11 @@ extern const char cd_sqlite_0003[];
 extern const char cd_sqlite_0004[];
 extern const char cd_sqlite_0005[];
 extern const char cd_sqlite_0006[];
+extern const char cd_sqlite_0009[]; /* issue 15: jobs */
 
 static const char *const migrations[] = {cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003,
-                                         cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006};
+                                         cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
+                                         cd_sqlite_0009};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -1005,4 +1007,15 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .idem_get = cd_sqlite__idem_get,
     .idem_put = cd_sqlite__idem_put,
     .idem_purge = cd_sqlite__idem_purge,
+    /* ---- issue 15: the generic job queue ---- */
+    .job_enqueue = cd_sqlite__job_enqueue,
+    .job_get = cd_sqlite__job_get,
+    .job_claim = cd_sqlite__job_claim,
+    .job_complete = cd_sqlite__job_complete,
+    .job_retry = cd_sqlite__job_retry,
+    .job_dead = cd_sqlite__job_dead,
+    .job_revive = cd_sqlite__job_revive,
+    .job_requeue = cd_sqlite__job_requeue,
+    .job_next_due = cd_sqlite__job_next_due,
+    .job_delete = cd_sqlite__job_delete,
 };

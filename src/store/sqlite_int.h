@@ -89,6 +89,17 @@ enum q {
     Q_IDEM_GET,
     Q_IDEM_PUT,
     Q_IDEM_PURGE,
+    /* ---- issue 15: the generic job queue (sqlite_jobs.c prepares these itself) ---- */
+    Q_JOB_INSERT,
+    Q_JOB_GET,
+    Q_JOB_CLAIM,
+    Q_JOB_DELETE,
+    Q_JOB_RETRY,
+    Q_JOB_DEAD,
+    Q_JOB_REVIVE,
+    Q_JOB_REQUEUE,
+    Q_JOB_NEXT_DUE,
+    Q_JOB_NEXT_DUE_ANY,
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
     Q_BEGIN_READ,
@@ -245,5 +256,20 @@ int cd_sqlite__idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem 
 int cd_sqlite__idem_put(cd_db *db, int64_t account_id, const char *key, const cd_idem *in,
                         cd_err *err);
 int cd_sqlite__idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_err *err);
+
+/* ---- issue 15: sqlite_jobs.c, the job queue's half of cd_store__sqlite_ops ---- */
+int cd_sqlite__job_enqueue(cd_db *db, cd_job *j, cd_err *err);
+int cd_sqlite__job_get(cd_db *db, int64_t id, cd_job *out, cd_err *err);
+int cd_sqlite__job_claim(cd_db *db, const char *kind, int64_t now_ms, int64_t lease_ms, int limit,
+                         cd_job_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__job_complete(cd_db *db, int64_t id, cd_err *err);
+int cd_sqlite__job_retry(cd_db *db, int64_t id, int64_t due_ms, const char *error, int64_t now_ms,
+                         cd_err *err);
+int cd_sqlite__job_dead(cd_db *db, int64_t id, const char *error, int64_t now_ms, cd_err *err);
+int cd_sqlite__job_revive(cd_db *db, int64_t id, int64_t due_ms, cd_err *err);
+int cd_sqlite__job_requeue(cd_db *db, int64_t lease_before_ms, int64_t now_ms, int *count,
+                           cd_err *err);
+int cd_sqlite__job_next_due(cd_db *db, const char *kind, int64_t *out_ms, cd_err *err);
+int cd_sqlite__job_delete(cd_db *db, int64_t id, cd_err *err);
 
 #endif

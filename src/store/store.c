@@ -563,3 +563,55 @@ void cd_idem_clear(cd_idem *i)
     free(i->body);
     memset(i, 0, sizeof *i);
 }
+
+/* ---- issue 15: the generic job queue ---- */
+
+int cd_store_job_enqueue(cd_db *db, cd_job *j, cd_err *err)
+{
+    return FORWARD(db, err, job_enqueue(db, j, err));
+}
+int cd_store_job_get(cd_db *db, int64_t id, cd_job *out, cd_err *err)
+{
+    return FORWARD(db, err, job_get(db, id, out, err));
+}
+int cd_store_job_claim(cd_db *db, const char *kind, int64_t now_ms, int64_t lease_ms, int limit,
+                       cd_job_each_fn each, void *arg, cd_err *err)
+{
+    return FORWARD(db, err, job_claim(db, kind, now_ms, lease_ms, limit, each, arg, err));
+}
+int cd_store_job_complete(cd_db *db, int64_t id, cd_err *err)
+{
+    return FORWARD(db, err, job_complete(db, id, err));
+}
+int cd_store_job_retry(cd_db *db, int64_t id, int64_t due_ms, const char *error, int64_t now_ms,
+                       cd_err *err)
+{
+    return FORWARD(db, err, job_retry(db, id, due_ms, error, now_ms, err));
+}
+int cd_store_job_dead(cd_db *db, int64_t id, const char *error, int64_t now_ms, cd_err *err)
+{
+    return FORWARD(db, err, job_dead(db, id, error, now_ms, err));
+}
+int cd_store_job_revive(cd_db *db, int64_t id, int64_t due_ms, cd_err *err)
+{
+    return FORWARD(db, err, job_revive(db, id, due_ms, err));
+}
+int cd_store_job_requeue(cd_db *db, int64_t lease_before_ms, int64_t now_ms, int *count,
+                         cd_err *err)
+{
+    return FORWARD(db, err, job_requeue(db, lease_before_ms, now_ms, count, err));
+}
+int cd_store_job_next_due(cd_db *db, const char *kind, int64_t *out_ms, cd_err *err)
+{
+    return FORWARD(db, err, job_next_due(db, kind, out_ms, err));
+}
+int cd_store_job_delete(cd_db *db, int64_t id, cd_err *err)
+{
+    return FORWARD(db, err, job_delete(db, id, err));
+}
+
+void cd_job_clear(cd_job *j)
+{
+    free(j->payload);
+    memset(j, 0, sizeof *j);
+}

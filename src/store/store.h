@@ -435,4 +435,56 @@ void cd_idem_clear(cd_idem *i);
  * `before_ms` (system-level housekeeping); *count says how many went. */
 int cd_store_idem_purge(cd_db *db, int64_t before_ms, int limit, int *count, cd_err *err);
 
+/* ---- issue 15: the generic job queue (delivery/jobs.h runs it) ---- */
+
+/* A job: work done after a commit, at least once, with retries (a webhook delivery, a
+ * mail). Queue it in the transaction of its cause. A job that succeeded is deleted; one
+ * whose attempts are spent stays as 'dead' until it is revived or its owner deletes it. */
+typedef struct cd_job {
+    int64_t id;
+    char kind[32];      /* whose handler runs it: "webhook", "mail" */
+    int64_t account_id; /* 0 for system work */
+    char ref[64];       /* what it is about, for its owner (a delivery id, a flow id) */
+    char *payload;      /* owned; NULL is stored as "" */
+    char status[12];    /* "queued", "running", "dead" */
+    int attempts;       /* claims so far (a running job counts its current one) */
+    int64_t due_ms;     /* queued: when it may run; 0 at enqueue = now */
+    int64_t lease_ms;   /* running: when the claim is presumed dead */
+    uint64_t watch;     /* the queuing process's waiter (cd_jobs_watch), 0 = none */
+    char last_error[256];
+    int64_t created_ms, updated_ms;
+} cd_job;
+
+void cd_job_clear(cd_job *j); /* frees the payload, zeroes the record */
+
+/* Queues j (status 'queued', attempts 0); sets j->id and the times. Writer only. */
+int cd_store_job_enqueue(cd_db *db, cd_job *j, cd_err *err);
+/* CD_ENOTFOUND when there is no such job (a job that succeeded is gone). */
+int cd_store_job_get(cd_db *db, int64_t id, cd_job *out, cd_err *err);
+typedef int (*cd_job_each_fn)(const cd_job *j, void *arg);
+/* Claims up to `limit` queued jobs of `kind` due at now_ms, oldest due first: each becomes
+ * 'running' with one more attempt and a lease until now_ms + lease_ms, and is handed to
+ * each(). Writer only (system-level: jobs of every account). */
+int cd_store_job_claim(cd_db *db, const char *kind, int64_t now_ms, int64_t lease_ms, int limit,
+                       cd_job_each_fn each, void *arg, cd_err *err);
+/* The job succeeded: it is deleted. */
+int cd_store_job_complete(cd_db *db, int64_t id, cd_err *err);
+/* The attempt failed: back to 'queued', due at due_ms, with the error. */
+int cd_store_job_retry(cd_db *db, int64_t id, int64_t due_ms, const char *error, int64_t now_ms,
+                       cd_err *err);
+/* The job failed for good (attempts spent, or refused): 'dead', with the error. */
+int cd_store_job_dead(cd_db *db, int64_t id, const char *error, int64_t now_ms, cd_err *err);
+/* A dead job queued again from scratch (attempts 0, due at due_ms): a replay.
+ * CD_ENOTFOUND when there is no dead job with that id. */
+int cd_store_job_revive(cd_db *db, int64_t id, int64_t due_ms, cd_err *err);
+/* Running jobs whose lease ended before lease_before_ms go back to 'queued', due now_ms,
+ * their attempt still counted (it may or may not have happened: at least once). At start,
+ * INT64_MAX requeues every claim of the previous process. *count may be NULL. */
+int cd_store_job_requeue(cd_db *db, int64_t lease_before_ms, int64_t now_ms, int *count,
+                         cd_err *err);
+/* The earliest due_ms of a queued job of `kind` (NULL: any kind), or 0 when none. */
+int cd_store_job_next_due(cd_db *db, const char *kind, int64_t *out_ms, cd_err *err);
+/* Deletes a job whatever its status (its owner dropped the work). CD_ENOTFOUND if none. */
+int cd_store_job_delete(cd_db *db, int64_t id, cd_err *err);
+
 #endif

@@ -83,6 +83,18 @@ struct cd_store_ops {
     int (*idem_get)(cd_db *, int64_t, const char *, cd_idem *, cd_err *);
     int (*idem_purge)(cd_db *, int64_t, int, int *, cd_err *);
     int (*idem_put)(cd_db *, int64_t, const char *, const cd_idem *, cd_err *);
+    /* ---- issue 15: the generic job queue ---- */
+    int (*job_enqueue)(cd_db *, cd_job *, cd_err *);
+    int (*job_get)(cd_db *, int64_t, cd_job *, cd_err *);
+    int (*job_claim)(cd_db *, const char *, int64_t, int64_t, int, cd_job_each_fn, void *,
+                     cd_err *);
+    int (*job_complete)(cd_db *, int64_t, cd_err *);
+    int (*job_retry)(cd_db *, int64_t, int64_t, const char *, int64_t, cd_err *);
+    int (*job_dead)(cd_db *, int64_t, const char *, int64_t, cd_err *);
+    int (*job_revive)(cd_db *, int64_t, int64_t, cd_err *);
+    int (*job_requeue)(cd_db *, int64_t, int64_t, int *, cd_err *);
+    int (*job_next_due)(cd_db *, const char *, int64_t *, cd_err *);
+    int (*job_delete)(cd_db *, int64_t, cd_err *);
 };
 
 /* Every backend's connection struct starts with this header. */
