@@ -28,7 +28,9 @@ static void on_commit(void *arg, int batch, double seconds)
  * line per kind: webhook deliveries, CURSOR's mail). */
 static int jobs_start(cd_server *srv, cd_err *err)
 {
-    (void)srv;
+    srv->mail = (cd_mail_ctx){.store = srv->store, .public_url = srv->public_url};
+    if (cd_mail_register(srv->jobs, &srv->mail, err) != 0) /* issue 13 */
+        return -1;
     return cd_jobs_start(srv->jobs, err);
 }
 

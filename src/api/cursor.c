@@ -8,6 +8,7 @@
  * the store's writer, durable before they are answered; reads use the request's reader. */
 #include "api/cursor.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,7 +289,11 @@ typedef struct optin_op {
     /* the outcome */
     cd_flow *flows; /* the records made or changed (malloc'd: MAX_FLOWS) */
     int nflows;
-    int64_t mail_job; /* the queued mail's job, 0 when none */
+    cd_jobs *jobs;      /* borrowed from the env; NULL: no worker (mail queued, not awaited) */
+    int64_t mail_job;   /* the queued mail's job, 0 when none */
+    uint64_t watch;     /* its watch token */
+    atomic_int handoff; /* 1: the request waits; 2: the attempt is done (whoever is second
+                         * wakes the request) */
     int mail_rc;
     cd_err mail_err;
     json_t *messages;
@@ -322,6 +327,7 @@ static optin_op *op_new(cd_req *req, bool put, cd_err *err)
     json_t *list, *o;
     size_t i;
     op->req = req;
+    op->jobs = cd_api_env_of(req)->jobs;
     op->who = *WHO(req);
     snprintf(op->ip, sizeof op->ip, "%s", cd_req_client_ip(req));
     op->user_agent = cd_req_header(req, "User-Agent");
@@ -375,7 +381,11 @@ static int make_record(cd_db *db, optin_op *op, const record *r, const cd_contac
     return rc;
 }
 
-/* Queues the confirmation mail of the EMAIL records still pending (none: nothing). */
+static void mail_attempted(void *arg, const cd_job *job, const cd_job_outcome *out,
+                           const cd_job_verdict *v);
+
+/* Queues the confirmation mail of the EMAIL records still pending (none: nothing), as a
+ * durable job watched by this request. */
 static int queue_mail(cd_db *db, optin_op *op, const cd_contact *c, cd_err *err)
 {
     json_t *ids = json_array();
@@ -385,9 +395,19 @@ static int queue_mail(cd_db *db, optin_op *op, const cd_contact *c, cd_err *err)
     int rc = 0;
     if (json_array_size(ids) > 0) {
         json_t *payload = cd_mail_payload(c->email, ids);
-        (void)db;
-        (void)err;
-        /* TODO(issue 13): queue `payload` as a durable job once the jobs queue lands. */
+        cd_job j = {.account_id = op->who.account.id, .payload = json_dumps(payload, JSON_COMPACT)};
+        snprintf(j.kind, sizeof j.kind, "%s", CD_MAIL_JOB_KIND);
+        snprintf(j.ref, sizeof j.ref, "%s", json_string_value(json_array_get(ids, 0)));
+        /* Watched before it is queued: the worker may try it as soon as it is committed. */
+        j.watch = op->jobs ? cd_jobs_watch(op->jobs, mail_attempted, op) : 0;
+        rc = cd_store_job_enqueue(db, &j, err);
+        if (rc == 0) {
+            op->mail_job = j.id;
+            op->watch = j.watch;
+        } else if (j.watch) {
+            cd_jobs_unwatch(op->jobs, j.watch);
+        }
+        free(j.payload);
         json_decref(payload);
     }
     json_decref(ids);
@@ -466,27 +486,34 @@ static int mail_finish(cd_req *req, void *arg, int rc, const cd_err *err)
     return out;
 }
 
-static void mail_woken(void *arg, int rc, const cd_err *err)
+/* The mail's first attempt is durable (on the job worker's loop thread; job is NULL when
+ * the worker stopped first). Wakes the request if it waits already, else leaves the
+ * outcome for write_finish. */
+static void mail_attempted(void *arg, const cd_job *job, const cd_job_outcome *out,
+                           const cd_job_verdict *v)
 {
     optin_op *op = arg;
-    op->mail_rc = rc;
-    if (rc != 0 && err)
-        op->mail_err = *err;
-    cd_req_wake(op->req, rc, err);
+    (void)v;
+    op->mail_rc = job && out->result == CD_JOB_DONE ? 0 : -1;
+    if (op->mail_rc != 0)
+        cd_fail_reason(&op->mail_err, CD_EINTERNAL, "mail_failed", "", "%s", out->error);
+    if (atomic_exchange(&op->handoff, 2) == 1)
+        cd_req_wake(op->req, 0, NULL);
 }
 
 static int write_finish(cd_req *req, void *arg, int rc, const cd_err *err)
 {
     optin_op *op = arg;
     if (rc != 0) {
-        if (op->mail_job)
-            cd_mail_forget(op->mail_job);
+        if (op->watch)
+            cd_jobs_unwatch(op->jobs, op->watch);
         op_clear(op);
         return reply_error(req, err);
     }
-    if (op->mail_job) { /* suspended again, until the first attempt is reported */
+    if (op->mail_job && op->watch) { /* suspended again, until the first attempt is done */
         int out = cd_req_wait(req, mail_finish, op);
-        cd_mail_wait(op->mail_job, mail_woken, op);
+        if (atomic_exchange(&op->handoff, 1) == 2)
+            cd_req_wake(req, 0, NULL);
         return out;
     }
     int out = reply(req, 200, outcome_json(op, false));

@@ -1,7 +1,7 @@
 /* delivery/mail.c -- see mail.h. */
 #include "delivery/mail.h"
 
-#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,109 +104,39 @@ int cd_mail_send(cd_store *store, const char *public_url, int64_t account_id, co
     return rc;
 }
 
-/* ---- waiting for a first attempt ---- */
+/* ---- the job kind ---- */
 
-typedef struct waiter {
-    int64_t job_id;
-    bool done; /* the first attempt is over: rc and err hold its outcome */
-    int rc;
-    cd_err err;
-    cd_mail_wake_fn fn; /* NULL until someone waits */
-    void *arg;
-    struct waiter *next;
-} waiter;
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static waiter *waiters;
-
-/* Unlinks and returns the entry of job_id; NULL when none. Under lock. */
-static waiter *take(int64_t job_id)
+static void handle(void *arg, const cd_job *job, cd_job_call *call)
 {
-    for (waiter **p = &waiters; *p; p = &(*p)->next)
-        if ((*p)->job_id == job_id) {
-            waiter *w = *p;
-            *p = w->next;
-            return w;
-        }
-    return NULL;
-}
-
-void cd_mail_expect(int64_t job_id)
-{
-    waiter *w = cd_xcalloc(1, sizeof *w);
-    w->job_id = job_id;
-    pthread_mutex_lock(&lock);
-    w->next = waiters;
-    waiters = w;
-    pthread_mutex_unlock(&lock);
-}
-
-void cd_mail_forget(int64_t job_id)
-{
-    pthread_mutex_lock(&lock);
-    free(take(job_id));
-    pthread_mutex_unlock(&lock);
-}
-
-void cd_mail_wait(int64_t job_id, cd_mail_wake_fn fn, void *arg)
-{
-    pthread_mutex_lock(&lock);
-    waiter *w = take(job_id);
-    if (w && !w->done) {
-        w->fn = fn;
-        w->arg = arg;
-        w->next = waiters;
-        waiters = w;
-        w = NULL;
+    const cd_mail_ctx *k = arg;
+    cd_job_outcome out = {.result = CD_JOB_DONE};
+    cd_err err = {0};
+    bool permanent = false;
+    json_t *payload = json_loads(job->payload ? job->payload : "", 0, NULL);
+    if (!json_is_object(payload)) {
+        out.result = CD_JOB_FAIL;
+        snprintf(out.error, sizeof out.error, "unreadable mail job");
+    } else if (cd_mail_send(k->store, k->public_url, job->account_id, payload, &permanent, &err) !=
+               0) {
+        out.result = permanent ? CD_JOB_FAIL : CD_JOB_RETRY;
+        snprintf(out.error, sizeof out.error, "%s", err.msg);
     }
-    pthread_mutex_unlock(&lock);
-    if (w == NULL)
-        return; /* woken by cd_mail_attempted */
-    fn(arg, w->rc, &w->err);
-    free(w);
+    json_decref(payload);
+    cd_jobs_finish(call, &out);
 }
 
-void cd_mail_attempted(int64_t job_id, int rc, const cd_err *err)
-{
-    pthread_mutex_lock(&lock);
-    waiter *w = NULL;
-    for (waiter *p = waiters; p; p = p->next)
-        if (p->job_id == job_id && !p->done)
-            w = p;
-    if (w) {
-        w->done = true;
-        w->rc = rc;
-        if (rc != 0 && err)
-            w->err = *err;
-        if (w->fn)
-            take(job_id);
-        else
-            w = NULL; /* kept for cd_mail_wait */
-    }
-    pthread_mutex_unlock(&lock);
-    if (w) { /* called outside the lock: it resumes a connection */
-        w->fn(w->arg, w->rc, &w->err);
-        free(w);
-    }
-}
+/* A confirmation mail is wanted now: the first retries come soon, then less often, for
+ * about a day (the flow itself lasts longer, but a mail days late is confusing). */
+static const int64_t schedule[] = {5000, 30000, 120000, 600000, 3600000, 6 * 3600000};
 
-void cd_mail_wake_all(void)
+int cd_mail_register(cd_jobs *jobs, const cd_mail_ctx *ctx, cd_err *err)
 {
-    cd_err e;
-    cd_fail_reason(&e, CD_EBUSY, "stopping", "", "the server is stopping");
-    for (;;) {
-        pthread_mutex_lock(&lock);
-        waiter *w = NULL;
-        for (waiter **p = &waiters; *p; p = &(*p)->next)
-            if ((*p)->fn) {
-                w = *p;
-                *p = w->next;
-                break;
-            }
-        pthread_mutex_unlock(&lock);
-        if (w == NULL)
-            return;
-        w->fn(w->arg, -1, &e);
-        free(w);
-    }
+    cd_jobs_kind kind = {.name = CD_MAIL_JOB_KIND,
+                         .handler = handle,
+                         .arg = (void *)(uintptr_t)ctx, /* read only */
+                         .schedule_ms = schedule,
+                         .nschedule = (int)(sizeof schedule / sizeof schedule[0]),
+                         .jitter_pct = 10,
+                         .max_inflight = 16};
+    return cd_jobs_register(jobs, &kind, err);
 }

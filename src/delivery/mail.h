@@ -1,13 +1,11 @@
 /* delivery/mail.h -- the double opt-in confirmation mail (issue 13): what it says, how it
  * is sent (delivery/smtp.h, with the account's "smtp" setting read when it is sent), and
- * how a request waits for its first attempt.
+ * the job kind that sends it.
  *
- * A mail is a durable job of the generic queue (kind CD_MAIL_JOB_KIND), queued in the
- * transaction that made its flows; the queue's worker sends it after the commit, never
- * on the writer or an HTTP thread, and retries it with backoff. The request that queued
- * it answers once the first attempt is done: it registers its interest on the writer
- * thread (cd_mail_expect, before the commit, so the worker cannot finish first unseen)
- * and attaches to it after the commit (cd_mail_wait). */
+ * A mail is a durable job of the generic queue (delivery/jobs.h, kind CD_MAIL_JOB_KIND),
+ * queued in the transaction that made its flows; the queue's worker sends it after the
+ * commit, never on the writer or an HTTP thread, and retries it with backoff. The request
+ * that queued it waits for its first attempt with cd_jobs_watch. */
 #ifndef CD_DELIVERY_MAIL_H
 #define CD_DELIVERY_MAIL_H
 
@@ -15,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "delivery/jobs.h"
 #include "store/store.h"
 #include "util/err.h"
 
@@ -33,22 +32,17 @@ json_t *cd_mail_payload(const char *to, const json_t *flow_ids);
 int cd_mail_send(cd_store *store, const char *public_url, int64_t account_id, const json_t *payload,
                  bool *permanent, cd_err *err);
 
-/* ---- waiting for a first attempt ---- */
+/* What the "mail" kind's handler reads: borrowed, both must outlive the worker.
+ * public_url may be filled in after registering, before the first job runs. */
+typedef struct cd_mail_ctx {
+    cd_store *store;
+    const char *public_url;
+} cd_mail_ctx;
 
-typedef void (*cd_mail_wake_fn)(void *arg, int rc, const cd_err *err);
-
-/* Notes that someone will wait for job_id's first attempt (call it on the writer thread,
- * in the job that queued it). */
-void cd_mail_expect(int64_t job_id);
-/* Drops the note (the transaction that queued the job failed). */
-void cd_mail_forget(int64_t job_id);
-/* Calls fn(arg, rc, err) once job_id's first attempt is done: now (on this thread) when
- * it is done already, else later on the worker's thread. Only for an expected job. */
-void cd_mail_wait(int64_t job_id, cd_mail_wake_fn fn, void *arg);
-/* The worker's report of an attempt; the first one of an expected job wakes its waiter
- * (or is kept for it). Later attempts are ignored. */
-void cd_mail_attempted(int64_t job_id, int rc, const cd_err *err);
-/* Wakes every waiter with a failure (the worker is stopping). */
-void cd_mail_wake_all(void);
+/* Registers the "mail" kind with the job worker (before cd_jobs_start): its handler sends
+ * with cd_mail_send, retrying on a schedule of about a day (5 s, 30 s, 2 min, 10 min, 1 h,
+ * 6 h); a refusal for good (a 5xx answer, a bad address) is dead at once. ctx is
+ * borrowed and must outlive the worker. */
+int cd_mail_register(cd_jobs *jobs, const cd_mail_ctx *ctx, cd_err *err);
 
 #endif
