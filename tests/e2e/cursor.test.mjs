@@ -156,3 +156,193 @@ test('EMAIL opt-in: the mail carries a link that confirms once and cannot be for
     assert.equal(f.status, 'confirmed');
     assert.equal(f.confirmed_via, 'link');
 });
+
+test('SMS opt-in: the CTA goes out, YES approves, STOP revokes; an API opt-out revokes too', async () => {
+    // issue 13: an SMS record sends the CTA and is confirmed by a YES; a confirmed flow whose
+    // contact opts out becomes revoked (REVOKED here, "revoked" in the native flow shapes).
+    const phone = fresh();
+    const c = await contact(phone);
+    const r = await cur('POST', `/${encodeURIComponent(phone)}`, {
+        body: [{ type: `GROUP:${group}`, channel: 'SMS' }], auth: 'bearer',
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.mailSent, false);
+    const ext = r.json.extRefNo;
+    assert.match(ext, /\S/);
+    assert.equal(r.json.optIns[0].extRefNo, ext); // generated, shared by the call's records
+    assert.equal(r.json.optIns[0].status, 'PENDING');
+    assert.equal(r.json.optIns[0].type, `GROUP:${group}`);
+    const ctas = await listMessages(srv, { to: phone, kind: 'cta' });
+    assert.equal(ctas.length, 1);
+    assert.equal((await consents(phone))[`group:${group}`], 'pending');
+    await inbound(srv, phone, num(199), 'YES');
+    let o = await cur('GET', `/${c.id}`);
+    assert.equal(o.status, 200, o.text);
+    assert.equal(o.json.contactId, String(c.id));
+    assert.equal(o.json.extRefNo, undefined);
+    assert.equal(o.json.optIns.length, 1);
+    assert.equal(o.json.optIns[0].status, 'APPROVED');
+    assert.equal(o.json.optIns[0].origin, 'SMS');
+    assert.equal((await consents(phone))[`group:${group}`], 'opted_in');
+    // STOP: APPROVED -> REVOKED; the record is kept; nothing more goes out but the confirmation.
+    const sentBefore = (await listMessages(srv, { to: phone })).length;
+    await inbound(srv, phone, num(199), 'STOP');
+    o = await cur('GET', `/flows/${ext}`);
+    assert.equal(o.json.optIns[0].status, 'REVOKED');
+    assert.equal(o.json.optIns[0].pk, r.json.optIns[0].pk);
+    const [f] = await flowsOf(ext);
+    assert.equal(f.status, 'revoked');
+    const revoked = await srv.v1('GET', '/flows?status=revoked');
+    assert.ok(revoked.json.data.some((x) => x.id === f.id));
+    const after = await listMessages(srv, { to: phone });
+    assert.equal(after.length, sentBefore + 1);
+    assert.equal(after[0].kind, 'keyword_reply');
+    // A new record for someone opted out of everything is refused (522), nothing made.
+    const refused = await cur('POST', `/${c.id}`, { body: { optIns: [{ type: 'ALL', channel: 'SMS' }] } });
+    assertCursorError(refused, 522);
+    assert.equal((await cur('GET', `/${c.id}`)).json.optIns.length, 1);
+    assert.equal((await listMessages(srv, { to: phone })).length, sentBefore + 1);
+
+    // An opt-out through the native API revokes the confirmed records it covers.
+    const p2 = fresh();
+    const c2 = await contact(p2);
+    const r2 = await cur('POST', `/${c2.id}`, {
+        body: { optIns: [{ type: `GROUP:${group}`, channel: 'SMS' }, { type: 'ALL', channel: 'SMS', extRefNo: 'other-2' }] },
+    });
+    assert.equal(r2.status, 200, r2.text);
+    assert.equal(r2.json.optIns[0].extRefNo, 'other-2'); // the call's extRefNo is the first given
+    await inbound(srv, p2, num(199), 'YES');
+    assert.deepEqual((await cur('GET', `/${c2.id}`)).json.optIns.map((x) => x.status), ['APPROVED', 'APPROVED']);
+    await setConsent(srv, p2, 'opted_out', { scope: `group:${group}` });
+    const st = (await cur('GET', `/${c2.id}`)).json.optIns.map((x) => [x.type, x.status]);
+    assert.deepEqual(st, [[`GROUP:${group}`, 'REVOKED'], ['ALL', 'APPROVED']]);
+});
+
+test('PUT flows/{extRefNo}: approval true confirms, false declines; 521 once nothing is pending', async () => {
+    const phone = fresh();
+    const c = await contact(phone, 'bob@example.com');
+    const mails = sink.mails.length;
+    const r = await cur('POST', `/${c.id}`, {
+        body: { optIns: [{ type: 'ALL', channel: 'SMS', extRefNo: 'put-1' }, { type: `GROUP:${group}`, channel: 'EMAIL', extRefNo: 'put-1' }] },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.mailSent, true);
+    assert.equal(sink.mails.length, mails + 1);
+    // Decline the EMAIL record by its pk, approve the rest with the query's approval.
+    const emailPk = r.json.optIns[1].pk;
+    let u = await cur('PUT', '/flows/put-1?approval=true', { body: { optIns: [{ pk: emailPk, approval: false }] } });
+    assert.equal(u.status, 200, u.text);
+    assert.equal(u.headers['content-type'], CTYPE);
+    assert.deepEqual(u.json.optIns.map((x) => [x.pk, x.status, x.approval]), [[emailPk, 'DECLINED', false]]);
+    assert.equal((await consents(phone))[`group:${group}`], undefined); // the pending request withdrawn
+    assert.equal((await consents(phone)).all, 'pending');
+    // The declined link is dead.
+    const link = sink.mails[mails].links[0];
+    const g = await request(srv.url, 'GET', link);
+    assert.equal(g.status, 410);
+    // An empty list with approval=true approves what is still pending.
+    u = await cur('PUT', '/flows/put-1?approval=true', { body: { optIns: [] } });
+    assert.equal(u.status, 200, u.text);
+    assert.deepEqual(u.json.optIns.map((x) => [x.type, x.status, x.origin]), [['ALL', 'APPROVED', 'API']]);
+    assert.equal((await consents(phone)).all, 'opted_in');
+    const evs = (await eventsOf(srv, phone));
+    assert.ok(evs.every((e) => e.ext_ref === 'put-1'), JSON.stringify(evs));
+    assert.deepEqual(evs.filter((e) => e.scope === 'all').map((e) => e.new_state), ['pending', 'opted_in']);
+    // Nothing pending any more: 521, and nothing changes.
+    u = await cur('PUT', '/flows/put-1?approval=false', { body: [] });
+    assertCursorError(u, 521);
+    assert.equal((await consents(phone)).all, 'opted_in');
+    // An empty list without the query's approval is incomplete.
+    const c2 = await contact(fresh());
+    assert.equal((await cur('POST', `/${c2.id}`, { body: [{ type: 'ALL', channel: 'SMS', extRefNo: 'put-2' }] })).status, 200);
+    assertCursorError(await cur('PUT', '/flows/put-2', { body: { optIns: [] } }), 522);
+    assertCursorError(await cur('PUT', '/flows/put-2?approval=maybe', { body: [] }), 522);
+    // A record naming nothing pending is 521; one naming nothing at all is 522.
+    assertCursorError(await cur('PUT', '/flows/put-2', { body: [{ type: `GROUP:${group}`, channel: 'SMS' }] }), 521);
+    assertCursorError(await cur('PUT', '/flows/put-2', { body: [{ approval: true }] }), 522);
+    // By type and channel, approval false: declined.
+    u = await cur('PUT', '/flows/put-2', { body: [{ type: 'ALL', channel: 'SMS', approval: false }] });
+    assert.equal(u.status, 200, u.text);
+    assert.equal(u.json.optIns[0].status, 'DECLINED');
+    assertCursorError(await cur('PUT', '/flows/unknown-ref?approval=true', { body: [] }), 521);
+});
+
+test('POST with approval false: DECLINED at once, nothing sent, the request and refusal in the ledger', async () => {
+    const phone = fresh();
+    const c = await contact(phone, 'cy@example.com');
+    const mails = sink.mails.length;
+    const r = await cur('POST', `/${c.id}?approval=false`, {
+        body: { optIns: [{ type: 'ALL', channel: 'SMS' }, { type: 'ALL', channel: 'EMAIL' }, { type: `GROUP:${group}`, channel: 'SMS', approval: true }] },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.optIns.map((x) => [x.status, x.approval]),
+        [['DECLINED', false], ['DECLINED', false], ['PENDING', true]]);
+    assert.equal(r.json.mailSent, false);
+    assert.equal(sink.mails.length, mails);
+    const ctas = await listMessages(srv, { to: phone, kind: 'cta' });
+    assert.equal(ctas.length, 1); // only the approved GROUP record's CTA
+    const cs = await consents(phone);
+    assert.equal(cs.all, undefined);
+    assert.equal(cs[`group:${group}`], 'pending');
+    const evs = (await eventsOf(srv, phone)).filter((e) => e.scope === 'all');
+    assert.ok(evs.length >= 2);
+    assert.ok(evs.every((e) => e.ext_ref === r.json.extRefNo));
+    assert.equal(evs.at(-1).old_state, 'pending');
+});
+
+test('520, 521, 522: unknown contact, unknown flow, bad type or channel, no e-mail, malformed', async () => {
+    const phone = fresh();
+    const c = await contact(phone); // no e-mail
+    const flows0 = (await srv.v1('GET', '/flows?limit=1000')).json.data.length;
+    assertCursorError(await cur('POST', '/999999', { body: [{ type: 'ALL', channel: 'SMS' }] }), 520);
+    assertCursorError(await cur('POST', `/${encodeURIComponent(num(150))}`, { body: [{ type: 'ALL', channel: 'SMS' }] }), 520);
+    assertCursorError(await cur('GET', '/999999'), 520);
+    assertCursorError(await cur('GET', '/flows/no-such-ref'), 521);
+    const bad = [
+        [{ type: 'EVERYTHING', channel: 'SMS' }],
+        [{ type: 'GROUP:abc', channel: 'SMS' }],
+        [{ type: 'GROUP:987654', channel: 'SMS' }], // no such group
+        [{ type: 'ALL', channel: 'FAX' }],
+        [{ type: 'ALL' }],
+        [{ channel: 'SMS' }],
+        [{ type: 'ALL', channel: 'SMS', approval: 'yes' }],
+        [{ type: 'ALL', channel: 'EMAIL' }], // the contact has no e-mail
+        [{ type: 'ALL', channel: 'SMS' }, { type: 'ALL', channel: 'EMAIL' }], // all or nothing
+        [],
+        { optIns: 'not json' },
+        { optIns: 3 },
+        ['x'],
+    ];
+    for (const body of bad) {
+        assertCursorError(await cur('POST', `/${c.id}`, { body }), 522);
+    }
+    assertCursorError(await cur('POST', `/${c.id}`, { raw: '{"optIns":[', headers: { 'Content-Type': 'application/json' } }), 522);
+    assertCursorError(await cur('POST', `/${c.id}`), 522);
+    // Nothing was made by any of them.
+    assert.equal((await srv.v1('GET', '/flows?limit=1000')).json.data.length, flows0);
+    assert.equal((await listMessages(srv, { to: phone })).length, 0);
+    assert.deepEqual(await consents(phone), {});
+});
+
+test('bodies: a bare array, {"optIns":[...]}, or a form field optIns holding JSON', async () => {
+    const c = await contact(fresh());
+    const form = `optIns=${encodeURIComponent(JSON.stringify([{ type: 'ALL', channel: 'SMS', extRefNo: 'form-1' }]))}`;
+    const r = await cur('POST', `/${c.id}`, { raw: form, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.extRefNo, 'form-1');
+    const u = await cur('PUT', '/flows/form-1', { raw: 'optIns=%5B%5D', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    assertCursorError(u, 522); // empty, no approval in the query
+    const u2 = await cur('PUT', '/flows/form-1?approval=TRUE', { raw: 'optIns=%5B%5D', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    assert.equal(u2.status, 200, u2.text);
+    assert.equal(u2.json.optIns[0].status, 'APPROVED');
+});
+
+test('errors under the prefix are JSON {status, message}: 401, 404, 405', async () => {
+    assertCursorError(await cur('GET', '/flows/x', { auth: null }), 401);
+    assertCursorError(await cur('GET', '/nope/deeper/path'), 404);
+    const m = await cur('DELETE', '/flows/x');
+    assertCursorError(m, 405);
+    assert.match(m.headers.allow, /GET/);
+    const r = await request(srv.url, 'GET', '/rest/api/optin/v2/whatever');
+    assertCursorError(r, 404);
+});
