@@ -118,7 +118,10 @@ static void handle(void *arg, const cd_job *job, cd_job_call *call)
         snprintf(out.error, sizeof out.error, "unreadable mail job");
     } else if (cd_mail_send(k->store, k->public_url, job->account_id, payload, &permanent, &err) !=
                0) {
-        out.result = permanent ? CD_JOB_FAIL : CD_JOB_RETRY;
+        /* Even a 5xx is retried (issue 13: a 525 leaves the mail queued): a refusal is
+         * often the account's settings (a wrong password, a sender not allowed), which the
+         * operator may fix; only a mail that can never be written is dead at once. */
+        out.result = permanent && !strcmp(err.reason, "invalid_mail") ? CD_JOB_FAIL : CD_JOB_RETRY;
         snprintf(out.error, sizeof out.error, "%s", err.msg);
     }
     json_decref(payload);

@@ -41,7 +41,8 @@ typedef struct cd_mail_ctx {
 
 /* Registers the "mail" kind with the job worker (before cd_jobs_start): its handler sends
  * with cd_mail_send, retrying on a schedule of about a day (5 s, 30 s, 2 min, 10 min, 1 h,
- * 6 h); a refusal for good (a 5xx answer, a bad address) is dead at once. ctx is
+ * 6 h), even after a 5xx answer (settings can be fixed); only a mail that cannot be written
+ * (a bad address) is dead at once. ctx is
  * borrowed and must outlive the worker. */
 int cd_mail_register(cd_jobs *jobs, const cd_mail_ctx *ctx, cd_err *err);
 

@@ -346,3 +346,135 @@ test('errors under the prefix are JSON {status, message}: 401, 404, 405', async 
     const r = await request(srv.url, 'GET', '/rest/api/optin/v2/whatever');
     assertCursorError(r, 404);
 });
+
+test('525: a refused or hanging SMTP server; records stay PENDING and the mail is retried', async () => {
+    // issue 13: a 525 leaves nothing half-done: records kept PENDING, mail queued for retry.
+    const phone = fresh();
+    const c = await contact(phone, 'dee@example.com');
+    const mails = sink.mails.length;
+    sink.setMode('reject');
+    let r;
+    try {
+        r = await cur('POST', `/${c.id}`, { body: [{ type: 'ALL', channel: 'EMAIL', extRefNo: 'fail-1' }] });
+    } finally {
+        sink.setMode('accept');
+    }
+    assert.equal(r.status, 525, r.text);
+    assert.equal(r.headers['content-type'], CTYPE);
+    assert.equal(r.json.status, 525);
+    assert.match(r.json.message, /mail/i);
+    assert.equal(r.json.mailSent, false);
+    assert.equal(r.json.extRefNo, 'fail-1');
+    assert.equal(r.json.optIns[0].status, 'PENDING');
+    assert.equal(sink.mails.length, mails);
+    assert.equal((await consents(phone)).all, 'pending');
+    // Kept and retried (the first retry is due about 5 s later): the mail arrives, and works.
+    const mail = await sink.waitForMail(mails + 1, { timeout: 15000 * SLOW });
+    assert.deepEqual(mail.to, ['dee@example.com']);
+    const ok = await request(srv.url, 'POST', mail.links[0], { body: '', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    assert.equal(ok.status, 200);
+    assert.equal((await cur('GET', '/flows/fail-1')).json.optIns[0].status, 'APPROVED');
+
+    // A server that never answers: the attempt gives up within the 5 s timeout: 525.
+    const c2 = await contact(fresh(), 'eve@example.com');
+    sink.setMode('timeout');
+    const t0 = Date.now();
+    try {
+        r = await cur('POST', `/${c2.id}`, { body: [{ type: 'ALL', channel: 'EMAIL', extRefNo: 'fail-2' }] });
+    } finally {
+        sink.setMode('accept');
+    }
+    const took = Date.now() - t0;
+    assert.equal(r.status, 525, r.text);
+    assert.ok(took >= 4000 && took < 9000 * SLOW, `took ${took} ms`);
+    assert.equal(r.json.optIns[0].status, 'PENDING');
+    // A PUT approval confirms the record without the mail; the retry then sends nothing.
+    const u = await cur('PUT', '/flows/fail-2?approval=true', { body: [] });
+    assert.equal(u.status, 200, u.text);
+    assert.equal(u.json.optIns[0].status, 'APPROVED');
+    const n = sink.mails.length;
+    await sleep(7000 * SLOW);
+    assert.ok(sink.mails.slice(n).every((m) => !m.to.includes('eve@example.com')));
+});
+
+test('the SMTP password is stored usable but never answered or logged', async () => {
+    const s = await srv.v1('GET', '/settings');
+    assert.equal(s.status, 200, s.text);
+    assert.equal(s.json.smtp.password, '***');
+    assert.equal(s.json.smtp.username, SMTP_USER);
+    assert.equal(s.json.smtp.url, sink.url);
+    const body = { smtp: { url: sink.url, username: SMTP_USER, password: SMTP_PASS, from: 'optin@acme.example' } };
+    const p1 = await srv.v1('PATCH', '/settings', { body, headers: { 'Idempotency-Key': 'smtp-1' } });
+    assert.equal(p1.status, 200, p1.text);
+    const p2 = await srv.v1('PATCH', '/settings', { body, headers: { 'Idempotency-Key': 'smtp-1' } });
+    assert.equal(p2.status, 200, p2.text);
+    assert.equal(p2.headers['idempotent-replayed'], 'true');
+    for (const t of [s.text, p1.text, p2.text]) assert.ok(!t.includes(SMTP_PASS), t);
+    assert.equal(p2.json.smtp.password, '***');
+    // A PATCH without the password (or with the "***" shown) keeps the stored one.
+    const p3 = await srv.v1('PATCH', '/settings', { body: { smtp: { ...body.smtp, password: '***' } } });
+    assert.equal(p3.status, 200, p3.text);
+    const c = await contact(fresh(), 'fay@example.com');
+    const auths = sink.auths.length;
+    const r = await cur('POST', `/${c.id}`, { body: [{ type: 'ALL', channel: 'EMAIL' }] });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.mailSent, true);
+    assert.ok(sink.auths.slice(auths).some((a) => a.password === SMTP_PASS && a.ok));
+    // Bad settings are refused.
+    for (const smtp of [{ url: 'http://x', from: 'a@b.c' }, { url: sink.url }, { url: sink.url, from: 'nobody' },
+        { url: sink.url, from: 'a@b.c', extra: 1 }, { url: sink.url, from: 'a@b.c\r\nBcc: x@y.z' }, 'smtp://x']) {
+        const b = await srv.v1('PATCH', '/settings', { body: { smtp } });
+        assert.equal(b.status, 422, b.text);
+        assert.equal(b.json.error.field, 'smtp');
+    }
+    // Never in a log line.
+    assert.ok(!srv.stderr().includes(SMTP_PASS));
+});
+
+test('credentials: missing, wrong, revoked, another account\'s key (Basic and Bearer)', async () => {
+    // issue 13: 401 for bad credentials; another account's valid key sees nothing (520/521).
+    const phone = fresh();
+    const c = await contact(phone);
+    const r = await cur('POST', `/${c.id}`, { body: [{ type: 'ALL', channel: 'SMS', extRefNo: 'auth-1' }] });
+    assert.equal(r.status, 200, r.text);
+    const acme = srv.accounts.acme;
+    const k = await srv.v1('POST', '/keys', { body: { name: 'cursor' } });
+    assert.equal(k.status, 201, k.text);
+    const login = acme.login ?? 'acme@e2e.example.com';
+    assert.equal((await cur('GET', '/flows/auth-1', { auth: `Bearer ${k.json.key}` })).status, 200);
+    assert.equal((await cur('GET', '/flows/auth-1', { auth: basic(login, k.json.key) })).status, 200);
+    const d = await srv.v1('DELETE', `/keys/${k.json.id}`);
+    assert.equal(d.status, 204, d.text);
+    const refused = [
+        null,
+        'Bearer cd_0000000000000000_' + 'A'.repeat(43),
+        basic(login, 'cd_0000000000000000_' + 'A'.repeat(43)),
+        basic('someone-else@e2e.example.com', acme.api_key), // the login must be the key's
+        basic(login, ''),
+        'Basic !!!',
+        `Bearer ${k.json.key}`, // revoked
+        basic(login, k.json.key),
+    ];
+    for (const auth of refused) {
+        for (const [m, p, body] of [['GET', '/flows/auth-1'], ['PUT', '/flows/auth-1?approval=true', []],
+            ['GET', `/${c.id}`], ['POST', `/${c.id}`, [{ type: 'ALL', channel: 'SMS' }]]]) {
+            assertCursorError(await cur(m, p, { auth, body }), 401);
+        }
+    }
+    // Another account's valid key, in both styles: acme's contact and flow do not exist for it.
+    for (const auth of ['basic', 'bearer']) {
+        const opts = { auth, account: 'beta' };
+        assertCursorError(await cur('GET', `/${c.id}`, opts), 520);
+        assertCursorError(await cur('GET', `/${encodeURIComponent(phone)}`, opts), 520);
+        assertCursorError(await cur('POST', `/${c.id}`, { ...opts, body: [{ type: 'ALL', channel: 'SMS' }] }), 520);
+        assertCursorError(await cur('GET', '/flows/auth-1', opts), 521);
+        assertCursorError(await cur('PUT', '/flows/auth-1?approval=true', { ...opts, body: [] }), 521);
+    }
+    // Nothing changed for acme: one pending record, one CTA, consent pending.
+    const o = await cur('GET', '/flows/auth-1');
+    assert.deepEqual(o.json.optIns.map((x) => x.status), ['PENDING']);
+    assert.equal((await listMessages(srv, { to: phone, kind: 'cta' })).length, 1);
+    assert.equal((await consents(phone)).all, 'pending');
+    const betaFlows = await srv.v1('GET', '/flows', { key: srv.accounts.beta.api_key });
+    assert.equal(betaFlows.json.data.length, 0);
+});
