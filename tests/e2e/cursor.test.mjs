@@ -478,3 +478,13 @@ test('credentials: missing, wrong, revoked, another account\'s key (Basic and Be
     const betaFlows = await srv.v1('GET', '/flows', { key: srv.accounts.beta.api_key });
     assert.equal(betaFlows.json.data.length, 0);
 });
+
+test('the OpenAPI document describes the CURSOR routes and the smtp setting', async () => {
+    const r = await srv.api('GET', '/api/v1/openapi.json');
+    assert.equal(r.status, 200);
+    assert.ok(r.json.paths['/rest/api/optin/v1/optins/{contactId}'].post);
+    assert.ok(r.json.paths['/rest/api/optin/v1/optins/flows/{extRefNo}'].put);
+    assert.deepEqual(r.json.components.schemas.OptInInfoDTO.properties.status.enum,
+        ['PENDING', 'APPROVED', 'DECLINED', 'REVOKED', 'EXPIRED']);
+    assert.ok(r.json.components.schemas.Settings.properties.smtp);
+});
