@@ -368,11 +368,18 @@ static int make_record(cd_db *db, optin_op *op, const record *r, const cd_contac
 {
     json_t *scopes = json_pack("[s]", r->scope);
     const char *ext_ref = r->ext_ref ? r->ext_ref : op->ext_ref;
+    char text[400];
+    /* What the mail shows (and the ledger hashes): the default CTA asks for an SMS reply. */
+    snprintf(text, sizeof text,
+             "%s: please confirm that you want to receive our text messages at %s. Msg&data "
+             "rates may apply. Reply STOP to any of them to cancel.",
+             cd_account_brand(&op->who.account), c->phone);
     cd_flow_in in = {.phone = c->phone,
                      .scopes = scopes,
                      .channel = r->email ? "email" : "sms",
                      .ext_ref = ext_ref,
-                     .email = r->email ? c->email : NULL};
+                     .email = r->email ? c->email : NULL,
+                     .disclosure = r->email ? text : NULL};
     cd_provenance p = prov_of(op, ext_ref);
     bool approve = r->approval >= 0 ? r->approval : op->approval;
     int rc = approve ? cd_flow_start(db, &op->who.account, &in, &p, out, NULL, err)
@@ -455,6 +462,8 @@ static json_t *outcome_json(const optin_op *op, bool mail_sent)
         json_array_append_new(msgs, json_string("A confirmation SMS was queued."));
     if (op->mail_job && mail_sent)
         json_array_append_new(msgs, json_string("The confirmation e-mail was sent."));
+    else if (op->mail_job && !op->watch)
+        json_array_append_new(msgs, json_string("The confirmation e-mail was queued."));
     else if (op->mail_job)
         json_array_append_new(msgs, json_pack("s++", "The confirmation e-mail could not be sent (",
                                               op->mail_err.msg, "); it will be retried."));
@@ -703,8 +712,9 @@ static int h_get_flow(cd_req *req)
     cd_db *db = cd_api_reader(req, &err);
     if (db == NULL)
         return reply_error(req, &err);
-    if (list_records(db, WHO(req)->account.id, ext_ref, 0, &s, &err) != 0 || s.n == 0) {
-        if (s.n == 0 && s.v)
+    int rc = list_records(db, WHO(req)->account.id, ext_ref, 0, &s, &err);
+    if (rc != 0 || s.n == 0) {
+        if (rc == 0)
             cd_fail_reason(&err, CD_ENOTFOUND, "no_optins", "", "No Opt-Ins found for extRefNo %s.",
                            ext_ref);
         set_clear(&s);

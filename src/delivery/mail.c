@@ -39,6 +39,7 @@ static int write_links(cd_db *db, const cd_account *a, const char *public_url, c
         if (strcmp(f.status, "pending") == 0 && f.expires_ms > cd_now_ms()) {
             char token[160];
             cd_flow_token(a, f.id, token);
+            /* The flow's disclosure: the text its ledger events hash. */
             cd_buf_printf(b, "\n%s\n\nConfirm: %s/c/%s\n", f.disclosure ? f.disclosure : "",
                           public_url, token);
             (*n)++;
@@ -58,8 +59,7 @@ static int prepare(cd_db *db, int64_t account_id, const char *public_url, const 
     if (cd_store_account_get(db, "id", idbuf, a, err) != 0 ||
         cd_store_settings_get(db, account_id, settings, err) != 0)
         return -1;
-    cd_buf_printf(body, "Hello,\n\nplease confirm that you agree to receive messages from %s.\n",
-                  cd_account_brand(a));
+    cd_buf_puts(body, "Hello,\n");
     if (write_links(db, a, public_url, json_object_get(payload, "flows"), body, n, err) != 0)
         return -1;
     cd_buf_puts(body, "\nIf you did not ask for this, ignore this e-mail: nothing will be "

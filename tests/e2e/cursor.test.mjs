@@ -3,7 +3,7 @@
 // checks outcomes: the records (flows), consents, ledger events, CTA messages and the mails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, num, request, RFC3339_UTC } from './lib/server.mjs';
+import { startServer, num, request, sha256hex, RFC3339_UTC } from './lib/server.mjs';
 import { startSmtpSink } from './lib/smtpsink.mjs';
 import {
     waitFor, listMessages, inbound, eventsOf, patchSettings, addSender, setConsent, sleep,
@@ -111,6 +111,9 @@ test('EMAIL opt-in: the mail carries a link that confirms once and cannot be for
     assert.equal(mail.from, 'optin@acme.example');
     assert.match(mail.headers.subject, /confirm/i);
     assert.equal(mail.links.length, 1);
+    // The mail shows a text meant for a mail (not the SMS CTA's "Reply YES").
+    assert.match(mail.text, /please confirm that you want to receive our text messages at \+1646/);
+    assert.doesNotMatch(mail.text, /Reply YES/);
     // The SMTP server got the stored password: it is usable.
     assert.ok(sink.auths.some((a) => a.username === SMTP_USER && a.ok));
     const link = mail.links[0];
@@ -155,6 +158,9 @@ test('EMAIL opt-in: the mail carries a link that confirms once and cannot be for
     assert.equal(f.id, rec.pk);
     assert.equal(f.status, 'confirmed');
     assert.equal(f.confirmed_via, 'link');
+    // The ledger hashes the text the mail showed.
+    assert.ok(mail.text.includes(f.disclosure));
+    assert.equal(evs[0].disclosure_sha256, sha256hex(f.disclosure));
 });
 
 test('SMS opt-in: the CTA goes out, YES approves, STOP revokes; an API opt-out revokes too', async () => {
@@ -364,6 +370,7 @@ test('525: a refused or hanging SMTP server; records stay PENDING and the mail i
     assert.equal(r.json.status, 525);
     assert.match(r.json.message, /mail/i);
     assert.equal(r.json.mailSent, false);
+    assert.ok(r.json.messages.some((m) => /could not be sent.*retried/.test(m)), JSON.stringify(r.json.messages));
     assert.equal(r.json.extRefNo, 'fail-1');
     assert.equal(r.json.optIns[0].status, 'PENDING');
     assert.equal(sink.mails.length, mails);
