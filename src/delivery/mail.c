@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/account.h"
 #include "core/flow.h"
@@ -113,7 +114,14 @@ static void handle(void *arg, const cd_job *job, cd_job_call *call)
     cd_err err = {0};
     bool permanent = false;
     json_t *payload = json_loads(job->payload ? job->payload : "", 0, NULL);
-    if (!json_is_object(payload)) {
+    /* A job due at start runs before the links' base is known: wait for it, briefly. */
+    for (int i = 0; i < 500 && !atomic_load(&k->ready); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    if (!atomic_load(&k->ready)) {
+        out.result = CD_JOB_RETRY;
+        out.retry_in_ms = 1000;
+        snprintf(out.error, sizeof out.error, "the server is starting");
+    } else if (!json_is_object(payload)) {
         out.result = CD_JOB_FAIL;
         snprintf(out.error, sizeof out.error, "unreadable mail job");
     } else if (cd_mail_send(k->store, k->public_url, job->account_id, payload, &permanent, &err) !=
@@ -126,6 +134,11 @@ static void handle(void *arg, const cd_job *job, cd_job_call *call)
     }
     json_decref(payload);
     cd_jobs_finish(call, &out);
+}
+
+void cd_mail_ready(cd_mail_ctx *ctx)
+{
+    atomic_store(&ctx->ready, true);
 }
 
 /* A confirmation mail is wanted now: the first retries come soon, then less often, for

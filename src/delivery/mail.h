@@ -10,6 +10,7 @@
 #define CD_DELIVERY_MAIL_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,12 +33,17 @@ json_t *cd_mail_payload(const char *to, const json_t *flow_ids);
 int cd_mail_send(cd_store *store, const char *public_url, int64_t account_id, const json_t *payload,
                  bool *permanent, cd_err *err);
 
-/* What the "mail" kind's handler reads: borrowed, both must outlive the worker.
- * public_url may be filled in after registering, before the first job runs. */
+/* What the "mail" kind's handler reads: borrowed, both must outlive the worker. The
+ * worker starts before the HTTP server knows its port, so public_url is read only once
+ * cd_mail_ready() has been called (a job due at start waits for it). */
 typedef struct cd_mail_ctx {
     cd_store *store;
     const char *public_url;
+    atomic_bool ready; /* public_url is written */
 } cd_mail_ctx;
+
+/* public_url is final: mails may be written. */
+void cd_mail_ready(cd_mail_ctx *ctx);
 
 /* Registers the "mail" kind with the job worker (before cd_jobs_start): its handler sends
  * with cd_mail_send, retrying on a schedule of about a day (5 s, 30 s, 2 min, 10 min, 1 h,

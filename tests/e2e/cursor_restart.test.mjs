@@ -64,8 +64,11 @@ test('mails queued before a restart, or cut by kill -9, are sent after it', { ti
     const mailB = await waitFor(() => sink.mails.find((m) => m.to.includes('ben@example.com')),
         { timeout: 20000, what: 'the mail cut by the kill' });
 
-    // Both links work on the new process, and the records are approved.
+    // Both links work on the new process, and the records are approved. A job due at start
+    // waits for the server's address: the link is absolute, to this process's port.
     for (const [m, ref] of [[mailA, 'restart-a'], [mailB, 'restart-b']]) {
+        assert.equal(m.links.length, 1, m.text);
+        assert.ok(m.text.includes(`${srv.url}/c/`), m.text);
         await confirmVia(srv, m.links[0]);
         const o = await request(srv.url, 'GET', `${BASE}/flows/${ref}`, { headers: { Authorization: `Bearer ${key}` } });
         assert.equal(o.status, 200, o.text);
