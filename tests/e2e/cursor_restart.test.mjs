@@ -49,6 +49,7 @@ test('mails queued before a restart, or cut by kill -9, are sent after it', { ti
     srv = await startServer({ accounts: [], dir, dbPath });
     srv.key = key;
     const mailA = await sink.waitForMail(1, { timeout: 20000 * SLOW });
+    const urlA = srv.url;
     assert.deepEqual(mailA.to, ['ann@example.com']);
 
     // 2. The attempt hangs (the SMTP server never greets) and the process is killed in it.
@@ -66,9 +67,9 @@ test('mails queued before a restart, or cut by kill -9, are sent after it', { ti
 
     // Both links work on the new process, and the records are approved. A job due at start
     // waits for the server's address: the link is absolute, to this process's port.
-    for (const [m, ref] of [[mailA, 'restart-a'], [mailB, 'restart-b']]) {
+    for (const [m, ref, url] of [[mailA, 'restart-a', urlA], [mailB, 'restart-b', srv.url]]) {
         assert.equal(m.links.length, 1, m.text);
-        assert.ok(m.text.includes(`${srv.url}/c/`), m.text);
+        assert.ok(m.text.includes(`${url}/c/`), m.text);
         await confirmVia(srv, m.links[0]);
         const o = await request(srv.url, 'GET', `${BASE}/flows/${ref}`, { headers: { Authorization: `Bearer ${key}` } });
         assert.equal(o.status, 200, o.text);
