@@ -3,6 +3,9 @@
 // checks outcomes: the records (flows), consents, ledger events, CTA messages and the mails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { startServer, num, request, sha256hex, RFC3339_UTC } from './lib/server.mjs';
 import { startSmtpSink } from './lib/smtpsink.mjs';
 import {
@@ -494,4 +497,31 @@ test('the OpenAPI document describes the CURSOR routes and the smtp setting', as
     assert.deepEqual(r.json.components.schemas.OptInInfoDTO.properties.status.enum,
         ['PENDING', 'APPROVED', 'DECLINED', 'REVOKED', 'EXPIRED']);
     assert.ok(r.json.components.schemas.Settings.properties.smtp);
+});
+
+test('TLS: STARTTLS is used when offered (an untrusted certificate fails, no plaintext fallback); smtps:// is TLS', async () => {
+    // issue 13: smtp:// upgrades with STARTTLS when the server offers it, certificates verified.
+    const dir = srv.dir;
+    const key = path.join(dir, 'smtp.key');
+    const cert = path.join(dir, 'smtp.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+        '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    const tlsSink = await startSmtpSink({ tls: { key: readFileSync(key), cert: readFileSync(cert) } });
+    const beta = { key: srv.accounts.beta.api_key };
+    try {
+        const c = await srv.v1('POST', '/contacts', { body: { phone: fresh(), email: 'tls@example.com' }, key: beta.key });
+        assert.equal(c.status, 201, c.text);
+        for (const url of [tlsSink.url, `smtps://127.0.0.1:${sink.port}`]) {
+            await patchSettings(srv, { smtp: { url, from: 'optin@beta.example' } }, beta);
+            const mails = sink.mails.length;
+            const r = await cur('POST', `/${c.json.id}`, { account: 'beta', auth: 'bearer', body: [{ type: 'ALL', channel: 'EMAIL' }] });
+            assert.equal(r.status, 525, `${url}: ${r.text}`);
+            assert.equal(r.json.mailSent, false);
+            assert.equal(tlsSink.mails.length, 0);
+            assert.equal(sink.mails.length, mails);
+        }
+    } finally {
+        await patchSettings(srv, { smtp: null }, beta);
+        await tlsSink.close();
+    }
 });

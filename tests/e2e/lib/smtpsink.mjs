@@ -2,8 +2,9 @@
 // It keeps every mail it accepts, and can be switched at any time to refuse mails (550) or to
 // hang (no greeting: the client times out), to provoke consentd's mail failures.
 //
-// startSmtpSink({users}) -> {port, url, mails, auths, mode, setMode, waitForMail, close}
+// startSmtpSink({users, tls}) -> {port, url, mails, auths, mode, setMode, waitForMail, close}
 //   users: {name: password}; when given, AUTH is required and checked.
+//   tls: {key, cert} (PEM): STARTTLS is offered with that certificate.
 //   mails: [{from, to: [..], raw, headers: {lowercased: value}, text, links: [path]}]
 //   auths: [{username, password, ok}] (every AUTH attempt)
 import { SMTPServer } from 'smtp-server';
@@ -21,11 +22,12 @@ function parseMail(raw) {
     return { raw, headers, text, links };
 }
 
-export async function startSmtpSink({ users } = {}) {
+export async function startSmtpSink({ users, tls } = {}) {
     const sink = { mails: [], auths: [], mode: 'accept', hung: [] };
     const server = new SMTPServer({
         secure: false,
-        disabledCommands: users ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+        disabledCommands: [...(tls ? [] : ['STARTTLS']), ...(users ? [] : ['AUTH'])],
+        ...(tls ? { key: tls.key, cert: tls.cert } : {}),
         allowInsecureAuth: true,
         authOptional: !users,
         logger: false,
