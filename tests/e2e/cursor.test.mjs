@@ -3,7 +3,7 @@
 // checks outcomes: the records (flows), consents, ledger events, CTA messages and the mails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startServer, num, request, sha256hex, RFC3339_UTC } from './lib/server.mjs';
@@ -524,4 +524,32 @@ test('TLS: STARTTLS is used when offered (an untrusted certificate fails, no pla
         await patchSettings(srv, { smtp: null }, beta);
         await tlsSink.close();
     }
+});
+
+function sqlite(dbPath, sql) {
+    return new Promise((resolve, reject) => {
+        execFile('sqlite3', ['-cmd', '.timeout 5000', dbPath, sql], { timeout: 20000 }, (err, stdout, stderr) => {
+            if (err) reject(new Error(`sqlite3 ${sql}: ${err.message}\n${stderr}`));
+            else resolve(stdout.split('\n').filter((l) => l.length));
+        });
+    });
+}
+
+test('the mailed link expires with its flow: EXPIRED, 410, and PUT finds nothing eligible', async () => {
+    const phone = fresh();
+    const c = await contact(phone, 'gus@example.com');
+    const mails = sink.mails.length;
+    const r = await cur('POST', `/${c.id}`, { body: [{ type: 'ALL', channel: 'EMAIL', extRefNo: 'exp-1' }] });
+    assert.equal(r.status, 200, r.text);
+    const link = (await sink.waitForMail(mails + 1)).links[0];
+    // Its expiry passes (30 days by default: moved, not waited for); the sweep expires it.
+    await sqlite(srv.dbPath, `UPDATE flows SET expires_ms = 1 WHERE id = '${r.json.optIns[0].pk}'`);
+    await waitFor(async () => (await cur('GET', '/flows/exp-1')).json.optIns[0].status === 'EXPIRED',
+        { what: 'the record to expire' });
+    assert.equal((await request(srv.url, 'GET', link)).status, 410);
+    const p = await request(srv.url, 'POST', link, { body: '', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    assert.equal(p.status, 410);
+    assertCursorError(await cur('PUT', '/flows/exp-1?approval=true', { body: [] }), 521);
+    assert.equal((await consents(phone)).all, undefined); // the pending request withdrawn
+    assert.equal((await cur('GET', `/${c.id}`)).json.optIns[0].status, 'EXPIRED');
 });
