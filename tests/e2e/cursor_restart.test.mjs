@@ -79,3 +79,32 @@ test('mails queued before a restart, or cut by kill -9, are sent after it', { ti
     // Each mail went out once after the restarts (no duplicate of the one already sent).
     assert.equal(sink.mails.filter((m) => m.to.includes('ann@example.com')).length, 1);
 });
+
+test('a stop while a POST waits for its mail answers it, exits cleanly, and the mail goes out later',
+    { timeout: 90000 * SLOW }, async (t) => {
+        // issue 13: the waiting request is suspended (cd_req_wait); a stop must neither hang on
+        // it nor crash; the mail stays queued.
+        const sink = await startSmtpSink();
+        let srv = await startServer({ accounts: ['acme'] });
+        const { dir, dbPath, key } = srv;
+        t.after(async () => {
+            await srv.stop({ expectClean: false });
+            await sink.close();
+        });
+        await patchSettings(srv, { smtp: { url: sink.url, from: 'optin@acme.example' } });
+        const c = await contact(srv, num(3), 'cat@example.com');
+        sink.setMode('timeout');
+        const pending = post(srv, c.id, [{ type: 'ALL', channel: 'EMAIL', extRefNo: 'stop-1' }]).catch((e) => e);
+        await waitFor(() => sink.hung.length >= 1, { what: 'the mail attempt to connect' });
+        await srv.stop({ keepDir: true }); // insists on exit code 0
+        assertNoSanitizerReport(srv);
+        const r = await pending;
+        assert.ok(!(r instanceof Error), `the waiting request was answered: ${r}`);
+        assert.ok([503, 525].includes(r.status), r.text);
+        sink.setMode('accept');
+        srv = await startServer({ accounts: [], dir, dbPath });
+        srv.key = key;
+        const mail = await waitFor(() => sink.mails.find((m) => m.to.includes('cat@example.com')),
+            { timeout: 20000, what: 'the mail after the stop' });
+        await confirmVia(srv, mail.links[0]);
+    });
