@@ -296,7 +296,6 @@ typedef struct optin_op {
                          * wakes the request) */
     int mail_rc;
     cd_err mail_err;
-    json_t *messages;
 } optin_op;
 
 static void op_clear(optin_op *op)
@@ -306,8 +305,6 @@ static void op_clear(optin_op *op)
     free(op->flows);
     op->flows = NULL;
     op->nflows = 0;
-    json_decref(op->messages);
-    op->messages = NULL;
 }
 
 static cd_provenance prov_of(const optin_op *op, const char *ext_ref)
