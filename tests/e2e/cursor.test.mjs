@@ -354,6 +354,9 @@ test('errors under the prefix are JSON {status, message}: 401, 404, 405', async 
     assert.match(m.headers.allow, /GET/);
     const r = await request(srv.url, 'GET', '/rest/api/optin/v2/whatever');
     assertCursorError(r, 404);
+    // The routes' body cap (64 KiB), answered in the same format.
+    const big = JSON.stringify({ optIns: [{ type: 'ALL', channel: 'SMS', note: 'x'.repeat(70000) }] });
+    assertCursorError(await cur('POST', '/1', { raw: big }), 413);
 });
 
 test('525: a refused or hanging SMTP server; records stay PENDING and the mail is retried', async () => {
