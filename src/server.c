@@ -36,6 +36,10 @@ static int jobs_start(cd_server *srv, cd_err *err)
     srv->webhook = cd_webhook_start(srv->store, srv->jobs, &wc, err);
     if (srv->webhook == NULL)
         return -1;
+    srv->mail.store = srv->store;
+    srv->mail.public_url = srv->public_url;
+    if (cd_mail_register(srv->jobs, &srv->mail, err) != 0) /* issue 13 */
+        return -1;
     return cd_jobs_start(srv->jobs, err);
 }
 
@@ -162,6 +166,7 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     srv->http = cd_http_bind(&hc, cd_router_dispatcher(srv->router), err);
     if (srv->http != NULL) {
         set_public_url(srv, cfg);
+        cd_mail_ready(&srv->mail); /* issue 13: mails carry links to public_url */
         if (cd_http_serve(srv->http, err) != 0) {
             cd_http_stop(srv->http);
             srv->http = NULL;

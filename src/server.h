@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "config.h"
 #include "delivery/jobs.h"
+#include "delivery/mail.h"
 #include "delivery/outbox.h"
 #include "delivery/webhook.h"
 #include "http/http.h"
@@ -23,6 +24,7 @@ typedef struct cd_server {
     cd_outbox *outbox;
     cd_jobs *jobs;             /* issue 15: the generic job queue (webhooks, mail) */
     cd_webhook *webhook;       /* issue 15: the "webhook" kind's delivery loop */
+    cd_mail_ctx mail;          /* issue 13: what the mail jobs read */
     _Atomic(cd_outbox *) kick; /* what the writer's commit hook wakes: set once it exists */
     char public_url[256];      /* no trailing slash */
     cd_api_env api;            /* what the surfaces' handlers see (points into this) */

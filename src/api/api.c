@@ -2,6 +2,7 @@
  * api/ and one line here. The order is the order of registration (and of /metrics). */
 #include "api/api.h"
 
+#include "api/cursor.h"
 #include "api/native.h"
 #include "api/omeda.h"
 #include "api/opentact.h"
@@ -17,6 +18,7 @@ static const cd_api_surface_entry surfaces[] = {
     {"opentact", cd_api_opentact_routes}, /* issue 14 */
     {"octopush", cd_api_octopush_routes}, /* issue 11 */
     {"protexting", cd_api_protexting_routes}, /* issue 10 */
+    {"cursor", cd_api_cursor_routes}, /* issue 13 */
 };
 
 void cd_api_routes(cd_router *r, const cd_api_env *env)

@@ -387,6 +387,105 @@ int cd_flow_confirm_text(cd_db *db, int64_t account_id, int64_t contact_id, char
     return rc;
 }
 
+/* ---- issue 13: revocation ---- */
+
+typedef struct revoke_ctx {
+    cd_scope scope;
+    pending_ids ids;
+} revoke_ctx;
+
+/* True when an opt-out of `out` covers one of the flow's scopes. */
+static bool covered(const cd_flow *f, cd_scope out)
+{
+    size_t i;
+    json_t *sv;
+    if (out.kind == CD_SCOPE_ALL)
+        return true;
+    json_array_foreach (f->scopes, i, sv) {
+        cd_scope s;
+        if (cd_scope_parse(json_string_value(sv), "scopes", &s, NULL) == 0 && s.kind == out.kind &&
+            s.id == out.id)
+            return true;
+    }
+    return false;
+}
+
+static int collect_covered(const cd_flow *f, int64_t rowid, void *arg)
+{
+    revoke_ctx *r = arg;
+    (void)rowid;
+    if (covered(f, r->scope) && r->ids.n < 64)
+        snprintf(r->ids.ids[r->ids.n++], 40, "%s", f->id);
+    return 0;
+}
+
+int cd_flow_revoke_contact(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope scope,
+                           int *count, cd_err *err)
+{
+    revoke_ctx *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return cd_fail(err, CD_EINTERNAL, "", "out of memory");
+    r->scope = scope;
+    int rc = 0, n = 0;
+    /* Pages of 64, collected first: the flows are rewritten while we go, and a revoked
+     * flow leaves the "confirmed" filter, so the next page starts at the first again. */
+    do {
+        r->ids.n = 0;
+        cd_flow_filter filter = {.status = "confirmed", .contact_id = contact_id, .limit = 500};
+        rc = cd_store_flow_list(db, account_id, &filter, collect_covered, r, err);
+        for (int i = 0; rc == 0 && i < r->ids.n; i++) {
+            cd_flow f;
+            if ((rc = cd_store_flow_get(db, account_id, r->ids.ids[i], &f, err)) != 0)
+                break;
+            char via[sizeof f.confirmed_via]; /* kept: how it was confirmed */
+            memcpy(via, f.confirmed_via, sizeof via);
+            rc = set_status(db, &f, "revoked", via, err);
+            cd_flow_clear(&f);
+            n++;
+        }
+    } while (rc == 0 && r->ids.n == 64);
+    free(r);
+    if (count)
+        *count = n;
+    return rc;
+}
+
+int cd_flow_start_declined(cd_db *db, const cd_account *a, const cd_flow_in *in,
+                           const cd_provenance *p, cd_flow *out, cd_err *err)
+{
+    cd_contact c;
+    json_t *settings = NULL;
+    cd_state all;
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    if (contact_of(db, a->id, in->phone, 0, &c, err) != 0)
+        return -1;
+    if (cd_store_settings_get(db, a->id, &settings, err) != 0 ||
+        cd_consent_state(db, a->id, c.id, (cd_scope){.kind = CD_SCOPE_ALL}, &all, err) != 0)
+        goto done;
+    if (all == CD_STATE_OPTED_OUT) {
+        cd_fail_reason(err, CD_ECONFLICT, "opted_out", "phone",
+                       "the contact opted out of all messages");
+        goto done;
+    }
+    out->disclosure =
+        in->disclosure ? strdup(in->disclosure) : cd_keyword_cta(settings, cd_account_brand(a));
+    cd_provenance prov = *p;
+    prov.disclosure = out->disclosure;
+    build_flow(a, &c, in, settings, out);
+    if (mark_pending(db, a, &c, in->scopes, &prov, err) != 0 ||
+        cd_store_flow_insert(db, out, err) != 0 ||
+        cd_flow_close(db, a->id, out, "cancelled", &prov, err) != 0)
+        goto done;
+    rc = 0;
+done:
+    if (rc != 0)
+        cd_flow_clear(out);
+    json_decref(settings);
+    cd_contact_clear(&c);
+    return rc;
+}
+
 static void token_mac(const cd_account *a, int64_t account_id, const char *flow_id, char out[65])
 {
     char msg[128];

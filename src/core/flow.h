@@ -68,6 +68,21 @@ int cd_flow_cancel_contact(cd_db *db, int64_t account_id, int64_t contact_id,
  * confirms them (*text: caller frees; NULL when none), and that flow's first scope. */
 int cd_flow_confirm_text(cd_db *db, int64_t account_id, int64_t contact_id, char **text,
                          char scope[CD_SCOPE_LEN], cd_err *err);
+/* ---- issue 13: revocation ---- */
+
+/* confirmed -> revoked: every confirmed flow of the contact with a scope that the opt-out
+ * of `scope` covers ("all" covers every scope). Called where a contact opts out (a STOP, an
+ * opt-out recorded through an API), in the same transaction; the opt-out's own ledger
+ * event records the change. *count (may be NULL) says how many flows were revoked. */
+int cd_flow_revoke_contact(cd_db *db, int64_t account_id, int64_t contact_id, cd_scope scope,
+                           int *count, cd_err *err);
+
+/* issue 13: records a flow declined when it is made (CURSOR approval=false): its scopes are
+ * marked pending and withdrawn at once, so the ledger shows the request and the refusal
+ * with the flow's ext_ref; nothing is sent, no other state changes. *out is the cancelled
+ * flow. Refuses like cd_flow_start (an opt-out of everything: CD_ECONFLICT "opted_out"). */
+int cd_flow_start_declined(cd_db *db, const cd_account *a, const cd_flow_in *in,
+                           const cd_provenance *p, cd_flow *out, cd_err *err);
 
 /* The signed confirmation link's token: "<account>.<flow id>.<hmac>", HMAC-SHA256 with the
  * account's secret. Writes at most 160 bytes into out. */

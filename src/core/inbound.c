@@ -135,8 +135,10 @@ static int apply_keyword(cd_db *db, const cd_account *a, const json_t *settings,
         return -1;
     switch (act) {
     case CD_KW_STOP:
+        /* issue 13: pending flows are cancelled, confirmed ones revoked */
         if (cd_consent_set(db, a->id, c, all, CD_STATE_OPTED_OUT, 0, p, NULL, NULL, err) != 0 ||
-            cd_flow_cancel_contact(db, a->id, c->id, p, err) != 0)
+            cd_flow_cancel_contact(db, a->id, c->id, p, err) != 0 ||
+            cd_flow_revoke_contact(db, a->id, c->id, all, NULL, err) != 0)
             return -1;
         /* One confirmation per revocation: a repeated STOP gets no second text. */
         return before == CD_STATE_OPTED_OUT ? 0 : reply(db, a, settings, act, c, to, err);

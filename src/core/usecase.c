@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/contact.h"
+#include "core/flow.h"
 #include "core/keyword.h"
 #include "core/message.h"
 #include "core/profile.h"
@@ -30,6 +31,9 @@ int cd_consent_record(cd_db *db, int64_t account_id, const cd_consent_request *i
     int rc = cd_consent_set(db, account_id, &c, in->scope, in->state,
                             in->state == CD_STATE_OPTED_IN ? CD_CONSENT_OVERRIDE : 0, &in->prov,
                             out, ev, err);
+    /* issue 13: an opt-out revokes the confirmed double opt-ins it covers */
+    if (rc == 0 && in->state == CD_STATE_OPTED_OUT)
+        rc = cd_flow_revoke_contact(db, account_id, c.id, in->scope, NULL, err);
     cd_contact_clear(&c);
     return rc;
 }
@@ -161,6 +165,53 @@ static int check_rate_limit(json_t *v, cd_err *err)
                           "or null");
 }
 
+/* ---- issue 13: the "smtp" setting ---- */
+
+static bool smtp_string(json_t *o, const char *k, bool required, size_t max)
+{
+    json_t *v = json_object_get(o, k);
+    if (v == NULL || json_is_null(v))
+        return !required;
+    const char *s = json_string_value(v);
+    return s && strlen(s) == json_string_length(v) && json_string_length(v) <= max &&
+           (!required || *s) && strpbrk(s, "\r\n") == NULL;
+}
+
+/* {"url":"smtp[s]://host[:port]","from":"a@b","username"?,"password"?}: no other member,
+ * no line break anywhere (they would end up in SMTP commands and mail headers). */
+static int check_smtp(json_t *v, cd_err *err)
+{
+    const char *k, *url, *from;
+    json_t *m;
+    bool ok = json_is_object(v) && smtp_string(v, "url", true, 512) &&
+              smtp_string(v, "from", true, 254) && smtp_string(v, "username", false, 256) &&
+              smtp_string(v, "password", false, 256);
+    json_object_foreach (ok ? v : NULL, k, m)
+        ok = ok && (!strcmp(k, "url") || !strcmp(k, "from") || !strcmp(k, "username") ||
+                    !strcmp(k, "password"));
+    url = ok ? json_string_value(json_object_get(v, "url")) : NULL;
+    from = ok ? json_string_value(json_object_get(v, "from")) : NULL;
+    ok = ok && (!strncmp(url, "smtp://", 7) || !strncmp(url, "smtps://", 8)) &&
+         strlen(url + strcspn(url, ":") + 3) > 0 && strpbrk(url, " \t") == NULL;
+    const char *at = ok ? strchr(from, '@') : NULL;
+    ok = ok && at && at != from && at[1] && !strchr(at + 1, '@') && !strpbrk(from, " \t<>\"");
+    if (ok)
+        return 0;
+    return cd_fail_reason(err, CD_EINVAL, "invalid_field", "smtp",
+                          "smtp is {\"url\":\"smtp://host:port\" or \"smtps://...\","
+                          "\"from\":\"address\",\"username\"?,\"password\"?} or null");
+}
+
+/* A PATCH of smtp without a password (or with the redacted "***" a GET showed) keeps the
+ * stored one, so that settings read and written back do not lose it. */
+static void smtp_keep_password(json_t *cur, json_t *next)
+{
+    json_t *pw = json_object_get(next, "password");
+    json_t *old = json_object_get(json_object_get(cur, "smtp"), "password");
+    if ((pw == NULL || (json_is_string(pw) && !strcmp(json_string_value(pw), "***"))) && old)
+        json_object_set(next, "password", old);
+}
+
 /* The settings whose check is a simple shape test. */
 static int check_simple(const char *k, json_t *v, cd_err *err)
 {
@@ -211,6 +262,8 @@ int cd_settings_check(const char *k, json_t *v, cd_err *err)
         return check_replies(v, err);
     if (strcmp(k, "rate_limit") == 0)
         return check_rate_limit(v, err);
+    if (strcmp(k, "smtp") == 0) /* issue 13 */
+        return check_smtp(v, err);
     if (strcmp(k, "exempt_caps") == 0) /* issue 8 item 5 */
         return cd_message_exempt_caps_check(v, err);
     return check_simple(k, v, err);
@@ -219,6 +272,16 @@ int cd_settings_check(const char *k, json_t *v, cd_err *err)
 json_t *cd_settings_view(json_t *s)
 {
     json_object_set_new(s, "exempt_caps", cd_message_exempt_caps(s));
+    /* issue 13: the SMTP password is never shown (nor kept in an Idempotency-Key answer) */
+    json_t *smtp = json_object_get(s, "smtp");
+    if (json_is_object(smtp)) {
+        json_t *copy = json_copy(smtp);
+        json_t *pw = json_object_get(copy, "password");
+        json_object_set_new(copy, "password",
+                            json_is_string(pw) && json_string_length(pw) ? json_string("***")
+                                                                         : json_null());
+        json_object_set_new(s, "smtp", copy);
+    }
     return s;
 }
 
@@ -274,6 +337,10 @@ int cd_settings_patch(cd_db *db, const cd_account *account, json_t *patch, json_
             return -1;
         } else if (json_is_null(v)) {
             json_object_del(cur, k);
+        } else if (strcmp(k, "smtp") == 0) { /* issue 13 */
+            json_t *next = json_deep_copy(v);
+            smtp_keep_password(cur, next);
+            json_object_set_new(cur, k, next);
         } else {
             json_object_set(cur, k, v);
         }

@@ -9,10 +9,7 @@
  * connection while the store's writer commits them; the writer resumes it, and MHD calls
  * on_request() again, where we answer.
  *
- * A watchdog thread enforces the request deadline (408): MHD has no hook for a request
- * whose head or body stops arriving, so the watchdog writes the 408 itself and shuts the
- * socket down, which makes MHD close the connection. The request's `phase` decides, by
- * compare-and-swap, whether the handler or the watchdog answers. */
+ * A watchdog thread enforces the request deadline (408): deadline.c. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -36,101 +33,6 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
-
-/* One per open connection (MHD's socket context), in cd_http.conns, under cd_http.lock:
- * what the watchdog looks at. */
-typedef struct conn_entry {
-    struct conn_entry *prev, *next;
-    int fd;
-    int64_t since;      /* connection start, or the end of its last request (us) */
-    bool first;         /* no request finished on it yet */
-    bool timed_out;     /* the watchdog answered 408 and shut it down */
-    struct cd_req *req; /* the request in progress, NULL between requests */
-} conn_entry;
-
-struct cd_http {
-    struct MHD_Daemon *d;
-    cd_http_dispatcher disp; /* the router, known only through this (issue 9 part 7) */
-    cd_http_config cfg;
-    int listen_fd; /* ours until MHD runs it, then -1 */
-    int port;
-    atomic_int deferred; /* requests waiting for the writer, or resumed and not answered */
-    atomic_bool stopping;
-    atomic_uint_fast64_t head_timeouts;
-    pthread_mutex_t lock; /* conns, waiters, wd_stop */
-    pthread_cond_t wd_wake;
-    pthread_t watchdog;
-    bool wd_running, wd_stop;
-    conn_entry *conns;
-    struct cd_req *waiters; /* deferred requests, for cd_http_stop */
-    /* The whole raw 408 answers the watchdog writes: [0] in the fallback's format, [1 + i]
-     * in the format of the surface of the router's prefix i (issue 9 part 3). */
-    char **timeout_resp;
-    size_t *timeout_len;
-    int ntimeout;
-};
-
-typedef struct chunk {
-    struct chunk *next;
-    max_align_t data[]; /* aligned for anything */
-} chunk;
-
-typedef struct header {
-    struct header *next;
-    const char *name, *value;
-} header;
-
-/* P_READING -> P_HANDLING (claimed by on_request) -> P_ANSWERED, or -> P_WAITING (deferred)
- * -> P_READY (job done or abandoned) -> P_ANSWERED; or P_READING -> P_TIMEDOUT (watchdog). */
-enum phase { P_READING, P_HANDLING, P_WAITING, P_READY, P_ANSWERED, P_TIMEDOUT };
-/* A deferred job: the writer moves J_QUEUED -> J_RUNNING -> J_DONE. cd_http_stop may take
- * a queued job to J_ABANDONED (the writer then skips it) or a running one to J_ORPHANED
- * (the writer finishes it, but its client has been answered already); whoever moves the
- * job out of J_QUEUED/J_RUNNING first answers. */
-enum job { J_NONE, J_QUEUED, J_RUNNING, J_DONE, J_ABANDONED, J_ORPHANED };
-
-struct cd_req {
-    cd_http *http;
-    struct MHD_Connection *conn;
-    char method[16];
-    char *path;
-    char id[40];
-    char ip[64];
-    int64_t t0;
-    cd_buf body;
-    size_t max_body; /* the route's cap, or the server's (set once the route is known) */
-    bool too_big;
-    bool hooked;               /* the surface's headers hook ran */
-    cd_ratelimit_info *rlinfo; /* request memory; NULL until cd_req_set_ratelimit */
-    json_t *json;
-    bool json_done;
-    cd_err json_err;
-    cd_route_match match;
-    void *user;
-    cd_store *rstore; /* the reader of cd_req_reader() */
-    cd_db *rdb;
-    chunk *mem;
-    header *headers;
-    int status;
-    /* deferral */
-    _Atomic int phase;
-    _Atomic int job;
-    atomic_int refs;     /* MHD's (until on_completed), plus the writer's while it has the job */
-    atomic_bool counted; /* counted in http->deferred */
-    struct cd_req *wprev, *wnext; /* in http->waiters while counted */
-    conn_entry *ce;               /* under http->lock */
-    int64_t deadline;             /* us; the head and body must have arrived by then */
-    cd_job_fn fn;
-    cd_finish_fn finish;
-    void *farg;
-    int rc;
-    cd_err err;
-    bool orphan; /* answered by cd_http_stop through the router, not by `finish` */
-    /* capture mode (no connection): the reply is kept here instead of sent */
-    char *cap_body;
-    size_t cap_len;
-    const char *cap_ctype;
-};
 
 /* ---- request memory ---- */
 
@@ -168,7 +70,7 @@ static void release_reader(cd_req *req)
     req->rdb = NULL;
 }
 
-static void req_free(cd_req *req)
+void cd_http__req_free(cd_req *req)
 {
     release_reader(req);
     while (req->mem) {
@@ -195,7 +97,7 @@ static void req_unref(cd_req *req)
         req->conn = NULL;
         req->finish(req, req->farg, -1, &req->err);
     }
-    req_free(req);
+    cd_http__req_free(req);
 }
 
 /* ---- accessors ---- */
@@ -350,7 +252,7 @@ void cd_reply_header(cd_req *req, const char *name, const char *value)
 
 /* issue 9 part 3: the surface that answers (the route's, or for a 404/405 the path's or
  * prefix's) adds its headers to every answer, errors and the pre-rendered 408 too. */
-static void run_headers_hook(cd_req *req, int status)
+void cd_http__headers_hook(cd_req *req, int status)
 {
     const cd_surface *s = req->match.surface;
     if (s && s->headers && !req->hooked) {
@@ -365,7 +267,7 @@ static int queue(cd_req *req, int status, struct MHD_Response *resp, const char 
         return MHD_NO;
     /* Every path that answers claimed the request first: the watchdog cannot have. */
     assert(atomic_load(&req->phase) != P_TIMEDOUT);
-    run_headers_hook(req, status);
+    cd_http__headers_hook(req, status);
     MHD_add_response_header(resp, "Content-Type", ctype);
     MHD_add_response_header(resp, "X-Request-Id", req->id);
     for (header *h = req->headers; h; h = h->next)
@@ -553,6 +455,30 @@ int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finis
     if (cd_store_submit(store, job_run, job_done, req, &err) != 0)
         job_done(req, -1, &err);
     return MHD_YES;
+}
+
+/* issue 13: the same states as cd_req_defer, with the job already "running" elsewhere:
+ * cd_http_stop then orphans it (503) instead of skipping it. */
+int cd_req_wait(cd_req *req, cd_finish_fn finish, void *arg)
+{
+    cd_http *h = req->http;
+    release_reader(req);
+    req->fn = NULL;
+    req->farg = arg;
+    req->finish = finish;
+    atomic_store(&req->job, J_RUNNING);
+    atomic_fetch_add(&req->refs, 1); /* the waker's, dropped in cd_req_wake() */
+    atomic_store(&req->counted, true);
+    atomic_fetch_add(&h->deferred, 1);
+    waiters_link(h, req);
+    atomic_store(&req->phase, P_WAITING);
+    MHD_suspend_connection(req->conn);
+    return MHD_YES;
+}
+
+void cd_req_wake(cd_req *req, int rc, const cd_err *err)
+{
+    job_done(req, rc, err);
 }
 
 int cd_http_deferred(const cd_http *h)
@@ -842,135 +768,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     *state = NULL;
 }
 
-/* ---- connections and the request deadline ---- */
-
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode code)
-{
-    cd_http *h = cls;
-    conn_entry *ce = *socket_context;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        ce = cd_xcalloc(1, sizeof *ce);
-        ce->fd = ci ? ci->connect_fd : -1;
-        ce->since = cd_monotonic_us();
-        ce->first = true;
-        pthread_mutex_lock(&h->lock);
-        ce->next = h->conns;
-        if (h->conns)
-            h->conns->prev = ce;
-        h->conns = ce;
-        pthread_mutex_unlock(&h->lock);
-        *socket_context = ce;
-        return;
-    }
-    if (ce == NULL)
-        return;
-    /* Unlinked before MHD closes the socket, so the watchdog never touches a reused fd. */
-    pthread_mutex_lock(&h->lock);
-    if (ce->prev)
-        ce->prev->next = ce->next;
-    else
-        h->conns = ce->next;
-    if (ce->next)
-        ce->next->prev = ce->prev;
-    if (ce->req)
-        ce->req->ce = NULL;
-    pthread_mutex_unlock(&h->lock);
-    free(ce);
-    *socket_context = NULL;
-}
-
-/* Called with h->lock held. A request past its deadline that is still being read gets the
- * 408; so does a connection whose first request head has not arrived within the deadline,
- * or a later one within idle + deadline (MHD's idle timeout closes merely idle ones). */
-static void check_conn(cd_http *h, conn_entry *ce, int64_t now)
-{
-    int64_t timeout = (int64_t)h->cfg.request_timeout * 1000000;
-    if (ce->timed_out || ce->fd < 0)
-        return;
-    if (ce->req) {
-        int expect = P_READING;
-        if (now < ce->req->deadline ||
-            !atomic_compare_exchange_strong(&ce->req->phase, &expect, P_TIMEDOUT))
-            return;
-        ce->req->status = 408;
-    } else {
-        int64_t limit = ce->first ? timeout : timeout + (int64_t)h->cfg.idle_timeout * 1000000;
-        if (now - ce->since < limit)
-            return;
-        atomic_fetch_add(&h->head_timeouts, 1);
-    }
-    ce->timed_out = true;
-    /* MHD writes nothing on a connection whose request is still arriving, so this cannot
-     * interleave with its output; SHUT_RD makes MHD's next read see the end and close. */
-    int t = ce->req ? 1 + h->disp.prefix_index(h->disp.arg, ce->req->path) : 0;
-    (void)!send(ce->fd, h->timeout_resp[t], h->timeout_len[t], MSG_DONTWAIT | MSG_NOSIGNAL);
-    shutdown(ce->fd, SHUT_RDWR);
-}
-
-static void *watchdog(void *arg)
-{
-    cd_http *h = arg;
-    pthread_mutex_lock(&h->lock);
-    while (!h->wd_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 200 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&h->wd_wake, &h->lock, &ts);
-        int64_t now = cd_monotonic_us();
-        for (conn_entry *ce = h->conns; ce; ce = ce->next)
-            check_conn(h, ce, now);
-    }
-    pthread_mutex_unlock(&h->lock);
-    return NULL;
-}
-
-/* Renders a 408 for a request to `path` (the surface answering it decides the format) by
- * answering a request that has no connection (capture mode), and wraps it in a complete
- * HTTP answer. */
-static void render_timeout(cd_http *h, const char *path, int t)
-{
-    cd_req *req = cd_xcalloc(1, sizeof *req);
-    req->http = h;
-    req->path = cd_req_strdup(req, path);
-    req->match.tried = true;
-    req->match.route = req->match.owner = -1;
-    cd_err err;
-    cd_fail_reason(&err, CD_EINVAL, "request_timeout", "",
-                   "the request did not arrive within %u seconds", h->cfg.request_timeout);
-    req->match.surface = h->disp.surface_of(h->disp.arg, req);
-    h->disp.reply_error(h->disp.arg, req, &err);
-    run_headers_hook(req, 408);
-    cd_buf b = {0};
-    cd_buf_printf(&b, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: %s\r\n",
-                  req->cap_ctype ? req->cap_ctype : "text/plain");
-    for (header *x = req->headers; x; x = x->next)
-        cd_buf_printf(&b, "%s: %s\r\n", x->name, x->value);
-    cd_buf_printf(&b, "Content-Length: %zu\r\n\r\n", req->cap_len);
-    if (req->cap_len)
-        cd_buf_append(&b, req->cap_body, req->cap_len);
-    h->timeout_len[t] = b.len;
-    h->timeout_resp[t] = cd_buf_take(&b);
-    req_free(req);
-}
-
-static void render_timeouts(cd_http *h)
-{
-    int n = h->disp.prefix_count(h->disp.arg);
-    h->ntimeout = n + 1;
-    h->timeout_resp = cd_xcalloc((size_t)n + 1, sizeof *h->timeout_resp);
-    h->timeout_len = cd_xcalloc((size_t)n + 1, sizeof *h->timeout_len);
-    render_timeout(h, "/", 0);
-    for (int i = 0; i < n; i++)
-        render_timeout(h, h->disp.prefix(h->disp.arg, i), 1 + i);
-}
-
 cd_route_match *cd_http__match(cd_req *req)
 {
     return &req->match;
@@ -1057,7 +854,7 @@ cd_http *cd_http_bind(const cd_http_config *cfg, const cd_http_dispatcher *disp,
         cd_http_stop(h);
         return NULL;
     }
-    render_timeouts(h);
+    cd_http__render_timeouts(h);
     return h;
 }
 
@@ -1069,14 +866,15 @@ int cd_http_serve(cd_http *h, cd_err *err)
         flags, (uint16_t)h->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-        NULL, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, cd_http__on_connection, h, MHD_OPTION_UNESCAPE_CALLBACK,
+        unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_per_ip, MHD_OPTION_END);
     if (h->d == NULL)
         return cd_fail(err, CD_EINTERNAL, "listen", "cannot serve on %s:%d", cfg->host, h->port);
     h->listen_fd = -1; /* MHD's now (see cd_http_stop) */
     if (cfg->request_timeout > 0) {
-        if (pthread_create(&h->watchdog, NULL, watchdog, h) != 0)
+        if (pthread_create(&h->watchdog, NULL, cd_http__watchdog, h) != 0)
             return cd_fail(err, CD_EINTERNAL, "", "cannot start the request watchdog");
         h->wd_running = true;
     }

@@ -163,6 +163,15 @@ int cd_reply_stream(cd_req *req, int status, const char *content_type, cd_stream
 typedef int (*cd_finish_fn)(cd_req *req, void *arg, int rc, const cd_err *err);
 int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finish_fn finish);
 
+/* issue 13: suspends req until someone else's work is done (a mail's first attempt), like
+ * cd_req_defer without the writer: once cd_req_wake(req, rc, err) has been called, from
+ * any thread and exactly once, finish(req, arg, rc, err) runs on a pool thread and must
+ * reply. The request stays alive until then (its memory too). When the server stops
+ * first, the client is answered 503 and finish later runs with no connection (its answer
+ * dropped). Returns what the handler (or the finish that calls it) should return. */
+int cd_req_wait(cd_req *req, cd_finish_fn finish, void *arg);
+void cd_req_wake(cd_req *req, int rc, const cd_err *err);
+
 /* ---- rate-limit figures (issue 9 part 5; the counter is http/ratelimit.h) ---- */
 
 /* The figures for headers (X-Rate-Limit-Limit/-Remaining/-Reset) and Retry-After. */

@@ -622,6 +622,14 @@ void cd_flow_clear(cd_flow *f)
     memset(f, 0, sizeof *f);
 }
 
+void cd_flow_copy(cd_flow *dst, const cd_flow *src)
+{
+    *dst = *src;
+    dst->scopes = json_incref(src->scopes);
+    dst->disclosure = src->disclosure ? cd_xstrdup(src->disclosure) : NULL;
+    dst->confirm_text = src->confirm_text ? cd_xstrdup(src->confirm_text) : NULL;
+}
+
 void cd_contact_clear(cd_contact *c)
 {
     free(c->first_name);

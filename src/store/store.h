@@ -178,6 +178,8 @@ typedef struct cd_flow {
 } cd_flow;
 
 void cd_flow_clear(cd_flow *f);
+/* A deep copy of src into dst (released with cd_flow_clear). */
+void cd_flow_copy(cd_flow *dst, const cd_flow *src);
 
 typedef struct cd_flow_filter {
     const char *status;  /* NULL = any */
