@@ -17,6 +17,7 @@ static int usage(void)
           "  serve   [--listen 127.0.0.1:8080] [--db sqlite:PATH] [--threads N] [--quiet]\n"
           "          [--max-body BYTES] [--max-connections 4000] [--max-conns-per-ip 256]\n"
           "          [--request-timeout 30] [--public-rate-limit 600/60] [--ledger-key FILE]\n"
+          "          [--webhook-schedule 5,30,120,...] [--allow-private-webhooks]\n"
           "  account create NAME [--login EMAIL] [--brand ABBR] [--region US] [--timezone TZ]\n"
           "  account list\n"
           "  key     create|list --account NAME [--name LABEL] | revoke --account NAME KEY_ID\n"
