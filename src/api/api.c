@@ -12,13 +12,14 @@
 #include "api/webhooks.h"
 
 static const cd_api_surface_entry surfaces[] = {
-    {"ops", cd_api_ops_routes},           {"native", cd_api_native_routes},
-    {"webhooks", cd_api_webhooks_routes}, /* issue 15 */
-    {"omeda", cd_api_omeda_routes},       /* issue 12 */
-    {"opentact", cd_api_opentact_routes}, /* issue 14 */
-    {"octopush", cd_api_octopush_routes}, /* issue 11 */
+    {"ops", cd_api_ops_routes},               /* /healthz, /metrics, OpenAPI */
+    {"native", cd_api_native_routes},         /* /api/v1, /c/{token} */
+    {"webhooks", cd_api_webhooks_routes},     /* /api/v1/webhooks (issue 15) */
+    {"omeda", cd_api_omeda_routes},           /* issue 12 */
+    {"opentact", cd_api_opentact_routes},     /* issue 14 */
+    {"octopush", cd_api_octopush_routes},     /* issue 11 */
     {"protexting", cd_api_protexting_routes}, /* issue 10 */
-    {"cursor", cd_api_cursor_routes}, /* issue 13 */
+    {"cursor", cd_api_cursor_routes},         /* issue 13 */
 };
 
 void cd_api_routes(cd_router *r, const cd_api_env *env)
