@@ -196,6 +196,15 @@ int cd_events_emit(cd_db *db, int64_t account_id, const char *type, json_t *payl
 
 /* ---- the sources ---- */
 
+/* 1 when someone may receive the account's events, 0 when nobody listens, -1 on error:
+ * asked before a payload is built, so an account without webhooks pays one indexed
+ * lookup per event and nothing more. */
+static int listening(cd_db *db, int64_t account_id, cd_err *err)
+{
+    bool any = false;
+    return cd_store_webhook_any(db, account_id, &any, err) != 0 ? -1 : any;
+}
+
 static json_t *str_or_null(const char *s)
 {
     return s && *s ? json_string(s) : json_null();
@@ -212,6 +221,9 @@ static json_t *time_or_null(int64_t ms)
 
 int cd_events_consent_changed(cd_db *db, const cd_event *ev, cd_err *err)
 {
+    int on = listening(db, ev->account_id, err);
+    if (on <= 0)
+        return on;
     json_t *p = json_pack(
         "{sI sI ss ss so ss ss ss so so so so sI so ss ss}", "seq", (json_int_t)ev->seq,
         "contact_id", (json_int_t)ev->contact_id, "phone", ev->phone, "scope", ev->scope,
@@ -228,8 +240,9 @@ int cd_events_flow(cd_db *db, const cd_flow *f, cd_err *err)
     const char *type = strcmp(f->status, "confirmed") == 0 ? "flow.confirmed"
                        : strcmp(f->status, "expired") == 0 ? "flow.expired"
                                                            : NULL;
-    if (type == NULL)
-        return 0;
+    int on = type ? listening(db, f->account_id, err) : 0;
+    if (on <= 0)
+        return on;
     json_t *p =
         json_pack("{ss so ss so ss ss so so}", "id", f->id, "ext_ref", str_or_null(f->ext_ref),
                   "phone", f->phone, "scopes", f->scopes ? json_deep_copy(f->scopes) : json_array(),
@@ -249,11 +262,17 @@ static json_t *message_payload(const cd_message *m)
 
 int cd_events_message_status(cd_db *db, const cd_message *m, cd_err *err)
 {
+    int on = listening(db, m->account_id, err);
+    if (on <= 0)
+        return on;
     return cd_events_emit(db, m->account_id, "message.status", message_payload(m), m->from, err);
 }
 
 int cd_events_message_inbound(cd_db *db, const cd_message *m, const char *action, cd_err *err)
 {
+    int on = listening(db, m->account_id, err);
+    if (on <= 0)
+        return on;
     json_t *p =
         json_pack("{ss ss ss ss so ss so}", "id", m->id, "from", m->from, "to", m->to, "text",
                   m->text ? m->text : "", "provider_id", str_or_null(m->provider_id), "action",

@@ -1084,6 +1084,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     /* ---- issue 15: webhooks ---- */
     .webhook_endpoint_put = cd_sqlite__webhook_endpoint_put,
     .webhook_endpoint_get = cd_sqlite__webhook_endpoint_get,
+    .webhook_any = cd_sqlite__webhook_any,
     .webhook_endpoint_list = cd_sqlite__webhook_endpoint_list,
     .webhook_endpoint_delete = cd_sqlite__webhook_endpoint_delete,
     .webhook_event_insert = cd_sqlite__webhook_event_insert,

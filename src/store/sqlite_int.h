@@ -112,6 +112,26 @@ enum q {
     Q_WH_DELIVERY_GET,
     Q_WH_DELIVERY_LIST,
     Q_WH_TARGET,
+    Q_WH_ANY,
+    /* ---- issue 14: profiles, leases, pool health (sqlite_pool.c prepares these) ---- */
+    Q_POOL_PROFILE_PUT,
+    Q_POOL_PROFILE_GET,
+    Q_POOL_PROFILE_DELETE,
+    Q_POOL_PROFILE_UNLEASE,
+    Q_POOL_PROFILE_UNSTICK,
+    Q_POOL_PROFILE_LIST,
+    Q_POOL_SENDER_LEASE,
+    Q_POOL_SENDER_UNSTICK,
+    Q_POOL_SENDER_LEASES,
+    Q_POOL_SENDER_USED,
+    Q_POOL_RECEIPT_PRUNE,
+    Q_POOL_RECEIPT_INSERT,
+    Q_POOL_SENDER_HEALTH,
+    Q_POOL_STICKY_GET,
+    Q_POOL_STICKY_PUT,
+    Q_POOL_JWT_PRUNE,
+    Q_POOL_JWT_REVOKE,
+    Q_POOL_JWT_REVOKED,
     Q_SUBMISSION_INSERT, /* issue 12 */
     Q_SUBMISSION_GET,
     Q_GROUP_DROP_OPTED_OUT, /* issue 11 */
@@ -296,6 +316,7 @@ int cd_sqlite__job_delete(cd_db *db, int64_t id, cd_err *err);
 int cd_sqlite__webhook_endpoint_put(cd_db *db, const cd_webhook_endpoint *e, cd_err *err);
 int cd_sqlite__webhook_endpoint_get(cd_db *db, int64_t account_id, const char *id,
                                     cd_webhook_endpoint *out, cd_err *err);
+int cd_sqlite__webhook_any(cd_db *db, int64_t account_id, bool *any, cd_err *err);
 int cd_sqlite__webhook_endpoint_list(cd_db *db, int64_t account_id,
                                      cd_webhook_endpoint_each_fn each, void *arg, cd_err *err);
 int cd_sqlite__webhook_endpoint_delete(cd_db *db, int64_t account_id, const char *id,

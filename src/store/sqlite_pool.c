@@ -14,24 +14,64 @@
     "long_code_weight, toll_free_weight, skip_unhealthy_tns, sticky_sender, signing_secret, "      \
     "created_ms, modified_ms"
 
-/* A statement of this file: prepared now, finalized by the caller (fin). */
-static sqlite3_stmt *prep(sqlite_db *d, const char *sql, cd_err *err)
+/* This file's statements, prepared on first use into the connection's statement cache
+ * (sqlite_int.h's Q_POOL_* slots): events and sends ask for profiles and leases on every
+ * write, and parsing them each time showed in the writer's profile. */
+static const char *const POOL_SQL[Q_COUNT] = {
+    [Q_POOL_PROFILE_PUT] =
+        "INSERT INTO profiles (" PROFILE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11, ?12, ?13) ON CONFLICT (uuid) DO UPDATE SET name = ?3, callback_url = ?4, "
+        "callback_url2 = ?5, number_pool_enable = ?6, long_code_weight = ?7, "
+        "toll_free_weight = ?8, skip_unhealthy_tns = ?9, sticky_sender = ?10, modified_ms = ?13 "
+        "WHERE profiles.account_id = ?2",
+    [Q_POOL_PROFILE_GET] =
+        "SELECT " PROFILE_COLS " FROM profiles WHERE account_id = ? AND uuid = ?",
+    [Q_POOL_PROFILE_DELETE] = "DELETE FROM profiles WHERE account_id = ? AND uuid = ?",
+    [Q_POOL_PROFILE_UNLEASE] = "UPDATE senders SET profile = '', lease_uuid = '', leased_ms = 0 "
+                               "WHERE account_id = ? AND profile = ?",
+    [Q_POOL_PROFILE_UNSTICK] = "DELETE FROM sticky_senders WHERE account_id = ? AND profile = ?",
+    [Q_POOL_PROFILE_LIST] =
+        "SELECT " PROFILE_COLS " FROM profiles WHERE account_id = ? ORDER BY seq",
+    [Q_POOL_SENDER_LEASE] = "UPDATE senders SET profile = ?3, lease_uuid = ?4, leased_ms = ?5 "
+                            "WHERE account_id = ?1 AND number = ?2",
+    [Q_POOL_SENDER_UNSTICK] = "DELETE FROM sticky_senders WHERE account_id = ? AND number = ?",
+    [Q_POOL_SENDER_LEASES] = "SELECT " CD_SQLITE_SENDER_COLS " FROM senders WHERE account_id = ? "
+                             "AND profile = ? ORDER BY number",
+    [Q_POOL_SENDER_USED] =
+        "UPDATE senders SET last_used_ms = ? WHERE account_id = ? AND number = ?",
+    [Q_POOL_RECEIPT_PRUNE] = "DELETE FROM sender_receipts WHERE account_id = ? AND number = ? "
+                             "AND at_ms < ?",
+    [Q_POOL_RECEIPT_INSERT] = "INSERT INTO sender_receipts (account_id, number, status, at_ms) "
+                              "VALUES (?, ?, ?, ?)",
+    [Q_POOL_SENDER_HEALTH] =
+        "SELECT count(*), coalesce(sum(status = 'delivered'), 0), "
+        "coalesce(sum(status IN ('blocked', 'rejected')), 0) FROM sender_receipts "
+        "WHERE account_id = ? AND number = ? AND at_ms >= ?",
+    [Q_POOL_STICKY_GET] = "SELECT number FROM sticky_senders WHERE account_id = ? AND "
+                          "profile = ? AND to_phone = ? AND until_ms > ?",
+    [Q_POOL_STICKY_PUT] = "INSERT OR REPLACE INTO sticky_senders (account_id, profile, "
+                          "to_phone, number, until_ms) VALUES (?, ?, ?, ?, ?)",
+    [Q_POOL_JWT_PRUNE] = "DELETE FROM revoked_jwts WHERE exp_ms < ?",
+    [Q_POOL_JWT_REVOKE] =
+        "INSERT OR IGNORE INTO revoked_jwts (jti, account_id, exp_ms, revoked_ms) "
+        "VALUES (?, ?, ?, ?)",
+    [Q_POOL_JWT_REVOKED] = "SELECT 1 FROM revoked_jwts WHERE jti = ?",
+};
+
+static sqlite3_stmt *pstmt(sqlite_db *d, enum q q, cd_err *err)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(d->h, sql, -1, &s, NULL) != SQLITE_OK) {
+    if (d->st[q] == NULL && sqlite3_prepare_v3(d->h, POOL_SQL[q], -1, SQLITE_PREPARE_PERSISTENT,
+                                               &d->st[q], NULL) != SQLITE_OK) {
         cd_sqlite__fail(d, err, "prepare");
-        sqlite3_finalize(s);
         return NULL;
     }
-    return s;
+    return d->st[q];
 }
 
-/* Runs a statement that returns no rows and finalizes it. */
+/* Runs a statement that returns no rows (and resets it for its next use). */
 static int run(sqlite_db *d, sqlite3_stmt *s, cd_err *err, const char *what)
 {
-    int rc = cd_sqlite__step_done(d, s, err, what);
-    sqlite3_finalize(s);
-    return rc;
+    return cd_sqlite__step_done(d, s, err, what);
 }
 
 /* ---- profiles ---- */
@@ -58,14 +98,7 @@ static void read_profile(sqlite3_stmt *s, void *out)
 int cd_sqlite__profile_put(cd_db *db, const cd_profile *p, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = prep(
-        d,
-        "INSERT INTO profiles (" PROFILE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-        "?11, ?12, ?13) ON CONFLICT (uuid) DO UPDATE SET name = ?3, callback_url = ?4, "
-        "callback_url2 = ?5, number_pool_enable = ?6, long_code_weight = ?7, "
-        "toll_free_weight = ?8, skip_unhealthy_tns = ?9, sticky_sender = ?10, modified_ms = ?13 "
-        "WHERE profiles.account_id = ?2",
-        err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_PROFILE_PUT, err);
     if (!s)
         return -1;
     bind_text(s, 1, p->uuid);
@@ -93,21 +126,20 @@ int cd_sqlite__profile_get(cd_db *db, int64_t account_id, const char *uuid, cd_p
                            cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s =
-        prep(d, "SELECT " PROFILE_COLS " FROM profiles WHERE account_id = ? AND uuid = ?", err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_PROFILE_GET, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, uuid);
     int rc = cd_sqlite__one(d, s, &PROFILE_ROW, out, err);
-    sqlite3_finalize(s);
+    done(s);
     return rc;
 }
 
 int cd_sqlite__profile_delete(cd_db *db, int64_t account_id, const char *uuid, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = prep(d, "DELETE FROM profiles WHERE account_id = ? AND uuid = ?", err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_PROFILE_DELETE, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
@@ -117,17 +149,14 @@ int cd_sqlite__profile_delete(cd_db *db, int64_t account_id, const char *uuid, c
     if (sqlite3_changes(d->h) == 0)
         return cd_fail(err, CD_ENOTFOUND, "uuid", "no such profile");
     /* Its leases end with it, and so does what its pool remembered. */
-    s = prep(d,
-             "UPDATE senders SET profile = '', lease_uuid = '', leased_ms = 0 "
-             "WHERE account_id = ? AND profile = ?",
-             err);
+    s = pstmt(d, Q_POOL_PROFILE_UNLEASE, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, uuid);
     if (run(d, s, err, "profile") != 0)
         return -1;
-    s = prep(d, "DELETE FROM sticky_senders WHERE account_id = ? AND profile = ?", err);
+    s = pstmt(d, Q_POOL_PROFILE_UNSTICK, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
@@ -154,14 +183,13 @@ int cd_sqlite__profile_list(cd_db *db, int64_t account_id, cd_profile_each_fn ea
                             cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s =
-        prep(d, "SELECT " PROFILE_COLS " FROM profiles WHERE account_id = ? ORDER BY seq", err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_PROFILE_LIST, err);
     profile_each e = {each, arg};
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
     int rc = cd_sqlite__each(d, s, profile_row, &e, "profiles", err);
-    sqlite3_finalize(s);
+    done(s);
     return rc;
 }
 
@@ -171,10 +199,7 @@ int cd_sqlite__sender_lease(cd_db *db, int64_t account_id, const char *number, c
                             const char *lease_uuid, int64_t now_ms, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = prep(d,
-                           "UPDATE senders SET profile = ?3, lease_uuid = ?4, leased_ms = ?5 "
-                           "WHERE account_id = ?1 AND number = ?2",
-                           err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_SENDER_LEASE, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
@@ -186,7 +211,7 @@ int cd_sqlite__sender_lease(cd_db *db, int64_t account_id, const char *number, c
         return -1;
     if (sqlite3_changes(d->h) == 0)
         return cd_fail(err, CD_ENOTFOUND, "number", "no such sender");
-    s = prep(d, "DELETE FROM sticky_senders WHERE account_id = ? AND number = ?", err);
+    s = pstmt(d, Q_POOL_SENDER_UNSTICK, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
@@ -211,17 +236,14 @@ int cd_sqlite__sender_leases(cd_db *db, int64_t account_id, const char *profile,
                              cd_sender_each_fn each, void *arg, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = prep(d,
-                           "SELECT " CD_SQLITE_SENDER_COLS " FROM senders WHERE account_id = ? "
-                           "AND profile = ? ORDER BY number",
-                           err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_SENDER_LEASES, err);
     sender_each e = {each, arg};
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, profile);
     int rc = cd_sqlite__each(d, s, sender_row, &e, "leases", err);
-    sqlite3_finalize(s);
+    done(s);
     return rc;
 }
 
@@ -229,8 +251,7 @@ int cd_sqlite__sender_used(cd_db *db, int64_t account_id, const char *number, in
                            cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s =
-        prep(d, "UPDATE senders SET last_used_ms = ? WHERE account_id = ? AND number = ?", err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_SENDER_USED, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, now_ms);
@@ -243,10 +264,7 @@ int cd_sqlite__sender_receipt(cd_db *db, int64_t account_id, const char *number,
                               int64_t at_ms, int64_t keep_since_ms, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = prep(d,
-                           "DELETE FROM sender_receipts WHERE account_id = ? AND number = ? "
-                           "AND at_ms < ?",
-                           err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_RECEIPT_PRUNE, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
@@ -254,10 +272,7 @@ int cd_sqlite__sender_receipt(cd_db *db, int64_t account_id, const char *number,
     sqlite3_bind_int64(s, 3, keep_since_ms);
     if (run(d, s, err, "receipt") != 0)
         return -1;
-    s = prep(d,
-             "INSERT INTO sender_receipts (account_id, number, status, at_ms) "
-             "VALUES (?, ?, ?, ?)",
-             err);
+    s = pstmt(d, Q_POOL_RECEIPT_INSERT, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
@@ -271,12 +286,7 @@ int cd_sqlite__sender_health(cd_db *db, int64_t account_id, const char *number, 
                              int counts[3], cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s =
-        prep(d,
-             "SELECT count(*), coalesce(sum(status = 'delivered'), 0), "
-             "coalesce(sum(status IN ('blocked', 'rejected')), 0) FROM sender_receipts "
-             "WHERE account_id = ? AND number = ? AND at_ms >= ?",
-             err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_SENDER_HEALTH, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
@@ -287,7 +297,7 @@ int cd_sqlite__sender_health(cd_db *db, int64_t account_id, const char *number, 
         for (int i = 0; i < 3; i++)
             counts[i] = sqlite3_column_int(s, i);
     int out = rc == SQLITE_ROW ? 0 : cd_sqlite__fail(d, err, "health");
-    sqlite3_finalize(s);
+    done(s);
     return out;
 }
 
@@ -297,10 +307,7 @@ int cd_sqlite__sticky_get(cd_db *db, int64_t account_id, const char *profile, co
                           int64_t now_ms, char number[24], cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = prep(d,
-                           "SELECT number FROM sticky_senders WHERE account_id = ? AND "
-                           "profile = ? AND to_phone = ? AND until_ms > ?",
-                           err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_STICKY_GET, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
@@ -314,7 +321,7 @@ int cd_sqlite__sticky_get(cd_db *db, int64_t account_id, const char *profile, co
         out = cd_fail(err, CD_ENOTFOUND, "", "no sticky sender");
     else
         out = cd_sqlite__fail(d, err, "sticky");
-    sqlite3_finalize(s);
+    done(s);
     return out;
 }
 
@@ -322,10 +329,7 @@ int cd_sqlite__sticky_put(cd_db *db, int64_t account_id, const char *profile, co
                           const char *number, int64_t until_ms, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = prep(d,
-                           "INSERT OR REPLACE INTO sticky_senders (account_id, profile, "
-                           "to_phone, number, until_ms) VALUES (?, ?, ?, ?, ?)",
-                           err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_STICKY_PUT, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
@@ -343,16 +347,13 @@ int cd_sqlite__jwt_revoke(cd_db *db, int64_t account_id, const char *jti, int64_
 {
     sqlite_db *d = SDB(db);
     /* Ids past their expiry need no entry any more: the expiry refuses them. */
-    sqlite3_stmt *s = prep(d, "DELETE FROM revoked_jwts WHERE exp_ms < ?", err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_JWT_PRUNE, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, now_ms);
     if (run(d, s, err, "jwt") != 0)
         return -1;
-    s = prep(d,
-             "INSERT OR IGNORE INTO revoked_jwts (jti, account_id, exp_ms, revoked_ms) "
-             "VALUES (?, ?, ?, ?)",
-             err);
+    s = pstmt(d, Q_POOL_JWT_REVOKE, err);
     if (!s)
         return -1;
     bind_text(s, 1, jti);
@@ -365,13 +366,13 @@ int cd_sqlite__jwt_revoke(cd_db *db, int64_t account_id, const char *jti, int64_
 int cd_sqlite__jwt_revoked(cd_db *db, const char *jti, bool *revoked, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = prep(d, "SELECT 1 FROM revoked_jwts WHERE jti = ?", err);
+    sqlite3_stmt *s = pstmt(d, Q_POOL_JWT_REVOKED, err);
     if (!s)
         return -1;
     bind_text(s, 1, jti);
     int rc = sqlite3_step(s);
     *revoked = rc == SQLITE_ROW;
     int out = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cd_sqlite__fail(d, err, "jwt");
-    sqlite3_finalize(s);
+    done(s);
     return out;
 }

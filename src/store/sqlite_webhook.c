@@ -47,6 +47,10 @@ static const char *const WH_SQL[Q_COUNT] = {
                            "created_ms < ?8) ORDER BY id LIMIT ?9",
     /* issue 14: a profile's callback row takes the profile's URLs and secret as they are
      * now; a deleted profile (no row) makes the endpoint deleted. */
+    /* Is anyone listening? A subscription, or a profile with a callback URL. */
+    [Q_WH_ANY] = "SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE account_id = ?1 AND "
+                 "deleted_ms = 0 AND enabled AND profile = '') OR EXISTS (SELECT 1 FROM profiles "
+                 "WHERE account_id = ?1 AND callback_url <> '')",
     [Q_WH_TARGET] =
         "SELECT d.id, d.account_id, d.event_id, d.event_type, d.endpoint_id, d.status, "
         "d.attempts, d.last_code, d.last_error, d.last_url, d.next_ms, d.job_id, d.created_ms, "
@@ -179,6 +183,19 @@ int cd_sqlite__webhook_endpoint_list(cd_db *db, int64_t account_id,
     sqlite3_bind_int64(s, 1, account_id);
     ep_each c = {each, arg};
     return cd_sqlite__each(d, s, endpoint_row, &c, "webhook endpoint list", err);
+}
+
+int cd_sqlite__webhook_any(cd_db *db, int64_t account_id, bool *any, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = wstmt(d, Q_WH_ANY, err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    int rc = sqlite3_step(s);
+    *any = rc == SQLITE_ROW && sqlite3_column_int(s, 0) != 0;
+    done(s);
+    return rc == SQLITE_ROW ? 0 : cd_sqlite__fail(d, err, "webhook any");
 }
 
 int cd_sqlite__webhook_endpoint_delete(cd_db *db, int64_t account_id, const char *id,

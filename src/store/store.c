@@ -722,6 +722,11 @@ int cd_store_webhook_endpoint_get(cd_db *db, int64_t account_id, const char *id,
 {
     return FORWARD(db, err, webhook_endpoint_get(db, account_id, id, out, err));
 }
+int cd_store_webhook_any(cd_db *db, int64_t account_id, bool *any, cd_err *err)
+{
+    return FORWARD(db, err, webhook_any(db, account_id, any, err));
+}
+
 int cd_store_webhook_endpoint_list(cd_db *db, int64_t account_id, cd_webhook_endpoint_each_fn each,
                                    void *arg, cd_err *err)
 {

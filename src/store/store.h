@@ -597,6 +597,9 @@ int cd_store_webhook_endpoint_put(cd_db *db, const cd_webhook_endpoint *e, cd_er
 int cd_store_webhook_endpoint_get(cd_db *db, int64_t account_id, const char *id,
                                   cd_webhook_endpoint *out, cd_err *err);
 typedef int (*cd_webhook_endpoint_each_fn)(const cd_webhook_endpoint *e, void *arg);
+/* Whether anyone may receive the account's events: an enabled subscription, or a messaging
+ * profile with a callback URL (so that events cost nothing more when nobody listens). */
+int cd_store_webhook_any(cd_db *db, int64_t account_id, bool *any, cd_err *err);
 /* The account's subscriptions that are not deleted, oldest first (not the rows that
  * stand for a messaging profile's callback URLs). */
 int cd_store_webhook_endpoint_list(cd_db *db, int64_t account_id, cd_webhook_endpoint_each_fn each,

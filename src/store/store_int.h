@@ -103,6 +103,7 @@ struct cd_store_ops {
     /* ---- issue 15: webhooks ---- */
     int (*webhook_endpoint_put)(cd_db *, const cd_webhook_endpoint *, cd_err *);
     int (*webhook_endpoint_get)(cd_db *, int64_t, const char *, cd_webhook_endpoint *, cd_err *);
+    int (*webhook_any)(cd_db *, int64_t, bool *, cd_err *);
     int (*webhook_endpoint_list)(cd_db *, int64_t, cd_webhook_endpoint_each_fn, void *, cd_err *);
     int (*webhook_endpoint_delete)(cd_db *, int64_t, const char *, int64_t, cd_err *);
     int (*webhook_event_insert)(cd_db *, const cd_webhook_event *, cd_err *);
