@@ -196,10 +196,7 @@ int cd_events_emit(cd_db *db, int64_t account_id, const char *type, json_t *payl
 
 /* ---- the sources ---- */
 
-/* 1 when someone may receive the account's events, 0 when nobody listens, -1 on error:
- * asked before a payload is built, so an account without webhooks pays one indexed
- * lookup per event and nothing more. */
-static int listening(cd_db *db, int64_t account_id, cd_err *err)
+int cd_events_listening(cd_db *db, int64_t account_id, cd_err *err)
 {
     bool any = false;
     return cd_store_webhook_any(db, account_id, &any, err) != 0 ? -1 : any;
@@ -221,7 +218,7 @@ static json_t *time_or_null(int64_t ms)
 
 int cd_events_consent_changed(cd_db *db, const cd_event *ev, cd_err *err)
 {
-    int on = listening(db, ev->account_id, err);
+    int on = cd_events_listening(db, ev->account_id, err);
     if (on <= 0)
         return on;
     json_t *p = json_pack(
@@ -240,7 +237,7 @@ int cd_events_flow(cd_db *db, const cd_flow *f, cd_err *err)
     const char *type = strcmp(f->status, "confirmed") == 0 ? "flow.confirmed"
                        : strcmp(f->status, "expired") == 0 ? "flow.expired"
                                                            : NULL;
-    int on = type ? listening(db, f->account_id, err) : 0;
+    int on = type ? cd_events_listening(db, f->account_id, err) : 0;
     if (on <= 0)
         return on;
     json_t *p =
@@ -262,7 +259,7 @@ static json_t *message_payload(const cd_message *m)
 
 int cd_events_message_status(cd_db *db, const cd_message *m, cd_err *err)
 {
-    int on = listening(db, m->account_id, err);
+    int on = cd_events_listening(db, m->account_id, err);
     if (on <= 0)
         return on;
     return cd_events_emit(db, m->account_id, "message.status", message_payload(m), m->from, err);
@@ -270,7 +267,7 @@ int cd_events_message_status(cd_db *db, const cd_message *m, cd_err *err)
 
 int cd_events_message_inbound(cd_db *db, const cd_message *m, const char *action, cd_err *err)
 {
-    int on = listening(db, m->account_id, err);
+    int on = cd_events_listening(db, m->account_id, err);
     if (on <= 0)
         return on;
     json_t *p =

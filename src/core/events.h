@@ -22,6 +22,11 @@ bool cd_events_known(const char *type);
 /* Does the endpoint want events of `type` (its list empty = every type)? */
 bool cd_events_wanted(const cd_webhook_endpoint *e, const char *type);
 
+/* 1 when someone may receive the account's events (an enabled subscription, or a messaging
+ * profile with a callback URL), 0 when nobody listens, -1 with *err on a store error.
+ * Sources ask first, so an account without webhooks pays one indexed lookup per event. */
+int cd_events_listening(cd_db *db, int64_t account_id, cd_err *err);
+
 /* Queues `type` with `payload` (taken, on every path) for the account's enabled
  * subscriptions that want it, the account's default messaging profile's callback URL, and
  * (issue 14) the callback URL of the profile leasing `number`, the account's own number a

@@ -85,6 +85,14 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
     [Q_FLOW_LIST] = "SELECT " FLOW_COLS " FROM flows WHERE account_id = ?1 AND rowid > ?2 "
                     "AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR ext_ref = ?4) "
                     "AND (?5 = 0 OR contact_id = ?5) ORDER BY rowid LIMIT ?6",
+    /* The same filter when the contact or the ext_ref is known: the OR above keeps SQLite
+     * from using their indexes, and these two run on every opt-out and CURSOR call. */
+    [Q_FLOW_LIST_CONTACT] = "SELECT " FLOW_COLS " FROM flows WHERE account_id = ?1 AND "
+                            "contact_id = ?5 AND rowid > ?2 AND (?3 IS NULL OR status = ?3) "
+                            "AND (?4 IS NULL OR ext_ref = ?4) ORDER BY rowid LIMIT ?6",
+    [Q_FLOW_LIST_EXT_REF] = "SELECT " FLOW_COLS " FROM flows WHERE account_id = ?1 AND "
+                            "ext_ref = ?4 AND rowid > ?2 AND (?3 IS NULL OR status = ?3) "
+                            "AND (?5 = 0 OR contact_id = ?5) ORDER BY rowid LIMIT ?6",
     [Q_FLOW_EXPIRED] = "SELECT " FLOW_COLS " FROM flows WHERE status = 'pending' AND "
                        "expires_ms <= ? ORDER BY expires_ms LIMIT ?",
     [Q_SENDER_PUT] = "INSERT INTO senders (number, account_id, transport, is_default, "
@@ -106,6 +114,12 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
                        "AND (?2 = 0 OR seq < ?2) AND (?3 IS NULL OR to_phone = ?3) "
                        "AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR kind = ?5) "
                        "ORDER BY seq DESC LIMIT ?6",
+    /* The same filter for one number (an opt-out lists the contact's queued messages):
+     * served by messages_exempt (account_id, to_phone, ...), not a scan of the account. */
+    [Q_MESSAGE_LIST_TO] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ?1 "
+                          "AND to_phone = ?3 AND (?2 = 0 OR seq < ?2) "
+                          "AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR kind = ?5) "
+                          "ORDER BY seq DESC LIMIT ?6",
     [Q_IDEM_GET] = "SELECT request_hash, status, body, created_ms FROM idempotency "
                    "WHERE account_id = ? AND key = ?",
     [Q_IDEM_PUT] = "INSERT INTO idempotency (account_id, key, request_hash, status, body, "
@@ -544,7 +558,7 @@ int cd_sqlite__message_list(cd_db *db, int64_t account_id, const cd_message_filt
                             cd_message_each_fn each, void *arg, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_MESSAGE_LIST, err);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, f->to ? Q_MESSAGE_LIST_TO : Q_MESSAGE_LIST, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
@@ -660,7 +674,8 @@ int cd_sqlite__flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f,
                          cd_flow_each_fn each, void *arg, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_FLOW_LIST, err);
+    enum q q = f->contact_id ? Q_FLOW_LIST_CONTACT : f->ext_ref ? Q_FLOW_LIST_EXT_REF : Q_FLOW_LIST;
+    sqlite3_stmt *s = cd_sqlite__stmt(d, q, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
