@@ -144,6 +144,18 @@ static int load_account(cd_store *s, const char *name, cd_account *out)
     return 0;
 }
 
+/* The store, with the account named by --account in *a; NULL (the store closed again, the
+ * reason printed) when either cannot be had. */
+static cd_store *open_account(const cd_config *cfg, int argc, char **argv, cd_account *a)
+{
+    cd_store *s = open_store(cfg);
+    if (s != NULL && load_account(s, opt(argc, argv, "--account"), a) != 0) {
+        cd_store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
 /* ---- serve ---- */
 
 int cd_cli_serve(cd_config *cfg, int argc, char **argv)
@@ -318,16 +330,12 @@ int cd_cli_key(cd_config *cfg, int argc, char **argv)
                         "       consentd key revoke --account NAME KEY_ID\n");
         return 2;
     }
-    cd_store *s = open_store(cfg);
     cd_account a;
+    cd_store *s = open_account(cfg, argc, argv, &a);
     cd_err err = {0};
     int rc = 0;
     if (s == NULL)
         return 1;
-    if (load_account(s, opt(argc, argv, "--account"), &a) != 0) {
-        cd_store_close(s);
-        return 1;
-    }
     key_job j = {.account_id = a.id, .name = opt(argc, argv, "--name")};
     if (strcmp(verb, "create") == 0) {
         if (cd_store_run(s, job_key_create, &j, &err) != 0)
@@ -372,15 +380,12 @@ int cd_cli_token(cd_config *cfg, int argc, char **argv)
                         "       consentd token revoke --account NAME TOKEN\n");
         return 2;
     }
-    cd_store *s = open_store(cfg);
     cd_account a;
+    cd_store *s = open_account(cfg, argc, argv, &a);
     cd_err err = {0};
     if (s == NULL)
         return 1;
-    int rc = load_account(s, opt(argc, argv, "--account"), &a);
     cd_store_close(s);
-    if (rc != 0)
-        return 1;
     const char *ttl = opt(argc, argv, "--ttl");
     long secs = ttl ? atol(ttl) : 3600;
     if (secs <= 0 || secs > 10L * 365 * 86400) {
@@ -539,16 +544,12 @@ int cd_cli_export(cd_config *cfg, int argc, char **argv)
                         "[--format json|csv]\n");
         return 2;
     }
-    cd_store *s = open_store(cfg);
     cd_account a;
+    /* The head read here bounds the export: later events belong to a later proof. */
+    cd_store *s = open_account(cfg, argc, argv, &a);
     cd_err err = {0};
     if (s == NULL)
         return 1;
-    /* The head read here bounds the export: later events belong to a later proof. */
-    if (load_account(s, opt(argc, argv, "--account"), &a) != 0) {
-        cd_store_close(s);
-        return 1;
-    }
     export_job j = {.a = &a, .phone = opt(argc, argv, "--contact"), .consents = json_array()};
     int rc = 0;
     if (j.phone && with_reader(s, read_contact, &j, &err) != 0) {
@@ -660,16 +661,12 @@ static int token_revoke(cd_config *cfg, int argc, char **argv)
         fprintf(stderr, "usage: consentd token revoke --account NAME TOKEN\n");
         return 2;
     }
-    cd_store *s = open_store(cfg);
     cd_account a;
+    cd_store *s = open_account(cfg, argc, argv, &a);
     cd_err err = {0};
     int rc = 0;
     if (s == NULL)
         return 1;
-    if (load_account(s, opt(argc, argv, "--account"), &a) != 0) {
-        cd_store_close(s);
-        return 1;
-    }
     j.a = &a;
     if (cd_store_run(s, job_token_revoke, &j, &err) != 0)
         rc = fail("cannot revoke the token", &err);
@@ -775,16 +772,12 @@ int cd_cli_sender(cd_config *cfg, int argc, char **argv)
     sender_job j = {0};
     if (sender_args(argc, argv, &j) != 0)
         return sender_usage();
-    cd_store *s = open_store(cfg);
     cd_account a;
+    cd_store *s = open_account(cfg, argc, argv, &a);
     cd_err err = {0};
     int rc = 0;
     if (s == NULL)
         return 1;
-    if (load_account(s, opt(argc, argv, "--account"), &a) != 0) {
-        cd_store_close(s);
-        return 1;
-    }
     j.a = &a;
     if (strcmp(j.verb, "list") == 0) {
         rc = with_reader(s, read_senders, &j, &err) != 0 ? fail("cannot list senders", &err) : 0;
