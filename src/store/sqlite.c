@@ -162,7 +162,11 @@ int cd_sqlite__fail(sqlite_db *d, cd_err *err, const char *what)
 
 sqlite3_stmt *cd_sqlite__stmt(sqlite_db *d, enum q q, cd_err *err)
 {
-    const char *sql = SQL[q] != NULL ? SQL[q] : cd_sqlite__msg_sql[q];
+    return cd_sqlite__prepared(d, q, SQL[q] != NULL ? SQL[q] : cd_sqlite__msg_sql[q], err);
+}
+
+sqlite3_stmt *cd_sqlite__prepared(sqlite_db *d, enum q q, const char *sql, cd_err *err)
+{
     if (d->st[q] == NULL && sqlite3_prepare_v3(d->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &d->st[q],
                                                NULL) != SQLITE_OK) {
         cd_sqlite__fail(d, err, "prepare");

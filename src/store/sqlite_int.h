@@ -222,6 +222,9 @@ int cd_sqlite__fail(sqlite_db *d, cd_err *err, const char *what);
 /* The prepared statement for q (borrowed from d, reset and unbound); NULL with *err when it
  * does not prepare. */
 sqlite3_stmt *cd_sqlite__stmt(sqlite_db *d, enum q q, cd_err *err);
+/* The same for a file that keeps its own statements (sqlite_jobs.c, sqlite_pool.c,
+ * sqlite_webhook.c): sql is that file's text for slot q, prepared into d's cache once. */
+sqlite3_stmt *cd_sqlite__prepared(sqlite_db *d, enum q q, const char *sql, cd_err *err);
 /* Runs a statement that returns no rows, and resets it. */
 int cd_sqlite__step_done(sqlite_db *d, sqlite3_stmt *s, cd_err *err, const char *what);
 

@@ -40,12 +40,7 @@ static const char *const JOB_SQL[Q_COUNT] = {
 
 static sqlite3_stmt *jstmt(sqlite_db *d, enum q q, cd_err *err)
 {
-    if (d->st[q] == NULL && sqlite3_prepare_v3(d->h, JOB_SQL[q], -1, SQLITE_PREPARE_PERSISTENT,
-                                               &d->st[q], NULL) != SQLITE_OK) {
-        cd_sqlite__fail(d, err, "prepare");
-        return NULL;
-    }
-    return d->st[q];
+    return cd_sqlite__prepared(d, q, JOB_SQL[q], err);
 }
 
 static void read_job(sqlite3_stmt *s, void *out)

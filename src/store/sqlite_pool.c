@@ -60,18 +60,7 @@ static const char *const POOL_SQL[Q_COUNT] = {
 
 static sqlite3_stmt *pstmt(sqlite_db *d, enum q q, cd_err *err)
 {
-    if (d->st[q] == NULL && sqlite3_prepare_v3(d->h, POOL_SQL[q], -1, SQLITE_PREPARE_PERSISTENT,
-                                               &d->st[q], NULL) != SQLITE_OK) {
-        cd_sqlite__fail(d, err, "prepare");
-        return NULL;
-    }
-    return d->st[q];
-}
-
-/* Runs a statement that returns no rows (and resets it for its next use). */
-static int run(sqlite_db *d, sqlite3_stmt *s, cd_err *err, const char *what)
-{
-    return cd_sqlite__step_done(d, s, err, what);
+    return cd_sqlite__prepared(d, q, POOL_SQL[q], err);
 }
 
 /* ---- profiles ---- */
@@ -114,7 +103,7 @@ int cd_sqlite__profile_put(cd_db *db, const cd_profile *p, cd_err *err)
     bind_text(s, 11, p->signing_secret);
     sqlite3_bind_int64(s, 12, p->created_ms);
     sqlite3_bind_int64(s, 13, p->modified_ms);
-    if (run(d, s, err, "profile") != 0)
+    if (cd_sqlite__step_done(d, s, err, "profile") != 0)
         return -1;
     /* A uuid of another account is not updated: the same answer as an unknown one. */
     return sqlite3_changes(d->h) ? 0 : cd_fail(err, CD_ENOTFOUND, "uuid", "no such profile");
@@ -131,9 +120,7 @@ int cd_sqlite__profile_get(cd_db *db, int64_t account_id, const char *uuid, cd_p
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, uuid);
-    int rc = cd_sqlite__one(d, s, &PROFILE_ROW, out, err);
-    done(s);
-    return rc;
+    return cd_sqlite__one(d, s, &PROFILE_ROW, out, err);
 }
 
 int cd_sqlite__profile_delete(cd_db *db, int64_t account_id, const char *uuid, cd_err *err)
@@ -144,7 +131,7 @@ int cd_sqlite__profile_delete(cd_db *db, int64_t account_id, const char *uuid, c
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, uuid);
-    if (run(d, s, err, "profile") != 0)
+    if (cd_sqlite__step_done(d, s, err, "profile") != 0)
         return -1;
     if (sqlite3_changes(d->h) == 0)
         return cd_fail(err, CD_ENOTFOUND, "uuid", "no such profile");
@@ -154,14 +141,14 @@ int cd_sqlite__profile_delete(cd_db *db, int64_t account_id, const char *uuid, c
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, uuid);
-    if (run(d, s, err, "profile") != 0)
+    if (cd_sqlite__step_done(d, s, err, "profile") != 0)
         return -1;
     s = pstmt(d, Q_POOL_PROFILE_UNSTICK, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, uuid);
-    return run(d, s, err, "profile");
+    return cd_sqlite__step_done(d, s, err, "profile");
 }
 
 typedef struct profile_each {
@@ -188,9 +175,7 @@ int cd_sqlite__profile_list(cd_db *db, int64_t account_id, cd_profile_each_fn ea
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
-    int rc = cd_sqlite__each(d, s, profile_row, &e, "profiles", err);
-    done(s);
-    return rc;
+    return cd_sqlite__each(d, s, profile_row, &e, "profiles", err);
 }
 
 /* ---- senders: leases, use, health ---- */
@@ -207,7 +192,7 @@ int cd_sqlite__sender_lease(cd_db *db, int64_t account_id, const char *number, c
     bind_text(s, 3, profile ? profile : "");
     bind_text(s, 4, profile && *profile ? lease_uuid : "");
     sqlite3_bind_int64(s, 5, profile && *profile ? now_ms : 0);
-    if (run(d, s, err, "lease") != 0)
+    if (cd_sqlite__step_done(d, s, err, "lease") != 0)
         return -1;
     if (sqlite3_changes(d->h) == 0)
         return cd_fail(err, CD_ENOTFOUND, "number", "no such sender");
@@ -216,7 +201,7 @@ int cd_sqlite__sender_lease(cd_db *db, int64_t account_id, const char *number, c
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, number);
-    return run(d, s, err, "lease");
+    return cd_sqlite__step_done(d, s, err, "lease");
 }
 
 typedef struct sender_each {
@@ -242,9 +227,7 @@ int cd_sqlite__sender_leases(cd_db *db, int64_t account_id, const char *profile,
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, profile);
-    int rc = cd_sqlite__each(d, s, sender_row, &e, "leases", err);
-    done(s);
-    return rc;
+    return cd_sqlite__each(d, s, sender_row, &e, "leases", err);
 }
 
 int cd_sqlite__sender_used(cd_db *db, int64_t account_id, const char *number, int64_t now_ms,
@@ -257,7 +240,7 @@ int cd_sqlite__sender_used(cd_db *db, int64_t account_id, const char *number, in
     sqlite3_bind_int64(s, 1, now_ms);
     sqlite3_bind_int64(s, 2, account_id);
     bind_text(s, 3, number);
-    return run(d, s, err, "sender");
+    return cd_sqlite__step_done(d, s, err, "sender");
 }
 
 int cd_sqlite__sender_receipt(cd_db *db, int64_t account_id, const char *number, const char *status,
@@ -270,7 +253,7 @@ int cd_sqlite__sender_receipt(cd_db *db, int64_t account_id, const char *number,
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, number);
     sqlite3_bind_int64(s, 3, keep_since_ms);
-    if (run(d, s, err, "receipt") != 0)
+    if (cd_sqlite__step_done(d, s, err, "receipt") != 0)
         return -1;
     s = pstmt(d, Q_POOL_RECEIPT_INSERT, err);
     if (!s)
@@ -279,7 +262,7 @@ int cd_sqlite__sender_receipt(cd_db *db, int64_t account_id, const char *number,
     bind_text(s, 2, number);
     bind_text(s, 3, status);
     sqlite3_bind_int64(s, 4, at_ms);
-    return run(d, s, err, "receipt");
+    return cd_sqlite__step_done(d, s, err, "receipt");
 }
 
 int cd_sqlite__sender_health(cd_db *db, int64_t account_id, const char *number, int64_t since_ms,
@@ -337,7 +320,7 @@ int cd_sqlite__sticky_put(cd_db *db, int64_t account_id, const char *profile, co
     bind_text(s, 3, to);
     bind_text(s, 4, number);
     sqlite3_bind_int64(s, 5, until_ms);
-    return run(d, s, err, "sticky");
+    return cd_sqlite__step_done(d, s, err, "sticky");
 }
 
 /* ---- revoked JWT ids ---- */
@@ -351,7 +334,7 @@ int cd_sqlite__jwt_revoke(cd_db *db, int64_t account_id, const char *jti, int64_
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, now_ms);
-    if (run(d, s, err, "jwt") != 0)
+    if (cd_sqlite__step_done(d, s, err, "jwt") != 0)
         return -1;
     s = pstmt(d, Q_POOL_JWT_REVOKE, err);
     if (!s)
@@ -360,7 +343,7 @@ int cd_sqlite__jwt_revoke(cd_db *db, int64_t account_id, const char *jti, int64_
     sqlite3_bind_int64(s, 2, account_id);
     sqlite3_bind_int64(s, 3, exp_ms);
     sqlite3_bind_int64(s, 4, now_ms);
-    return run(d, s, err, "jwt");
+    return cd_sqlite__step_done(d, s, err, "jwt");
 }
 
 int cd_sqlite__jwt_revoked(cd_db *db, const char *jti, bool *revoked, cd_err *err)

@@ -67,12 +67,7 @@ static const char *const WH_SQL[Q_COUNT] = {
 
 static sqlite3_stmt *wstmt(sqlite_db *d, enum q q, cd_err *err)
 {
-    if (d->st[q] == NULL && sqlite3_prepare_v3(d->h, WH_SQL[q], -1, SQLITE_PREPARE_PERSISTENT,
-                                               &d->st[q], NULL) != SQLITE_OK) {
-        cd_sqlite__fail(d, err, "prepare");
-        return NULL;
-    }
-    return d->st[q];
+    return cd_sqlite__prepared(d, q, WH_SQL[q], err);
 }
 
 /* ---- endpoints ---- */
