@@ -20,6 +20,34 @@ function M.phones(set)
   return out
 end
 
+-- issue 16: large sets of distinct valid numbers, for the realistic workloads. Number n
+-- (0-based) is +1 AREA EXCHANGE LINE over these area codes (none of sets a and b, so the
+-- runs above never touch them), exchanges 200..999 without N11 and 555, lines 0000..9999:
+-- 20 x 790 x 10,000 = 158,000,000 numbers. bench/numbers.cjs reads this list (the seeders).
+-- Numbers 0 .. N-1 are the seeded contacts; new-number runs take blocks far above them.
+M.big_areas = { 201, 203, 205, 207, 208, 209, 214, 215, 216, 217, 218, 219, 224, 225, 228, 229, 231, 234, 239, 240 }
+local exchanges = {}
+for x = 200, 999 do
+  if x % 100 ~= 11 and x ~= 555 then exchanges[#exchanges + 1] = x end
+end
+M.big_capacity = #M.big_areas * #exchanges * 10000
+
+function M.big_number(n)
+  local line = n % 10000
+  local rest = math.floor(n / 10000)
+  local ex = exchanges[rest % #exchanges + 1]
+  local area = M.big_areas[math.floor(rest / #exchanges) % #M.big_areas + 1]
+  return string.format("+1%d%d%04d", area, ex, line)
+end
+
+-- The request wrk.format would build for METHOD PATH, split around the path, so a script
+-- can make a request for any path by concatenation (cheaper than wrk.format per request).
+function M.template(method, headers, body)
+  local t = wrk.format(method, "/@PATH@", headers, body)
+  local head, tail = t:match("^(.-)/@PATH@(.*)$")
+  return head, tail
+end
+
 -- The numbers thread `tid` (1-based) of `nthreads` uses, so no two threads touch the same
 -- contact and every request of a thread flips the state of its number.
 function M.partition(list, tid, nthreads)

@@ -10,6 +10,15 @@
 #   GET  /api/v1/contacts/{number}   rotating over the same 1000 seeded contacts
 #   POST /v1/contacts-opt-in/create  issue 10, ProTexting: durable, a new number every request
 #                                    (contact, group, pending event, flow, CTA queued)
+# and the realistic workloads of issue 16 (BENCH_REAL=1), after the runs above:
+#   POST /api/v1/consents            a NEW valid number on every request (new contact, consent,
+#                                    ledger event, durable), unique across threads and runs
+#   GET  /api/v1/contacts/{number}   at random over BENCH_CONTACTS seeded contacts, each wrk
+#   GET  /api/v1/check?to=&scope=    thread with its own PRNG (a 404 would count as an error)
+# consentd is seeded through its fastest durable API path, Octopush's batch contact/create
+# (bench/seed_bulk.mjs: each contact in the list "bench_list", opted in to group:<list>);
+# the peer directly with better-sqlite3 (bench/peers/fastify/seed.js), the same contacts.
+# bench/scale.sh (make bench, BENCH_SCALE=1) repeats them at 10k, 100k and 1M contacts.
 #
 # Environment:
 #   BENCH_DURATION=10s   wrk -d for each measured run
@@ -22,6 +31,10 @@
 #   BENCH_PROTEXTING=1   0 skips the ProTexting opt-in run
 #   BENCH_KEEP=0         1 keeps the temporary directory (databases, server logs)
 #   BENCH_OCTOPUSH=0     1 also runs bench/octopush.sh (issue 11: contacts/s in Octopush batches)
+#   BENCH_REAL=1         0 skips the realistic workloads of issue 16
+#   BENCH_CONTACTS=100000  contacts seeded for the random reads (at most 10,000,000)
+#   BENCH_CHECK_SCOPE=all  the scope of the random GET /api/v1/check (all, or group:ID)
+#   BENCH_SEED_BATCH=5000  contacts per Octopush call when seeding consentd (at most 10,000)
 #   CONSENTD=build/consentd
 #   TMPDIR               where the temporary directory goes (must be a real disk, not tmpfs,
 #                        or synchronous=FULL measures nothing)
@@ -39,12 +52,16 @@ TIMEOUT=${BENCH_TIMEOUT:-2s}
 ONLY=${BENCH_ONLY:-both}
 KEEP=${BENCH_KEEP:-0}
 PROTEXTING=${BENCH_PROTEXTING:-1}
+REAL=${BENCH_REAL:-1}
+CONTACTS=${BENCH_CONTACTS:-100000}
+CHECK_SCOPE=${BENCH_CHECK_SCOPE:-all}
 
-say() { printf '%s\n' "bench: $*" >&2; }
-die() { say "$*"; exit 1; }
+
+BENCH_TAG=bench
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 
 case $ONLY in both | consentd | peer) ;; *) die "BENCH_ONLY must be both, consentd or peer" ;; esac
-want() { [[ $ONLY == both || $ONLY == "$1" ]]; }
 
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 command -v node >/dev/null || die "node is not installed (the peer and the seeding need it)"
@@ -54,106 +71,12 @@ if want consentd; then
 fi
 ((THREADS >= 1 && CONNS >= THREADS)) || die "need BENCH_THREADS >= 1 and BENCH_CONNS >= BENCH_THREADS"
 
-# ---------------------------------------------------------------------------- peer deps
+peer_deps
+workspace consentd-bench
 
-if want peer && [[ ! -d $PEER_DIR/node_modules/better-sqlite3 || ! -d $PEER_DIR/node_modules/fastify ]]; then
-    say "installing the peer's dependencies (npm ci in bench/peers/fastify; better-sqlite3 may compile)"
-    if ! (cd "$PEER_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2); then
-        # better-sqlite3 falls back to node-gyp when no prebuilt binary downloads; node-gyp
-        # then wants Node's headers, which Debian ships in /usr/include/node.
-        [[ -f /usr/include/node/node.h ]] || die "npm ci failed (no prebuilt better-sqlite3 and no Node headers: apt-get install libnode-dev)"
-        say "npm ci failed; retrying with the system Node headers (npm_config_nodedir=/usr)"
-        (cd "$PEER_DIR" && npm_config_nodedir=/usr npm ci --no-audit --no-fund --loglevel=error >&2) ||
-            die "npm ci failed in $PEER_DIR"
-    fi
-fi
 
-if want peer && ! (cd "$PEER_DIR" && node -e 'new (require("better-sqlite3"))(":memory:")' 2>/dev/null); then
-    # node_modules built for another Node (NODE_MODULE_VERSION mismatch): rebuild the addon.
-    say "better-sqlite3 does not load with node $(node --version); npm rebuild better-sqlite3"
-    (cd "$PEER_DIR" && { npm rebuild better-sqlite3 --loglevel=error >&2 ||
-        npm_config_nodedir=/usr npm rebuild better-sqlite3 --loglevel=error >&2; }) ||
-        die "could not rebuild better-sqlite3 in $PEER_DIR"
-fi
-
-# ---------------------------------------------------------------------------- workspace
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/consentd-bench.XXXXXX")
-STAMP=$(date +%Y%m%d-%H%M%S)
-RESULTS=$BENCH/results/$STAMP
-mkdir -p "$RESULTS"
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    local f
-    for f in "$WORK"/*.log; do [[ -f $f ]] && tail -n 200 "$f" >"$RESULTS/$(basename "$f")"; done
-    if [[ $KEEP == 1 ]]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-FSTYPE=$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK" 2>/dev/null || echo unknown)
-[[ $FSTYPE == tmpfs || $FSTYPE == ramfs ]] &&
-    say "warning: $WORK is on $FSTYPE: fsync costs nothing there, so the durable POST is not durable; set TMPDIR to a disk"
-
-free_port() {
-    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-
-# start_server NAME LOG CMD... -- starts CMD in the background and waits for its
-# {"msg":"listening"} log line.
-start_server() {
-    local name=$1 logf=$2 pid
-    shift 2
-    "$@" 2>"$logf" >/dev/null &
-    pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 300); do
-        if grep -Eq '"msg" ?: ?"listening"' "$logf" 2>/dev/null; then return 0; fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 20 "$logf" >&2 || true
-            die "$name exited before listening (log above)"
-        fi
-        sleep 0.1
-    done
-    tail -n 20 "$logf" >&2 || true
-    die "$name did not log \"listening\" within 30 s"
-}
-
-# api_key -- the "api_key" of the JSON object that `account create` printed on stdin.
-api_key() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{process.stdout.write(String(JSON.parse(s.match(/\{[\s\S]*\}/)[0]).api_key||""))}catch{}})'; }
-
-if want consentd; then
-    C_DB=sqlite:$WORK/consentd.db
-    C_PORT=$(free_port)
-    "$CONSENTD" migrate --db "$C_DB" >"$WORK/consentd-migrate.log" 2>&1 ||
-        { cat "$WORK/consentd-migrate.log" >&2; die "consentd migrate failed"; }
-    C_KEY=$("$CONSENTD" account create bench --db "$C_DB" 2>>"$WORK/consentd-migrate.log" | api_key) ||
-        { cat "$WORK/consentd-migrate.log" >&2; die "consentd account create failed"; }
-    [[ $C_KEY == cd_* ]] || die "consentd account create printed no api_key"
-    start_server consentd "$WORK/consentd.log" "$CONSENTD" serve --listen "127.0.0.1:$C_PORT" --db "$C_DB"
-    C_URL=http://127.0.0.1:$C_PORT
-    say "consentd listening on $C_URL (pid ${PIDS[-1]})"
-fi
-
-if want peer; then
-    P_DB=sqlite:$WORK/peer.db
-    P_PORT=$(free_port)
-    node "$PEER_DIR/server.js" migrate --db "$P_DB" 2>"$WORK/peer-migrate.log" ||
-        { cat "$WORK/peer-migrate.log" >&2; die "peer migrate failed"; }
-    P_KEY=$(node "$PEER_DIR/server.js" account create bench --db "$P_DB" 2>>"$WORK/peer-migrate.log" | api_key)
-    [[ $P_KEY == cd_* ]] || die "peer account create printed no api_key"
-    start_server peer "$WORK/peer.log" node "$PEER_DIR/server.js" serve --listen "127.0.0.1:$P_PORT" --db "$P_DB"
-    P_URL=http://127.0.0.1:$P_PORT
-    say "peer (fastify + better-sqlite3, 1 node process) listening on $P_URL (pid ${PIDS[-1]})"
-fi
+want consentd && start_consentd
+want peer && start_peer
 
 # ---------------------------------------------------------------------------- seed
 
@@ -196,16 +119,6 @@ fi
 
 export LUA_PATH="$BENCH/?.lua;;"
 
-# run_wrk OUTFILE DURATION URL SCRIPT ARGS...
-run_wrk() {
-    local out=$1 dur=$2 url=$3 script=$4
-    shift 4
-    wrk -t"$THREADS" -c"$CONNS" -d"$dur" --timeout "$TIMEOUT" --latency -s "$BENCH/$script" "$url" -- "$@" >"$out" 2>&1 ||
-        { cat "$out" >&2; die "wrk failed ($script against $url)"; }
-    grep -q '^BENCH_RESULT ' "$out" || { cat "$out" >&2; die "no BENCH_RESULT line in wrk's output"; }
-}
-
-warm() { [[ $WARMUP != 0 && $WARMUP != 0s ]]; }
 
 # bench NAME URL KEY -- the POST run then the GET run are done by the callers, in the
 # order consentd POST, peer POST, consentd GET, peer GET.
@@ -266,39 +179,23 @@ omeda_run() {
 OMEDA=${BENCH_OMEDA:-1}
 want consentd && [[ $OMEDA == 1 ]] && omeda_run "$C_URL" "$C_KEY"
 
+# issue 16: the realistic workloads, on both servers, after the runs above (so those keep
+# their small tables): a new number per durable POST, then random reads over CONTACTS
+# contacts seeded in bulk (consentd through the Octopush batch path, the peer directly).
+if [[ $REAL == 1 ]]; then
+    want consentd && seed_consentd 0 "$CONTACTS" "$(block 0) $(block 1)"
+    want peer && seed_peer 0 "$CONTACTS"
+    want consentd && new_run consentd "$C_URL" "$C_KEY" consents 0 1 new
+    want peer && new_run peer "$P_URL" "$P_KEY" consents 0 1 new
+    want consentd && rand_run consentd "$C_URL" "$C_KEY" contact "$CONTACTS" rget
+    want peer && rand_run peer "$P_URL" "$P_KEY" contact "$CONTACTS" rget
+    want consentd && rand_run consentd "$C_URL" "$C_KEY" check "$CONTACTS" rcheck "$CHECK_SCOPE"
+    want peer && rand_run peer "$P_URL" "$P_KEY" check "$CONTACTS" rcheck "$CHECK_SCOPE"
+    want consentd && C_RSS=$(rss_kb "$C_PID")
+fi
+
 # ---------------------------------------------------------------------------- table
 
-# field FILE NAME -- one value from the BENCH_RESULT line.
-field() { sed -n "s/^BENCH_RESULT .*\b$2=\([0-9.]*\).*/\1/p" "$1"; }
-
-# stats FILE -> "rps p50_us p99_us timeouts errors"
-stats() {
-    local f=$1
-    awk -v req="$(field "$f" requests)" -v dur="$(field "$f" duration_us)" \
-        -v p50="$(field "$f" p50_us)" -v p99="$(field "$f" p99_us)" \
-        -v c="$(field "$f" connect)" -v r="$(field "$f" read)" -v w="$(field "$f" write)" \
-        -v s="$(field "$f" status)" -v t="$(field "$f" timeout)" \
-        'BEGIN { printf "%.1f %d %d %d %d\n", (dur > 0 ? req / (dur / 1e6) : 0), p50, p99, t, c + r + w + s }'
-}
-
-fmt_int() { awk -v n="$1" 'BEGIN { s = sprintf("%.0f", n); o = ""; while (length(s) > 3) { o = "," substr(s, length(s) - 2) o; s = substr(s, 1, length(s) - 3) } print s o }'; }
-fmt_ms() { awk -v us="$1" 'BEGIN { ms = us / 1000; if (ms < 10) printf "%.2f ms", ms; else if (ms < 100) printf "%.1f ms", ms; else printf "%.0f ms", ms }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "n/a" }'; }
-
-PEER_LABEL="fastify + better-sqlite3"
-row() { # row ENDPOINT SERVERLABEL FILE
-    local rps p50 p99 to err
-    read -r rps p50 p99 to err < <(stats "$3")
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$(fmt_int "$rps")" "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(fmt_int "$to")" "$(fmt_int "$err")"
-}
-ratio_row() { # ratio_row CONSENTD_FILE PEER_FILE
-    local a b
-    read -r -a a < <(stats "$1")
-    read -r -a b < <(stats "$2")
-    printf '| | **consentd / peer** | **%s** | %s | %s | | |\n' "$(ratio "${a[0]}" "${b[0]}")" "$(ratio "${a[1]}" "${b[1]}")" "$(ratio "${a[2]}" "${b[2]}")"
-}
-
-pkgver() { node -p "require('$PEER_DIR/node_modules/$1/package.json').version" 2>/dev/null || echo '?'; }
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1)
 if COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
     [[ -n $(git -C "$ROOT" status --porcelain -- src meson.build 2>/dev/null | head -n1) ]] && COMMIT="$COMMIT with local changes"
@@ -327,6 +224,20 @@ fi
         if want peer; then row "$([[ $ONLY == both ]] || echo "$PT_EP")" "$PEER_LABEL" "$RESULTS/peer-pt.txt"; fi
         if [[ $ONLY == both ]]; then ratio_row "$RESULTS/consentd-pt.txt" "$RESULTS/peer-pt.txt"; fi
     fi
+    if [[ $REAL == 1 ]]; then
+        ep='`POST /api/v1/consents`, a new number each (durable)'
+        if want consentd; then row "$ep" consentd "$RESULTS/consentd-new.txt"; fi
+        if want peer; then row "$([[ $ONLY == both ]] || echo "$ep")" "$PEER_LABEL" "$RESULTS/peer-new.txt"; fi
+        if [[ $ONLY == both ]]; then ratio_row "$RESULTS/consentd-new.txt" "$RESULTS/peer-new.txt"; fi
+        ep="\`GET /api/v1/contacts/{number}\`, random over $(fmt_int "$CONTACTS")"
+        if want consentd; then row "$ep" consentd "$RESULTS/consentd-rget.txt"; fi
+        if want peer; then row "$([[ $ONLY == both ]] || echo "$ep")" "$PEER_LABEL" "$RESULTS/peer-rget.txt"; fi
+        if [[ $ONLY == both ]]; then ratio_row "$RESULTS/consentd-rget.txt" "$RESULTS/peer-rget.txt"; fi
+        ep="\`GET /api/v1/check?to=&scope=$CHECK_SCOPE\`, random over $(fmt_int "$CONTACTS")"
+        if want consentd; then row "$ep" consentd "$RESULTS/consentd-rcheck.txt"; fi
+        if want peer; then row "$([[ $ONLY == both ]] || echo "$ep")" "$PEER_LABEL" "$RESULTS/peer-rcheck.txt"; fi
+        if [[ $ONLY == both ]]; then ratio_row "$RESULTS/consentd-rcheck.txt" "$RESULTS/peer-rcheck.txt"; fi
+    fi
     echo
     echo "wrk 4 \`-t$THREADS -c$CONNS -d$DURATION --timeout $TIMEOUT\` ($(warm && echo "after a $WARMUP warm-up" || echo "no warm-up")) on the same" \
         "$(nproc)-core machine as the servers (${CPU:-unknown CPU}, $(uname -sr)), $(date -u +%Y-%m-%d)." \
@@ -336,6 +247,13 @@ fi
             echo "; each ProTexting opt-in is a new number: a contact, its group, a pending consent and its event, a flow and a queued CTA, all in one commit")." \
         "errors = non-2xx answers +" \
         "socket errors; timeouts = no answer within $TIMEOUT."
+    if [[ $REAL == 1 ]]; then
+        echo "Realistic rows (issue 16): every new-number POST is a number no server has seen (a new contact," \
+            "its consent and one ledger event, durable); the random reads pick, per request and per wrk thread" \
+            "(each its own PRNG), one of $(fmt_int "$CONTACTS") contacts seeded in bulk, each opted in to one list" \
+            "(group) scope, so \`scope=all\` checks answer 200 \`no_consent\`." \
+            "$(want consentd && echo "consentd seeding: $SEED_MSG; consentd's RSS after the reads: $(fmt_mb "$C_RSS").")"
+    fi
     if [[ $ONLY == both ]]; then
         echo "consentd / peer: above 1 in requests/s, below 1 in p50 and p99 is better for consentd."
     fi

@@ -1,6 +1,7 @@
 'use strict';
-// Benchmark peer for consentd: the two native endpoints that bench/run.sh measures
-// (POST /api/v1/consents, GET /api/v1/contacts/{id or number}) written the way a
+// Benchmark peer for consentd: the native endpoints that bench/run.sh measures
+// (POST /api/v1/consents, GET /api/v1/contacts/{id or number}, and for issue 16
+// GET /api/v1/check and POST /api/v1/contacts) written the way a
 // careful Node team would: fastify + better-sqlite3, one SQLite file in WAL mode with
 // synchronous=FULL, one transaction (so one durable commit) per consent POST, an
 // append-only event ledger with a SHA-256 hash chain, API keys stored as SHA-256.
@@ -10,6 +11,7 @@
 //   node server.js migrate --db sqlite:PATH
 //   node server.js account create NAME [--region US] --db sqlite:PATH   # prints JSON incl. api_key
 //   node server.js serve --listen 127.0.0.1:PORT --db sqlite:PATH       # JSON log lines on stderr
+//   node seed.js --db sqlite:PATH --from F --count N [--list bench_list] # issue 16: bulk seeding
 //
 // Simplifications (all of them make the peer cheaper, never dearer, than consentd):
 // phone numbers are validated with a NANP/E.164 pattern rather than libphonenumber;
@@ -498,6 +500,23 @@ function cmdServe(opt) {
     };
   });
 
+  const contactJson = (row) => ({
+    id: row.id,
+    phone: row.phone,
+    first_name: row.first_name,
+    last_name: row.last_name,
+    email: row.email,
+    birthday: row.birthday,
+    zip: row.zip,
+    city: row.city,
+    params: JSON.parse(row.params),
+    custom: JSON.parse(row.custom),
+    tags: JSON.parse(row.tags),
+    groups: q.contactGroups.all(row.id),
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  });
+
   app.get('/api/v1/contacts/:id', {
     schema: { response: { 200: contactSchema } },
   }, (req, reply) => {
@@ -510,22 +529,89 @@ function cmdServe(opt) {
       if (phone) row = q.contactByPhone.get(req.auth.account_id, phone);
     }
     if (!row) throw new ApiError(404, 'not_found', 'no such contact', null);
-    return {
-      id: row.id,
-      phone: row.phone,
-      first_name: row.first_name,
-      last_name: row.last_name,
-      email: row.email,
-      birthday: row.birthday,
-      zip: row.zip,
-      city: row.city,
-      params: JSON.parse(row.params),
-      custom: JSON.parse(row.custom),
-      tags: JSON.parse(row.tags),
-      groups: q.contactGroups.all(row.id),
-      created_at: row.created_at,
-      updated_at: row.updated_at,
-    };
+    return contactJson(row);
+  });
+
+  // issue 16: GET /api/v1/check?to=&scope= -- the contact by its number, then the consent for
+  // the scope and for 'all', decided as consentd does (an opt-out of all beats everything).
+  const decide = (all, scoped, scopeIsAll) => {
+    if (all === 'opted_out') return 'opted_out';
+    if (!scopeIsAll) {
+      if (scoped === 'opted_out') return 'opted_out';
+      if (scoped === 'opted_in') return 'opted_in';
+    }
+    if (all === 'opted_in') return 'opted_in';
+    if (all === 'pending' || (!scopeIsAll && scoped === 'pending')) return 'pending_confirmation';
+    return 'no_consent';
+  };
+  app.get('/api/v1/check', {
+    schema: {
+      querystring: {
+        type: 'object',
+        required: ['to'],
+        properties: {
+          to: { type: 'string', minLength: 1 },
+          scope: { type: 'string', pattern: '^(all|group:[0-9]+|type:[A-Za-z0-9_.:-]{1,64})$' },
+        },
+      },
+      response: {
+        200: {
+          type: 'object',
+          properties: { phone: nullableString, scope: { type: 'string' }, allowed: { type: 'boolean' }, reason: { type: 'string' } },
+        },
+      },
+    },
+  }, (req) => {
+    const scope = req.query.scope || 'all';
+    const phone = normalizePhone(req.query.to, req.auth.region);
+    if (!phone) return { phone: req.query.to.length <= 64 ? req.query.to : null, scope, allowed: false, reason: 'invalid_number' };
+    const contactId = q.contactIdByPhone.get(req.auth.account_id, phone);
+    let reason = 'no_consent';
+    if (contactId !== undefined) {
+      const all = q.consentState.get(contactId, 'all');
+      const scoped = scope === 'all' ? all : q.consentState.get(contactId, scope);
+      reason = decide(all, scoped, scope === 'all');
+    }
+    return { phone, scope, allowed: reason === 'opted_in', reason };
+  });
+
+  // issue 16: POST /api/v1/contacts, an upsert by number (201 new, 200 existing): the contact.
+  const contactFields = ['first_name', 'last_name', 'email', 'birthday', 'zip', 'city'];
+  const updateStmts = new Map();
+  const upsertContact = db.transaction((auth, phone, body) => {
+    const ts = now();
+    const fresh = q.insertContact.run(auth.account_id, phone, ts, ts).changes === 1;
+    const sets = contactFields.filter((f) => body[f] !== undefined);
+    if (sets.length) {
+      const k = sets.join(',');
+      let st = updateStmts.get(k);
+      if (!st) {
+        st = db.prepare(`UPDATE contacts SET ${sets.map((f) => `${f} = ?`).join(', ')}, updated_at = ?
+                         WHERE account_id = ? AND phone = ?`);
+        updateStmts.set(k, st);
+      }
+      st.run(...sets.map((f) => body[f]), ts, auth.account_id, phone);
+    }
+    return { fresh, row: q.contactByPhone.get(auth.account_id, phone) };
+  });
+  app.post('/api/v1/contacts', {
+    schema: {
+      body: {
+        type: 'object',
+        required: ['phone'],
+        properties: {
+          phone: { type: 'string', minLength: 1, maxLength: 64 },
+          ...Object.fromEntries(contactFields.map((f) => [f, { type: ['string', 'null'], maxLength: 255 }])),
+        },
+      },
+      response: { 200: contactSchema, 201: contactSchema },
+    },
+  }, (req, reply) => {
+    const phone = normalizePhone(req.body.phone, req.auth.region);
+    if (!phone) throw new ApiError(422, 'invalid_phone', 'not a valid phone number', 'phone');
+    const { fresh, row } = upsertContact(req.auth, phone, req.body);
+    reply.code(fresh ? 201 : 200);
+    return contactJson(row);
   });
 
   app.post('/api/v1/groups', {
