@@ -1,29 +1,31 @@
--- wrk script: consent-gated send (POST /api/v1/messages) to the 1000 opted-in numbers of
--- set "a", round robin. Arguments after "--": API_KEY [NTHREADS]
+-- wrk script: consent-gated send (POST /api/v1/messages), to a contact picked at random per
+-- request (each wrk thread its own PRNG) among the COUNT seeded contacts of lib.big_number,
+-- with the given scope. Arguments after "--": API_KEY COUNT [SCOPE all]
+-- bench/smpp.sh seeds them in bulk, each opted in to its list, and gives scope=group:<list>.
 local lib = require("lib")
 
 setup = lib.setup
 done = lib.done
 
-local reqs, n
+local count, scope, headers, n
 
 function init(args)
   local key = args[1] or os.getenv("BENCH_API_KEY") or ""
-  local nthreads = tonumber(args[2] or os.getenv("BENCH_THREADS") or "2")
-  local mine = lib.partition(lib.phones("a"), tonumber(tid) or 1, nthreads)
-  local headers = {
+  count = tonumber(args[2] or "10000")
+  scope = args[3] or "all"
+  headers = {
     ["Authorization"] = "Bearer " .. key,
     ["Content-Type"] = "application/json",
   }
-  reqs = {}
-  for i, phone in ipairs(mine) do
-    local body = string.format('{"to":"%s","text":"Your code is %04d. Reply STOP to opt out.","category":"transactional"}', phone, i)
-    reqs[i] = wrk.format("POST", "/api/v1/messages", headers, body)
-  end
   n = 0
+  math.randomseed(os.time() * 1000 + (tonumber(tid) or 1) * 7919 + math.floor(os.clock() * 1e6))
 end
 
 function request()
   n = n + 1
-  return reqs[(n - 1) % #reqs + 1]
+  local phone = lib.big_number(math.random(0, count - 1))
+  local body = string.format(
+    '{"to":"%s","text":"Your code is %04d. Reply STOP to opt out.","category":"transactional","scope":"%s"}',
+    phone, n % 10000, scope)
+  return wrk.format("POST", "/api/v1/messages", headers, body)
 end

@@ -1,85 +1,151 @@
 #!/usr/bin/env bash
-# bench/smpp.sh -- consent-gated sends through SMPP: wrk POSTs /api/v1/messages to 1000
-# opted-in contacts (each request is checked against the ledger state, queued durably and
-# answered 202), the delivery worker submits them over one SMPP transceiver link to the
-# e2e SMSC simulator (node, npm `smpp`). Prints the HTTP rate and the rate at which
-# messages reached the SMSC, measured from its own count.
+# bench/smpp.sh -- consent-gated sends through SMPP (issue 16): wrk POSTs /api/v1/messages,
+# each to a contact picked at random among BENCH_SMPP_CONTACTS contacts seeded in bulk (the
+# Octopush batch path, each opted in to the list "bench_list"; the send asks for that scope,
+# so every request is checked against the ledger state, queued durably and answered 202).
+# The delivery worker submits them over one SMPP transceiver link to the e2e SMSC simulator
+# (node, npm `smpp`). The request log stays on (consentd's stderr goes to a file).
 #
-#   BENCH_DURATION=10s BENCH_CONNS=64 BENCH_THREADS=2 BENCH_WINDOW=50 CONSENTD=build/consentd
+# Prints the HTTP table row (requests/s, p50, p99, timeouts, errors) and, from the SMSC's
+# own count: the messages per second that reached it DURING the load (its count at the end
+# of the wrk window minus its count at the start, over wrk's duration), the backlog at the
+# end of the load (accepted minus consentd_outbox_submitted_total of GET /metrics: queued,
+# not yet submitted; and accepted minus the SMSC's count: not yet at the SMSC), and how
+# long the SMSC took after the load to receive every accepted message (the drain).
+#
+# Environment:
+#   BENCH_DURATION=10s          wrk -d
+#   BENCH_CONNS=64              wrk -c
+#   BENCH_THREADS=2             wrk -t
+#   BENCH_TIMEOUT=2s            wrk --timeout
+#   BENCH_WINDOW=50             SMPP window (outstanding submit_sm) of the link
+#   BENCH_SMPP_CONTACTS=10000   opted-in contacts the sends go to (at random)
+#   BENCH_DRAIN_MAX=300         seconds to wait for the drain before giving up
+#   BENCH_KEEP=0                1 keeps the temporary directory (database, logs)
+#   CONSENTD=build/consentd
+#   TMPDIR                      where the database goes (a real disk, not tmpfs)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+PEER_DIR=$BENCH/peers/fastify
 CONSENTD=${CONSENTD:-$ROOT/build/consentd}
+[[ $CONSENTD == /* ]] || CONSENTD=$ROOT/$CONSENTD
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-2}
+TIMEOUT=${BENCH_TIMEOUT:-2s}
 WINDOW=${BENCH_WINDOW:-50}
-say() { printf '%s\n' "bench-smpp: $*" >&2; }
+CONTACTS=${BENCH_SMPP_CONTACTS:-10000}
+DRAIN_MAX=${BENCH_DRAIN_MAX:-300}
+KEEP=${BENCH_KEEP:-0}
+WARMUP=0
+ONLY=consentd
+BENCH_TAG=bench-smpp
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 
-WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/consentd-smpp.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+[[ -x $CONSENTD ]] || die "$CONSENTD not found: build it first (make)"
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
+workspace consentd-smpp smpp
 
 [[ -d $ROOT/node_modules/smpp ]] || (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
-node "$ROOT/bench/smsc.mjs" >"$WORK/smsc.out" 2>"$WORK/smsc.err" &
+node "$BENCH/smsc.mjs" >"$WORK/smsc.out" 2>"$WORK/smsc.log" &
 SMSC=$!
-pids+=("$SMSC")
+PIDS+=("$SMSC")
 for _ in $(seq 100); do grep -q '^port ' "$WORK/smsc.out" && break; sleep 0.1; done
 SMSC_PORT=$(awk '/^port /{print $2; exit}' "$WORK/smsc.out")
-[[ -n $SMSC_PORT ]] || { say "the SMSC simulator did not start"; cat "$WORK/smsc.err" >&2; exit 1; }
+[[ -n $SMSC_PORT ]] || { cat "$WORK/smsc.log" >&2; die "the SMSC simulator did not start"; }
 
-DB="sqlite:$WORK/consentd.db"
-KEY=$("$CONSENTD" account create bench --db "$DB" 2>/dev/null | sed -n 's/.*"api_key": "\([^"]*\)".*/\1/p')
-PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-"$CONSENTD" serve --listen "127.0.0.1:$PORT" --db "$DB" --quiet --transport smpp \
-    --smpp "smpp://bench:secret@127.0.0.1:$SMSC_PORT?window=$WINDOW" 2>"$WORK/consentd.log" &
-pids+=("$!")
-for _ in $(seq 100); do grep -q '"listening"' "$WORK/consentd.log" && break; sleep 0.1; done
-URL="http://127.0.0.1:$PORT"
+C_LOGIN=bench@bench.example
+C_DB="sqlite:$WORK/consentd.db"
+C_KEY=$("$CONSENTD" account create bench --login "$C_LOGIN" --db "$C_DB" 2>"$WORK/consentd-migrate.log" | api_key)
+[[ $C_KEY == cd_* ]] || { cat "$WORK/consentd-migrate.log" >&2; die "consentd account create printed no api_key"; }
+C_PORT=$(free_port)
+start_server consentd "$WORK/consentd.log" "$CONSENTD" serve --listen "127.0.0.1:$C_PORT" --db "$C_DB" \
+    --transport smpp --smpp "smpp://bench:secret@127.0.0.1:$SMSC_PORT?window=$WINDOW"
+C_PID=${PIDS[-1]}
+C_URL="http://127.0.0.1:$C_PORT"
 
 # Sends over smpp come from a registered sender of the account (issue 8 item 4).
-curl -sf "$URL/api/v1/senders" -H "Authorization: Bearer $KEY" \
-    --json '{"number":"+12125550100","default":true}' >/dev/null ||
-    { say "could not register the sender"; exit 1; }
-say "seeding 1000 opted-in contacts"
-node "$ROOT/bench/seed.cjs" --url "$URL" --key "$KEY" --set a --state opted_in >/dev/null
+curl -fsS -o /dev/null "$C_URL/api/v1/senders" -H "Authorization: Bearer $C_KEY" \
+    --json '{"number":"+12125550100","default":true}' || die "could not register the sender"
+curl -fsS -o /dev/null -X PATCH "$C_URL/api/v1/settings" -H "Authorization: Bearer $C_KEY" \
+    --json '{"rate_limit":{"limit":1000000,"window_seconds":1}}' || die "could not raise the rate limit"
+seed_consentd 0 "$CONTACTS"
+[[ -n $C_GROUP ]] || die "the seeded contacts are in no list"
+SCOPE=group:$C_GROUP
 
-count() {
+# smsc_count -> "N T_MS": the SMSC's own count, asked by SIGUSR1 (waits for its answer).
+smsc_count() {
+    local lines
+    lines=$(wc -l <"$WORK/smsc.out")
     kill -USR1 "$SMSC"
-    sleep 0.2
-    awk '/^received /{n=$2} END{print n+0}' "$WORK/smsc.out"
+    for _ in $(seq 200); do
+        (($(wc -l <"$WORK/smsc.out") > lines)) && break
+        sleep 0.01
+    done
+    awk '/^received /{n=$2; t=$3} END{printf "%d %.0f\n", n, t}' "$WORK/smsc.out"
 }
-before=$(count)
-t0=$(date +%s.%N)
-say "wrk -t$THREADS -c$CONNS -d$DURATION POST /api/v1/messages"
-LUA_PATH="$ROOT/bench/?.lua;;" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
-    -s "$ROOT/bench/send_message.lua" "$URL" -- "$KEY" "$THREADS" >"$WORK/wrk.out"
-accepted=$(awk '/^Requests\/sec/{print $2}' "$WORK/wrk.out")
-p50=$(awk '$1=="50%"{print $2}' "$WORK/wrk.out")
-p99=$(awk '$1=="99%"{print $2}' "$WORK/wrk.out")
-non2xx=$(awk '/Non-2xx/{print $4}' "$WORK/wrk.out")
-total=$(awk '/requests in/{print $1}' "$WORK/wrk.out")
-# Wait until the worker has drained the outbox (the SMSC count stops growing).
-last=-1
-for _ in $(seq 600); do
-    now=$(count)
-    [[ $now == "$last" ]] && break
-    last=$now
-    sleep 0.3
+submitted() {
+    curl -fsS "$C_URL/metrics" | awk '/^consentd_outbox_submitted_total /{n=$2} END{print n+0}'
+}
+
+read -r before _ < <(smsc_count)
+sub_before=$(submitted)
+say "wrk -t$THREADS -c$CONNS -d$DURATION POST /api/v1/messages (scope $SCOPE, random over $(fmt_int "$CONTACTS") contacts)"
+run_wrk "$RESULTS/consentd-smpp.txt" "$DURATION" "$C_URL" send_message.lua "$C_KEY" "$CONTACTS" "$SCOPE"
+read -r at_end t_end < <(smsc_count)
+sub_end=$(submitted)
+
+requests=$(field "$RESULTS/consentd-smpp.txt" requests)
+bad=$(field "$RESULTS/consentd-smpp.txt" status)
+secs_us=$(field "$RESULTS/consentd-smpp.txt" duration_us)
+accepted=$((requests - bad))
+during=$((at_end - before))
+queued=$((accepted - (sub_end - sub_before)))
+not_there=$((accepted - during))
+
+# The drain: until every accepted message reached the SMSC, or its count stops growing.
+last=$at_end
+t_last=$t_end
+still=0
+deadline=$((SECONDS + DRAIN_MAX))
+while ((last - before < accepted && SECONDS < deadline)); do
+    sleep 0.2
+    read -r now t_now < <(smsc_count)
+    if ((now == last)); then
+        ((++still >= 50)) && break # 10 s without progress
+    else
+        still=0
+        last=$now
+        t_last=$t_now
+    fi
 done
-t1=$(date +%s.%N)
-delivered=$((last - before))
-python3 - "$accepted" "$p50" "$p99" "${non2xx:-0}" "$total" "$delivered" "$t0" "$t1" "$WINDOW" <<'PY'
-import sys
-acc, p50, p99, bad, total, delivered, t0, t1, window = sys.argv[1:]
-secs = float(t1) - float(t0)
-print("| consent-gated send over SMPP | value |")
-print("| --- | ---: |")
-print(f"| HTTP POST /api/v1/messages accepted (202) | {float(acc):,.0f} req/s (p50 {p50}, p99 {p99}, non-2xx {bad}) |")
-print(f"| messages that reached the SMSC | {int(delivered):,} of {int(total):,} in {secs:.1f} s = {int(delivered)/secs:,.0f} msg/s |")
-print(f"| SMPP window | {window} outstanding submit_sm, one transceiver link |")
-PY
+drained=$((last - before))
+drain_s=$(awk -v a="$t_last" -v b="$t_end" 'BEGIN { printf "%.1f", (a - b) / 1000 }')
+
+read -r rps p50 p99 to err < <(stats "$RESULTS/consentd-smpp.txt")
+{
+    echo "| consent-gated send over SMPP | server | requests/s | p50 | p99 | timeouts | errors |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    printf '| `POST /api/v1/messages`, random over %s opted-in contacts (durable, 202) | consentd | %s | %s | %s | %s | %s |\n' \
+        "$(fmt_int "$CONTACTS")" "$(fmt_int "$rps")" "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(fmt_int "$to")" "$(fmt_int "$err")"
+    echo
+    echo "| at the SMSC simulator | value |"
+    echo "| --- | ---: |"
+    awk -v d="$during" -v us="$secs_us" -v acc="$accepted" 'BEGIN {
+        printf "| messages/s reaching the SMSC during the load (its own count over the wrk window) | %.0f msg/s (%d of %d accepted) |\n", d / (us / 1e6), d, acc }'
+    echo "| backlog at the end of the load: accepted, not yet submitted | $(fmt_int "$queued") |"
+    echo "| accepted, not yet at the SMSC at the end of the load | $(fmt_int "$not_there") |"
+    if ((drained >= accepted)); then
+        echo "| drain: the SMSC had every accepted message | $drain_s s after the load ($(awk -v n="$((drained - during))" -v s="$drain_s" 'BEGIN { printf "%.0f", s > 0 ? n / s : 0 }') msg/s) |"
+    else
+        echo "| drain: **incomplete**, the SMSC has $(fmt_int "$drained") of $(fmt_int "$accepted") | gave up $drain_s s after the load |"
+    fi
+    echo
+    echo "wrk 4 \`-t$THREADS -c$CONNS -d$DURATION --timeout $TIMEOUT\` on the same $(nproc)-core machine; consentd \`serve --transport smpp\`," \
+        "one transceiver link, window $WINDOW, request log on; SQLite on $FSTYPE, WAL, \`synchronous=FULL\` (a 202 only once" \
+        "the message is durably queued). Contacts seeded through Octopush's batch path: $SEED_MSG."
+} | tee "$RESULTS/table-smpp.md"
+((to + err == 0)) || say "warning: $to timeouts, $err errors (see the server log in ${RESULTS#"$ROOT"/})"
+((drained >= accepted)) || die "the SMSC did not receive every accepted message"
