@@ -35,6 +35,8 @@
 #   BENCH_CONTACTS=100000  contacts seeded for the random reads (at most 10,000,000)
 #   BENCH_CHECK_SCOPE=all  the scope of the random GET /api/v1/check (all, or group:ID)
 #   BENCH_SEED_BATCH=5000  contacts per Octopush call when seeding consentd (at most 10,000)
+#   BENCH_SCALE=1        (make bench) 0 skips bench/scale.sh, the scaling table (its own
+#                        variables are in its header: BENCH_SCALE_SIZES, BENCH_SCALE_1M, ...)
 #   CONSENTD=build/consentd
 #   TMPDIR               where the temporary directory goes (must be a real disk, not tmpfs,
 #                        or synchronous=FULL measures nothing)
