@@ -2,6 +2,7 @@
 # bench/lib.sh -- shared by bench/run.sh and bench/scale.sh (sourced, not run). The caller
 # sets ROOT, BENCH, PEER_DIR, THREADS, CONNS, TIMEOUT, WARMUP, KEEP, ONLY and BENCH_TAG
 # (the prefix of its messages), then calls peer_deps and workspace NAME.
+# shellcheck disable=SC2034 # PEER_LABEL, C_PID, C_GROUP, ... are for the callers
 
 say() { printf '%s\n' "${BENCH_TAG:-bench}: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -168,7 +169,8 @@ start_peer() {
 
 # The first number (lib.lua's big_number) of new-number block K: blocks of 4,000,000 numbers
 # from 10,000,000 up, far above the seeded contacts (0 .. N-1, N <= 10,000,000). A run must
-# send fewer than 4,000,000 requests (at 60k/s, about 66 s).
+# send fewer than 4,000,000 requests (at 60k/s, about 66 s); lib.lua's 158,000,000 numbers hold
+# blocks 0 .. 36.
 block() { echo $((10000000 + $1 * 4000000)); }
 
 # seed_consentd FROM COUNT [PROBE_FIRSTS] -- numbers FROM .. FROM+COUNT-1 into consentd through
@@ -198,13 +200,17 @@ seed_peer() {
 # a new number per request: a warm-up over block WARM_BLOCK, then the measured run over BLOCK,
 # into $RESULTS/NAME-TAG.txt.
 new_run() {
-    local name=$1 url=$2 key=$3 kind=$4 wb=$5 b=$6 tag=$7
+    local name=$1 url=$2 key=$3 kind=$4 wblk=$5 blk=$6 tag=$7 f
     if warm; then
         say "warming up $name POST /api/v1/$kind, new numbers ($WARMUP)"
-        run_wrk "$RESULTS/warmup-$name-$tag.txt" "$WARMUP" "$url" post_new.lua "$key" "$kind" "$(block "$wb")" "$THREADS"
+        run_wrk "$RESULTS/warmup-$name-$tag.txt" "$WARMUP" "$url" post_new.lua "$key" "$kind" "$(block "$wblk")" "$THREADS"
     fi
     say "measuring $name POST /api/v1/$kind, a new number each ($DURATION, -t$THREADS -c$CONNS)"
-    run_wrk "$RESULTS/$name-$tag.txt" "$DURATION" "$url" post_new.lua "$key" "$kind" "$(block "$b")" "$THREADS"
+    run_wrk "$RESULTS/$name-$tag.txt" "$DURATION" "$url" post_new.lua "$key" "$kind" "$(block "$blk")" "$THREADS"
+    for f in "$RESULTS/warmup-$name-$tag.txt" "$RESULTS/$name-$tag.txt"; do
+        [[ ! -f $f ]] || (($(field "$f" requests) < 3990000)) ||
+            die "$(basename "$f" .txt) sent more requests than a block of new numbers holds: shorten BENCH_DURATION"
+    done
 }
 
 # rand_run NAME URL KEY KIND COUNT TAG [SCOPE] -- GET at random over the COUNT seeded contacts:

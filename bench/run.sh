@@ -72,6 +72,7 @@ if want consentd; then
     [[ -x $CONSENTD ]] || die "$CONSENTD not found: build it first (make), or set BENCH_ONLY=peer"
 fi
 ((THREADS >= 1 && CONNS >= THREADS)) || die "need BENCH_THREADS >= 1 and BENCH_CONNS >= BENCH_THREADS"
+[[ $CONTACTS =~ ^[0-9]+$ ]] && ((CONTACTS >= 1 && CONTACTS <= 10000000)) || die "BENCH_CONTACTS must be 1 .. 10,000,000"
 
 peer_deps
 workspace consentd-bench

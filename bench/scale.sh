@@ -54,7 +54,7 @@ for s in $SIZES; do
     prev=$s
 done
 ((${#list[@]} > 0)) || die "no size left to run"
-((${#list[@]} <= 10)) || die "at most 10 sizes"
+((${#list[@]} <= 8)) || die "at most 8 sizes (4 blocks of new numbers each, 37 blocks in all)"
 
 peer_deps
 workspace consentd-scale scale
@@ -70,17 +70,17 @@ seeded=0
 i=0
 declare -A RSS SEEDINFO
 for size in "${list[@]}"; do
-    b=$((4 * i))
+    blk=$((4 * i))
     if want consentd; then
-        seed_consentd "$seeded" $((size - seeded)) "$(block "$b") $(block $((b + 1))) $(block $((b + 2))) $(block $((b + 3)))"
+        seed_consentd "$seeded" $((size - seeded)) "$(block "$blk") $(block $((blk + 1))) $(block $((blk + 2))) $(block $((blk + 3)))"
         SEEDINFO[$size]=$SEED_MSG
     fi
     want peer && seed_peer "$seeded" $((size - seeded))
     seeded=$size
-    want consentd && new_run consentd "$C_URL" "$C_KEY" consents "$b" $((b + 1)) "$size-new"
-    want peer && new_run peer "$P_URL" "$P_KEY" consents "$b" $((b + 1)) "$size-new"
-    want consentd && new_run consentd "$C_URL" "$C_KEY" contacts $((b + 2)) $((b + 3)) "$size-newc"
-    want peer && new_run peer "$P_URL" "$P_KEY" contacts $((b + 2)) $((b + 3)) "$size-newc"
+    want consentd && new_run consentd "$C_URL" "$C_KEY" consents "$blk" $((blk + 1)) "$size-new"
+    want peer && new_run peer "$P_URL" "$P_KEY" consents "$blk" $((blk + 1)) "$size-new"
+    want consentd && new_run consentd "$C_URL" "$C_KEY" contacts $((blk + 2)) $((blk + 3)) "$size-newc"
+    want peer && new_run peer "$P_URL" "$P_KEY" contacts $((blk + 2)) $((blk + 3)) "$size-newc"
     if want consentd; then
         rand_run consentd "$C_URL" "$C_KEY" contact "$size" "$size-rget"
         RSS[consentd-$size]=$(rss_kb "$C_PID")

@@ -64,7 +64,6 @@ C_KEY=$("$CONSENTD" account create bench --login "$C_LOGIN" --db "$C_DB" 2>"$WOR
 C_PORT=$(free_port)
 start_server consentd "$WORK/consentd.log" "$CONSENTD" serve --listen "127.0.0.1:$C_PORT" --db "$C_DB" \
     --transport smpp --smpp "smpp://bench:secret@127.0.0.1:$SMSC_PORT?window=$WINDOW"
-C_PID=${PIDS[-1]}
 C_URL="http://127.0.0.1:$C_PORT"
 
 # Sends over smpp come from a registered sender of the account (issue 8 item 4).
