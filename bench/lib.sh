@@ -225,6 +225,10 @@ rand_run() {
     run_wrk "$RESULTS/$name-$tag.txt" "$DURATION" "$url" get_random.lua "$key" "$kind" "$count" "$scope"
 }
 
+# check_scope GROUP_ID -- the scope of the random checks: BENCH_CHECK_SCOPE (all), or with
+# "list" the seeded list's group:GROUP_ID.
+check_scope() { if [[ ${CHECK_SCOPE:-all} == list ]]; then echo "group:$1"; else echo "${CHECK_SCOPE:-all}"; fi; }
+
 # rss_kb PID -- VmRSS of a process, in kB.
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 fmt_mb() { awk -v kb="$1" 'BEGIN { printf "%.0f MB", kb / 1024 }'; }

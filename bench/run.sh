@@ -33,7 +33,9 @@
 #   BENCH_OCTOPUSH=0     1 also runs bench/octopush.sh (issue 11: contacts/s in Octopush batches)
 #   BENCH_REAL=1         0 skips the realistic workloads of issue 16
 #   BENCH_CONTACTS=100000  contacts seeded for the random reads (at most 10,000,000)
-#   BENCH_CHECK_SCOPE=all  the scope of the random GET /api/v1/check (all, or group:ID)
+#   BENCH_CHECK_SCOPE=all  the scope of the random GET /api/v1/check: all (answers no_consent:
+#                        the seeded contacts are opted in to their list only), or list (the
+#                        list's group:ID on each server: answers opted_in, two consent lookups)
 #   BENCH_SEED_BATCH=5000  contacts per Octopush call when seeding consentd (at most 10,000)
 #   BENCH_SCALE=1        (make bench) 0 skips bench/scale.sh, the scaling table (its own
 #                        variables are in its header: BENCH_SCALE_SIZES, BENCH_SCALE_1M, ...)
@@ -58,7 +60,6 @@ REAL=${BENCH_REAL:-1}
 CONTACTS=${BENCH_CONTACTS:-100000}
 CHECK_SCOPE=${BENCH_CHECK_SCOPE:-all}
 
-
 BENCH_TAG=bench
 # shellcheck source=bench/lib.sh
 source "$BENCH/lib.sh"
@@ -76,7 +77,6 @@ fi
 
 peer_deps
 workspace consentd-bench
-
 
 want consentd && start_consentd
 want peer && start_peer
@@ -192,8 +192,8 @@ if [[ $REAL == 1 ]]; then
     want peer && new_run peer "$P_URL" "$P_KEY" consents 0 1 new
     want consentd && rand_run consentd "$C_URL" "$C_KEY" contact "$CONTACTS" rget
     want peer && rand_run peer "$P_URL" "$P_KEY" contact "$CONTACTS" rget
-    want consentd && rand_run consentd "$C_URL" "$C_KEY" check "$CONTACTS" rcheck "$CHECK_SCOPE"
-    want peer && rand_run peer "$P_URL" "$P_KEY" check "$CONTACTS" rcheck "$CHECK_SCOPE"
+    want consentd && rand_run consentd "$C_URL" "$C_KEY" check "$CONTACTS" rcheck "$(check_scope "$C_GROUP")"
+    want peer && rand_run peer "$P_URL" "$P_KEY" check "$CONTACTS" rcheck "$(check_scope "$P_GROUP")"
     want consentd && C_RSS=$(rss_kb "$C_PID")
 fi
 
@@ -236,7 +236,7 @@ fi
         if want consentd; then row "$ep" consentd "$RESULTS/consentd-rget.txt"; fi
         if want peer; then row "$([[ $ONLY == both ]] || echo "$ep")" "$PEER_LABEL" "$RESULTS/peer-rget.txt"; fi
         if [[ $ONLY == both ]]; then ratio_row "$RESULTS/consentd-rget.txt" "$RESULTS/peer-rget.txt"; fi
-        ep="\`GET /api/v1/check?to=&scope=$CHECK_SCOPE\`, random over $(fmt_int "$CONTACTS")"
+        ep="\`GET /api/v1/check?to=&scope=$([[ $CHECK_SCOPE == list ]] && echo "group:{list}" || echo "$CHECK_SCOPE")\`, random over $(fmt_int "$CONTACTS")"
         if want consentd; then row "$ep" consentd "$RESULTS/consentd-rcheck.txt"; fi
         if want peer; then row "$([[ $ONLY == both ]] || echo "$ep")" "$PEER_LABEL" "$RESULTS/peer-rcheck.txt"; fi
         if [[ $ONLY == both ]]; then ratio_row "$RESULTS/consentd-rcheck.txt" "$RESULTS/peer-rcheck.txt"; fi
@@ -254,7 +254,7 @@ fi
         echo "Realistic rows (issue 16): every new-number POST is a number no server has seen (a new contact," \
             "its consent and one ledger event, durable); the random reads pick, per request and per wrk thread" \
             "(each its own PRNG), one of $(fmt_int "$CONTACTS") contacts seeded in bulk, each opted in to one list" \
-            "(group) scope, so \`scope=all\` checks answer 200 \`no_consent\`." \
+            "(group) scope, so \`scope=all\` checks answer 200 \`no_consent\` (BENCH_CHECK_SCOPE=list: the list's scope, \`opted_in\`)." \
             "$(want consentd && echo "consentd seeding: $SEED_MSG; consentd's RSS after the reads: $(fmt_mb "$C_RSS").")"
     fi
     if [[ $ONLY == both ]]; then

@@ -89,8 +89,8 @@ for size in "${list[@]}"; do
         rand_run peer "$P_URL" "$P_KEY" contact "$size" "$size-rget"
         RSS[peer-$size]=$(rss_kb "$P_PID")
     fi
-    want consentd && rand_run consentd "$C_URL" "$C_KEY" check "$size" "$size-rcheck" "$CHECK_SCOPE"
-    want peer && rand_run peer "$P_URL" "$P_KEY" check "$size" "$size-rcheck" "$CHECK_SCOPE"
+    want consentd && rand_run consentd "$C_URL" "$C_KEY" check "$size" "$size-rcheck" "$(check_scope "$C_GROUP")"
+    want peer && rand_run peer "$P_URL" "$P_KEY" check "$size" "$size-rcheck" "$(check_scope "$P_GROUP")"
     i=$((i + 1))
 done
 
@@ -110,7 +110,7 @@ rows() { # rows LABEL TAG
         rows "$n contacts: \`POST /api/v1/consents\`, a new number each (durable)" "$size-new"
         rows "$n contacts: \`POST /api/v1/contacts\`, a new number each (durable)" "$size-newc"
         rows "$n contacts: \`GET /api/v1/contacts/{number}\`, random" "$size-rget"
-        rows "$n contacts: \`GET /api/v1/check?to=&scope=$CHECK_SCOPE\`, random" "$size-rcheck"
+        rows "$n contacts: \`GET /api/v1/check?to=&scope=$([[ $CHECK_SCOPE == list ]] && echo "group:{list}" || echo "$CHECK_SCOPE")\`, random" "$size-rcheck"
     done
     echo
     echo "| contacts seeded | $(want consentd && echo "consentd RSS after the GET load |")$(want peer && echo " peer RSS after the GET load |")"
@@ -123,7 +123,7 @@ rows() { # rows LABEL TAG
         "$(nproc)-core machine as the servers, $(date -u +%Y-%m-%d); SQLite on $FSTYPE, WAL, \`synchronous=FULL\`." \
         "One database per server grown through the sizes in turn; at each size the new-number POSTs run first (each" \
         "adds its new contacts on top of the seeded ones), then the random reads over the seeded contacts (each" \
-        "opted in to one list scope, so \`scope=all\` checks answer 200 \`no_consent\`). RSS: VmRSS of the server" \
+        "opted in to one list scope, so \`scope=all\` checks answer 200 \`no_consent\`; BENCH_CHECK_SCOPE=list: the list's scope, \`opted_in\`). RSS: VmRSS of the server" \
         "process right after the random GET run (the peer: its one node process)." \
         "errors = non-2xx answers (a 404 too) + socket errors; timeouts = no answer within $TIMEOUT."
     if want consentd; then
