@@ -138,12 +138,12 @@ read -r rps p50 p99 to err < <(stats "$RESULTS/consentd-smpp.txt")
     echo
     echo "| at the SMSC simulator | value |"
     echo "| --- | ---: |"
-    awk -v d="$during" -v us="$secs_us" -v acc="$accepted" 'BEGIN {
-        printf "| messages/s reaching the SMSC during the load (its own count over the wrk window) | %.0f msg/s (%d of %d accepted) |\n", d / (us / 1e6), d, acc }'
+    rate=$(awk -v d="$during" -v us="$secs_us" 'BEGIN { printf "%.0f", (us > 0 ? d / (us / 1e6) : 0) }')
+    echo "| messages/s reaching the SMSC during the load (its own count over the wrk window) | $(fmt_int "$rate") msg/s ($(fmt_int "$during") of $(fmt_int "$accepted") accepted) |"
     echo "| backlog at the end of the load: accepted, not yet submitted | $(fmt_int "$queued") |"
     echo "| accepted, not yet at the SMSC at the end of the load | $(fmt_int "$not_there") |"
     if ((drained >= accepted)); then
-        echo "| drain: the SMSC had every accepted message | $drain_s s after the load ($(awk -v n="$((drained - during))" -v s="$drain_s" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }') msg/s) |"
+        echo "| drain: the SMSC had every accepted message | $drain_s s after the load ($(fmt_int "$(awk -v n="$((drained - during))" -v s="$drain_s" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')") msg/s) |"
     else
         echo "| drain: **incomplete**, the SMSC has $(fmt_int "$drained") of $(fmt_int "$accepted") | gave up $drain_s s after the load |"
     fi
