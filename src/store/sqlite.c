@@ -41,6 +41,10 @@ static const char *const migrations[] = {
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
     "param2, param3, param4, param5, custom, tags, created_ms, updated_ms"
+/* issue 16: a contact's group ids ("3,7") in the row that reads it, one statement a contact */
+#define CONTACT_GROUP_IDS                                                                          \
+    "(SELECT group_concat(group_id) FROM (SELECT group_id FROM contact_groups g "                  \
+    "WHERE g.account_id = c.account_id AND g.contact_id = c.id ORDER BY group_id))"
 #define EVENT_COLS                                                                                 \
     "id, account_id, seq, contact_id, phone, scope, old_state, new_state, surface, channel, "      \
     "keyword, disclosure_sha256, ip, user_agent, site, session, ext_ref, credential_id, "          \
@@ -69,8 +73,9 @@ static const char *const SQL[Q_COUNT] = {
                      "AND revoked_ms = 0",
     [Q_KEY_LIST] = "SELECT id, account_id, name, hash, created_ms, revoked_ms FROM api_keys "
                    "WHERE account_id = ? ORDER BY created_ms, id",
-    [Q_CONTACT_GET] = "SELECT " CONTACT_COLS " FROM contacts WHERE account_id = ? AND id = ?",
-    [Q_CONTACT_BY_PHONE] = "SELECT " CONTACT_COLS " FROM contacts "
+    [Q_CONTACT_GET] = "SELECT " CONTACT_COLS ", " CONTACT_GROUP_IDS
+                      " FROM contacts c WHERE account_id = ? AND id = ?",
+    [Q_CONTACT_BY_PHONE] = "SELECT " CONTACT_COLS ", " CONTACT_GROUP_IDS " FROM contacts c "
                            "WHERE account_id = ? AND phone = ?",
     [Q_CONTACT_INSERT] = "INSERT INTO contacts (account_id, phone, first_name, last_name, email, "
                          "birthday, zip, city, param1, param2, param3, param4, param5, custom, "
@@ -549,18 +554,27 @@ static void read_contact(sqlite3_stmt *s, void *out)
     c->updated_ms = sqlite3_column_int64(s, 17);
 }
 
-static const cd_sqlite__row CONTACT_ROW = {read_contact, "contact", "", "no such contact"};
+/* A contact row followed by CONTACT_GROUP_IDS: "3,7", or NULL for no group. */
+static void read_contact_groups(sqlite3_stmt *s, void *out)
+{
+    cd_contact *c = out;
+    read_contact(s, c);
+    c->groups = json_array();
+    const char *p = (const char *)sqlite3_column_text(s, 18);
+    while (p != NULL && *p != '\0') {
+        char *end;
+        json_array_append_new(c->groups, json_integer(strtoll(p, &end, 10)));
+        p = *end == ',' ? end + 1 : NULL;
+    }
+}
 
-/* The one contact s selects, with its groups. */
+static const cd_sqlite__row CONTACT_GROUPS_ROW = {read_contact_groups, "contact", "",
+                                                  "no such contact"};
+
+/* The one contact s selects (CONTACT_COLS, CONTACT_GROUP_IDS), with its groups. */
 static int contact_one(sqlite_db *d, sqlite3_stmt *s, cd_contact *out, cd_err *err)
 {
-    if (cd_sqlite__one(d, s, &CONTACT_ROW, out, err) != 0)
-        return -1;
-    if (load_groups(d, out, err) != 0) {
-        cd_contact_clear(out);
-        return -1;
-    }
-    return 0;
+    return cd_sqlite__one(d, s, &CONTACT_GROUPS_ROW, out, err);
 }
 
 static int sq_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out, cd_err *err)
