@@ -77,6 +77,7 @@ static const char *const SQL[Q_COUNT] = {
                       " FROM contacts c WHERE account_id = ? AND id = ?",
     [Q_CONTACT_BY_PHONE] = "SELECT " CONTACT_COLS ", " CONTACT_GROUP_IDS " FROM contacts c "
                            "WHERE account_id = ? AND phone = ?",
+    [Q_CONTACT_ID_BY_PHONE] = "SELECT id FROM contacts WHERE account_id = ? AND phone = ?",
     [Q_CONTACT_INSERT] = "INSERT INTO contacts (account_id, phone, first_name, last_name, email, "
                          "birthday, zip, city, param1, param2, param3, param4, param5, custom, "
                          "tags, created_ms, updated_ms) "
@@ -600,6 +601,25 @@ static int sq_contact_by_phone(cd_db *db, int64_t account_id, const char *e164, 
     return contact_one(d, s, out, err);
 }
 
+static void read_id(sqlite3_stmt *s, void *out)
+{
+    *(int64_t *)out = sqlite3_column_int64(s, 0);
+}
+
+static const cd_sqlite__row CONTACT_ID_ROW = {read_id, "contact", "", "no such contact"};
+
+static int sq_contact_id_by_phone(cd_db *db, int64_t account_id, const char *e164, int64_t *id,
+                                  cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_CONTACT_ID_BY_PHONE, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, e164);
+    return cd_sqlite__one(d, s, &CONTACT_ID_ROW, id, err);
+}
+
 static int put_groups(sqlite_db *d, const cd_contact *c, cd_err *err)
 {
     sqlite3_stmt *s = cd_sqlite__stmt(d, Q_CONTACT_GROUPS_CLEAR, err);
@@ -1043,6 +1063,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .key_each = sq_key_each,
     .contact_get = sq_contact_get,
     .contact_by_phone = sq_contact_by_phone,
+    .contact_id_by_phone = sq_contact_id_by_phone,
     .contact_put = sq_contact_put,
     .contact_list = sq_contact_list,
     .named_insert = sq_named_insert,

@@ -315,6 +315,11 @@ int cd_store_contact_by_phone(cd_db *db, int64_t account_id, const char *e164, c
 {
     return FORWARD(db, err, contact_by_phone(db, account_id, e164, out, err));
 }
+int cd_store_contact_id_by_phone(cd_db *db, int64_t account_id, const char *e164, int64_t *id,
+                                 cd_err *err)
+{
+    return FORWARD(db, err, contact_id_by_phone(db, account_id, e164, id, err));
+}
 int cd_store_contact_put(cd_db *db, cd_contact *c, cd_err *err)
 {
     return FORWARD(db, err, contact_put(db, c, err));

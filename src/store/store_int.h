@@ -31,6 +31,7 @@ struct cd_store_ops {
     int (*key_each)(cd_db *, int64_t, cd_key_each_fn, void *, cd_err *);
     int (*contact_get)(cd_db *, int64_t, int64_t, cd_contact *, cd_err *);
     int (*contact_by_phone)(cd_db *, int64_t, const char *, cd_contact *, cd_err *);
+    int (*contact_id_by_phone)(cd_db *, int64_t, const char *, int64_t *, cd_err *);
     int (*contact_put)(cd_db *, cd_contact *, cd_err *);
     int (*contact_list)(cd_db *, int64_t, const cd_contact_filter *, cd_contact_each_fn, void *,
                         cd_err *);

@@ -486,7 +486,18 @@ static void test_contact_put_get(void **state)
 
     assert_int_equal(cd_store_contact_by_phone(rd(f), f->acme, "+16465550101", &got, &err), 0);
     assert_int_equal(got.id, id);
+    assert_json_eq(got.groups, groups); /* issue 16: read in the contact's own query */
     cd_contact_clear(&got);
+    int64_t only_id = 0;
+    assert_int_equal(cd_store_contact_id_by_phone(rd(f), f->acme, "+16465550101", &only_id, &err),
+                     0);
+    assert_int_equal(only_id, id);
+    assert_int_equal(cd_store_contact_id_by_phone(rd(f), f->other, "+16465550101", &only_id, &err),
+                     -1);
+    assert_int_equal(err.code, CD_ENOTFOUND);
+    assert_int_equal(cd_store_contact_id_by_phone(rd(f), f->acme, "+16465550102", &only_id, &err),
+                     -1);
+    assert_int_equal(err.code, CD_ENOTFOUND);
 
     /* Another account sees nothing of it. */
     assert_int_equal(cd_store_contact_get(rd(f), f->other, id, &got, &err), -1);
