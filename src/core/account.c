@@ -124,13 +124,15 @@ int cd_key_authenticate(cd_db *db, const char *key, const char *login, cd_princi
         return auth_fail(err);
     snprintf(id, sizeof id, "key_%.16s", key + 3);
     cd_sha256_hex(key, strlen(key), hash);
-    bool found = cd_store_key_get(db, id, &k, NULL) == 0;
+    /* issue 16: the key and its account in one read (a key whose account is gone is no
+     * key); this runs on every authenticated request. */
+    bool found = cd_store_key_auth(db, id, &k, &out->account, NULL) == 0;
     /* Compare even when the id is unknown, so both paths cost the same. */
     bool same = cd_ct_equal(hash, found ? k.hash : CD_LEDGER_GENESIS, 64);
-    if (!found || !same || k.revoked_ms != 0)
+    if (!found || !same || k.revoked_ms != 0) {
+        memset(&out->account, 0, sizeof out->account);
         return auth_fail(err);
-    if (load_account(db, k.account_id, out, err) != 0)
-        return -1;
+    }
     if (login && strcmp(login, out->account.login) != 0)
         return auth_fail(err);
     snprintf(out->credential_id, sizeof out->credential_id, "%s", k.id);

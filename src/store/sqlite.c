@@ -69,6 +69,10 @@ static const char *const SQL[Q_COUNT] = {
                      "VALUES (?, ?, ?, ?, ?, 0)",
     [Q_KEY_GET] = "SELECT id, account_id, name, hash, created_ms, revoked_ms FROM api_keys "
                   "WHERE id = ?",
+    [Q_KEY_AUTH] = "SELECT k.id, k.account_id, k.name, k.hash, k.created_ms, k.revoked_ms, "
+                   "a.id, a.name, a.login, a.brand, a.region, a.timezone, a.jwt_secret, "
+                   "a.created_ms, a.ledger_seq, a.ledger_head, a.ledger_sig "
+                   "FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = ?",
     [Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ? WHERE account_id = ? AND id = ? "
                      "AND revoked_ms = 0",
     [Q_KEY_LIST] = "SELECT id, account_id, name, hash, created_ms, revoked_ms FROM api_keys "
@@ -334,21 +338,26 @@ static int sq_migrate(cd_db *db, int *version, cd_err *err)
 
 /* ---- accounts and keys ---- */
 
+/* Reads ACCOUNT_COLS from column `c` on. */
+static void read_account_at(sqlite3_stmt *s, int c, cd_account *a)
+{
+    memset(a, 0, sizeof *a);
+    a->id = sqlite3_column_int64(s, c);
+    col_copy(s, c + 1, a->name, sizeof a->name);
+    col_copy(s, c + 2, a->login, sizeof a->login);
+    col_copy(s, c + 3, a->brand, sizeof a->brand);
+    col_copy(s, c + 4, a->region, sizeof a->region);
+    col_copy(s, c + 5, a->timezone, sizeof a->timezone);
+    col_copy(s, c + 6, a->jwt_secret, sizeof a->jwt_secret);
+    a->created_ms = sqlite3_column_int64(s, c + 7);
+    a->ledger_seq = sqlite3_column_int64(s, c + 8);
+    col_copy(s, c + 9, a->ledger_head, sizeof a->ledger_head);
+    col_copy(s, c + 10, a->ledger_sig, sizeof a->ledger_sig);
+}
+
 static void read_account(sqlite3_stmt *s, void *out)
 {
-    cd_account *a = out;
-    memset(a, 0, sizeof *a);
-    a->id = sqlite3_column_int64(s, 0);
-    col_copy(s, 1, a->name, sizeof a->name);
-    col_copy(s, 2, a->login, sizeof a->login);
-    col_copy(s, 3, a->brand, sizeof a->brand);
-    col_copy(s, 4, a->region, sizeof a->region);
-    col_copy(s, 5, a->timezone, sizeof a->timezone);
-    col_copy(s, 6, a->jwt_secret, sizeof a->jwt_secret);
-    a->created_ms = sqlite3_column_int64(s, 7);
-    a->ledger_seq = sqlite3_column_int64(s, 8);
-    col_copy(s, 9, a->ledger_head, sizeof a->ledger_head);
-    col_copy(s, 10, a->ledger_sig, sizeof a->ledger_sig);
+    read_account_at(s, 0, out);
 }
 
 static int sq_account_insert(cd_db *db, cd_account *a, cd_err *err)
@@ -502,6 +511,31 @@ static int key_row(sqlite3_stmt *s, void *arg)
     cd_apikey k;
     read_key(s, &k);
     return e->fn(&k, e->arg) != 0;
+}
+
+typedef struct key_account {
+    cd_apikey *k;
+    cd_account *a;
+} key_account;
+
+static void read_key_account(sqlite3_stmt *s, void *out)
+{
+    key_account *ka = out;
+    read_key(s, ka->k);
+    read_account_at(s, 6, ka->a);
+}
+
+static const cd_sqlite__row KEY_ACCOUNT_ROW = {read_key_account, "key", "", "no such key"};
+
+static int sq_key_auth(cd_db *db, const char *key_id, cd_apikey *k, cd_account *a, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_KEY_AUTH, err);
+    key_account ka = {k, a};
+    if (!s)
+        return -1;
+    bind_text(s, 1, key_id);
+    return cd_sqlite__one(d, s, &KEY_ACCOUNT_ROW, &ka, err);
 }
 
 static int sq_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg, cd_err *err)
@@ -1059,6 +1093,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .account_each = sq_account_each,
     .key_insert = sq_key_insert,
     .key_get = sq_key_get,
+    .key_auth = sq_key_auth,
     .key_revoke = sq_key_revoke,
     .key_each = sq_key_each,
     .contact_get = sq_contact_get,

@@ -29,6 +29,7 @@ enum q {
     Q_ACCOUNT_ALL,
     Q_KEY_INSERT,
     Q_KEY_GET,
+    Q_KEY_AUTH,
     Q_KEY_REVOKE,
     Q_KEY_LIST,
     Q_CONTACT_GET,

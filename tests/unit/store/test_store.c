@@ -372,6 +372,17 @@ static void test_keys(void **state)
     assert_int_equal(got.revoked_ms, 0);
     assert_int_equal(cd_store_key_get(rd(f), "key_ffff", &got, &err), -1);
     assert_int_equal(err.code, CD_ENOTFOUND);
+    /* issue 16: the key with its account, in one read */
+    cd_account acct;
+    assert_int_equal(cd_store_key_auth(rd(f), "key_0000000000000002", &got, &acct, &err), 0);
+    assert_string_equal(got.id, "key_0000000000000002");
+    assert_int_equal(got.account_id, f->acme);
+    assert_string_equal(got.hash, k.hash);
+    assert_int_equal(got.created_ms, 20);
+    assert_int_equal(acct.id, f->acme);
+    assert_string_equal(acct.name, "acme");
+    assert_int_equal(cd_store_key_auth(rd(f), "key_ffff", &got, &acct, &err), -1);
+    assert_int_equal(err.code, CD_ENOTFOUND);
 
     assert_int_equal(cd_store_key_each(rd(f), f->acme, collect_key, &l, NULL), 0);
     assert_int_equal(l.n, 2);
