@@ -22,6 +22,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #define MAX_ID 9007199254740991LL /* 2^53 - 1 */
@@ -148,6 +149,119 @@ json_t *cd_native__contact_json(const cd_contact *contact)
     json_object_set_new(o, "created_at", cd_native__time(c->created_ms));
     json_object_set_new(o, "updated_at", cd_native__time(c->updated_ms));
     return o;
+}
+
+/* A JSON string as jansson writes it with JSON_COMPACT: \" \\ \b \f \n \r \t, other control
+ * characters as \u00XX, everything else (UTF-8 included) as it is; -1 for invalid UTF-8. */
+static int dump_str(cd_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    cd_buf_append(b, "\"", 1);
+    while (*p) {
+        char u[8];
+        const char *esc = u;
+        size_t len = 1;
+        if (*p >= 0x80) {
+            if (cd_utf8_next(p, 4, &len) < 0)
+                return -1;
+            p += len;
+            continue;
+        }
+        switch (*p) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            if (*p >= 0x20) {
+                p++;
+                continue;
+            }
+            snprintf(u, sizeof u, "\\u%04X", (unsigned)*p);
+        }
+        cd_buf_append(b, run, (size_t)(p - run));
+        cd_buf_puts(b, esc);
+        run = ++p;
+    }
+    cd_buf_append(b, run, (size_t)(p - run));
+    cd_buf_append(b, "\"", 1);
+    return 0;
+}
+
+static int dump_to_buf(const char *p, size_t n, void *b)
+{
+    cd_buf_append(b, p, n);
+    return 0;
+}
+
+/* "key":value for a text field (null when empty), after a comma unless it is the first. */
+static int dump_field(cd_buf *b, bool first, const char *key, const char *v)
+{
+    cd_buf_printf(b, "%s\"%s\":", first ? "" : ",", key);
+    if (v == NULL || *v == '\0') {
+        cd_buf_puts(b, "null");
+        return 0;
+    }
+    return dump_str(b, v);
+}
+
+static int dump_json(cd_buf *b, const char *key, json_t *v, bool object)
+{
+    cd_buf_printf(b, ",\"%s\":", key);
+    if (v == NULL) {
+        cd_buf_puts(b, object ? "{}" : "[]");
+        return 0;
+    }
+    return json_dump_callback(v, dump_to_buf, b, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static void dump_time(cd_buf *b, const char *key, int64_t ms)
+{
+    char t[CD_TIME_LEN];
+    if (ms == 0) {
+        cd_buf_printf(b, ",\"%s\":null", key);
+        return;
+    }
+    cd_time_format(ms, t);
+    cd_buf_printf(b, ",\"%s\":\"%s\"", key, t);
+}
+
+int cd_native__contact_dump(const cd_contact *contact, cd_buf *b)
+{
+    cd_contact copy = *contact; /* shallow: only read through cd_contact_field() */
+    cd_contact *c = &copy;
+    cd_buf_printf(b, "{\"id\":%" PRId64 ",\"phone\":", c->id);
+    int rc = dump_str(b, c->phone);
+    for (int f = 0; rc == 0 && f < CD_CF_PARAM1; f++)
+        rc = dump_field(b, false, cd_contact_field_name(f), *cd_contact_field(c, f));
+    cd_buf_puts(b, ",\"params\":{");
+    for (int f = CD_CF_PARAM1; rc == 0 && f < CD_CF_COUNT; f++)
+        rc = dump_field(b, f == CD_CF_PARAM1, cd_contact_field_name(f), *cd_contact_field(c, f));
+    cd_buf_puts(b, "}");
+    if (rc != 0 || dump_json(b, "custom", c->custom, true) != 0 ||
+        dump_json(b, "tags", c->tags, false) != 0 || dump_json(b, "groups", c->groups, false) != 0)
+        return -1;
+    dump_time(b, "created_at", c->created_ms);
+    dump_time(b, "updated_at", c->updated_ms);
+    cd_buf_puts(b, "}");
+    return 0;
 }
 
 json_t *cd_native__consent_json(const cd_consent *c)
@@ -310,6 +424,14 @@ static int h_contact_get(cd_req *req)
     cd_contact c;
     if (find_contact(req, &c, &err) != 0)
         return cd_native__error(req, &err);
+    /* issue 16: written straight into the answer, without a jansson tree */
+    cd_buf b = {0};
+    if (cd_native__contact_dump(&c, &b) == 0) {
+        size_t len = b.len;
+        cd_contact_clear(&c);
+        return cd_reply_take(req, 200, "application/json", cd_buf_take(&b), len);
+    }
+    cd_buf_free(&b);
     json_t *body = cd_native__contact_json(&c);
     cd_contact_clear(&c);
     return cd_reply_json(req, 200, body);
