@@ -211,12 +211,20 @@ static int dump_to_buf(const char *p, size_t n, void *b)
     return 0;
 }
 
-/* "key":value for a text field (null when empty), after a comma unless it is the first. */
+/* "key": after a comma unless it is the first; keys are plain ASCII names. */
+static void dump_key(cd_buf *b, bool first, const char *key)
+{
+    cd_buf_append(b, &",\""[first], 2 - (size_t)first);
+    cd_buf_puts(b, key);
+    cd_buf_append(b, "\":", 2);
+}
+
+/* A text field: null when unset or empty, as cd_native__str_or_null() has it. */
 static int dump_field(cd_buf *b, bool first, const char *key, const char *v)
 {
-    cd_buf_printf(b, "%s\"%s\":", first ? "" : ",", key);
+    dump_key(b, first, key);
     if (v == NULL || *v == '\0') {
-        cd_buf_puts(b, "null");
+        cd_buf_append(b, "null", 4);
         return 0;
     }
     return dump_str(b, v);
@@ -224,9 +232,9 @@ static int dump_field(cd_buf *b, bool first, const char *key, const char *v)
 
 static int dump_json(cd_buf *b, const char *key, json_t *v, bool object)
 {
-    cd_buf_printf(b, ",\"%s\":", key);
+    dump_key(b, false, key);
     if (v == NULL) {
-        cd_buf_puts(b, object ? "{}" : "[]");
+        cd_buf_append(b, object ? "{}" : "[]", 2);
         return 0;
     }
     return json_dump_callback(v, dump_to_buf, b, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -235,12 +243,15 @@ static int dump_json(cd_buf *b, const char *key, json_t *v, bool object)
 static void dump_time(cd_buf *b, const char *key, int64_t ms)
 {
     char t[CD_TIME_LEN];
+    dump_key(b, false, key);
     if (ms == 0) {
-        cd_buf_printf(b, ",\"%s\":null", key);
+        cd_buf_append(b, "null", 4);
         return;
     }
     cd_time_format(ms, t);
-    cd_buf_printf(b, ",\"%s\":\"%s\"", key, t);
+    cd_buf_append(b, "\"", 1);
+    cd_buf_puts(b, t);
+    cd_buf_append(b, "\"", 1);
 }
 
 int cd_native__contact_dump(const cd_contact *contact, cd_buf *b)
