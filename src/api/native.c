@@ -22,6 +22,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #define MAX_ID 9007199254740991LL /* 2^53 - 1 */
@@ -148,6 +149,130 @@ json_t *cd_native__contact_json(const cd_contact *contact)
     json_object_set_new(o, "created_at", cd_native__time(c->created_ms));
     json_object_set_new(o, "updated_at", cd_native__time(c->updated_ms));
     return o;
+}
+
+/* A JSON string as jansson writes it with JSON_COMPACT: \" \\ \b \f \n \r \t, other control
+ * characters as \u00XX, everything else (UTF-8 included) as it is; -1 for invalid UTF-8. */
+static int dump_str(cd_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    cd_buf_append(b, "\"", 1);
+    while (*p) {
+        char u[8];
+        const char *esc = u;
+        size_t len = 1;
+        if (*p >= 0x80) {
+            if (cd_utf8_next(p, 4, &len) < 0)
+                return -1;
+            p += len;
+            continue;
+        }
+        switch (*p) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            if (*p >= 0x20) {
+                p++;
+                continue;
+            }
+            snprintf(u, sizeof u, "\\u%04X", (unsigned)*p);
+        }
+        cd_buf_append(b, run, (size_t)(p - run));
+        cd_buf_puts(b, esc);
+        run = ++p;
+    }
+    cd_buf_append(b, run, (size_t)(p - run));
+    cd_buf_append(b, "\"", 1);
+    return 0;
+}
+
+static int dump_to_buf(const char *p, size_t n, void *b)
+{
+    cd_buf_append(b, p, n);
+    return 0;
+}
+
+/* "key": after a comma unless it is the first; keys are plain ASCII names. */
+static void dump_key(cd_buf *b, bool first, const char *key)
+{
+    cd_buf_append(b, &",\""[first], 2 - (size_t)first);
+    cd_buf_puts(b, key);
+    cd_buf_append(b, "\":", 2);
+}
+
+/* A text field: null when unset or empty, as cd_native__str_or_null() has it. */
+static int dump_field(cd_buf *b, bool first, const char *key, const char *v)
+{
+    dump_key(b, first, key);
+    if (v == NULL || *v == '\0') {
+        cd_buf_append(b, "null", 4);
+        return 0;
+    }
+    return dump_str(b, v);
+}
+
+static int dump_json(cd_buf *b, const char *key, json_t *v, bool object)
+{
+    dump_key(b, false, key);
+    if (v == NULL) {
+        cd_buf_append(b, object ? "{}" : "[]", 2);
+        return 0;
+    }
+    return json_dump_callback(v, dump_to_buf, b, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static void dump_time(cd_buf *b, const char *key, int64_t ms)
+{
+    char t[CD_TIME_LEN];
+    dump_key(b, false, key);
+    if (ms == 0) {
+        cd_buf_append(b, "null", 4);
+        return;
+    }
+    cd_time_format(ms, t);
+    cd_buf_append(b, "\"", 1);
+    cd_buf_puts(b, t);
+    cd_buf_append(b, "\"", 1);
+}
+
+int cd_native__contact_dump(const cd_contact *contact, cd_buf *b)
+{
+    cd_contact copy = *contact; /* shallow: only read through cd_contact_field() */
+    cd_contact *c = &copy;
+    cd_buf_printf(b, "{\"id\":%" PRId64 ",\"phone\":", c->id);
+    int rc = dump_str(b, c->phone);
+    for (int f = 0; rc == 0 && f < CD_CF_PARAM1; f++)
+        rc = dump_field(b, false, cd_contact_field_name(f), *cd_contact_field(c, f));
+    cd_buf_puts(b, ",\"params\":{");
+    for (int f = CD_CF_PARAM1; rc == 0 && f < CD_CF_COUNT; f++)
+        rc = dump_field(b, f == CD_CF_PARAM1, cd_contact_field_name(f), *cd_contact_field(c, f));
+    cd_buf_puts(b, "}");
+    if (rc != 0 || dump_json(b, "custom", c->custom, true) != 0 ||
+        dump_json(b, "tags", c->tags, false) != 0 || dump_json(b, "groups", c->groups, false) != 0)
+        return -1;
+    dump_time(b, "created_at", c->created_ms);
+    dump_time(b, "updated_at", c->updated_ms);
+    cd_buf_puts(b, "}");
+    return 0;
 }
 
 json_t *cd_native__consent_json(const cd_consent *c)
@@ -310,6 +435,14 @@ static int h_contact_get(cd_req *req)
     cd_contact c;
     if (find_contact(req, &c, &err) != 0)
         return cd_native__error(req, &err);
+    /* issue 16: written straight into the answer, without a jansson tree */
+    cd_buf b = {0};
+    if (cd_native__contact_dump(&c, &b) == 0) {
+        size_t len = b.len;
+        cd_contact_clear(&c);
+        return cd_reply_take(req, 200, "application/json", cd_buf_take(&b), len);
+    }
+    cd_buf_free(&b);
     json_t *body = cd_native__contact_json(&c);
     cd_contact_clear(&c);
     return cd_reply_json(req, 200, body);
@@ -581,6 +714,25 @@ static int h_consent_set(cd_req *req)
     return cd_api_write(req, &cd_native__kit, job_consent_set, in);
 }
 
+/* {"phone","scope","allowed","reason"} as json_pack + json_dumps write it; -1 (the caller
+ * then builds the tree) when a text is not valid UTF-8. */
+static int dump_check(cd_buf *b, const char *shown, const char *scope, const cd_check_result *r)
+{
+    cd_buf_puts(b, "{\"phone\":");
+    if (shown == NULL)
+        cd_buf_puts(b, "null");
+    else if (dump_str(b, shown) != 0)
+        return -1;
+    cd_buf_puts(b, ",\"scope\":");
+    if (dump_str(b, scope) != 0)
+        return -1;
+    cd_buf_puts(b, r->allowed ? ",\"allowed\":true,\"reason\":" : ",\"allowed\":false,\"reason\":");
+    if (dump_str(b, r->reason) != 0)
+        return -1;
+    cd_buf_puts(b, "}");
+    return 0;
+}
+
 static int h_check(cd_req *req)
 {
     cd_err err;
@@ -599,6 +751,14 @@ static int h_check(cd_req *req)
     cd_db *db = cd_api_reader(req, &err);
     if (db == NULL || cd_consent_check_phone(db, &WHO(req)->account, to, scope, &r, &err) != 0)
         return cd_native__error(req, &err);
+    /* issue 16: the answer written directly, as the tree below would write it */
+    const char *shown = r.valid ? r.phone : strlen(to) <= 64 ? to : NULL;
+    cd_buf b = {0};
+    if (dump_check(&b, shown, scope_name, &r) == 0) {
+        size_t len = b.len;
+        return cd_reply_take(req, 200, "application/json", cd_buf_take(&b), len);
+    }
+    cd_buf_free(&b);
     /* Echo an invalid number only when it is short, valid UTF-8 text. */
     json_t *echo = r.valid ? json_string(r.phone) : strlen(to) <= 64 ? json_string(to) : NULL;
     return cd_reply_json(req, 200,

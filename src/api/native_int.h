@@ -9,6 +9,7 @@
 #include "api/guard.h"
 #include "core/phone.h"
 #include "http/router.h"
+#include "util/buf.h"
 #include "api/kit.h"
 
 static inline const cd_principal *WHO(cd_req *req)
@@ -32,6 +33,10 @@ json_t *cd_native__message_json(const cd_message *m);
 json_t *cd_native__consent_json(const cd_consent *c);
 json_t *cd_native__event_json(const cd_event *e);
 json_t *cd_native__contact_json(const cd_contact *c);
+/* issue 16: appends to b exactly what json_dumps(cd_native__contact_json(c), JSON_COMPACT |
+ * JSON_ENCODE_ANY) gives, without building the tree. Returns -1 when a text field is not
+ * valid UTF-8 (the tree would drop it): the caller then uses cd_native__contact_json(). */
+int cd_native__contact_dump(const cd_contact *c, cd_buf *b);
 
 /* native_msg.c: messages, inbound, flows, settings, senders, the confirmation page. */
 void cd_api_native_msg_routes(cd_router *r, const cd_api_env *env);

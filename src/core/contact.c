@@ -231,10 +231,16 @@ int cd_contact_find(cd_db *db, int64_t account_id, const char *region, const cha
             return 0;
         return cd_fail_reason(err, CD_ENOTFOUND, "not_found", "", "no such contact");
     }
+    /* issue 16: a number already in its stored form is looked up as it is; a hit is a valid
+     * number (it was validated when written), so libphonenumber runs only on a miss. */
+    bool canonical = cd_phone_is_canonical(ref);
+    if (canonical && cd_store_contact_by_phone(db, account_id, ref, out, NULL) == 0)
+        return 0;
     char e164[CD_PHONE_MAX];
     if (cd_phone_normalize(ref, region, "phone", e164, err) != 0)
         return cd_fail_reason(err, CD_ENOTFOUND, "not_found", "", "no such contact");
-    if (cd_store_contact_by_phone(db, account_id, e164, out, err) != 0)
+    if ((canonical && strcmp(e164, ref) == 0) ||
+        cd_store_contact_by_phone(db, account_id, e164, out, err) != 0)
         return cd_fail_reason(err, CD_ENOTFOUND, "not_found", "", "no such contact");
     return 0;
 }

@@ -35,6 +35,13 @@ void cd_phone_init(void);
 int cd_phone_normalize(const char *raw, const char *region, const char *field,
                        char out[CD_PHONE_MAX], cd_err *err);
 
+/* issue 16: true when `s` is spelled exactly as cd_phone_normalize() writes a number: "+",
+ * a digit 1-9, then digits, 15 digits at most, nothing else. A syntax check only: it says
+ * nothing about validity ("+15550000000" passes). Readers use it to look a number up by
+ * its stored form first: every stored number was validated when it was written, so a hit
+ * on this exact spelling is a valid number, and only a miss needs cd_phone_normalize(). */
+bool cd_phone_is_canonical(const char *s);
+
 /* Builds an E.164 number from a country calling code and a national number (Omeda's
  * CountryCallingCode + PhoneNumber), validated like cd_phone_normalize(); `national` may
  * not hold a "+". A trunk prefix ("06 12 34 56 78" with 33) is dropped, and a national

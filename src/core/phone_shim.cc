@@ -444,6 +444,16 @@ extern "C" int cd_phone_normalize(const char *raw, const char *region, const cha
     }
 }
 
+extern "C" bool cd_phone_is_canonical(const char *s)
+{
+    if (s == nullptr || s[0] != '+' || s[1] < '1' || s[1] > '9')
+        return false;
+    size_t n = 1;
+    while (s[n] >= '0' && s[n] <= '9')
+        n++;
+    return s[n] == '\0' && n - 1 <= 15;
+}
+
 extern "C" int cd_phone_from_parts(int country_code, const char *national, const char *field,
                                    char out[CD_PHONE_MAX], cd_err *err)
 {

@@ -44,17 +44,27 @@ int cd_consent_check_phone(cd_db *db, const cd_account *account, const char *raw
     assert(account != NULL && raw != NULL && out != NULL);
     memset(out, 0, sizeof *out);
     out->reason = "invalid_number";
-    out->valid = cd_phone_normalize(raw, account->region, "to", out->phone, NULL) == 0;
-    if (!out->valid) {
-        out->phone[0] = '\0';
-        return 0;
-    }
-    cd_contact c;
+    int64_t id = 0;
     cd_err e;
-    if (cd_store_contact_by_phone(db, account->id, out->phone, &c, &e) == 0) {
-        int rc = cd_consent_check(db, account->id, c.id, scope, &out->reason, err);
-        cd_contact_clear(&c);
-        if (rc != 0)
+    /* issue 16: a number in its stored form is looked up as it is, and a hit is a valid
+     * number (validated when written): libphonenumber runs only when that misses. */
+    int found = -1;
+    bool canonical = db != NULL && cd_phone_is_canonical(raw);
+    if (canonical && (found = cd_store_contact_id_by_phone(db, account->id, raw, &id, &e)) == 0) {
+        out->valid = true;
+        snprintf(out->phone, sizeof out->phone, "%s", raw);
+    } else {
+        out->valid = cd_phone_normalize(raw, account->region, "to", out->phone, NULL) == 0;
+        if (!out->valid) {
+            out->phone[0] = '\0';
+            return 0;
+        }
+        /* the lookup above already answered for this very spelling */
+        if (!canonical || strcmp(out->phone, raw) != 0)
+            found = cd_store_contact_id_by_phone(db, account->id, out->phone, &id, &e);
+    }
+    if (found == 0) {
+        if (cd_consent_check(db, account->id, id, scope, &out->reason, err) != 0)
             return -1;
     } else if (e.code == CD_ENOTFOUND) {
         out->reason = "no_consent";

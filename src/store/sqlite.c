@@ -41,6 +41,10 @@ static const char *const migrations[] = {
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
     "param2, param3, param4, param5, custom, tags, created_ms, updated_ms"
+/* issue 16: a contact's group ids ("3,7") in the row that reads it, one statement a contact */
+#define CONTACT_GROUP_IDS                                                                          \
+    "(SELECT group_concat(group_id) FROM (SELECT group_id FROM contact_groups g "                  \
+    "WHERE g.account_id = c.account_id AND g.contact_id = c.id ORDER BY group_id))"
 #define EVENT_COLS                                                                                 \
     "id, account_id, seq, contact_id, phone, scope, old_state, new_state, surface, channel, "      \
     "keyword, disclosure_sha256, ip, user_agent, site, session, ext_ref, credential_id, "          \
@@ -65,13 +69,19 @@ static const char *const SQL[Q_COUNT] = {
                      "VALUES (?, ?, ?, ?, ?, 0)",
     [Q_KEY_GET] = "SELECT id, account_id, name, hash, created_ms, revoked_ms FROM api_keys "
                   "WHERE id = ?",
+    [Q_KEY_AUTH] = "SELECT k.id, k.account_id, k.name, k.hash, k.created_ms, k.revoked_ms, "
+                   "a.id, a.name, a.login, a.brand, a.region, a.timezone, a.jwt_secret, "
+                   "a.created_ms, a.ledger_seq, a.ledger_head, a.ledger_sig "
+                   "FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = ?",
     [Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ? WHERE account_id = ? AND id = ? "
                      "AND revoked_ms = 0",
     [Q_KEY_LIST] = "SELECT id, account_id, name, hash, created_ms, revoked_ms FROM api_keys "
                    "WHERE account_id = ? ORDER BY created_ms, id",
-    [Q_CONTACT_GET] = "SELECT " CONTACT_COLS " FROM contacts WHERE account_id = ? AND id = ?",
-    [Q_CONTACT_BY_PHONE] = "SELECT " CONTACT_COLS " FROM contacts "
+    [Q_CONTACT_GET] = "SELECT " CONTACT_COLS ", " CONTACT_GROUP_IDS
+                      " FROM contacts c WHERE account_id = ? AND id = ?",
+    [Q_CONTACT_BY_PHONE] = "SELECT " CONTACT_COLS ", " CONTACT_GROUP_IDS " FROM contacts c "
                            "WHERE account_id = ? AND phone = ?",
+    [Q_CONTACT_ID_BY_PHONE] = "SELECT id FROM contacts WHERE account_id = ? AND phone = ?",
     [Q_CONTACT_INSERT] = "INSERT INTO contacts (account_id, phone, first_name, last_name, email, "
                          "birthday, zip, city, param1, param2, param3, param4, param5, custom, "
                          "tags, created_ms, updated_ms) "
@@ -328,21 +338,26 @@ static int sq_migrate(cd_db *db, int *version, cd_err *err)
 
 /* ---- accounts and keys ---- */
 
+/* Reads ACCOUNT_COLS from column `c` on. */
+static void read_account_at(sqlite3_stmt *s, int c, cd_account *a)
+{
+    memset(a, 0, sizeof *a);
+    a->id = sqlite3_column_int64(s, c);
+    col_copy(s, c + 1, a->name, sizeof a->name);
+    col_copy(s, c + 2, a->login, sizeof a->login);
+    col_copy(s, c + 3, a->brand, sizeof a->brand);
+    col_copy(s, c + 4, a->region, sizeof a->region);
+    col_copy(s, c + 5, a->timezone, sizeof a->timezone);
+    col_copy(s, c + 6, a->jwt_secret, sizeof a->jwt_secret);
+    a->created_ms = sqlite3_column_int64(s, c + 7);
+    a->ledger_seq = sqlite3_column_int64(s, c + 8);
+    col_copy(s, c + 9, a->ledger_head, sizeof a->ledger_head);
+    col_copy(s, c + 10, a->ledger_sig, sizeof a->ledger_sig);
+}
+
 static void read_account(sqlite3_stmt *s, void *out)
 {
-    cd_account *a = out;
-    memset(a, 0, sizeof *a);
-    a->id = sqlite3_column_int64(s, 0);
-    col_copy(s, 1, a->name, sizeof a->name);
-    col_copy(s, 2, a->login, sizeof a->login);
-    col_copy(s, 3, a->brand, sizeof a->brand);
-    col_copy(s, 4, a->region, sizeof a->region);
-    col_copy(s, 5, a->timezone, sizeof a->timezone);
-    col_copy(s, 6, a->jwt_secret, sizeof a->jwt_secret);
-    a->created_ms = sqlite3_column_int64(s, 7);
-    a->ledger_seq = sqlite3_column_int64(s, 8);
-    col_copy(s, 9, a->ledger_head, sizeof a->ledger_head);
-    col_copy(s, 10, a->ledger_sig, sizeof a->ledger_sig);
+    read_account_at(s, 0, out);
 }
 
 static int sq_account_insert(cd_db *db, cd_account *a, cd_err *err)
@@ -498,6 +513,31 @@ static int key_row(sqlite3_stmt *s, void *arg)
     return e->fn(&k, e->arg) != 0;
 }
 
+typedef struct key_account {
+    cd_apikey *k;
+    cd_account *a;
+} key_account;
+
+static void read_key_account(sqlite3_stmt *s, void *out)
+{
+    key_account *ka = out;
+    read_key(s, ka->k);
+    read_account_at(s, 6, ka->a);
+}
+
+static const cd_sqlite__row KEY_ACCOUNT_ROW = {read_key_account, "key", "", "no such key"};
+
+static int sq_key_auth(cd_db *db, const char *key_id, cd_apikey *k, cd_account *a, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_KEY_AUTH, err);
+    key_account ka = {k, a};
+    if (!s)
+        return -1;
+    bind_text(s, 1, key_id);
+    return cd_sqlite__one(d, s, &KEY_ACCOUNT_ROW, &ka, err);
+}
+
 static int sq_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg, cd_err *err)
 {
     sqlite_db *d = SDB(db);
@@ -549,18 +589,27 @@ static void read_contact(sqlite3_stmt *s, void *out)
     c->updated_ms = sqlite3_column_int64(s, 17);
 }
 
-static const cd_sqlite__row CONTACT_ROW = {read_contact, "contact", "", "no such contact"};
+/* A contact row followed by CONTACT_GROUP_IDS: "3,7", or NULL for no group. */
+static void read_contact_groups(sqlite3_stmt *s, void *out)
+{
+    cd_contact *c = out;
+    read_contact(s, c);
+    c->groups = json_array();
+    const char *p = (const char *)sqlite3_column_text(s, 18);
+    while (p != NULL && *p != '\0') {
+        char *end;
+        json_array_append_new(c->groups, json_integer(strtoll(p, &end, 10)));
+        p = *end == ',' ? end + 1 : NULL;
+    }
+}
 
-/* The one contact s selects, with its groups. */
+static const cd_sqlite__row CONTACT_GROUPS_ROW = {read_contact_groups, "contact", "",
+                                                  "no such contact"};
+
+/* The one contact s selects (CONTACT_COLS, CONTACT_GROUP_IDS), with its groups. */
 static int contact_one(sqlite_db *d, sqlite3_stmt *s, cd_contact *out, cd_err *err)
 {
-    if (cd_sqlite__one(d, s, &CONTACT_ROW, out, err) != 0)
-        return -1;
-    if (load_groups(d, out, err) != 0) {
-        cd_contact_clear(out);
-        return -1;
-    }
-    return 0;
+    return cd_sqlite__one(d, s, &CONTACT_GROUPS_ROW, out, err);
 }
 
 static int sq_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out, cd_err *err)
@@ -584,6 +633,25 @@ static int sq_contact_by_phone(cd_db *db, int64_t account_id, const char *e164, 
     sqlite3_bind_int64(s, 1, account_id);
     bind_text(s, 2, e164);
     return contact_one(d, s, out, err);
+}
+
+static void read_id(sqlite3_stmt *s, void *out)
+{
+    *(int64_t *)out = sqlite3_column_int64(s, 0);
+}
+
+static const cd_sqlite__row CONTACT_ID_ROW = {read_id, "contact", "", "no such contact"};
+
+static int sq_contact_id_by_phone(cd_db *db, int64_t account_id, const char *e164, int64_t *id,
+                                  cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_CONTACT_ID_BY_PHONE, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, e164);
+    return cd_sqlite__one(d, s, &CONTACT_ID_ROW, id, err);
 }
 
 static int put_groups(sqlite_db *d, const cd_contact *c, cd_err *err)
@@ -1025,10 +1093,12 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .account_each = sq_account_each,
     .key_insert = sq_key_insert,
     .key_get = sq_key_get,
+    .key_auth = sq_key_auth,
     .key_revoke = sq_key_revoke,
     .key_each = sq_key_each,
     .contact_get = sq_contact_get,
     .contact_by_phone = sq_contact_by_phone,
+    .contact_id_by_phone = sq_contact_id_by_phone,
     .contact_put = sq_contact_put,
     .contact_list = sq_contact_list,
     .named_insert = sq_named_insert,

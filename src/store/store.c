@@ -297,6 +297,11 @@ int cd_store_key_get(cd_db *db, const char *key_id, cd_apikey *out, cd_err *err)
 {
     return FORWARD(db, err, key_get(db, key_id, out, err));
 }
+int cd_store_key_auth(cd_db *db, const char *key_id, cd_apikey *key, cd_account *account,
+                      cd_err *err)
+{
+    return FORWARD(db, err, key_auth(db, key_id, key, account, err));
+}
 int cd_store_key_revoke(cd_db *db, int64_t account_id, const char *key_id, int64_t now_ms,
                         cd_err *err)
 {
@@ -314,6 +319,11 @@ int cd_store_contact_by_phone(cd_db *db, int64_t account_id, const char *e164, c
                               cd_err *err)
 {
     return FORWARD(db, err, contact_by_phone(db, account_id, e164, out, err));
+}
+int cd_store_contact_id_by_phone(cd_db *db, int64_t account_id, const char *e164, int64_t *id,
+                                 cd_err *err)
+{
+    return FORWARD(db, err, contact_id_by_phone(db, account_id, e164, id, err));
 }
 int cd_store_contact_put(cd_db *db, cd_contact *c, cd_err *err)
 {

@@ -278,6 +278,10 @@ int cd_store_account_each(cd_db *db, cd_account_each_fn each, void *arg, cd_err 
 
 int cd_store_key_insert(cd_db *db, const cd_apikey *k, cd_err *err);
 int cd_store_key_get(cd_db *db, const char *key_id, cd_apikey *out, cd_err *err);
+/* issue 16: the key and the account it belongs to, in one read (per-request authentication);
+ * fails with CD_ENOTFOUND when either is missing. */
+int cd_store_key_auth(cd_db *db, const char *key_id, cd_apikey *key /* OUT */,
+                      cd_account *account /* OUT */, cd_err *err);
 int cd_store_key_revoke(cd_db *db, int64_t account_id, const char *key_id, int64_t now_ms,
                         cd_err *err);
 typedef int (*cd_key_each_fn)(const cd_apikey *k, void *arg);
@@ -288,6 +292,10 @@ int cd_store_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *
 int cd_store_contact_get(cd_db *db, int64_t account_id, int64_t id, cd_contact *out, cd_err *err);
 int cd_store_contact_by_phone(cd_db *db, int64_t account_id, const char *e164, cd_contact *out,
                               cd_err *err);
+/* issue 16: only the id of the contact with number e164 (an index-only read, for checks);
+ * fails with CD_ENOTFOUND when there is none. */
+int cd_store_contact_id_by_phone(cd_db *db, int64_t account_id, const char *e164,
+                                 int64_t *id /* OUT */, cd_err *err);
 /* Inserts c (c->id set on return) or updates the row with c->id; writes c->groups as the
  * contact's complete group membership when it is not NULL. */
 int cd_store_contact_put(cd_db *db, cd_contact *c, cd_err *err);

@@ -27,10 +27,12 @@ struct cd_store_ops {
     int (*account_each)(cd_db *, cd_account_each_fn, void *, cd_err *);
     int (*key_insert)(cd_db *, const cd_apikey *, cd_err *);
     int (*key_get)(cd_db *, const char *, cd_apikey *, cd_err *);
+    int (*key_auth)(cd_db *, const char *, cd_apikey *, cd_account *, cd_err *);
     int (*key_revoke)(cd_db *, int64_t, const char *, int64_t, cd_err *);
     int (*key_each)(cd_db *, int64_t, cd_key_each_fn, void *, cd_err *);
     int (*contact_get)(cd_db *, int64_t, int64_t, cd_contact *, cd_err *);
     int (*contact_by_phone)(cd_db *, int64_t, const char *, cd_contact *, cd_err *);
+    int (*contact_id_by_phone)(cd_db *, int64_t, const char *, int64_t *, cd_err *);
     int (*contact_put)(cd_db *, cd_contact *, cd_err *);
     int (*contact_list)(cd_db *, int64_t, const cd_contact_filter *, cd_contact_each_fn, void *,
                         cd_err *);

@@ -222,6 +222,41 @@ static void test_region_valid(void **state)
     assert_false(cd_phone_region_valid(NULL));
 }
 
+/* issue 16: the spelling readers look up before normalising. It is syntax only: numbers
+ * that look canonical but are not valid pass it, and cd_phone_normalize() still refuses
+ * them (the lookup of such a spelling misses, since only valid numbers are stored). */
+static void test_is_canonical(void **state)
+{
+    static const char *yes[] = {
+        "+16465550123", "+33612345678", "+390612345678", "+123456789012345", "+15550000000",
+        "+99912345",    "+12"};
+    static const char *no[] = {NULL,
+                               "",
+                               "+",
+                               "16465550123",
+                               "+06465550123",
+                               "+1 646 555 0123",
+                               "+1(646)5550123",
+                               "+16465550123 ",
+                               "+1234567890123456",
+                               "++16465550123",
+                               "+1646555012x",
+                               "\357\274\21316465550123"};
+    (void)state;
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        assert_true(cd_phone_is_canonical(yes[i]));
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        assert_false(cd_phone_is_canonical(no[i]));
+    /* canonical spellings that are no valid number: normalising still refuses them */
+    static const char *invalid[] = {"+15550000000", "+99912345",     "+12",
+                                    "+1646555012",  "+164655501234", "+123456789012345"};
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        char out[CD_PHONE_MAX];
+        assert_true(cd_phone_is_canonical(invalid[i]));
+        assert_int_not_equal(cd_phone_normalize(invalid[i], "US", "phone", out, NULL), 0);
+    }
+}
+
 /* phone.h promises that any thread may normalise once cd_phone_init() has run. */
 static void *normalize_many(void *arg)
 {
@@ -258,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_normalize_length_limit),
         cmocka_unit_test(test_from_parts_table),
         cmocka_unit_test(test_region_valid),
+        cmocka_unit_test(test_is_canonical),
         cmocka_unit_test(test_threads),
     };
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/account.h"
+#include "core/contact.h"
 #include "core/usecase.h"
 #include "store/store.h"
 
@@ -143,6 +144,78 @@ static void test_check_phone(void **state)
     assert_string_equal(r.reason, "opted_in");
     /* Tenants are isolated: the other account has no consent for the number. */
     assert_string_equal(check(f, &f->other, "6465550123", "all").reason, "no_consent");
+    assert_string_equal(check(f, &f->other, "+16465550123", "all").reason, "no_consent");
+}
+
+// issue 16: a number in its stored form is looked up without libphonenumber; a miss is
+// still normalised, so a spelling that only looks canonical is still an invalid number.
+static void test_check_phone_canonical(void **state)
+{
+    fixture *f = *state;
+    record_job j;
+    assert_int_equal(record(f, &f->acme, "all", CD_STATE_OPTED_IN, &j, NULL), 0);
+    cd_check_result r = check(f, &f->acme, "+16465550123", "all");
+    assert_true(r.valid);
+    assert_true(r.allowed);
+    assert_string_equal(r.phone, "+16465550123");
+    assert_string_equal(r.reason, "opted_in");
+    /* canonical, valid, not stored */
+    r = check(f, &f->acme, "+16465550124", "all");
+    assert_true(r.valid);
+    assert_false(r.allowed);
+    assert_string_equal(r.phone, "+16465550124");
+    assert_string_equal(r.reason, "no_consent");
+    /* canonical spelling, no valid number: too short, too long, no such area or country */
+    static const char *bad[] = {"+1646555012", "+164655501234", "+15550000000", "+99912345",
+                                "+123456789012345"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = check(f, &f->acme, bad[i], "all");
+        assert_false(r.valid);
+        assert_false(r.allowed);
+        assert_string_equal(r.phone, "");
+        assert_string_equal(r.reason, "invalid_number");
+    }
+}
+
+typedef struct find_job {
+    const cd_account *a;
+    const char *ref;
+    cd_contact c;
+    cd_err err;
+} find_job;
+
+static int find(fixture *f, find_job *j)
+{
+    cd_db *db = cd_store_reader(f->store);
+    int rc = cd_contact_find(db, j->a->id, j->a->region, j->ref, &j->c, &j->err);
+    cd_store_release(f->store, db);
+    if (rc == 0)
+        cd_contact_clear(&j->c);
+    return rc;
+}
+
+// issue 16: finding a contact by its stored spelling, by another spelling, and the misses.
+static void test_find_contact_canonical(void **state)
+{
+    fixture *f = *state;
+    record_job j;
+    assert_int_equal(record(f, &f->acme, "all", CD_STATE_OPTED_IN, &j, NULL), 0);
+    static const char *hits[] = {"+16465550123", "6465550123", "+1 646 555 0123"};
+    for (size_t i = 0; i < sizeof hits / sizeof hits[0]; i++) {
+        find_job fj = {.a = &f->acme, .ref = hits[i]};
+        assert_int_equal(find(f, &fj), 0);
+    }
+    static const char *misses[] = {"+16465550124", "+1646555012", "+15550000000", "+99912345"};
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
+        find_job fj = {.a = &f->acme, .ref = misses[i]};
+        assert_int_not_equal(find(f, &fj), 0);
+        assert_int_equal(fj.err.code, CD_ENOTFOUND);
+        assert_string_equal(cd_err_reason(&fj.err), "not_found");
+    }
+    /* tenants stay apart on the fast path too */
+    find_job other = {.a = &f->other, .ref = "+16465550123"};
+    assert_int_not_equal(find(f, &other), 0);
+    assert_int_equal(other.err.code, CD_ENOTFOUND);
 }
 
 /* ---- groups and types ---- */
@@ -305,6 +378,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_record_consent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_phone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_phone_canonical, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_find_contact_canonical, setup, teardown),
         cmocka_unit_test_setup_teardown(test_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_patch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sender_add, setup, teardown),

@@ -372,6 +372,30 @@ static void test_key_failures_look_alike(void **state)
                      "zeros");
 }
 
+/* issue 16: a thread reuses the hash of the last key it saw (test_key_revoked covers a
+ * revocation after that); a key one character off right after the right one still fails. */
+static void test_key_hash_reuse(void **state)
+{
+    fixture *f = *state;
+    cd_principal p;
+    cd_err err = {0};
+    char k[CD_KEY_LEN + 8];
+
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(key_auth(f, f->acme_key, NULL, &p, &err), 0);
+        assert_int_equal(key_auth(f, f->acme_key, NULL, &p, &err), 0);
+        assert_int_equal(p.account.id, f->acme.id);
+        snprintf(k, sizeof k, "%s", f->acme_key);
+        k[62] = k[62] == 'A' ? 'B' : 'A';
+        expect_key_fails(f, k, NULL, "wrong secret after the right key");
+        expect_key_fails(f, k, NULL, "the same wrong secret again");
+        snprintf(k, sizeof k, "%.62s", f->acme_key);
+        expect_key_fails(f, k, NULL, "a prefix of the right key");
+        assert_int_equal(key_auth(f, f->other_key, NULL, &p, &err), 0);
+        assert_int_equal(p.account.id, f->other.id);
+    }
+}
+
 static void test_key_revoked(void **state)
 {
     fixture *f = *state;
@@ -574,6 +598,7 @@ int main(void)
         AUTH_TEST(test_key_ok),
         AUTH_TEST(test_key_failures_look_alike),
         AUTH_TEST(test_key_revoked),
+        AUTH_TEST(test_key_hash_reuse),
         AUTH_TEST(test_jwt_ok),
         AUTH_TEST(test_jwt_failures_look_alike),
     };

@@ -372,6 +372,17 @@ static void test_keys(void **state)
     assert_int_equal(got.revoked_ms, 0);
     assert_int_equal(cd_store_key_get(rd(f), "key_ffff", &got, &err), -1);
     assert_int_equal(err.code, CD_ENOTFOUND);
+    /* issue 16: the key with its account, in one read */
+    cd_account acct;
+    assert_int_equal(cd_store_key_auth(rd(f), "key_0000000000000002", &got, &acct, &err), 0);
+    assert_string_equal(got.id, "key_0000000000000002");
+    assert_int_equal(got.account_id, f->acme);
+    assert_string_equal(got.hash, k.hash);
+    assert_int_equal(got.created_ms, 20);
+    assert_int_equal(acct.id, f->acme);
+    assert_string_equal(acct.name, "acme");
+    assert_int_equal(cd_store_key_auth(rd(f), "key_ffff", &got, &acct, &err), -1);
+    assert_int_equal(err.code, CD_ENOTFOUND);
 
     assert_int_equal(cd_store_key_each(rd(f), f->acme, collect_key, &l, NULL), 0);
     assert_int_equal(l.n, 2);
@@ -486,7 +497,18 @@ static void test_contact_put_get(void **state)
 
     assert_int_equal(cd_store_contact_by_phone(rd(f), f->acme, "+16465550101", &got, &err), 0);
     assert_int_equal(got.id, id);
+    assert_json_eq(got.groups, groups); /* issue 16: read in the contact's own query */
     cd_contact_clear(&got);
+    int64_t only_id = 0;
+    assert_int_equal(cd_store_contact_id_by_phone(rd(f), f->acme, "+16465550101", &only_id, &err),
+                     0);
+    assert_int_equal(only_id, id);
+    assert_int_equal(cd_store_contact_id_by_phone(rd(f), f->other, "+16465550101", &only_id, &err),
+                     -1);
+    assert_int_equal(err.code, CD_ENOTFOUND);
+    assert_int_equal(cd_store_contact_id_by_phone(rd(f), f->acme, "+16465550102", &only_id, &err),
+                     -1);
+    assert_int_equal(err.code, CD_ENOTFOUND);
 
     /* Another account sees nothing of it. */
     assert_int_equal(cd_store_contact_get(rd(f), f->other, id, &got, &err), -1);
