@@ -32,8 +32,16 @@ json_t *cd_ledger_content(const cd_event *ev)
  * order JSON_SORT_KEYS gives them, strings escaped as jansson does. Every consent change hashes an
  * event on the single writer thread, so this skips building and sorting a json_t; a unit test
  * checks that both give the same bytes. */
+static size_t canon_plain(const cd_event *ev, char *out, size_t cap);
+
 void cd_ledger_hash(const cd_event *ev, char out[65])
 {
+    char plain[4096];
+    size_t n = canon_plain(ev, plain, sizeof plain);
+    if (n > 0) { /* issue 16: the common case, without a heap buffer */
+        cd_sha256_hex(plain, n, out);
+        return;
+    }
     cd_buf b = {0};
     cd_ledger_canon(ev, &b);
     cd_sha256_hex(b.data, b.len, out);
@@ -92,10 +100,62 @@ void cd_ledger_canon(const cd_event *ev, cd_buf *b)
     cd_buf_append(b, "}", 1);
 }
 
+/* issue 16: cd_ledger_canon for an event whose strings need no escape (printable ASCII
+ * without a quote or a backslash, which cd_canon_string copies as they are): the same bytes,
+ * written into `out` without a cd_buf. Returns their length, or 0 when a string needs escaping or
+ * the result does not fit (the caller then uses cd_ledger_canon). */
+static size_t canon_plain(const cd_event *ev, char *out, size_t cap)
+{
+    field f[NFIELDS];
+    size_t len = 0;
+    event_fields(ev, f);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        char num[24];
+        const char *v = f[i].str;
+        size_t kn = strlen(f[i].key), vn;
+        if (v) {
+            const unsigned char *p = (const unsigned char *)v;
+            while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+                p++;
+            if (*p != '\0')
+                return 0;
+            vn = (size_t)(p - (const unsigned char *)v);
+        } else {
+            vn = (size_t)snprintf(num, sizeof num, "%lld", f[i].num);
+            v = num;
+        }
+        if (len + kn + vn + 8 > cap) /* ,"key": plus quotes and the closing brace */
+            return 0;
+        out[len++] = i ? ',' : '{';
+        out[len++] = '"';
+        memcpy(out + len, f[i].key, kn);
+        len += kn;
+        out[len++] = '"';
+        out[len++] = ':';
+        if (f[i].str)
+            out[len++] = '"';
+        memcpy(out + len, v, vn);
+        len += vn;
+        if (f[i].str)
+            out[len++] = '"';
+    }
+    out[len++] = '}';
+    return len;
+}
+
 /* issue 8 item 12: provenance comes from clients (a raw User-Agent header may hold any
  * bytes) and must hash and export as valid UTF-8, and a cut must not split a character. */
 static void copy(char *dst, size_t n, const char *src)
 {
+    /* issue 16: ASCII that fits is copied as it is (what cd_canon_text_copy would do) */
+    const unsigned char *p = (const unsigned char *)(src ? src : "");
+    size_t i = 0;
+    while (i < n && p[i] != '\0' && p[i] < 0x80)
+        i++;
+    if (i < n && p[i] == '\0') {
+        memcpy(dst, p, i + 1);
+        return;
+    }
     cd_canon_text_copy(dst, n, src);
 }
 
