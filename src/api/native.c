@@ -386,20 +386,33 @@ static int parse_contact(json_t *o, cd_contact_patch *p, cd_err *err)
 typedef struct contact_in {
     cd_contact_patch patch;
     char phone[CD_PHONE_MAX];
-    int64_t id; /* PATCH: the contact */
+    int64_t id;     /* PATCH: the contact */
+    cd_contact out; /* what the job wrote, rendered after the commit */
 } contact_in;
+
+/* issue 16: the answer is built on the request's thread, not on the single writer. */
+static void render_contact(cd_api_write_op *w)
+{
+    contact_in *in = w->in;
+    w->body = cd_native__contact_json(&in->out);
+}
+
+static void contact_done(cd_api_write_op *w)
+{
+    contact_in *in = w->in;
+    cd_contact_clear(&in->out);
+}
 
 static int job_contact_upsert(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     contact_in *in = w->in;
-    cd_contact c;
     bool created = false;
-    if (cd_contact_apply(db, w->who.account.id, in->id, &in->patch, in->id == 0, &c, &created,
+    w->done = contact_done;
+    if (cd_contact_apply(db, w->who.account.id, in->id, &in->patch, in->id == 0, &in->out, &created,
                          err) != 0)
         return -1;
     w->status = in->id ? 200 : created ? 201 : 200;
-    w->body = cd_native__contact_json(&c);
-    cd_contact_clear(&c);
+    w->render = render_contact;
     return 0;
 }
 

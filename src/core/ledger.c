@@ -32,8 +32,16 @@ json_t *cd_ledger_content(const cd_event *ev)
  * order JSON_SORT_KEYS gives them, strings escaped as jansson does. Every consent change hashes an
  * event on the single writer thread, so this skips building and sorting a json_t; a unit test
  * checks that both give the same bytes. */
+static size_t canon_plain(const cd_event *ev, char *out, size_t cap);
+
 void cd_ledger_hash(const cd_event *ev, char out[65])
 {
+    char plain[4096];
+    size_t n = canon_plain(ev, plain, sizeof plain);
+    if (n > 0) { /* issue 16: the common case, without a heap buffer */
+        cd_sha256_hex(plain, n, out);
+        return;
+    }
     cd_buf b = {0};
     cd_ledger_canon(ev, &b);
     cd_sha256_hex(b.data, b.len, out);
@@ -92,10 +100,62 @@ void cd_ledger_canon(const cd_event *ev, cd_buf *b)
     cd_buf_append(b, "}", 1);
 }
 
+/* issue 16: cd_ledger_canon for an event whose strings need no escape (printable ASCII
+ * without a quote or a backslash, which cd_canon_string copies as they are): the same bytes,
+ * written into `out` without a cd_buf. Returns their length, or 0 when a string needs escaping or
+ * the result does not fit (the caller then uses cd_ledger_canon). */
+static size_t canon_plain(const cd_event *ev, char *out, size_t cap)
+{
+    field f[NFIELDS];
+    size_t len = 0;
+    event_fields(ev, f);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        char num[24];
+        const char *v = f[i].str;
+        size_t kn = strlen(f[i].key), vn;
+        if (v) {
+            const unsigned char *p = (const unsigned char *)v;
+            while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+                p++;
+            if (*p != '\0')
+                return 0;
+            vn = (size_t)(p - (const unsigned char *)v);
+        } else {
+            vn = (size_t)snprintf(num, sizeof num, "%lld", f[i].num);
+            v = num;
+        }
+        if (len + kn + vn + 8 > cap) /* ,"key": plus quotes and the closing brace */
+            return 0;
+        out[len++] = i ? ',' : '{';
+        out[len++] = '"';
+        memcpy(out + len, f[i].key, kn);
+        len += kn;
+        out[len++] = '"';
+        out[len++] = ':';
+        if (f[i].str)
+            out[len++] = '"';
+        memcpy(out + len, v, vn);
+        len += vn;
+        if (f[i].str)
+            out[len++] = '"';
+    }
+    out[len++] = '}';
+    return len;
+}
+
 /* issue 8 item 12: provenance comes from clients (a raw User-Agent header may hold any
  * bytes) and must hash and export as valid UTF-8, and a cut must not split a character. */
 static void copy(char *dst, size_t n, const char *src)
 {
+    /* issue 16: ASCII that fits is copied as it is (what cd_canon_text_copy would do) */
+    const unsigned char *p = (const unsigned char *)(src ? src : "");
+    size_t i = 0;
+    while (i < n && p[i] != '\0' && p[i] < 0x80)
+        i++;
+    if (i < n && p[i] == '\0') {
+        memcpy(dst, p, i + 1);
+        return;
+    }
     cd_canon_text_copy(dst, n, src);
 }
 
@@ -117,69 +177,145 @@ static int sign_head(cd_db *db, int64_t account_id, int64_t seq, const char *hea
     return cd_store_account_sign_head(db, account_id, sig, err);
 }
 
-/* ---- issue 11: a batch of events (see cd_ledger_batch_begin) ---- */
+/* ---- issue 11 and 16: heads written once per batch ----
+ *
+ * Writing and signing the account's head for every event cost a row update and an HMAC
+ * per event. On the writer, the heads of the accounts a batch touches are kept here and
+ * written (and signed) once, by the writer's batch hook, before its COMMIT: the committed
+ * head is always the newest committed event. A job whose savepoint is rolled back takes
+ * its events back, so its job_rollback puts the heads back to where the job found them;
+ * when the batch is not committed at all, reset forgets them and the next batch reads the
+ * heads again from the database. Off the writer's batch (cd_ledger_batch_begin on another
+ * connection), the same table lives from _begin to _end. */
 
-/* The writer thread's open batch: jobs run there one at a time, so one is enough, and no
- * other thread ever sees it. */
-static _Thread_local struct ledger_batch {
-    cd_db *db; /* NULL: none open */
+#define MAX_HEADS 16 /* accounts per batch kept here; more are written event by event */
+
+typedef struct head {
     int64_t account_id;
-    int64_t seq, first_seq;
-    char head[65];
-} batch;
+    int64_t seq, stored_seq, job_seq; /* newest, in the database, at the job's start */
+    char hash[65], job_hash[65];
+} head;
+
+/* Jobs run on the writer thread one at a time and no other thread ever sees this. */
+static _Thread_local struct heads {
+    cd_db *db;    /* NULL: none open */
+    bool writer;  /* joined the writer's batch (else cd_ledger_batch_begin's) */
+    int n, n_job; /* heads kept; heads kept when the current job began */
+    head h[MAX_HEADS];
+} heads;
+
+static void heads_job_begin(void)
+{
+    heads.n_job = heads.n;
+    for (int i = 0; i < heads.n; i++) {
+        heads.h[i].job_seq = heads.h[i].seq;
+        memcpy(heads.h[i].job_hash, heads.h[i].hash, sizeof heads.h[i].job_hash);
+    }
+}
+
+static void heads_job_rollback(void)
+{
+    heads.n = heads.n_job; /* heads first read by this job are as the database has them */
+    for (int i = 0; i < heads.n; i++) {
+        heads.h[i].seq = heads.h[i].job_seq;
+        memcpy(heads.h[i].hash, heads.h[i].job_hash, sizeof heads.h[i].hash);
+    }
+}
+
+static int heads_finish(cd_db *db, cd_err *err)
+{
+    for (int i = 0; i < heads.n; i++) {
+        head *h = &heads.h[i];
+        if (h->seq == h->stored_seq)
+            continue; /* no event: the head is as it was */
+        if (cd_store_account_set_head(db, h->account_id, h->seq, h->hash, err) != 0 ||
+            sign_head(db, h->account_id, h->seq, h->hash, err) != 0)
+            return -1;
+        h->stored_seq = h->seq;
+    }
+    return 0;
+}
+
+static void heads_reset(void)
+{
+    heads.db = NULL;
+    heads.writer = false;
+    heads.n = heads.n_job = 0;
+}
+
+static const cd_batch_hook writer_hook = {
+    .job_begin = heads_job_begin,
+    .job_rollback = heads_job_rollback,
+    .finish = heads_finish,
+    .reset = heads_reset,
+};
+
+/* Whether this append's head goes through the table: joins the writer's batch if need be. */
+static bool heads_open(cd_db *db)
+{
+    if (heads.db == db)
+        return true;
+    if (heads.db != NULL || !cd_store_batch_join(db, &writer_hook))
+        return false;
+    heads_reset();
+    heads.db = db;
+    heads.writer = true;
+    return true;
+}
 
 int cd_ledger_batch_begin(cd_db *db, int64_t account_id, cd_err *err)
 {
-    cd_account a;
-    char idbuf[32];
-    assert(batch.db == NULL); /* batches do not nest */
-    snprintf(idbuf, sizeof idbuf, "%lld", (long long)account_id);
-    if (cd_store_account_get(db, "id", idbuf, &a, err) != 0)
-        return -1;
-    batch = (struct ledger_batch){.db = db, .account_id = account_id, .seq = a.ledger_seq};
-    batch.first_seq = a.ledger_seq;
-    memcpy(batch.head, a.ledger_head, sizeof batch.head);
+    (void)account_id;
+    (void)err;
+    if (heads_open(db))
+        return 0;             /* the writer's batch writes the heads */
+    assert(heads.db == NULL); /* batches do not nest */
+    heads_reset();
+    heads.db = db;
     return 0;
 }
 
 int cd_ledger_batch_end(cd_db *db, cd_err *err)
 {
-    struct ledger_batch b = batch;
-    assert(b.db == db);
-    batch.db = NULL;
-    if (b.seq == b.first_seq)
-        return 0; /* no event: the head is as it was */
-    if (cd_store_account_set_head(db, b.account_id, b.seq, b.head, err) != 0)
-        return -1;
-    return sign_head(db, b.account_id, b.seq, b.head, err);
+    assert(heads.db == db);
+    if (heads.writer)
+        return 0;
+    int rc = heads_finish(db, err);
+    heads_reset();
+    return rc;
 }
 
 void cd_ledger_batch_abort(void)
 {
-    batch.db = NULL;
+    if (!heads.writer) /* in the writer's batch the failed job's rollback undoes it */
+        heads_reset();
 }
 
-/* The head to chain to: the open batch's, or the account's. */
-static int head_of(cd_db *db, int64_t account_id, cd_account *a, cd_err *err)
+/* The head to chain to: the one kept in the table, else the account's (then kept, when
+ * the table has room: *kept says where). */
+static int head_of(cd_db *db, int64_t account_id, cd_account *a, head **kept, cd_err *err)
 {
     char idbuf[32];
-    if (batch.db == db && batch.account_id == account_id) {
-        a->ledger_seq = batch.seq;
-        memcpy(a->ledger_head, batch.head, sizeof a->ledger_head);
-        return 0;
+    *kept = NULL;
+    bool open = heads_open(db);
+    for (int i = 0; open && i < heads.n; i++) {
+        if (heads.h[i].account_id == account_id) {
+            *kept = &heads.h[i];
+            a->ledger_seq = heads.h[i].seq;
+            memcpy(a->ledger_head, heads.h[i].hash, sizeof a->ledger_head);
+            return 0;
+        }
     }
     snprintf(idbuf, sizeof idbuf, "%lld", (long long)account_id);
-    return cd_store_account_get(db, "id", idbuf, a, err);
-}
-
-/* In an open batch the account's head is written once, at its end. */
-static bool head_deferred(cd_db *db, const cd_event *ev)
-{
-    if (batch.db != db || batch.account_id != ev->account_id)
-        return false;
-    batch.seq = ev->seq;
-    memcpy(batch.head, ev->hash, sizeof batch.head);
-    return true;
+    if (cd_store_account_get(db, "id", idbuf, a, err) != 0)
+        return -1;
+    if (open && heads.n < MAX_HEADS) {
+        head *h = &heads.h[heads.n++];
+        *h = (head){.account_id = account_id, .seq = a->ledger_seq, .stored_seq = a->ledger_seq};
+        memcpy(h->hash, a->ledger_head, sizeof h->hash);
+        *kept = h;
+    }
+    return 0;
 }
 
 int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, const char *scope,
@@ -187,7 +323,8 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
                      int64_t created_ms, cd_event *out, cd_err *err)
 {
     cd_account a;
-    if (head_of(db, account_id, &a, err) != 0)
+    head *kept;
+    if (head_of(db, account_id, &a, &kept, err) != 0)
         return -1;
     cd_event *ev = calloc(1, sizeof *ev);
     if (ev == NULL)
@@ -215,11 +352,14 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
     copy(ev->prev_hash, sizeof ev->prev_hash, a.ledger_head);
     cd_ledger_hash(ev, ev->hash);
     int rc = cd_store_event_insert(db, ev, err);
-    bool deferred = rc == 0 && head_deferred(db, ev); /* issue 11 */
-    if (rc == 0 && !deferred)
+    if (rc == 0 && kept) { /* issue 11, 16: written once, at the batch's end */
+        kept->seq = ev->seq;
+        memcpy(kept->hash, ev->hash, sizeof kept->hash);
+    } else if (rc == 0) {
         rc = cd_store_account_set_head(db, account_id, ev->seq, ev->hash, err);
-    if (rc == 0 && !deferred)
-        rc = sign_head(db, account_id, ev->seq, ev->hash, err);
+        if (rc == 0)
+            rc = sign_head(db, account_id, ev->seq, ev->hash, err);
+    }
     if (rc == 0) /* issue 15: one consent.changed per ledger event, in its transaction */
         rc = cd_events_consent_changed(db, ev, err);
     if (rc == 0 && out)

@@ -99,13 +99,16 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
                      const char *old_state, const char *new_state, const cd_provenance *p,
                      int64_t created_ms, cd_event *ev, cd_err *err);
 
-/* issue 11: many events of one account in one writer job (a batch of contacts). Between
- * _begin and _end, on the writer thread and inside one job, cd_ledger_append for that
- * account chains to the head it keeps in memory, instead of reading the account and
- * rewriting (and re-signing) its head for every event; _end writes and signs the head once.
- * Every event is still appended by cd_ledger_append, with its own seq, hash and link. A job
- * that fails after _begin calls _abort (its savepoint takes the events back); batches do
- * not nest. */
+/* issue 11: many events of one account in one job (a batch of contacts). Between _begin
+ * and _end, cd_ledger_append for that account chains to the head it keeps in memory,
+ * instead of reading the account and rewriting (and re-signing) its head for every event;
+ * _end writes and signs the head once. Every event is still appended by cd_ledger_append,
+ * with its own seq, hash and link. A job that fails after _begin calls _abort (its
+ * savepoint takes the events back); batches do not nest.
+ * issue 16: in a job of the writer's batch this is what cd_ledger_append always does, for
+ * every account the batch touches: the heads are written and signed once, just before the
+ * batch's COMMIT (a failed job's savepoint takes its heads back with its events), so
+ * there _begin, _end and _abort have nothing left to do. */
 int cd_ledger_batch_begin(cd_db *db, int64_t account_id, cd_err *err);
 int cd_ledger_batch_end(cd_db *db, cd_err *err);
 void cd_ledger_batch_abort(void);

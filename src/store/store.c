@@ -145,6 +145,14 @@ int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg, c
     return cd_store__writer_submit(s->writer, fn, done, arg, false, err);
 }
 
+bool cd_store_batch_join(cd_db *db, const cd_batch_hook *h)
+{
+    if (!db->in_batch || (db->batch_hook != NULL && db->batch_hook != h))
+        return false;
+    db->batch_hook = h;
+    return true;
+}
+
 void cd_store_set_limits(cd_store *s, int queue_max, int deadline_ms)
 {
     cd_store__writer_limits(s->writer, queue_max, deadline_ms);

@@ -253,6 +253,23 @@ int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err);
  * before submitting (cd_store_open sets the defaults above). */
 void cd_store_set_limits(cd_store *s, int queue_max, int deadline_ms);
 
+/* issue 16: work a writer job defers to the end of its batch (the ledger writes and signs
+ * each account's head once per commit instead of once per event). All four run on the
+ * writer thread: job_begin before each job of the batch, job_rollback after a job's
+ * savepoint was rolled back (forget what that job deferred), finish once after the last
+ * job and before COMMIT, in the transaction (a failure fails the whole batch, nothing of
+ * it is committed), and reset once the batch is over, committed or not. */
+typedef struct cd_batch_hook {
+    void (*job_begin)(void);
+    void (*job_rollback)(void);
+    int (*finish)(cd_db *db, cd_err *err);
+    void (*reset)(void);
+} cd_batch_hook;
+/* On the writer, inside a job of a batch: makes `h` run for this batch (joining twice is
+ * fine) and returns true. Returns false elsewhere (a connection outside the writer's
+ * batch, or another hook holds the batch's one slot): the caller then does its work now. */
+bool cd_store_batch_join(cd_db *db, const cd_batch_hook *h);
+
 /* Batch statistics for /metrics: observed by the writer after every commit. */
 typedef void (*cd_store_commit_hook)(void *arg, int batch_size, double seconds);
 void cd_store_on_commit(cd_store *s, cd_store_commit_hook hook, void *arg);

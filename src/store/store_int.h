@@ -141,6 +141,9 @@ struct cd_db {
     const struct cd_store_ops *ops;
     cd_store *store;
     cd_db *next_free; /* reader pool link */
+    /* issue 16: set by the writer while it runs a batch on this connection. */
+    bool in_batch;
+    const cd_batch_hook *batch_hook; /* joined by a job of the batch (cd_store_batch_join) */
 };
 
 typedef struct cd_writer cd_writer; /* writer.c */

@@ -40,17 +40,24 @@ struct cd_writer {
     bool stopping;
 };
 
-/* Runs one job inside its own savepoint so that its failure undoes only its own writes. */
+/* Runs one job inside its own savepoint so that its failure undoes only its own writes
+ * (and, issue 16, what it deferred to the end of the batch). */
 static void run_one(cd_writer *w, job *j)
 {
     cd_err err = {0};
+    const cd_batch_hook *h = w->db->batch_hook;
     if (w->db->ops->exec(w->db, "SAVEPOINT job", &j->err) != 0) {
         j->rc = -1;
         return;
     }
+    if (h)
+        h->job_begin();
     j->rc = j->fn(w->db, j->arg, &j->err);
-    if (j->rc != 0)
+    if (j->rc != 0) {
         w->db->ops->exec(w->db, "ROLLBACK TO job", &err);
+        if (w->db->batch_hook) /* may have joined during this job */
+            w->db->batch_hook->job_rollback();
+    }
     w->db->ops->exec(w->db, "RELEASE job", &err);
 }
 
@@ -72,11 +79,34 @@ static void lose_batch(job *batch, job *upto, cd_err *err)
     }
 }
 
+/* The batch's deferred work (issue 16), then COMMIT. On failure nothing of the batch is
+ * durable: every job fails, whatever it did. */
+static void commit_batch(cd_writer *w, job *batch, int n)
+{
+    cd_err err = {0};
+    const cd_batch_hook *h = w->db->batch_hook;
+    int rc = h ? h->finish(w->db, &err) : 0;
+    if (rc == 0 && !w->db->ops->in_transaction(w->db))
+        rc = cd_fail(&err, CD_ESTORE, "", "storage error");
+    if (rc == 0)
+        rc = w->db->ops->exec(w->db, "COMMIT", &err);
+    if (rc == 0)
+        return;
+    cd_err ignored;
+    w->db->ops->exec(w->db, "ROLLBACK", &ignored);
+    cd_logf("error", "commit failed", "\"batch\":%d", n);
+    for (job *j = batch; j; j = j->next) {
+        j->rc = -1;
+        j->err = err;
+    }
+}
+
 static void run_batch(cd_writer *w, job *batch, int n)
 {
     cd_err err = {0};
     int64_t t0 = cd_monotonic_us();
     int rc = w->db->ops->exec(w->db, "BEGIN IMMEDIATE", &err);
+    w->db->in_batch = rc == 0;
     for (job *j = batch; j; j = j->next) {
         if (rc != 0) {
             j->rc = -1;
@@ -93,16 +123,12 @@ static void run_batch(cd_writer *w, job *batch, int n)
             }
         }
     }
-    if (rc == 0 && w->db->ops->exec(w->db, "COMMIT", &err) != 0) {
-        /* Nothing of this batch is durable: every job fails, whatever it did. */
-        cd_err ignored;
-        w->db->ops->exec(w->db, "ROLLBACK", &ignored);
-        cd_logf("error", "commit failed", "\"batch\":%d", n);
-        for (job *j = batch; j; j = j->next) {
-            j->rc = -1;
-            j->err = err;
-        }
-    }
+    if (rc == 0)
+        commit_batch(w, batch, n);
+    if (w->db->batch_hook)
+        w->db->batch_hook->reset();
+    w->db->batch_hook = NULL;
+    w->db->in_batch = false;
     double secs = (double)(cd_monotonic_us() - t0) / 1e6;
     if (w->store->commit_hook)
         w->store->commit_hook(w->store->commit_hook_arg, n, secs);

@@ -195,6 +195,40 @@ static void test_hash_escapes_like_jansson(void **state)
     json_decref(content);
 }
 
+/* issue 16: an event whose strings need no escape is hashed without a heap buffer; the
+ * bytes must be those of the canonical JSON all the same, at every length up to the
+ * longest user agent, and with each kind of character that sends it the other way. */
+static void test_hash_plain_like_jansson(void **state)
+{
+    cd_event ev;
+    char got[65], want[CD_SHA256_HEX];
+    (void)state;
+    const char *odd[] = {"",
+                         "plain ascii 0123",
+                         "quote\"",
+                         "back\\slash",
+                         "tab\t",
+                         "caf\xc3\xa9",
+                         "~!@#$%^&*()_+{}|:<>?`-=[];',./"};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        for (size_t len = 0; len < sizeof ev.user_agent; len += 97) {
+            fill_event(&ev);
+            memset(ev.user_agent, 'u', len);
+            ev.user_agent[len] = '\0';
+            snprintf(ev.site, sizeof ev.site, "%s", odd[i]);
+            ev.seq = (int64_t)len * 1000003;
+            ev.contact_id = -(int64_t)i;
+            cd_ledger_hash(&ev, got);
+            json_t *content = cd_ledger_content(&ev);
+            char *canon = cd_canon_json(content);
+            cd_sha256_hex(canon, strlen(canon), want);
+            assert_string_equal(got, want);
+            free(canon);
+            json_decref(content);
+        }
+    }
+}
+
 static void test_hash_is_sha256_of_canonical_content(void **state)
 {
     cd_event ev;
@@ -857,6 +891,7 @@ int main(void)
         cmocka_unit_test(test_hash_field_boundaries),
         cmocka_unit_test(test_hash_is_sha256_of_canonical_content),
         cmocka_unit_test(test_hash_escapes_like_jansson),
+        cmocka_unit_test(test_hash_plain_like_jansson),
         CHAIN_TEST(test_chain_verifies),
         CHAIN_TEST(test_chain_links),
         CHAIN_TEST(test_stored_events_equal_appended),
