@@ -51,7 +51,10 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
     [Q_MESSAGE_DUE_KW] = "SELECT " MESSAGE_COLS " FROM messages WHERE status = 'queued' AND "
                          "kind = 'keyword_reply' AND next_attempt_ms <= ?1 AND " DUE_TRANSPORT_OK
                          " ORDER BY next_attempt_ms, seq LIMIT ?2",
-    [Q_MESSAGE_DUE_NEXT_ACCOUNT] = "SELECT account_id FROM messages WHERE status = 'queued' AND "
+    /* INDEXED BY: messages_queued_contact also starts with account_id, and the planner,
+     * without statistics, would pick it and read every row it passes (0015). */
+    [Q_MESSAGE_DUE_NEXT_ACCOUNT] = "SELECT account_id FROM messages INDEXED BY "
+                                   "messages_queued_account WHERE status = 'queued' AND "
                                    "account_id > ?1 AND next_attempt_ms <= ?2 ORDER BY account_id "
                                    "LIMIT 1",
     [Q_MESSAGE_DUE_ACCOUNT] =
@@ -115,8 +118,10 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
                        "AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR kind = ?5) "
                        "ORDER BY seq DESC LIMIT ?6",
     /* The same filter for one number (an opt-out lists the contact's queued messages):
-     * served by messages_exempt (account_id, to_phone, ...), not a scan of the account. */
-    [Q_MESSAGE_LIST_TO] = "SELECT " MESSAGE_COLS " FROM messages WHERE account_id = ?1 "
+     * served by messages_exempt (account_id, to_phone, ...), not a scan of the account; the
+     * planner, left alone, walked messages_account to spare the sort. */
+    [Q_MESSAGE_LIST_TO] = "SELECT " MESSAGE_COLS " FROM messages INDEXED BY messages_exempt "
+                          "WHERE account_id = ?1 "
                           "AND to_phone = ?3 AND (?2 = 0 OR seq < ?2) "
                           "AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR kind = ?5) "
                           "ORDER BY seq DESC LIMIT ?6",
