@@ -861,11 +861,14 @@ static void wait_for_work(cd_outbox *o)
 }
 
 /* Before the worker ends: the jobs in flight come back (the store answers every job, also
- * when it closes), so that nothing they point to is freed under them. */
+ * when it closes), so that nothing they point to is freed under them. A claim that became
+ * durable is submitted, as it was when the worker waited for its claims: the reports that
+ * come back before the transports close are written by cd_outbox_halt. */
 static void drain_async(cd_outbox *o)
 {
     for (;;) {
         finish_async(o);
+        submit_pending(o);
         if (o->claim_inflight == NULL && o->reports_inflight == NULL)
             return;
         pthread_mutex_lock(&o->lock);
