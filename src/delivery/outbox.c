@@ -29,6 +29,7 @@
  * most this many; the others keep being claimed (3 * 256 < MAX_PENDING). */
 #define TRANSPORT_CAP 256
 #define FLOW_SWEEP_MS 1000 /* one indexed query a second */
+#define SCAN_IDLE_MS  20   /* after a due scan that claimed nothing */
 
 enum report_kind { R_SENT, R_RECEIPT, R_INBOUND, R_LINK };
 
@@ -68,8 +69,9 @@ struct cd_outbox {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop, kicked, started, joined;
-    bool reported; /* a report came in since the worker last looked */
-    bool rescan;   /* something may have become due or claimable: worth a due scan */
+    bool reported;        /* a report came in since the worker last looked */
+    bool rescan;          /* something may have become due or claimable: worth a due scan */
+    int64_t next_scan_ms; /* after a scan that found nothing, kicks wait until then */
     report *head, *tail;
     pending *pend;
     _Atomic int npend;
@@ -520,10 +522,12 @@ static void find_due(cd_outbox *o, due_list *d)
     int nskip = 0;
     for (int i = 0; i < 3; i++) {
         d->room[i] = TRANSPORT_CAP - o->npend_t[i];
-        /* A link that is down (or a full window) claims nothing: its messages stay
-         * 'queued', where an opt-out still reaches them (issue 8 item 1). */
+        /* A link that is down claims nothing: its messages stay 'queued', where an opt-out
+         * still reaches them (issue 8 item 1). A full window on a live link does claim, up
+         * to TRANSPORT_CAP, so that the next submits are durable before the window opens. */
         const tport *tp = &o->tports[i];
-        if (d->room[i] <= 0 || (tp->t && tp->ops->ready && !tp->ops->ready(tp->t)))
+        bool (*up)(cd_transport *) = tp->ops->linked ? tp->ops->linked : tp->ops->ready;
+        if (d->room[i] <= 0 || (tp->t && up && !up(tp->t)))
             f.skip[nskip++] = tp->ops->name;
     }
     if (nskip == 3)
@@ -587,7 +591,8 @@ static void finish_claim(cd_outbox *o, claim_job *j)
  * queue for a handful at a time. */
 static bool wants_claim(const cd_outbox *o)
 {
-    if (!o->rescan || o->claim_inflight != NULL || o->npend >= MAX_PENDING)
+    if (!o->rescan || o->claim_inflight != NULL || o->npend >= MAX_PENDING ||
+        cd_now_ms() < o->next_scan_ms)
         return false;
     for (int i = 0; i < 3; i++)
         if (o->tports[i].t && !o->tports[i].down && o->npend_t[i] <= TRANSPORT_CAP / 2)
@@ -608,6 +613,10 @@ static void fill_pending(cd_outbox *o)
     o->rescan = false;
     find_due(o, &d);
     if (d.n == 0) {
+        /* Nothing claimable: the messages due are for a link that is down or full, and each
+         * scan walks past them. Commits kick the worker a thousand times a second. */
+        o->next_scan_ms = cd_now_ms() + SCAN_IDLE_MS;
+        o->rescan = true;
         free(d.items);
         return;
     }
@@ -841,7 +850,11 @@ static void wait_for_work(cd_outbox *o)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 200 * 1000000L; /* poll: due times pass while nobody kicks */
+    int64_t wait_ms = 200; /* poll: due times pass while nobody kicks */
+    int64_t left = o->next_scan_ms - cd_now_ms();
+    if (o->rescan && left > 0 && left < wait_ms)
+        wait_ms = left; /* the scan that waits for SCAN_IDLE_MS */
+    until.tv_nsec += wait_ms * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
