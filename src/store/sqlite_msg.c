@@ -64,6 +64,10 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
     [Q_MESSAGE_UNCLAIM] =
         "UPDATE messages SET status = 'queued', attempts = max(attempts - 1, 0), "
         "updated_ms = ?3 WHERE account_id = ?1 AND id = ?2 AND status = 'sending'",
+    [Q_MESSAGE_MARK_SENT] =
+        "UPDATE messages SET status = 'sent', transport = ?3, transport_id = ?4, updated_ms = ?5, "
+        "history = json_insert(CASE WHEN json_valid(history) THEN history ELSE '[]' END, '$[#]', "
+        "json_object('status', 'sent', 'at', ?6, 'detail', ?7)) WHERE account_id = ?1 AND id = ?2",
     [Q_UNROUTED_INSERT] = "INSERT INTO unrouted_inbound (from_phone, to_phone, text, "
                           "provider_id, transport, received_ms) VALUES (?, ?, ?, ?, ?, ?)",
     [Q_UNROUTED_LIST] = "SELECT id, from_phone, to_phone, text, provider_id, transport, "
@@ -312,6 +316,33 @@ int cd_sqlite__message_claim(cd_db *db, int64_t account_id, const char *id, int6
     if (cd_sqlite__step_done(d, s, err, "claim") != 0)
         return -1;
     *claimed = sqlite3_changes(d->h) == 1;
+    return 0;
+}
+
+int cd_sqlite__message_mark_sent(cd_db *db, int64_t account_id, const char *id,
+                                 const char *transport, const char *transport_id, int64_t now_ms,
+                                 cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_MESSAGE_MARK_SENT, err);
+    char at[CD_TIME_LEN];
+    if (!s)
+        return -1;
+    cd_time_format(now_ms, at);
+    sqlite3_bind_int64(s, 1, account_id);
+    bind_text(s, 2, id);
+    bind_text(s, 3, transport);
+    bind_text(s, 4, transport_id);
+    sqlite3_bind_int64(s, 5, now_ms);
+    bind_text(s, 6, at);
+    if (transport_id[0] != '\0') /* as cd_message_history: an empty detail is null */
+        bind_text(s, 7, transport_id);
+    else
+        sqlite3_bind_null(s, 7);
+    if (cd_sqlite__step_done(d, s, err, "mark sent") != 0)
+        return -1;
+    if (sqlite3_changes(d->h) == 0)
+        return cd_fail(err, CD_ENOTFOUND, "message", "no such message");
     return 0;
 }
 

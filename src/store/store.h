@@ -385,6 +385,13 @@ int cd_store_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contac
                                    const char *scope, int64_t now_ms, const char *reason,
                                    int *count, cd_err *err);
 
+/* issue 16: marks the message sent by `transport` with the remote id(s) `transport_id`, and
+ * appends {"status":"sent","at":now,"detail":transport_id or null} to its history in place,
+ * without reading the row (cd_message_record_sent when no webhook listens). CD_ENOTFOUND
+ * when the account has no such message. */
+int cd_store_message_mark_sent(cd_db *db, int64_t account_id, const char *id, const char *transport,
+                               const char *transport_id, int64_t now_ms, cd_err *err);
+
 /* Gives a claimed message that was never submitted back to the queue ('sending' ->
  * 'queued', the attempt uncounted), e.g. when its link went down while it waited. */
 int cd_store_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
