@@ -403,7 +403,8 @@ typedef struct cd_due_filter {
 } cd_due_filter;
 /* Queued messages that are due, fairly (system-level, like _due): keyword replies of every
  * account first, then an equal share of the rest for every account with due messages
- * (each account's oldest first), leaving out the transports in f->skip. */
+ * (each account's oldest first), leaving out the transports in f->skip. The messages come
+ * without their history (NULL). */
 int cd_store_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
                               cd_message_each_fn each, void *arg, cd_err *err);
 int cd_store_part_insert(cd_db *db, const char *transport, const char *remote_id,
