@@ -29,6 +29,7 @@
  * most this many; the others keep being claimed (3 * 256 < MAX_PENDING). */
 #define TRANSPORT_CAP 256
 #define FLOW_SWEEP_MS 1000 /* one indexed query a second */
+#define SCAN_IDLE_MS  20   /* after a due scan that claimed nothing */
 
 enum report_kind { R_SENT, R_RECEIPT, R_INBOUND, R_LINK };
 
@@ -45,6 +46,7 @@ typedef struct report {
 
 typedef struct pending { /* claimed, not yet accepted by a transport */
     int64_t account_id;
+    int ti; /* index of its transport in o->tports, -1 for none */
     char id[40], to[24], from[24], transport[16], kind[16], scope[40];
     int64_t contact_id;
     char *text;
@@ -67,9 +69,18 @@ struct cd_outbox {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop, kicked, started, joined;
+    bool reported;        /* a report came in since the worker last looked */
+    bool rescan;          /* something may have become due or claimable: worth a due scan */
+    int64_t next_scan_ms; /* after a scan that found nothing, kicks wait until then */
     report *head, *tail;
     pending *pend;
     _Atomic int npend;
+    int npend_t[3]; /* pend entries per transport */
+    /* The writer jobs in flight (at most one claim and one batch of reports): the worker
+     * keeps submitting while their commits are on the way. The done callbacks hand them
+     * back here, under lock. */
+    struct claim_job *claim_inflight, *claim_ready;
+    struct report_batch *reports_inflight, *reports_ready;
     /* /metrics */
     atomic_uint_fast64_t n_submitted, n_sent, n_retried, n_failed, n_receipts, n_inbound;
     atomic_uint_fast64_t n_unrouted, n_refused;
@@ -86,6 +97,7 @@ static void push(cd_outbox *o, report *r)
     else
         o->head = r;
     o->tail = r;
+    o->reported = true;
     pthread_cond_signal(&o->cond);
     pthread_mutex_unlock(&o->lock);
 }
@@ -179,9 +191,12 @@ static void report_free(report *r)
 /* ---- writing reports ---- */
 
 typedef struct report_batch {
+    cd_outbox *o;
     report *list;
     int max_attempts;
     uint64_t counts[4]; /* sent, retried, failed (as far as we can tell), receipts */
+    int rc;             /* the job's outcome, from its done callback */
+    cd_err err;
 } report_batch;
 
 /* One job for a whole batch of sent/receipt reports. A report about a message we do not
@@ -303,19 +318,77 @@ static int handle_inbound(cd_outbox *o, report *r)
     return 0;
 }
 
-/* Takes every queued report; writes them; gives them back on a storage error. */
-static void process_reports(cd_outbox *o)
+/* Puts reports back at the front of the queue, for the next round. */
+static void requeue_reports(cd_outbox *o, report *failed)
 {
+    if (failed == NULL)
+        return;
+    report *last = failed;
+    while (last->next)
+        last = last->next;
+    pthread_mutex_lock(&o->lock);
+    last->next = o->head;
+    o->head = failed;
+    if (o->tail == NULL)
+        o->tail = last;
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* Runs on the writer once the batch is durable (or failed): hands it back to the worker. */
+static void reports_done(void *arg, int rc, const cd_err *err)
+{
+    report_batch *b = arg;
+    cd_outbox *o = b->o;
+    b->rc = rc;
+    if (rc != 0 && err != NULL)
+        b->err = *err;
+    pthread_mutex_lock(&o->lock);
+    o->reports_ready = b;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* The batch's commit is over: acknowledge what is stored, or keep it all for later. */
+static void finish_reports(cd_outbox *o, report_batch *b)
+{
+    if (b->rc != 0) {
+        cd_logf("error", "delivery reports not stored, will retry", "\"reason\":\"%s\"",
+                cd_err_reason(&b->err));
+        requeue_reports(o, b->list);
+        free(b);
+        return;
+    }
+    atomic_fetch_add(&o->n_sent, b->counts[0]);
+    atomic_fetch_add(&o->n_retried, b->counts[1]);
+    atomic_fetch_add(&o->n_failed, b->counts[2]);
+    atomic_fetch_add(&o->n_receipts, b->counts[3]);
+    for (report *r = b->list, *next; r; r = next) {
+        next = r->next;
+        ack(r, true, false); /* stored, or about nothing we know: either way, done */
+        report_free(r);
+    }
+    free(b);
+}
+
+/* Takes every queued report and writes them: sent/receipt reports as one writer job for
+ * the whole batch, which runs while the worker goes on submitting (`sync`: waits for it,
+ * as halt does). One batch is in flight at a time, so reports are written in the order
+ * they came; what arrives meanwhile makes the next batch. A batch that fails is given
+ * back whole, for the next round. */
+static void process_reports(cd_outbox *o, bool sync)
+{
+    if (o->reports_inflight)
+        return;
     pthread_mutex_lock(&o->lock);
     report *list = o->head;
     o->head = o->tail = NULL;
     pthread_mutex_unlock(&o->lock);
     if (list == NULL)
         return;
-    for (int i = 0; i < 3; i++)
-        o->tports[i].busy = false; /* a report may mean room in the window */
-    report_batch b = {.list = NULL, .max_attempts = o->cfg.max_attempts};
-    report **tail = &b.list, *failed = NULL;
+    report_batch *b = cd_xcalloc(1, sizeof *b);
+    b->o = o;
+    b->max_attempts = o->cfg.max_attempts;
+    report **tail = &b->list, *failed = NULL;
     for (report *r = list, *next; r; r = next) {
         next = r->next;
         r->next = NULL;
@@ -324,6 +397,7 @@ static void process_reports(cd_outbox *o)
             tail = &r->next;
         } else if (r->kind == R_LINK) {
             r->tp->down = !r->ok;
+            o->rescan = true;
             report_free(r);
         } else if (r->kind == R_INBOUND && handle_inbound(o, r) != 0) {
             r->next = failed;
@@ -332,36 +406,19 @@ static void process_reports(cd_outbox *o)
             report_free(r);
         }
     }
+    requeue_reports(o, failed);
+    if (b->list == NULL) {
+        free(b);
+        return;
+    }
     cd_err err = {0};
-    if (b.list && cd_store_run(o->store, job_reports, &b, &err) != 0) {
-        cd_logf("error", "delivery reports not stored, will retry", "\"reason\":\"%s\"",
-                cd_err_reason(&err));
-        *tail = failed;
-        failed = b.list;
-        b.list = NULL;
+    if (!sync && cd_store_submit(o->store, job_reports, reports_done, b, &err) == 0) {
+        o->reports_inflight = b;
+        return;
     }
-    if (b.list) {
-        atomic_fetch_add(&o->n_sent, b.counts[0]);
-        atomic_fetch_add(&o->n_retried, b.counts[1]);
-        atomic_fetch_add(&o->n_failed, b.counts[2]);
-        atomic_fetch_add(&o->n_receipts, b.counts[3]);
-    }
-    for (report *r = b.list, *next; r; r = next) {
-        next = r->next;
-        ack(r, true, false); /* stored, or about nothing we know: either way, done */
-        report_free(r);
-    }
-    if (failed) { /* back to the front of the queue, for the next round */
-        report *last = failed;
-        while (last->next)
-            last = last->next;
-        pthread_mutex_lock(&o->lock);
-        last->next = o->head;
-        o->head = failed;
-        if (o->tail == NULL)
-            o->tail = last;
-        pthread_mutex_unlock(&o->lock);
-    }
+    /* Closing, or the writer's queue is full: wait for it (cd_store_run has no bound). */
+    b->rc = cd_store_run(o->store, job_reports, b, &b->err);
+    finish_reports(o, b);
 }
 
 /* ---- claiming and submitting ---- */
@@ -372,6 +429,7 @@ typedef struct claim_job {
     int ncand;
     bool *claimed;
     int refused;
+    int rc; /* the job's outcome, from its done callback */
 } claim_job;
 
 /* Runs on the writer: consent is checked again in the transaction that claims (issue 8
@@ -427,6 +485,7 @@ static int collect_due(const cd_message *m, int64_t rowid, void *arg)
         d->room[ti]--;
     pending *p = &d->items[d->n++];
     memset(p, 0, sizeof *p);
+    p->ti = ti;
     p->account_id = m->account_id;
     p->contact_id = m->contact_id;
     snprintf(p->id, sizeof p->id, "%s", m->id);
@@ -452,6 +511,8 @@ static void add_pending(cd_outbox *o, const pending *p)
     }
     o->pend[at] = *p;
     o->npend++;
+    if (p->ti >= 0)
+        o->npend_t[p->ti]++;
 }
 
 /* The due scan, fairly across accounts, without the transports that have enough waiting. */
@@ -460,13 +521,13 @@ static void find_due(cd_outbox *o, due_list *d)
     cd_due_filter f = {.default_transport = o->default_transport};
     int nskip = 0;
     for (int i = 0; i < 3; i++) {
-        d->room[i] = TRANSPORT_CAP;
-        for (int k = 0; k < o->npend; k++)
-            d->room[i] -= tport_index(o, o->pend[k].transport) == i;
-        /* A link that is down (or a full window) claims nothing: its messages stay
-         * 'queued', where an opt-out still reaches them (issue 8 item 1). */
+        d->room[i] = TRANSPORT_CAP - o->npend_t[i];
+        /* A link that is down claims nothing: its messages stay 'queued', where an opt-out
+         * still reaches them (issue 8 item 1). A full window on a live link does claim, up
+         * to TRANSPORT_CAP, so that the next submits are durable before the window opens. */
         const tport *tp = &o->tports[i];
-        if (d->room[i] <= 0 || (tp->t && tp->ops->ready && !tp->ops->ready(tp->t)))
+        bool (*up)(cd_transport *) = tp->ops->linked ? tp->ops->linked : tp->ops->ready;
+        if (d->room[i] <= 0 || (tp->t && up && !up(tp->t)))
             f.skip[nskip++] = tp->ops->name;
     }
     if (nskip == 3)
@@ -493,32 +554,83 @@ static bool anything_due(cd_outbox *o)
     return rc != 0 || (next > 0 && next <= cd_now_ms());
 }
 
+/* Runs on the writer once the claim is durable (or failed): hands it back to the worker. */
+static void claim_done(void *arg, int rc, const cd_err *err)
+{
+    claim_job *j = arg;
+    cd_outbox *o = j->o;
+    (void)err;
+    j->rc = rc;
+    pthread_mutex_lock(&o->lock);
+    o->claim_ready = j;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* The claim is durable: its messages may be submitted now (the outbox is fsynced before a
+ * message is submitted). What it did not claim is left alone. */
+static void finish_claim(cd_outbox *o, claim_job *j)
+{
+    for (int i = 0; i < j->ncand; i++) {
+        if (j->rc == 0 && j->claimed[i])
+            add_pending(o, &j->cand[i]);
+        else
+            free(j->cand[i].text);
+    }
+    if (j->rc == 0 && j->refused > 0) {
+        atomic_fetch_add(&o->n_refused, (uint64_t)j->refused);
+        cd_logf("info", "queued messages refused at claim", "\"count\":%d", j->refused);
+    }
+    free(j->claimed);
+    free(j->cand);
+    free(j);
+}
+
+/* Worth a claim now? Only when a transport that can take messages has room for a good
+ * part of a batch, so that the worker, which wakes on every report, does not query the
+ * queue for a handful at a time. */
+static bool wants_claim(const cd_outbox *o)
+{
+    if (!o->rescan || o->claim_inflight != NULL || o->npend >= MAX_PENDING ||
+        cd_now_ms() < o->next_scan_ms)
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (o->tports[i].t && !o->tports[i].down && o->npend_t[i] <= TRANSPORT_CAP / 2)
+            return true;
+    return false;
+}
+
+/* Claims a batch of due messages: one writer job for the batch, which runs while the worker
+ * goes on submitting what was claimed before. One claim is in flight at a time, and the
+ * next due scan starts after its commit, so no message is picked twice. */
 static void fill_pending(cd_outbox *o)
 {
     int room = MAX_PENDING - o->npend;
-    if (room <= 0 || !anything_due(o))
+    if (!wants_claim(o) || !anything_due(o))
         return;
     int max = room < CLAIM_BATCH ? room : CLAIM_BATCH;
     due_list d = {.o = o, .items = cd_xcalloc((size_t)max, sizeof(pending)), .max = max};
-    cd_err err = {0};
+    o->rescan = false;
     find_due(o, &d);
-    if (d.n > 0) {
-        bool *claimed = cd_xcalloc((size_t)d.n, sizeof(bool));
-        claim_job j = {.o = o, .cand = d.items, .ncand = d.n, .claimed = claimed};
-        int rc = cd_store_run(o->store, job_claim, &j, &err);
-        for (int i = 0; i < d.n; i++) {
-            if (rc == 0 && claimed[i])
-                add_pending(o, &d.items[i]);
-            else
-                free(d.items[i].text);
-        }
-        if (rc == 0 && j.refused > 0) {
-            atomic_fetch_add(&o->n_refused, (uint64_t)j.refused);
-            cd_logf("info", "queued messages refused at claim", "\"count\":%d", j.refused);
-        }
-        free(claimed);
+    if (d.n == 0) {
+        /* Nothing claimable: the messages due are for a link that is down or full, and each
+         * scan walks past them. Commits kick the worker a thousand times a second. */
+        o->next_scan_ms = cd_now_ms() + SCAN_IDLE_MS;
+        o->rescan = true;
+        free(d.items);
+        return;
     }
-    free(d.items);
+    o->rescan = d.n == max; /* a full batch: there may be more */
+    claim_job *j = cd_xcalloc(1, sizeof *j);
+    *j = (claim_job){
+        .o = o, .cand = d.items, .ncand = d.n, .claimed = cd_xcalloc((size_t)d.n, sizeof(bool))};
+    cd_err err = {0};
+    if (cd_store_submit(o->store, job_claim, claim_done, j, &err) == 0) {
+        o->claim_inflight = j;
+        return;
+    }
+    j->rc = cd_store_run(o->store, job_claim, j, &err); /* the writer's queue is full */
+    finish_claim(o, j);
 }
 
 static tport *transport_for(cd_outbox *o, const char *name)
@@ -529,6 +641,15 @@ static tport *transport_for(cd_outbox *o, const char *name)
         if (o->tports[i].t && strcmp(o->tports[i].ops->name, name) == 0)
             return &o->tports[i];
     return NULL;
+}
+
+/* p leaves the pending list: its text is freed, the count of its transport goes down. */
+static void unpend(cd_outbox *o, pending *p)
+{
+    if (p->ti >= 0 && --o->npend_t[p->ti] == TRANSPORT_CAP / 2)
+        o->rescan = true; /* room for a good batch again */
+    free(p->text);
+    p->text = NULL;
 }
 
 /* Submits what the transports will take; keeps the rest in order for later. */
@@ -543,13 +664,13 @@ static void submit_pending(cd_outbox *o)
         if (tp == NULL) {
             /* Nothing can send it: fail it now rather than hold it forever. */
             push(o, sent_report(p->transport, ref, false, NULL, true, "transport_unavailable"));
-            free(p->text);
+            unpend(o, p);
             continue;
         }
         cd_sms sms = {.id = ref, .to = p->to, .from = p->from, .text = p->text};
         if (!tp->busy && tp->ops->submit(tp->t, &sms) == 0) {
             atomic_fetch_add(&o->n_submitted, 1);
-            free(p->text);
+            unpend(o, p);
             continue;
         }
         tp->busy = true;
@@ -599,7 +720,7 @@ static void give_back(cd_outbox *o)
         j.n = 0;
     }
     for (int i = 0; i < j.n; i++)
-        free(j.list[i].text);
+        unpend(o, &j.list[i]);
     if (j.n > 0)
         cd_logf("info", "messages for a link that is down went back to the queue", "\"count\":%d",
                 j.n);
@@ -704,21 +825,70 @@ static int job_requeue(cd_db *db, void *arg, cd_err *err)
     return cd_store_message_requeue_sending(db, cd_now_ms(), arg, err);
 }
 
+/* Takes back the writer jobs whose commits are over. */
+static void finish_async(cd_outbox *o)
+{
+    pthread_mutex_lock(&o->lock);
+    claim_job *cj = o->claim_ready;
+    report_batch *rb = o->reports_ready;
+    o->claim_ready = NULL;
+    o->reports_ready = NULL;
+    pthread_mutex_unlock(&o->lock);
+    if (cj != NULL) {
+        o->claim_inflight = NULL;
+        finish_claim(o, cj);
+    }
+    if (rb != NULL) {
+        o->reports_inflight = NULL;
+        finish_reports(o, rb);
+    }
+}
+
+/* Sleeps until there is something to do: a kick (a commit may have queued a message), a
+ * report (room in a window), a writer job back, or the poll interval. */
 static void wait_for_work(cd_outbox *o)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 200 * 1000000L; /* poll: due times pass while nobody kicks */
+    int64_t wait_ms = 200; /* poll: due times pass while nobody kicks */
+    int64_t left = o->next_scan_ms - cd_now_ms();
+    if (o->rescan && left > 0 && left < wait_ms)
+        wait_ms = left; /* the scan that waits for SCAN_IDLE_MS */
+    until.tv_nsec += wait_ms * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&o->lock);
-    while (!o->stop && !o->kicked && o->head == NULL)
-        if (pthread_cond_timedwait(&o->cond, &o->lock, &until) != 0)
-            break;
-    o->kicked = false;
+    bool timed_out = false;
+    while (!o->stop && !o->kicked && !o->reported && !o->claim_ready && !o->reports_ready &&
+           !timed_out)
+        timed_out = pthread_cond_timedwait(&o->cond, &o->lock, &until) != 0;
+    if (o->kicked || timed_out)
+        o->rescan = true;
+    if (o->reported)
+        for (int i = 0; i < 3; i++)
+            o->tports[i].busy = false; /* a report may mean room in the window */
+    o->kicked = o->reported = false;
     pthread_mutex_unlock(&o->lock);
+}
+
+/* Before the worker ends: the jobs in flight come back (the store answers every job, also
+ * when it closes), so that nothing they point to is freed under them. A claim that became
+ * durable is submitted, as it was when the worker waited for its claims: the reports that
+ * come back before the transports close are written by cd_outbox_halt. */
+static void drain_async(cd_outbox *o)
+{
+    for (;;) {
+        finish_async(o);
+        submit_pending(o);
+        if (o->claim_inflight == NULL && o->reports_inflight == NULL)
+            return;
+        pthread_mutex_lock(&o->lock);
+        while (!o->claim_ready && !o->reports_ready)
+            pthread_cond_wait(&o->cond, &o->lock);
+        pthread_mutex_unlock(&o->lock);
+    }
 }
 
 static void *outbox_main(void *arg)
@@ -728,19 +898,23 @@ static void *outbox_main(void *arg)
     cd_err err = {0};
     if (cd_store_run(o->store, job_requeue, &requeued, &err) == 0 && requeued > 0)
         cd_logf("info", "requeued messages left sending", "\"count\":%d", requeued);
+    o->rescan = true;
     for (;;) {
         pthread_mutex_lock(&o->lock);
         bool stop = o->stop;
         pthread_mutex_unlock(&o->lock);
         if (stop)
             break;
-        process_reports(o);
+        finish_async(o);
+        submit_pending(o); /* first: a report may have made room in a window */
+        process_reports(o, false);
         sweep_flows(o);
         fill_pending(o);
         submit_pending(o);
         give_back(o);
         wait_for_work(o);
     }
+    drain_async(o);
     return NULL;
 }
 
@@ -849,7 +1023,7 @@ void cd_outbox_halt(cd_outbox *o)
      * can still be told; what arrives while they close is answered by nobody and the
      * remote end delivers it again. */
     if (started)
-        process_reports(o);
+        process_reports(o, true);
     for (int i = 0; i < 3; i++) {
         if (o->tports[i].t)
             o->tports[i].ops->close(o->tports[i].t);

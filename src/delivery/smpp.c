@@ -743,6 +743,14 @@ static bool smpp_ready(cd_transport *t)
     return r;
 }
 
+static bool smpp_linked(cd_transport *t)
+{
+    pthread_mutex_lock(&t->mu);
+    bool r = t->bound;
+    pthread_mutex_unlock(&t->mu);
+    return r;
+}
+
 static int smpp_submit(cd_transport *t, const cd_sms *m)
 {
     if (!smpp_ready(t))
@@ -824,5 +832,6 @@ const struct cd_transport_ops cd_transport_smpp = {
     .submit = smpp_submit,
     .ack = smpp_ack,
     .ready = smpp_ready,
+    .linked = smpp_linked,
     .close = smpp_close,
 };

@@ -63,6 +63,10 @@ struct cd_transport_ops {
     void (*ack)(cd_transport *t, uint64_t ack, bool ok, bool permanent);
     /* True while submit() may succeed. */
     bool (*ready)(cd_transport *t);
+    /* True while the link is up, even with a full window: the outbox keeps a bounded number
+     * of claimed messages waiting for such a link, so that the window never waits for a
+     * claim's commit. NULL: the same as ready(). */
+    bool (*linked)(cd_transport *t);
     /* Stops threads and frees everything; outstanding submits get no sent() callback.
      * NULL is a no-op. */
     void (*close)(cd_transport *t);

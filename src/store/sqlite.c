@@ -32,11 +32,13 @@ extern const char cd_sqlite_0009[]; /* issue 15: jobs */
 extern const char cd_sqlite_0010[]; /* issue 14 */
 extern const char cd_sqlite_0011[]; /* issue 15: webhooks */
 extern const char cd_sqlite_0013[]; /* issue 11 */
+extern const char cd_sqlite_0015[]; /* issue 16 */
 
 /* In file-number order: a database's version is the count applied. */
 static const char *const migrations[] = {
-    cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003, cd_sqlite_0004, cd_sqlite_0005, cd_sqlite_0006,
-    cd_sqlite_0007, cd_sqlite_0008, cd_sqlite_0009, cd_sqlite_0010, cd_sqlite_0011, cd_sqlite_0013};
+    cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003, cd_sqlite_0004, cd_sqlite_0005,
+    cd_sqlite_0006, cd_sqlite_0007, cd_sqlite_0008, cd_sqlite_0009, cd_sqlite_0010,
+    cd_sqlite_0011, cd_sqlite_0013, cd_sqlite_0015};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
@@ -1142,6 +1144,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .message_refuse_queued = cd_sqlite__message_refuse_queued,
     .message_due_fair = cd_sqlite__message_due_fair,
     .message_unclaim = cd_sqlite__message_unclaim,
+    .message_mark_sent = cd_sqlite__message_mark_sent,
     .unrouted_insert = cd_sqlite__unrouted_insert,
     .unrouted_list = cd_sqlite__unrouted_list,
     .part_insert = cd_sqlite__part_insert,

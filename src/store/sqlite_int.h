@@ -72,6 +72,7 @@ enum q {
     Q_MESSAGE_DUE_NEXT_ACCOUNT,
     Q_MESSAGE_DUE_ACCOUNT,
     Q_MESSAGE_UNCLAIM,
+    Q_MESSAGE_MARK_SENT,
     Q_UNROUTED_INSERT,
     Q_UNROUTED_LIST,
     Q_PART_INSERT,
@@ -264,6 +265,9 @@ int cd_sqlite__message_claim(cd_db *db, int64_t account_id, const char *id, int6
 int cd_sqlite__message_refuse_queued(cd_db *db, int64_t account_id, int64_t contact_id,
                                      const char *scope, int64_t now_ms, const char *reason,
                                      int *count, cd_err *err);
+int cd_sqlite__message_mark_sent(cd_db *db, int64_t account_id, const char *id,
+                                 const char *transport, const char *transport_id, int64_t now_ms,
+                                 cd_err *err);
 int cd_sqlite__message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
                                cd_err *err);
 int cd_sqlite__message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,

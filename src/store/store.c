@@ -442,6 +442,12 @@ int cd_store_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contac
         db, err,
         message_refuse_queued(db, account_id, contact_id, scope, now_ms, reason, count, err));
 }
+int cd_store_message_mark_sent(cd_db *db, int64_t account_id, const char *id, const char *transport,
+                               const char *transport_id, int64_t now_ms, cd_err *err)
+{
+    return FORWARD(db, err,
+                   message_mark_sent(db, account_id, id, transport, transport_id, now_ms, err));
+}
 int cd_store_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
                              cd_err *err)
 {

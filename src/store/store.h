@@ -410,6 +410,13 @@ int cd_store_message_refuse_queued(cd_db *db, int64_t account_id, int64_t contac
                                    const char *scope, int64_t now_ms, const char *reason,
                                    int *count, cd_err *err);
 
+/* issue 16: marks the message sent by `transport` with the remote id(s) `transport_id`, and
+ * appends {"status":"sent","at":now,"detail":transport_id or null} to its history in place,
+ * without reading the row (cd_message_record_sent when no webhook listens). CD_ENOTFOUND
+ * when the account has no such message. */
+int cd_store_message_mark_sent(cd_db *db, int64_t account_id, const char *id, const char *transport,
+                               const char *transport_id, int64_t now_ms, cd_err *err);
+
 /* Gives a claimed message that was never submitted back to the queue ('sending' ->
  * 'queued', the attempt uncounted), e.g. when its link went down while it waited. */
 int cd_store_message_unclaim(cd_db *db, int64_t account_id, const char *id, int64_t now_ms,
@@ -421,7 +428,8 @@ typedef struct cd_due_filter {
 } cd_due_filter;
 /* Queued messages that are due, fairly (system-level, like _due): keyword replies of every
  * account first, then an equal share of the rest for every account with due messages
- * (each account's oldest first), leaving out the transports in f->skip. */
+ * (each account's oldest first), leaving out the transports in f->skip. The messages come
+ * without their history (NULL). */
 int cd_store_message_due_fair(cd_db *db, int64_t now_ms, int limit, const cd_due_filter *f,
                               cd_message_each_fn each, void *arg, cd_err *err);
 int cd_store_part_insert(cd_db *db, const char *transport, const char *remote_id,

@@ -65,6 +65,8 @@ struct cd_store_ops {
     int (*message_refuse_queued)(cd_db *, int64_t, int64_t, const char *, int64_t, const char *,
                                  int *, cd_err *);
     int (*message_unclaim)(cd_db *, int64_t, const char *, int64_t, cd_err *);
+    int (*message_mark_sent)(cd_db *, int64_t, const char *, const char *, const char *, int64_t,
+                             cd_err *);
     int (*message_due_fair)(cd_db *, int64_t, int, const cd_due_filter *, cd_message_each_fn,
                             void *, cd_err *);
     int (*unrouted_insert)(cd_db *, cd_unrouted *, cd_err *);

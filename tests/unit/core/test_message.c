@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -290,6 +291,43 @@ static void status_is(cf_fx *fx, const char *id, const char *want)
     cd_message_clear(&m);
 }
 
+/* The sent entry that cd_message_record_sent appended, last in the history, and the ids. */
+static void sent_entry_is(cf_fx *fx, const char *id, const char *remote)
+{
+    cd_message m;
+    cd_db *db = cd_store_reader(fx->store);
+    assert_int_equal(cd_store_message_get(db, fx->acme.id, id, &m, NULL), 0);
+    cd_store_release(fx->store, db);
+    assert_string_equal(m.transport_id, remote);
+    assert_string_equal(m.transport, "sink");
+    json_t *last = json_array_get(m.history, json_array_size(m.history) - 1);
+    assert_string_equal(json_string_value(json_object_get(last, "status")), "sent");
+    assert_string_equal(json_string_value(json_object_get(last, "detail")), remote);
+    assert_non_null(json_string_value(json_object_get(last, "at")));
+    assert_true(json_array_size(m.history) >= 2); /* queued, then sent */
+    cd_message_clear(&m);
+}
+
+/* issue 16: ids keep their form, "msg_" and 32 hex digits, and start with the time. */
+static void test_new_id(void **state)
+{
+    (void)state;
+    char a[40], b[40];
+    int64_t before = cd_now_ms();
+    cd_message_new_id(a);
+    cd_message_new_id(b);
+    int64_t after = cd_now_ms();
+    assert_int_equal(strlen(a), 36);
+    assert_memory_equal(a, "msg_", 4);
+    assert_int_equal(strspn(a + 4, "0123456789abcdef"), 32);
+    assert_string_not_equal(a, b);
+    char ts[13];
+    memcpy(ts, a + 4, 12);
+    ts[12] = '\0';
+    long long t = strtoll(ts, NULL, 16);
+    assert_true(t >= before && t <= after);
+}
+
 static void test_claim_sent_receipts(void **state)
 {
     cf_fx *fx = *state;
@@ -310,6 +348,7 @@ static void test_claim_sent_receipts(void **state)
                  .max_attempts = 5};
     assert_int_equal(cf_run(fx, job_sent, &s, &err), 0);
     status_is(fx, o.out.id, "sent");
+    sent_entry_is(fx, o.out.id, "r1,r2"); /* issue 16: written in place, as before */
     receipt_op r1 = {"r1", "delivered"}, r2 = {"r2", "delivered"}, nope = {"r9", "delivered"};
     assert_int_equal(cf_run(fx, job_receipt, &r1, &err), 0);
     status_is(fx, o.out.id, "sent"); /* one part of two */
@@ -392,6 +431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sender_rule, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_help_cap, cf_setup, cf_teardown),
         cmocka_unit_test(test_exempt_caps_settings),
+        cmocka_unit_test(test_new_id),
         cmocka_unit_test_setup_teardown(test_quiet_hours_hold_marketing_only, cf_setup,
                                         cf_teardown),
         cmocka_unit_test_setup_teardown(test_claim_sent_receipts, cf_setup, cf_teardown),
