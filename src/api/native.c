@@ -275,6 +275,55 @@ int cd_native__contact_dump(const cd_contact *contact, cd_buf *b)
     return 0;
 }
 
+/* issue 16: the answer to POST /api/v1/consents, {"consent":...,"event":...}, with the bytes
+ * json_dumps(JSON_COMPACT) writes for cd_native__consent_json() and cd_native__event_json()
+ * (keys in insertion order); -1 when a string is not valid UTF-8 (the tree then decides). */
+int cd_native__consent_dump(const cd_consent *c, const cd_event *e, cd_buf *b)
+{
+    cd_buf_puts(b, "{\"consent\":{\"scope\":");
+    if (dump_str(b, c->scope) != 0)
+        return -1;
+    dump_key(b, false, "state");
+    if (dump_str(b, c->state) != 0)
+        return -1;
+    dump_time(b, "updated_at", c->updated_ms);
+    cd_buf_printf(b, "},\"event\":{\"id\":%" PRId64 ",\"seq\":%" PRId64 ",\"phone\":", e->id,
+                  e->seq);
+    if (dump_str(b, e->phone) != 0)
+        return -1;
+    dump_key(b, false, "scope");
+    if (dump_str(b, e->scope) != 0)
+        return -1;
+    const struct {
+        const char *k, *v;
+    } f[] = {{"old_state", e->old_state},
+             {"new_state", e->new_state},
+             {"surface", e->surface},
+             {"channel", e->channel},
+             {"keyword", e->keyword},
+             {"disclosure_sha256", e->disclosure_sha256},
+             {"ip", e->ip},
+             {"user_agent", e->user_agent},
+             {"site", e->site},
+             {"session", e->session},
+             {"ext_ref", e->ext_ref},
+             {"credential_id", e->credential_id},
+             {"request_id", e->request_id}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (dump_field(b, false, f[i].k, f[i].v) != 0)
+            return -1;
+    }
+    dump_time(b, "created_at", e->created_ms);
+    dump_key(b, false, "hash");
+    if (dump_str(b, e->hash) != 0)
+        return -1;
+    dump_key(b, false, "prev_hash");
+    if (dump_str(b, e->prev_hash) != 0)
+        return -1;
+    cd_buf_puts(b, "}}");
+    return 0;
+}
+
 json_t *cd_native__consent_json(const cd_consent *c)
 {
     return json_pack("{ss ss so}", "scope", c->scope, "state", c->state, "updated_at",
@@ -661,6 +710,13 @@ typedef struct consent_in {
 static void render_consent(cd_api_write_op *w)
 {
     consent_in *in = w->in;
+    cd_buf b = {0};
+    if (w->surface->reply == NULL && cd_native__consent_dump(&in->out, &in->ev, &b) == 0) {
+        w->raw_len = b.len;
+        w->raw = cd_buf_take(&b);
+        return;
+    }
+    cd_buf_free(&b);
     w->body = json_pack("{so so}", "consent", cd_native__consent_json(&in->out), "event",
                         cd_native__event_json(&in->ev));
 }
