@@ -275,6 +275,20 @@ int cd_native__contact_dump(const cd_contact *contact, cd_buf *b)
     return 0;
 }
 
+/* An integer as jansson writes it ("%lld"), without printf. */
+static void dump_int(cd_buf *b, int64_t v)
+{
+    char t[24], *p = t + sizeof t;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        *--p = '-';
+    cd_buf_append(b, p, (size_t)(t + sizeof t - p));
+}
+
 /* issue 16: the answer to POST /api/v1/consents, {"consent":...,"event":...}, with the bytes
  * json_dumps(JSON_COMPACT) writes for cd_native__consent_json() and cd_native__event_json()
  * (keys in insertion order); -1 when a string is not valid UTF-8 (the tree then decides). */
@@ -287,8 +301,11 @@ int cd_native__consent_dump(const cd_consent *c, const cd_event *e, cd_buf *b)
     if (dump_str(b, c->state) != 0)
         return -1;
     dump_time(b, "updated_at", c->updated_ms);
-    cd_buf_printf(b, "},\"event\":{\"id\":%" PRId64 ",\"seq\":%" PRId64 ",\"phone\":", e->id,
-                  e->seq);
+    cd_buf_puts(b, "},\"event\":{\"id\":");
+    dump_int(b, e->id);
+    cd_buf_puts(b, ",\"seq\":");
+    dump_int(b, e->seq);
+    cd_buf_puts(b, ",\"phone\":");
     if (dump_str(b, e->phone) != 0)
         return -1;
     dump_key(b, false, "scope");
@@ -710,7 +727,8 @@ typedef struct consent_in {
 static void render_consent(cd_api_write_op *w)
 {
     consent_in *in = w->in;
-    cd_buf b = {0};
+    cd_buf b = {.data = cd_xmalloc(1024), .cap = 1024}; /* the answer fits: no regrowth */
+    b.data[0] = '\0';
     if (w->surface->reply == NULL && cd_native__consent_dump(&in->out, &in->ev, &b) == 0) {
         w->raw_len = b.len;
         w->raw = cd_buf_take(&b);

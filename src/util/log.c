@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 static int log_level = 1;
 
@@ -141,7 +142,8 @@ void cd_log(const char *level, const char *msg, const char *fields)
     if (log_level == 0 && !urgent)
         return;
     char ts[CD_TIME_LEN];
-    cd_buf b = {0};
+    cd_buf b = {.data = cd_xmalloc(512), .cap = 512}; /* a request's line fits: no regrowth */
+    b.data[0] = '\0';
     cd_time_format(cd_now_ms(), ts);
     /* issue 16: no printf, one of the costs of every request's line */
     cd_buf_puts(&b, "{\"ts\":\"");
