@@ -520,10 +520,19 @@ static void set_client_ip(cd_req *req)
     if (ci == NULL || ci->client_addr == NULL)
         return;
     const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, req->ip,
-                  sizeof req->ip);
-    else if (sa->sa_family == AF_INET6)
+    if (sa->sa_family == AF_INET) { /* inet_ntop's "a.b.c.d" without its sprintf */
+        const unsigned char *a =
+            (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        char *p = req->ip;
+        for (int i = 0; i < 4; i++) {
+            if (a[i] >= 100)
+                *p++ = (char)('0' + a[i] / 100);
+            if (a[i] >= 10)
+                *p++ = (char)('0' + a[i] / 10 % 10);
+            *p++ = (char)('0' + a[i] % 10);
+            *p++ = i < 3 ? '.' : '\0';
+        }
+    } else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, req->ip,
                   sizeof req->ip);
 }
