@@ -18,6 +18,7 @@
 
 #include "core/idem.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 int cd_api_error(cd_req *req, const cd_api_surface *s, const cd_err *err)
 {
@@ -178,8 +179,11 @@ static int write_job(cd_db *db, void *arg, cd_err *err)
             w->render(w);
         cd_idem rec = {.status = w->status, .created_ms = cd_now_ms()};
         memcpy(rec.request_hash, w->request_hash, sizeof rec.request_hash);
-        rec.body =
-            json_dumps(w->idem_body ? w->idem_body : w->body, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (w->idem_body == NULL && w->body == NULL && w->raw)
+            rec.body = cd_xstrdup(w->raw);
+        else
+            rec.body =
+                json_dumps(w->idem_body ? w->idem_body : w->body, JSON_COMPACT | JSON_ENCODE_ANY);
         json_decref(w->idem_body);
         w->idem_body = NULL;
         int rc = cd_store_idem_put(db, acct, w->idem_key, &rec, err);
@@ -187,6 +191,8 @@ static int write_job(cd_db *db, void *arg, cd_err *err)
         if (rc != 0) {
             json_decref(w->body);
             w->body = NULL;
+            free(w->raw);
+            w->raw = NULL;
             return -1;
         }
     }
@@ -199,6 +205,7 @@ static int write_finish(cd_req *req, void *arg, int rc, const cd_err *err)
     int out;
     if (rc != 0) {
         json_decref(w->body);
+        free(w->raw);
         free(w->replay);
         out = cd_api_error(req, w->surface, err);
     } else if (w->replay) {
@@ -211,10 +218,13 @@ static int write_finish(cd_req *req, void *arg, int rc, const cd_err *err)
             out = cd_reply_take(req, w->status, "application/json", w->replay, strlen(w->replay));
         }
     } else {
-        if (w->body == NULL && w->render)
+        if (w->body == NULL && w->raw == NULL && w->render)
             w->render(w);
-        out = w->surface->reply ? w->surface->reply(req, w->status, w->body)
-                                : cd_reply_json(req, w->status, w->body);
+        if (w->body == NULL && w->raw && w->surface->reply == NULL)
+            out = cd_reply_take(req, w->status, "application/json", w->raw, w->raw_len);
+        else
+            out = w->surface->reply ? w->surface->reply(req, w->status, w->body)
+                                    : cd_reply_json(req, w->status, w->body);
     }
     if (w->done)
         w->done(w);

@@ -99,6 +99,11 @@ struct cd_api_write_op {
      * that it runs on a request thread after the commit, not on the single writer (unless
      * the answer must be stored for Idempotency-Key). */
     void (*render)(cd_api_write_op *w);
+    /* issue 16: what render may write instead of body, on a surface without its own reply
+     * (surface->reply NULL): the answer's JSON bytes, exactly as json_dumps(JSON_COMPACT)
+     * would write body, malloc'd; freed with the request's answer. */
+    char *raw;
+    size_t raw_len;
     /* Releases what fn left in `in`; runs once the answer is built, on every path. */
     void (*done)(cd_api_write_op *w);
     char *replay; /* a stored answer, when this is a retry */

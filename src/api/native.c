@@ -6,6 +6,7 @@
 #include "api/native_int.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,20 @@ static int dump_str(cd_buf *b, const char *s)
     return 0;
 }
 
+/* An integer as jansson writes it ("%lld"), without printf. */
+static void dump_int(cd_buf *b, int64_t v)
+{
+    char t[24], *p = t + sizeof t;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        *--p = '-';
+    cd_buf_append(b, p, (size_t)(t + sizeof t - p));
+}
+
 static int dump_to_buf(const char *p, size_t n, void *b)
 {
     cd_buf_append(b, p, n);
@@ -258,7 +273,9 @@ int cd_native__contact_dump(const cd_contact *contact, cd_buf *b)
 {
     cd_contact copy = *contact; /* shallow: only read through cd_contact_field() */
     cd_contact *c = &copy;
-    cd_buf_printf(b, "{\"id\":%" PRId64 ",\"phone\":", c->id);
+    cd_buf_puts(b, "{\"id\":");
+    dump_int(b, c->id);
+    cd_buf_puts(b, ",\"phone\":");
     int rc = dump_str(b, c->phone);
     for (int f = 0; rc == 0 && f < CD_CF_PARAM1; f++)
         rc = dump_field(b, false, cd_contact_field_name(f), *cd_contact_field(c, f));
@@ -275,6 +292,55 @@ int cd_native__contact_dump(const cd_contact *contact, cd_buf *b)
     return 0;
 }
 
+/* An event's text fields, in the answer's order; each is null when empty. */
+static const struct {
+    const char *k;
+    size_t off;
+} event_texts[] = {{"old_state", offsetof(cd_event, old_state)},
+                   {"new_state", offsetof(cd_event, new_state)},
+                   {"surface", offsetof(cd_event, surface)},
+                   {"channel", offsetof(cd_event, channel)},
+                   {"keyword", offsetof(cd_event, keyword)},
+                   {"disclosure_sha256", offsetof(cd_event, disclosure_sha256)},
+                   {"ip", offsetof(cd_event, ip)},
+                   {"user_agent", offsetof(cd_event, user_agent)},
+                   {"site", offsetof(cd_event, site)},
+                   {"session", offsetof(cd_event, session)},
+                   {"ext_ref", offsetof(cd_event, ext_ref)},
+                   {"credential_id", offsetof(cd_event, credential_id)},
+                   {"request_id", offsetof(cd_event, request_id)}};
+#define EVENT_TEXT(e, i) ((const char *)(e) + event_texts[i].off)
+
+/* issue 16: the answer to POST /api/v1/consents, {"consent":...,"event":...}, with the bytes
+ * json_dumps(JSON_COMPACT) writes for cd_native__consent_json() and cd_native__event_json()
+ * (keys in insertion order); -1 when a string is not valid UTF-8 (the tree then decides). */
+int cd_native__consent_dump(const cd_consent *c, const cd_event *e, cd_buf *b)
+{
+    int rc = 0; /* -1 from any string: what was written after it is thrown away */
+    cd_buf_puts(b, "{\"consent\":{\"scope\":");
+    rc |= dump_str(b, c->scope);
+    dump_key(b, false, "state");
+    rc |= dump_str(b, c->state);
+    dump_time(b, "updated_at", c->updated_ms);
+    cd_buf_puts(b, "},\"event\":{\"id\":");
+    dump_int(b, e->id);
+    cd_buf_puts(b, ",\"seq\":");
+    dump_int(b, e->seq);
+    cd_buf_puts(b, ",\"phone\":");
+    rc |= dump_str(b, e->phone);
+    dump_key(b, false, "scope");
+    rc |= dump_str(b, e->scope);
+    for (size_t i = 0; i < sizeof event_texts / sizeof event_texts[0]; i++)
+        rc |= dump_field(b, false, event_texts[i].k, EVENT_TEXT(e, i));
+    dump_time(b, "created_at", e->created_ms);
+    dump_key(b, false, "hash");
+    rc |= dump_str(b, e->hash);
+    dump_key(b, false, "prev_hash");
+    rc |= dump_str(b, e->prev_hash);
+    cd_buf_puts(b, "}}");
+    return rc != 0 ? -1 : 0;
+}
+
 json_t *cd_native__consent_json(const cd_consent *c)
 {
     return json_pack("{ss ss so}", "scope", c->scope, "state", c->state, "updated_at",
@@ -285,23 +351,8 @@ json_t *cd_native__event_json(const cd_event *e)
 {
     json_t *o = json_pack("{sI sI ss ss}", "id", (json_int_t)e->id, "seq", (json_int_t)e->seq,
                           "phone", e->phone, "scope", e->scope);
-    const struct {
-        const char *k, *v;
-    } f[] = {{"old_state", e->old_state},
-             {"new_state", e->new_state},
-             {"surface", e->surface},
-             {"channel", e->channel},
-             {"keyword", e->keyword},
-             {"disclosure_sha256", e->disclosure_sha256},
-             {"ip", e->ip},
-             {"user_agent", e->user_agent},
-             {"site", e->site},
-             {"session", e->session},
-             {"ext_ref", e->ext_ref},
-             {"credential_id", e->credential_id},
-             {"request_id", e->request_id}};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        json_object_set_new(o, f[i].k, cd_native__str_or_null(f[i].v));
+    for (size_t i = 0; i < sizeof event_texts / sizeof event_texts[0]; i++)
+        json_object_set_new(o, event_texts[i].k, cd_native__str_or_null(EVENT_TEXT(e, i)));
     json_object_set_new(o, "created_at", cd_native__time(e->created_ms));
     json_object_set_new(o, "hash", json_string(e->hash));
     json_object_set_new(o, "prev_hash", json_string(e->prev_hash));
@@ -449,7 +500,8 @@ static int h_contact_get(cd_req *req)
     if (find_contact(req, &c, &err) != 0)
         return cd_native__error(req, &err);
     /* issue 16: written straight into the answer, without a jansson tree */
-    cd_buf b = {0};
+    cd_buf b = {.data = cd_xmalloc(1024), .cap = 1024}; /* most contacts fit */
+    b.data[0] = '\0';
     if (cd_native__contact_dump(&c, &b) == 0) {
         size_t len = b.len;
         cd_contact_clear(&c);
@@ -661,6 +713,14 @@ typedef struct consent_in {
 static void render_consent(cd_api_write_op *w)
 {
     consent_in *in = w->in;
+    cd_buf b = {.data = cd_xmalloc(1024), .cap = 1024}; /* the answer fits: no regrowth */
+    b.data[0] = '\0';
+    if (w->surface->reply == NULL && cd_native__consent_dump(&in->out, &in->ev, &b) == 0) {
+        w->raw_len = b.len;
+        w->raw = cd_buf_take(&b);
+        return;
+    }
+    cd_buf_free(&b);
     w->body = json_pack("{so so}", "consent", cd_native__consent_json(&in->out), "event",
                         cd_native__event_json(&in->ev));
 }
@@ -766,7 +826,8 @@ static int h_check(cd_req *req)
         return cd_native__error(req, &err);
     /* issue 16: the answer written directly, as the tree below would write it */
     const char *shown = r.valid ? r.phone : strlen(to) <= 64 ? to : NULL;
-    cd_buf b = {0};
+    cd_buf b = {.data = cd_xmalloc(512), .cap = 512}; /* the answer fits: no regrowth */
+    b.data[0] = '\0';
     if (dump_check(&b, shown, scope_name, &r) == 0) {
         size_t len = b.len;
         return cd_reply_take(req, 200, "application/json", cd_buf_take(&b), len);

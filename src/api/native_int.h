@@ -37,6 +37,7 @@ json_t *cd_native__contact_json(const cd_contact *c);
  * JSON_ENCODE_ANY) gives, without building the tree. Returns -1 when a text field is not
  * valid UTF-8 (the tree would drop it): the caller then uses cd_native__contact_json(). */
 int cd_native__contact_dump(const cd_contact *c, cd_buf *b);
+int cd_native__consent_dump(const cd_consent *c, const cd_event *e, cd_buf *b);
 
 /* native_msg.c: messages, inbound, flows, settings, senders, the confirmation page. */
 void cd_api_native_msg_routes(cd_router *r, const cd_api_env *env);

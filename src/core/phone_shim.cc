@@ -15,12 +15,34 @@ extern "C" {
 #include <string>
 #include <utility>
 
+#include <algorithm>
+#include <list>
+#include <memory>
+#include <unordered_map>
+
 #include <phonenumbers/logger.h>
+#include <phonenumbers/phonemetadata.pb.h>
 #include <phonenumbers/phonenumber.pb.h>
 #include <phonenumbers/phonenumberutil.h>
+#include <unicode/regex.h>
+#include <unicode/unistr.h>
+
+namespace i18n
+{
+namespace phonenumbers
+{
+/* libphonenumber's compiled-in metadata (phonenumbers/metadata.h, not installed): the bytes
+ * PhoneNumberUtil itself parses when it is built. */
+int metadata_size();
+const void *metadata_get();
+} // namespace phonenumbers
+} // namespace i18n
 
 using i18n::phonenumbers::NullLogger;
+using i18n::phonenumbers::PhoneMetadata;
+using i18n::phonenumbers::PhoneMetadataCollection;
 using i18n::phonenumbers::PhoneNumber;
+using i18n::phonenumbers::PhoneNumberDesc;
 using i18n::phonenumbers::PhoneNumberUtil;
 
 namespace
@@ -184,6 +206,163 @@ bool sms_capable(PhoneNumberUtil::PhoneNumberType type)
     return false;
 }
 
+/* issue 16: PhoneNumberUtil::GetNumberType() for a number built by nanp_e164(), without its
+ * per-call costs. The library finds the number's region by running the type patterns of
+ * each +1 region in turn, then runs them again for that region; each match looks the
+ * pattern up in a global, locked cache (hashing the pattern's text) and builds a new ICU
+ * matcher. Here the same metadata (the library's compiled-in bytes), the same region order
+ * and the same ICU patterns are used, with one matcher per pattern and thread, reused; the
+ * steps are those of libphonenumber 8.12's GetRegionCodeForNumberFromRegionList,
+ * GetNumberTypeHelper and IsNumberMatchingDesc (tests/unit/core/test_phone_fast.c compares
+ * the two on many numbers). */
+namespace fast
+{
+struct tables {
+    PhoneMetadataCollection all;
+    std::unordered_map<std::string, const PhoneMetadata *> by_region;
+    std::list<std::string> nanp; /* the regions of +1, in the library's order */
+    bool ok = false;
+};
+
+const tables &meta()
+{
+    static const tables *t = [] {
+        tables *n = new tables;
+        n->ok = n->all.ParseFromArray(i18n::phonenumbers::metadata_get(),
+                                      i18n::phonenumbers::metadata_size());
+        for (const PhoneMetadata &m : n->all.metadata())
+            n->by_region.emplace(m.id(), &m);
+        util().GetRegionCodesForCountryCallingCode(1, &n->nanp);
+        for (const std::string &r : n->nanp)
+            n->ok = n->ok && r != "001" && n->by_region.count(r) == 1;
+        n->ok = n->ok && !n->nanp.empty();
+        return n;
+    }();
+    return *t;
+}
+
+/* One compiled pattern per thread; nullptr when ICU refused it (the caller then asks the
+ * library, which would have refused it too, but answers as it always did). */
+icu::RegexMatcher *matcher(const std::string &pattern)
+{
+    thread_local std::unordered_map<const std::string *, std::unique_ptr<icu::RegexMatcher>> m;
+    auto it = m.find(&pattern);
+    if (it != m.end())
+        return it->second.get();
+    UErrorCode st = U_ZERO_ERROR;
+    std::unique_ptr<icu::RegexMatcher> rm(
+        new icu::RegexMatcher(icu::UnicodeString::fromUTF8(pattern), 0, st));
+    if (U_FAILURE(st))
+        rm.reset();
+    return m.emplace(&pattern, std::move(rm)).first->second.get();
+}
+
+/* IsNumberMatchingDesc: the length is one of the possible ones, and the pattern matches the
+ * whole number. -1: cannot tell. */
+int matches(const std::string &nsn, const icu::UnicodeString &in, const PhoneNumberDesc &d)
+{
+    if (d.possible_length_size() > 0 &&
+        std::find(d.possible_length().begin(), d.possible_length().end(),
+                  static_cast<int>(nsn.size())) == d.possible_length().end())
+        return 0;
+    const std::string &pattern = d.national_number_pattern();
+    if (pattern.empty())
+        return 0;
+    icu::RegexMatcher *rm = matcher(pattern);
+    if (rm == nullptr)
+        return -1;
+    UErrorCode st = U_ZERO_ERROR;
+    rm->reset(in);
+    bool ok = rm->matches(st);
+    return U_FAILURE(st) ? -1 : ok;
+}
+
+/* GetNumberTypeHelper; *sure is cleared when a pattern could not be run. */
+PhoneNumberUtil::PhoneNumberType type_in(const std::string &nsn, const icu::UnicodeString &in,
+                                         const PhoneMetadata &m, bool *sure)
+{
+    const struct {
+        const PhoneNumberDesc &d;
+        PhoneNumberUtil::PhoneNumberType t;
+    } order[] = {{m.premium_rate(), PhoneNumberUtil::PREMIUM_RATE},
+                 {m.toll_free(), PhoneNumberUtil::TOLL_FREE},
+                 {m.shared_cost(), PhoneNumberUtil::SHARED_COST},
+                 {m.voip(), PhoneNumberUtil::VOIP},
+                 {m.personal_number(), PhoneNumberUtil::PERSONAL_NUMBER},
+                 {m.pager(), PhoneNumberUtil::PAGER},
+                 {m.uan(), PhoneNumberUtil::UAN},
+                 {m.voicemail(), PhoneNumberUtil::VOICEMAIL}};
+    int r = matches(nsn, in, m.general_desc());
+    if (r <= 0) {
+        *sure = *sure && r == 0;
+        return PhoneNumberUtil::UNKNOWN;
+    }
+    for (const auto &o : order) {
+        r = matches(nsn, in, o.d);
+        if (r != 0) {
+            *sure = *sure && r > 0;
+            return o.t;
+        }
+    }
+    r = matches(nsn, in, m.fixed_line());
+    if (r > 0) {
+        if (m.same_mobile_and_fixed_line_pattern())
+            return PhoneNumberUtil::FIXED_LINE_OR_MOBILE;
+        r = matches(nsn, in, m.mobile());
+        *sure = *sure && r >= 0;
+        return r > 0 ? PhoneNumberUtil::FIXED_LINE_OR_MOBILE : PhoneNumberUtil::FIXED_LINE;
+    }
+    *sure = *sure && r == 0;
+    if (!m.same_mobile_and_fixed_line_pattern()) {
+        r = matches(nsn, in, m.mobile());
+        *sure = *sure && r >= 0;
+        if (r > 0)
+            return PhoneNumberUtil::MOBILE;
+    }
+    return PhoneNumberUtil::UNKNOWN;
+}
+
+/* GetNumberType for country code 1 and a national number without leading zeros (what
+ * nanp_e164 builds); false when it cannot tell (the caller asks the library). */
+bool nanp_type(const PhoneNumber &num, PhoneNumberUtil::PhoneNumberType *type)
+{
+    const tables &t = meta();
+    if (!t.ok || num.country_code() != 1 || num.has_italian_leading_zero() || num.has_extension())
+        return false;
+    std::string nsn = std::to_string(num.national_number());
+    icu::UnicodeString in = icu::UnicodeString::fromUTF8(nsn);
+    bool sure = true;
+    /* GetRegionCodeForNumberFromRegionList: the first region whose leading digits match at
+     * the start, or whose patterns give a type; none: UNKNOWN. */
+    for (const std::string &r : t.nanp) {
+        const PhoneMetadata &m = *t.by_region.at(r);
+        if (m.has_leading_digits()) { /* RegExp::Consume: a match at the start */
+            icu::RegexMatcher *rm = matcher(m.leading_digits());
+            if (rm == nullptr)
+                return false;
+            UErrorCode st = U_ZERO_ERROR;
+            rm->reset(in);
+            bool at = rm->lookingAt(st);
+            if (U_FAILURE(st))
+                return false;
+            if (!at)
+                continue;
+            *type = type_in(nsn, in, m, &sure);
+            return sure;
+        }
+        PhoneNumberUtil::PhoneNumberType ty = type_in(nsn, in, m, &sure);
+        if (!sure)
+            return false;
+        if (ty != PhoneNumberUtil::UNKNOWN) {
+            *type = ty; /* GetNumberTypeHelper again for that region gives the same */
+            return true;
+        }
+    }
+    *type = PhoneNumberUtil::UNKNOWN;
+    return true;
+}
+} // namespace fast
+
 /* Judges a parsed number. GetNumberType() alone decides validity: IsValidNumber(num) is
  * exactly GetNumberType(num) != UNKNOWN (both find the number's region, then match its
  * type patterns), and asking both ran every ICU regular expression twice (issue 11: the
@@ -195,7 +374,9 @@ reading judge(const PhoneNumber &num)
     /* IsValidNumber semantics rather than IsValidNumberForRegion(num, region): a national
      * reading already carries the region's country code, and a number written with "+" is
      * valid wherever it is from. NANP regions share +1, so a CA account accepts a US number. */
-    PhoneNumberUtil::PhoneNumberType type = pu.GetNumberType(num);
+    PhoneNumberUtil::PhoneNumberType type;
+    if (!fast::nanp_type(num, &type))
+        type = pu.GetNumberType(num);
     r.at = STAGE_INVALID;
     if (type == PhoneNumberUtil::UNKNOWN) {
         r.why = "is not a valid phone number";
@@ -381,6 +562,7 @@ extern "C" void cd_phone_init(void)
 {
     try {
         (void)util();
+        (void)fast::meta();
     } catch (...) {
         /* Only std::system_error (no threads) or bad_alloc can land here; the next call
          * retries, since call_once leaves the flag unset when the function throws. */
@@ -442,6 +624,18 @@ extern "C" int cd_phone_normalize(const char *raw, const char *region, const cha
     } catch (...) {
         return internal(err, field, "unexpected error");
     }
+}
+
+/* For tests/unit/core/test_phone_fast.c: the number type of +1 `national` by the fast path
+ * (-1: it cannot tell) and by the library. */
+extern "C" int cd_phone__nanp_type(unsigned long long national, int *slow)
+{
+    PhoneNumber num;
+    num.set_country_code(1);
+    num.set_national_number(national);
+    *slow = static_cast<int>(util().GetNumberType(num));
+    PhoneNumberUtil::PhoneNumberType t;
+    return fast::nanp_type(num, &t) ? static_cast<int>(t) : -1;
 }
 
 extern "C" bool cd_phone_is_canonical(const char *s)

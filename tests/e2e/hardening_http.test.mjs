@@ -262,6 +262,9 @@ describe('content type and odd requests (issue 8 item 13)', () => {
         const hit = lines.find((l) => l.msg === 'request' && l.method === 'GE"T');
         assert.ok(hit, 'the request is logged with its method');
         assert.equal(hit.status, 400, 'a method that is not an HTTP token is a bad request');
+        // issue 16: the line is formatted without printf; its shape stays the same
+        const raw = srv.stderr().split('\n').find((l) => l.includes('"method":"GE\\"T"'));
+        assert.match(raw, /^\{"ts":"[^"]+","level":"info","msg":"request","request_id":"[^"]+","method":"GE\\"T","path":"\/healthz","status":400,"ms":\d+\.\d{3},"ip":"127\.0\.0\.1"\}$/);
     });
 });
 

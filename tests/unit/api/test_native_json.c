@@ -118,13 +118,74 @@ static void test_invalid_utf8(void **state)
     }
 }
 
+/* The consent POST's answer: cd_native__consent_dump against the tree it replaces. */
+static void same_consent(const cd_consent *c, const cd_event *e)
+{
+    json_t *tree = json_pack("{so so}", "consent", cd_native__consent_json(c), "event",
+                             cd_native__event_json(e));
+    char *want = json_dumps(tree, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(tree);
+    cd_buf b = {0};
+    assert_int_equal(cd_native__consent_dump(c, e, &b), 0);
+    assert_non_null(want);
+    assert_string_equal(b.data, want);
+    assert_int_equal(b.len, strlen(want));
+    free(want);
+    cd_buf_free(&b);
+}
+
+static void test_consent(void **state)
+{
+    (void)state;
+    cd_consent c = {.scope = "all", .state = "opted_in", .updated_ms = 1764786288201};
+    cd_event e = {.id = 7,
+                  .seq = 3,
+                  .phone = "+12122005000",
+                  .scope = "all",
+                  .new_state = "opted_in",
+                  .surface = "native",
+                  .channel = "api",
+                  .credential_id = "k_1",
+                  .request_id = "r-1",
+                  .created_ms = 1764786288201,
+                  .hash = "ab",
+                  .prev_hash = ""};
+    same_consent(&c, &e);
+    /* every text field set, escapes and UTF-8; no times */
+    cd_consent c2 = {.scope = "group:12", .state = "opted_out"};
+    cd_event f = {.id = 9007199254740991LL,
+                  .seq = 1,
+                  .phone = "+33612345678",
+                  .scope = "group:12",
+                  .old_state = "pending",
+                  .new_state = "opted_out",
+                  .surface = "octopush",
+                  .channel = "sms",
+                  .keyword = "STOP",
+                  .disclosure_sha256 = "0123",
+                  .ip = "::1",
+                  .user_agent = "a\"b\\c\n\x01\xc3\xa9",
+                  .site = "s/t",
+                  .session = "\t",
+                  .ext_ref = "\xf0\x9f\x98\x80",
+                  .credential_id = "c",
+                  .request_id = "r",
+                  .hash = "h",
+                  .prev_hash = "p"};
+    same_consent(&c2, &f);
+    /* not UTF-8: refused, the tree decides */
+    memcpy(f.site, "\xff", 2);
+    cd_buf b = {0};
+    assert_int_equal(cd_native__consent_dump(&c2, &f, &b), -1);
+    cd_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain),
-        cmocka_unit_test(test_every_field),
-        cmocka_unit_test(test_escapes),
-        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_plain),   cmocka_unit_test(test_every_field),
+        cmocka_unit_test(test_escapes), cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_consent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
