@@ -19,7 +19,7 @@
 #   BENCH_CONNS=64              wrk -c
 #   BENCH_THREADS=2             wrk -t
 #   BENCH_TIMEOUT=2s            wrk --timeout
-#   BENCH_WINDOW=50             SMPP window (outstanding submit_sm) of the link
+#   BENCH_WINDOW=500            SMPP window (outstanding submit_sm) of the link
 #   BENCH_SMPP_CONTACTS=10000   opted-in contacts the sends go to (at random)
 #   BENCH_DRAIN_MAX=300         seconds to wait for the drain before giving up
 #   BENCH_KEEP=0                1 keeps the temporary directory (database, logs)
@@ -35,7 +35,7 @@ DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-2}
 TIMEOUT=${BENCH_TIMEOUT:-2s}
-WINDOW=${BENCH_WINDOW:-50}
+WINDOW=${BENCH_WINDOW:-500}
 CONTACTS=${BENCH_SMPP_CONTACTS:-10000}
 DRAIN_MAX=${BENCH_DRAIN_MAX:-300}
 KEEP=${BENCH_KEEP:-0}
