@@ -948,108 +948,6 @@ static int sq_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
     return cd_sqlite__each(d, s, consent_row, &e, "consents", err);
 }
 
-/* ---- the ledger ---- */
-
-static void read_event(sqlite3_stmt *s, void *out)
-{
-    cd_event *e = out;
-    memset(e, 0, sizeof *e);
-    e->id = sqlite3_column_int64(s, 0);
-    e->account_id = sqlite3_column_int64(s, 1);
-    e->seq = sqlite3_column_int64(s, 2);
-    e->contact_id = sqlite3_column_int64(s, 3);
-    col_copy(s, 4, e->phone, sizeof e->phone);
-    col_copy(s, 5, e->scope, sizeof e->scope);
-    col_copy(s, 6, e->old_state, sizeof e->old_state);
-    col_copy(s, 7, e->new_state, sizeof e->new_state);
-    col_copy(s, 8, e->surface, sizeof e->surface);
-    col_copy(s, 9, e->channel, sizeof e->channel);
-    col_copy(s, 10, e->keyword, sizeof e->keyword);
-    col_copy(s, 11, e->disclosure_sha256, sizeof e->disclosure_sha256);
-    col_copy(s, 12, e->ip, sizeof e->ip);
-    col_copy(s, 13, e->user_agent, sizeof e->user_agent);
-    col_copy(s, 14, e->site, sizeof e->site);
-    col_copy(s, 15, e->session, sizeof e->session);
-    col_copy(s, 16, e->ext_ref, sizeof e->ext_ref);
-    col_copy(s, 17, e->credential_id, sizeof e->credential_id);
-    col_copy(s, 18, e->request_id, sizeof e->request_id);
-    e->created_ms = sqlite3_column_int64(s, 19);
-    col_copy(s, 20, e->prev_hash, sizeof e->prev_hash);
-    col_copy(s, 21, e->hash, sizeof e->hash);
-}
-
-static int sq_event_insert(cd_db *db, cd_event *e, cd_err *err)
-{
-    sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_EVENT_INSERT, err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, e->account_id);
-    sqlite3_bind_int64(s, 2, e->seq);
-    sqlite3_bind_int64(s, 3, e->contact_id);
-    const char *text[] = {e->phone,   e->scope,         e->old_state, e->new_state,
-                          e->surface, e->channel,       e->keyword,   e->disclosure_sha256,
-                          e->ip,      e->user_agent,    e->site,      e->session,
-                          e->ext_ref, e->credential_id, e->request_id};
-    for (int i = 0; i < (int)(sizeof text / sizeof text[0]); i++)
-        bind_text(s, 4 + i, text[i]);
-    sqlite3_bind_int64(s, 19, e->created_ms);
-    bind_text(s, 20, e->prev_hash);
-    bind_text(s, 21, e->hash);
-    if (cd_sqlite__step_done(d, s, err, "event") != 0)
-        return -1;
-    e->id = sqlite3_last_insert_rowid(d->h);
-    return 0;
-}
-
-typedef struct event_each {
-    cd_event_each_fn fn;
-    void *arg;
-    cd_event *e; /* ~1.5 KB: kept off small thread stacks */
-} event_each;
-
-static int event_row(sqlite3_stmt *s, void *arg)
-{
-    const event_each *e = arg;
-    read_event(s, e->e);
-    return e->fn(e->e, e->arg) != 0;
-}
-
-static int each_event(sqlite_db *d, sqlite3_stmt *s, cd_event_each_fn each, void *arg, cd_err *err)
-{
-    event_each e = {each, arg, cd_xmalloc(sizeof *e.e)};
-    int rc = cd_sqlite__each(d, s, event_row, &e, "events", err);
-    free(e.e);
-    return rc;
-}
-
-static int sq_event_list(cd_db *db, int64_t account_id, const cd_event_filter *f,
-                         cd_event_each_fn each, void *arg, cd_err *err)
-{
-    sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_EVENT_LIST, err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, f->after_seq);
-    sqlite3_bind_int64(s, 3, f->contact_id);
-    bind_text(s, 4, f->scope);
-    sqlite3_bind_int64(s, 5, f->since_ms);
-    sqlite3_bind_int(s, 6, f->limit);
-    return each_event(d, s, each, arg, err);
-}
-
-static int sq_event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, void *arg,
-                         cd_err *err)
-{
-    sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_EVENT_SCAN, err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, account_id);
-    return each_event(d, s, each, arg, err);
-}
-
 /* ---- issue 11: lists ---- */
 
 static int sq_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_id, int *count,
@@ -1079,23 +977,6 @@ static int sq_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, 
     sqlite3_bind_int64(s, 2, contact_id);
     sqlite3_bind_int64(s, 3, group_id);
     return cd_sqlite__step_done(d, s, err, "group add member");
-}
-
-/* ---- issue 10: the last event ---- */
-
-static const cd_sqlite__row EVENT_ROW = {read_event, "event", "", "no such event"};
-
-static int sq_event_last(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
-                         cd_event *out, cd_err *err)
-{
-    sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_EVENT_LAST, err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, contact_id);
-    bind_text(s, 3, scope);
-    return cd_sqlite__one(d, s, &EVENT_ROW, out, err);
 }
 
 const struct cd_store_ops cd_store__sqlite_ops = {
@@ -1128,10 +1009,10 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .consent_put = sq_consent_put,
     .consent_delete = sq_consent_delete,
     .consent_list = sq_consent_list,
-    .event_insert = sq_event_insert,
-    .event_list = sq_event_list,
-    .event_scan = sq_event_scan,
-    .event_last = sq_event_last,
+    .event_insert = cd_sqlite__event_insert,
+    .event_list = cd_sqlite__event_list,
+    .event_scan = cd_sqlite__event_scan,
+    .event_last = cd_sqlite__event_last,
     .message_insert = cd_sqlite__message_insert,
     .message_count = cd_sqlite__message_count,
     .message_get = cd_sqlite__message_get,

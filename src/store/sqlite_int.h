@@ -1,7 +1,8 @@
 /* store/sqlite_int.h -- what the two files of the SQLite backend share, and nobody else.
  *
  *   sqlite.c      connections and migrations; accounts, keys, contacts, groups and message
- *                 types, consents, the ledger; the helpers below; the ops table;
+ *                 types, consents; the helpers below; the ops table;
+ *   sqlite_ledger.c the ledger's events;
  *   sqlite_msg.c  the messaging tables: messages and their parts, unrouted inbound, flows,
  *                 senders, settings, idempotency.
  *
@@ -252,6 +253,13 @@ int cd_sqlite__each(sqlite_db *d, sqlite3_stmt *s, int (*each)(sqlite3_stmt *s, 
                     void *arg, const char *what, cd_err *err);
 
 /* sqlite_msg.c: the messaging half of cd_store__sqlite_ops (store_int.h documents each). */
+int cd_sqlite__event_insert(cd_db *db, cd_event *e, cd_err *err);
+int cd_sqlite__event_list(cd_db *db, int64_t account_id, const cd_event_filter *f,
+                          cd_event_each_fn each, void *arg, cd_err *err);
+int cd_sqlite__event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, void *arg,
+                          cd_err *err);
+int cd_sqlite__event_last(cd_db *db, int64_t account_id, int64_t contact_id, const char *scope,
+                          cd_event *out, cd_err *err);
 int cd_sqlite__message_insert(cd_db *db, const cd_message *m, cd_err *err);
 int cd_sqlite__message_count(cd_db *db, int64_t account_id, const char *to, const char *kind,
                              const char *action, int64_t since_ms, int *out, cd_err *err);
