@@ -206,20 +206,6 @@ static int dump_str(cd_buf *b, const char *s)
     return 0;
 }
 
-/* An integer as jansson writes it ("%lld"), without printf. */
-static void dump_int(cd_buf *b, int64_t v)
-{
-    char t[24], *p = t + sizeof t;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0);
-    if (v < 0)
-        *--p = '-';
-    cd_buf_append(b, p, (size_t)(t + sizeof t - p));
-}
-
 static int dump_to_buf(const char *p, size_t n, void *b)
 {
     cd_buf_append(b, p, n);
@@ -274,7 +260,7 @@ int cd_native__contact_dump(const cd_contact *contact, cd_buf *b)
     cd_contact copy = *contact; /* shallow: only read through cd_contact_field() */
     cd_contact *c = &copy;
     cd_buf_puts(b, "{\"id\":");
-    dump_int(b, c->id);
+    cd_buf_put_int(b, c->id, 1); /* as jansson writes it ("%lld") */
     cd_buf_puts(b, ",\"phone\":");
     int rc = dump_str(b, c->phone);
     for (int f = 0; rc == 0 && f < CD_CF_PARAM1; f++)
@@ -323,9 +309,9 @@ int cd_native__consent_dump(const cd_consent *c, const cd_event *e, cd_buf *b)
     rc |= dump_str(b, c->state);
     dump_time(b, "updated_at", c->updated_ms);
     cd_buf_puts(b, "},\"event\":{\"id\":");
-    dump_int(b, e->id);
+    cd_buf_put_int(b, e->id, 1);
     cd_buf_puts(b, ",\"seq\":");
-    dump_int(b, e->seq);
+    cd_buf_put_int(b, e->seq, 1);
     cd_buf_puts(b, ",\"phone\":");
     rc |= dump_str(b, e->phone);
     dump_key(b, false, "scope");

@@ -749,20 +749,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return (enum MHD_Result)h->disp.dispatch(h->disp.arg, req);
 }
 
-/* Appends v in decimal, at least `width` digits (zero-padded). */
-static void put_int(cd_buf *b, int64_t v, int width)
-{
-    char t[24], *p = t + sizeof t;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0 || t + sizeof t - p < width);
-    if (v < 0)
-        *--p = '-';
-    cd_buf_append(b, p, (size_t)(t + sizeof t - p));
-}
-
 /* The request's log line. issue 16: written without printf; "ms" is the duration in
  * microseconds with three decimals, as "%.3f" of the milliseconds wrote it. */
 static void log_request(const cd_req *req, int64_t us, bool completed)
@@ -776,15 +762,15 @@ static void log_request(const cd_req *req, int64_t us, bool completed)
     cd_buf_puts(&f, ",\"path\":");
     cd_json_quote(&f, req->path);
     cd_buf_puts(&f, ",\"status\":");
-    put_int(&f, req->status, 1);
+    cd_buf_put_int(&f, req->status, 1);
     cd_buf_puts(&f, ",\"ms\":");
     if (us < 0) {
         cd_buf_append(&f, "-", 1);
         us = -us;
     }
-    put_int(&f, us / 1000, 1);
+    cd_buf_put_int(&f, us / 1000, 1);
     cd_buf_append(&f, ".", 1);
-    put_int(&f, us % 1000, 3);
+    cd_buf_put_int(&f, us % 1000, 3);
     cd_buf_puts(&f, ",\"ip\":\"");
     cd_buf_puts(&f, req->ip);
     cd_buf_puts(&f, completed ? "\"" : "\",\"aborted\":true");

@@ -31,6 +31,19 @@ void cd_buf_puts(cd_buf *b, const char *s)
     cd_buf_append(b, s, strlen(s));
 }
 
+void cd_buf_put_int(cd_buf *b, int64_t v, int width)
+{
+    char t[24], *p = t + sizeof t;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0 || t + sizeof t - p < width);
+    if (v < 0)
+        *--p = '-';
+    cd_buf_append(b, p, (size_t)(t + sizeof t - p));
+}
+
 void cd_buf_printf(cd_buf *b, const char *fmt, ...)
 {
     va_list ap;
