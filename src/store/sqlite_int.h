@@ -143,6 +143,7 @@ enum q {
     Q_SUBMISSION_GET,
     Q_GROUP_DROP_OPTED_OUT, /* issue 11 */
     Q_EVENT_LAST,           /* issue 10 */
+    Q_MESSAGE_QUEUED_ANY,   /* issue 12: before Q_MESSAGE_REFUSE_QUEUED */
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
     Q_BEGIN_READ,

@@ -47,6 +47,11 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
         "json_object('status', 'refused', 'at', ?6, 'detail', ?5)) WHERE account_id = ?1 AND "
         "contact_id = ?2 AND status = 'queued' AND direction = 'out' AND kind <> "
         "'keyword_reply' AND (?3 IS NULL OR scope = ?3)",
+    /* issue 12: the UPDATE above changes the column its index filters on, so SQLite runs it
+     * in two passes through an ephemeral table even when it matches nothing (most opt-outs);
+     * this probe of the same index decides whether it runs at all. */
+    [Q_MESSAGE_QUEUED_ANY] = "SELECT 1 FROM messages INDEXED BY messages_queued_contact WHERE "
+                             "account_id = ?1 AND contact_id = ?2 AND status = 'queued' LIMIT 1",
 /* Rank within each account, then keyword replies first and rank by rank: one message of
  * every account before a second of any. */
 /* Fair claiming is three index range scans, so that a round costs what it claims and
@@ -357,8 +362,20 @@ int cd_sqlite__message_refuse_queued(cd_db *db, int64_t account_id, int64_t cont
                                      int *count, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_MESSAGE_REFUSE_QUEUED, err);
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_MESSAGE_QUEUED_ANY, err);
     char at[CD_TIME_LEN];
+    if (count)
+        *count = 0;
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    int rc = sqlite3_step(s);
+    int bad = rc != SQLITE_ROW && rc != SQLITE_DONE ? cd_sqlite__fail(d, err, "refuse queued") : 0;
+    done(s);
+    if (bad != 0 || rc == SQLITE_DONE) /* nothing queued: nothing to refuse */
+        return bad;
+    s = cd_sqlite__stmt(d, Q_MESSAGE_REFUSE_QUEUED, err);
     if (!s)
         return -1;
     cd_time_format(now_ms, at);
