@@ -219,7 +219,18 @@ int cd_consent_set(cd_db *db, int64_t account_id, const cd_contact *contact, cd_
     int rc;
     cd_scope_format(scope, name);
     cd_state old = stored_state(db, account_id, contact->id, name, err, &rc);
-    if (rc != 0 || cd_consent_transition(old, state, flags, err) != 0)
+    if (rc != 0)
+        return -1;
+    return cd_consent_set_from(db, account_id, contact, scope, old, state, flags, p, out, ev, err);
+}
+
+int cd_consent_set_from(cd_db *db, int64_t account_id, const cd_contact *contact, cd_scope scope,
+                        cd_state old, cd_state state, unsigned flags, const cd_provenance *p,
+                        cd_consent *out, cd_event *ev, cd_err *err)
+{
+    char name[CD_SCOPE_LEN];
+    cd_scope_format(scope, name);
+    if (cd_consent_transition(old, state, flags, err) != 0)
         return -1;
     cd_consent c = {.updated_ms = cd_now_ms()};
     snprintf(c.scope, sizeof c.scope, "%s", name);

@@ -59,6 +59,13 @@ int cd_consent_set(cd_db *db, int64_t account_id, const cd_contact *contact, cd_
                    cd_state state, unsigned flags, const cd_provenance *p, cd_consent *out,
                    cd_event *ev, cd_err *err);
 
+/* cd_consent_set for a caller that has already read, in this same transaction, the state
+ * `old` that (contact, scope) has now (CD_STATE_NONE when it has none): the store is not
+ * asked again. Only for a caller that keeps `old` up to date as it writes. */
+int cd_consent_set_from(cd_db *db, int64_t account_id, const cd_contact *contact, cd_scope scope,
+                        cd_state old, cd_state state, unsigned flags, const cd_provenance *p,
+                        cd_consent *out, cd_event *ev, cd_err *err);
+
 /* Withdraws a pending request for (contact, scope) (an expired or cancelled double
  * opt-in): the state is removed and the ledger records pending -> "none". Does nothing
  * when the state is not pending. */

@@ -107,11 +107,13 @@ static int apply_one(cd_db *db, int64_t account_id, const cd_contact *c, states 
     cd_consent now;
     cd_event ev;
     cd_scope_format(type, name);
-    o->outcome = cd_opt_decide(state_of(st, "all"), state_of(st, name), o);
+    cd_state old = state_of(st, name);
+    o->outcome = cd_opt_decide(state_of(st, "all"), old, o);
     if (o->outcome != CD_OPT_WRITTEN && o->outcome != CD_OPT_REPLACED_OUT)
         return 0;
     unsigned flags = o->outcome == CD_OPT_REPLACED_OUT ? CD_CONSENT_OVERRIDE : 0;
-    if (cd_consent_set(db, account_id, c, type, o->state, flags, p, &now, &ev, err) != 0)
+    /* st holds what the store has, this job's writes included: no second read */
+    if (cd_consent_set_from(db, account_id, c, type, old, o->state, flags, p, &now, &ev, err) != 0)
         return -1;
     state_put(st, &now);
     o->event_seq = ev.seq;
