@@ -652,6 +652,17 @@ extern "C" int cd_phone_from_parts(int country_code, const char *national, const
                                    char out[CD_PHONE_MAX], cd_err *err)
 {
     out[0] = '\0';
+    /* issue 12: +1 and ten digits, the first 2-9 (Omeda's US numbers): exactly the number
+     * "+1" followed by those digits, which cd_phone_normalize reads without Parse's regular
+     * expressions and keeps in its cache. A refusal takes the full path, for its words. */
+    if (country_code == 1 && national != nullptr && national[0] >= '2' && national[0] <= '9' &&
+        strlen(national) == 10 && strspn(national, "0123456789") == 10) {
+        char e164[13] = {'+', '1'};
+        memcpy(e164 + 2, national, 11);
+        if (cd_phone_normalize(e164, nullptr, field, out, nullptr) == 0)
+            return 0;
+        out[0] = '\0';
+    }
     try {
         return from_parts(country_code, national, field, out, err);
     } catch (const std::bad_alloc &) {
