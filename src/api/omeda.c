@@ -23,7 +23,9 @@
 #include "api/kit.h"
 #include "core/optqueue.h"
 #include "http/ratelimit.h"
+#include "util/buf.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 #define OMEDA_MAX_OPTS   1000               /* MessageTypeIds in one submission */
 #define OMEDA_MAX_BODY   65536              /* bytes: room for OMEDA_MAX_OPTS ids and then some */
@@ -323,28 +325,33 @@ static json_t *refusal(const omeda_in *in)
     return json_pack("{ss so}", "Submission", in->uuid, "Errors", errs);
 }
 
+/* The seed's "Message element" for an opt-in that was not written; false for any other. */
+static bool kept_text(const omeda_in *in, const cd_opt *o, char text[320])
+{
+    if (o->outcome == CD_OPT_KEPT_OUT)
+        snprintf(text, 320,
+                 "MessageOpts submission (%" PRId64 "): an OUT exists for Phone number %s "
+                 "and DeleteOptOut was not set to 1. The OptIn was not processed; the OUT "
+                 "remains.",
+                 o->type_id, in->shown);
+    else if (o->outcome == CD_OPT_KEPT_OUT_ALL)
+        snprintf(text, 320,
+                 "MessageOpts submission (%" PRId64 "): Phone number %s has opted out of "
+                 "all messages (STOP). The OptIn was not processed.",
+                 o->type_id, in->shown);
+    else
+        return false;
+    return true;
+}
+
 /* 200: and a Messages list when an opt-in was not written (the seed's "Message element"). */
 static json_t *success(const omeda_in *in)
 {
     char text[320];
     json_t *msgs = json_array();
-    for (size_t i = 0; i < in->nopts; i++) {
-        const cd_opt *o = &in->opts[i];
-        if (o->outcome == CD_OPT_KEPT_OUT)
-            snprintf(text, sizeof text,
-                     "MessageOpts submission (%" PRId64 "): an OUT exists for Phone number %s "
-                     "and DeleteOptOut was not set to 1. The OptIn was not processed; the OUT "
-                     "remains.",
-                     o->type_id, in->shown);
-        else if (o->outcome == CD_OPT_KEPT_OUT_ALL)
-            snprintf(text, sizeof text,
-                     "MessageOpts submission (%" PRId64 "): Phone number %s has opted out of "
-                     "all messages (STOP). The OptIn was not processed.",
-                     o->type_id, in->shown);
-        else
-            continue;
-        json_array_append_new(msgs, json_string(text));
-    }
+    for (size_t i = 0; i < in->nopts; i++)
+        if (kept_text(in, &in->opts[i], text))
+            json_array_append_new(msgs, json_string(text));
     json_t *a = json_pack("{ss ss}", "Submission", in->uuid, "Success", SUCCESS);
     if (json_array_size(msgs) > 0)
         json_object_set_new(a, "Messages", msgs);
@@ -368,6 +375,63 @@ static json_t *detail_of(const omeda_in *in, json_t *answer)
     return json_pack("{sO so}", "answer", answer, "opts", opts);
 }
 
+/* Whether s is copied as it is by a JSON encoder: printable ASCII, no quote or backslash. */
+static bool plain(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x20 || *s >= 0x7f || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+/* issue 12 (perf): the 200 answer and then the submission's detail, as the JSON text that
+ * json_dumps(JSON_COMPACT) writes for success() and detail_of(), straight into b: the
+ * writer no longer builds, dumps and frees two json_t trees per submission. Returns the
+ * answer's length (it starts at b->data + 10), or 0 when a string would need an escape
+ * (never expected: the uuid, fixed words, type ids and a PhoneNumber as national_ok() let
+ * it through); the caller then builds the trees as before. */
+static size_t success_text(const omeda_in *in, cd_buf *b)
+{
+    char text[320];
+    bool any = false;
+    if (!plain(in->uuid) || !plain(in->shown))
+        return 0;
+    cd_buf_puts(b, "{\"answer\":{\"Submission\":\"");
+    cd_buf_puts(b, in->uuid);
+    cd_buf_puts(b, "\",\"Success\":\"");
+    cd_buf_puts(b, SUCCESS);
+    cd_buf_puts(b, "\"");
+    for (size_t i = 0; i < in->nopts; i++) {
+        if (!kept_text(in, &in->opts[i], text))
+            continue;
+        cd_buf_puts(b, any ? ",\"" : ",\"Messages\":[\"");
+        cd_buf_puts(b, text);
+        cd_buf_puts(b, "\"");
+        any = true;
+    }
+    cd_buf_puts(b, any ? "]}" : "}");
+    size_t answer = b->len - 10;
+    cd_buf_puts(b, ",\"opts\":[");
+    for (size_t i = 0; i < in->nopts; i++) {
+        const cd_opt *o = &in->opts[i];
+        cd_buf_puts(b, i ? ",{\"message_type_id\":" : "{\"message_type_id\":");
+        cd_buf_put_int(b, o->type_id, 0);
+        cd_buf_puts(b, ",\"state\":\"");
+        cd_buf_puts(b, cd_state_name(o->state));
+        cd_buf_puts(b, o->delete_opt_out ? "\",\"delete_opt_out\":true,\"outcome\":\""
+                                         : "\",\"delete_opt_out\":false,\"outcome\":\"");
+        cd_buf_puts(b, cd_opt_outcome_name(o->outcome));
+        cd_buf_puts(b, "\",\"event_seq\":");
+        if (o->event_seq)
+            cd_buf_put_int(b, o->event_seq, 0);
+        else
+            cd_buf_puts(b, "null");
+        cd_buf_puts(b, "}");
+    }
+    cd_buf_puts(b, "]}");
+    return answer;
+}
+
 /* The writer job: apply the opts (checked by the handler) unless the submission is refused,
  * and record it either way, in the same transaction. */
 static int job_submit(cd_db *db, cd_api_write_op *w, cd_err *err)
@@ -385,17 +449,31 @@ static int job_submit(cd_db *db, cd_api_write_op *w, cd_err *err)
                        .request_id = w->request_id};
     if (!in->refused && cd_optqueue_apply(db, acct, in->phone, in->opts, in->nopts, &p, err) != 0)
         return -1;
-    json_t *answer = in->refused ? refusal(in) : success(in);
+    cd_buf text = {0};
+    size_t answer_len = in->refused ? 0 : success_text(in, &text);
+    json_t *answer = NULL;
     cd_submission s = {.account_id = acct,
                        .status = in->refused ? 400 : 200,
-                       .detail = detail_of(in, answer),
-                       .created_ms = cd_now_ms()};
+                       .created_ms = cd_now_ms(),
+                       .detail_text = answer_len ? text.data : NULL,
+                       .detail_len = text.len};
+    if (answer_len == 0) {
+        answer = in->refused ? refusal(in) : success(in);
+        s.detail = detail_of(in, answer);
+    }
     snprintf(s.uuid, sizeof s.uuid, "%s", in->uuid);
     snprintf(s.site, sizeof s.site, "%s", in->site);
     snprintf(s.session, sizeof s.session, "%s", in->session);
     snprintf(s.phone, sizeof s.phone, "%s", in->phone);
     int rc = cd_store_submission_insert(db, &s, err);
     json_decref(s.detail);
+    if (rc == 0 && answer_len) { /* the answer's bytes, as the reply and Idempotency-Key take */
+        w->raw = cd_xmalloc(answer_len + 1);
+        memcpy(w->raw, text.data + 10, answer_len);
+        w->raw[answer_len] = '\0';
+        w->raw_len = answer_len;
+    }
+    cd_buf_free(&text);
     if (rc != 0) {
         json_decref(answer);
         return -1;

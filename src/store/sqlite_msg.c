@@ -945,7 +945,9 @@ int cd_sqlite__submission_insert(cd_db *db, const cd_submission *sub, cd_err *er
     bind_text(s, 4, sub->session);
     bind_text(s, 5, sub->phone);
     sqlite3_bind_int(s, 6, sub->status);
-    if (sub->detail)
+    if (sub->detail_text)
+        sqlite3_bind_text(s, 7, sub->detail_text, (int)sub->detail_len, SQLITE_STATIC);
+    else if (sub->detail)
         bind_json(s, 7, sub->detail);
     else
         sqlite3_bind_text(s, 7, "{}", -1, SQLITE_STATIC);

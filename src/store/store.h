@@ -710,6 +710,9 @@ typedef struct cd_submission {
     int status;        /* the HTTP status answered: 200 or 400 */
     json_t *detail;    /* owned: what the submission did (an object) */
     int64_t created_ms;
+    /* issue 12: insert only: detail already as JSON text (borrowed), used instead of detail */
+    const char *detail_text;
+    size_t detail_len;
 } cd_submission;
 
 void cd_submission_clear(cd_submission *s); /* frees detail, zeroes the record */
