@@ -205,6 +205,100 @@ static void test_open_migrate_twice(void **state)
     tu_rmtree(dir);
 }
 
+/* ---- issue 12: migration 0018 on tables as 0001 and 0008 made them ---- */
+
+extern const char cd_sqlite_0018[];
+
+static int mem_int(sqlite3 *h, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* How many OpenEphemeral opcodes the statement runs. */
+static int ephemeral_ops(sqlite3 *h, const char *sql)
+{
+    char explain[1024];
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+    snprintf(explain, sizeof explain, "EXPLAIN %s", sql);
+    assert_int_equal(sqlite3_prepare_v2(h, explain, -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        n += strcmp((const char *)sqlite3_column_text(st, 1), "OpenEphemeral") == 0;
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void test_migrate_0018(void **state)
+{
+    static const char old[] =
+        "CREATE TABLE consents (account_id INTEGER NOT NULL, contact_id INTEGER NOT NULL, "
+        "scope TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('pending', 'opted_in', "
+        "'opted_out')), updated_ms INTEGER NOT NULL, PRIMARY KEY (account_id, contact_id, "
+        "scope)) WITHOUT ROWID;"
+        "CREATE INDEX consents_blacklist ON consents(account_id, contact_id) "
+        "WHERE scope = 'all' AND state = 'opted_out';"
+        "CREATE TABLE submissions (account_id INTEGER NOT NULL REFERENCES accounts(id), "
+        "uuid TEXT NOT NULL, site TEXT NOT NULL DEFAULT '', session TEXT NOT NULL DEFAULT '', "
+        "phone TEXT NOT NULL DEFAULT '', status INTEGER NOT NULL, detail TEXT NOT NULL, "
+        "created_ms INTEGER NOT NULL, PRIMARY KEY (account_id, uuid)) WITHOUT ROWID;"
+        "INSERT INTO consents VALUES (1, 7, 'all', 'opted_out', 10), (1, 7, 'type:2', "
+        "'opted_in', 11), (2, 7, 'group:1', 'pending', 12);"
+        "INSERT INTO submissions VALUES (1, 'b-uuid', '498', 's', '+16303303039', 200, '{}', 2),"
+        "(1, 'a-uuid', '', '', '', 400, '{\"x\":1}', 1);";
+    static const char put[] =
+        "INSERT INTO consents (account_id, contact_id, scope, state, updated_ms) VALUES (?, ?, "
+        "?, ?, ?) ON CONFLICT (account_id, contact_id, scope) DO UPDATE SET state = "
+        "excluded.state, updated_ms = excluded.updated_ms";
+    sqlite3 *h = NULL;
+    (void)state;
+    assert_int_equal(sqlite3_open(":memory:", &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, old, NULL, NULL, NULL), SQLITE_OK);
+    assert_true(ephemeral_ops(h, put) > 0); /* what 0018 is for */
+    assert_int_equal(sqlite3_exec(h, cd_sqlite_0018, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(ephemeral_ops(h, put), 0);
+
+    /* Every row kept, as it was, and the blacklist index with them. */
+    assert_int_equal(mem_int(h, "SELECT count(*) FROM consents"), 3);
+    assert_int_equal(mem_int(h, "SELECT updated_ms FROM consents WHERE account_id = 1 AND "
+                                "contact_id = 7 AND scope = 'type:2' AND state = 'opted_in'"),
+                     11);
+    assert_int_equal(mem_int(h, "SELECT count(*) FROM consents INDEXED BY consents_blacklist "
+                                "WHERE account_id = 1 AND contact_id = 7 AND scope = 'all' AND "
+                                "state = 'opted_out'"),
+                     1);
+    assert_int_equal(mem_int(h, "SELECT count(*) FROM submissions"), 2);
+    assert_int_equal(mem_int(h, "SELECT status FROM submissions WHERE account_id = 1 AND "
+                                "uuid = 'b-uuid' AND site = '498' AND session = 's' AND "
+                                "phone = '+16303303039' AND detail = '{}' AND created_ms = 2"),
+                     200);
+    assert_int_equal(mem_int(h, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%_0018'"), 0);
+
+    /* The same rules: the three states only, one uuid per account. */
+    assert_int_not_equal(
+        sqlite3_exec(h, "INSERT INTO consents VALUES (1, 8, 'all', 'maybe', 1)", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "INSERT INTO consents VALUES (1, 8, 'all', 'pending', 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(h,
+                                      "INSERT INTO submissions (account_id, uuid, status, "
+                                      "detail, created_ms) VALUES (1, 'a-uuid', 200, '{}', 3)",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "INSERT INTO submissions (account_id, uuid, status, "
+                                  "detail, created_ms) VALUES (2, 'a-uuid', 200, '{}', 3)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+}
+
 static void test_open_errors(void **state)
 {
     char dir[TU_PATH_MAX], url[TU_PATH_MAX + 32];
@@ -1727,6 +1821,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_migrate_twice),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_migrate_0018),
         STORE_TEST(test_accounts),
         STORE_TEST(test_account_head),
         STORE_TEST(test_account_each),
