@@ -17,13 +17,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <uuid/uuid.h>
 
 #include "api/guard.h"
 #include "api/kit.h"
 #include "core/optqueue.h"
 #include "http/ratelimit.h"
 #include "util/buf.h"
+#include "util/crypto.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -500,15 +500,33 @@ static void body_fault(cd_req *req, const cd_err *err, omeda_in *in)
     add_error(in, "Content type %s is not supported: send application/json.", shown);
 }
 
+/* A random (version 4) UUID, lowercase, as uuid_generate_random() and uuid_unparse_lower()
+ * write it; from libsodium's generator, which costs a fraction of libuuid's per call. */
+static void new_uuid(char out[37])
+{
+    char hex[33];
+    cd_random_hex(hex, 16);
+    hex[12] = '4';                                                               /* the version */
+    hex[16] = "89ab"[(hex[16] <= '9' ? hex[16] - '0' : hex[16] - 'a' + 10) & 3]; /* RFC 4122 */
+    memcpy(out, hex, 8);
+    out[8] = '-';
+    memcpy(out + 9, hex + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, hex + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, hex + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, hex + 20, 12);
+    out[36] = '\0';
+}
+
 static int h_submit(cd_req *req)
 {
     cd_err err;
     json_t *o = NULL;
-    uuid_t u;
     size_t bad = 0;
     omeda_in *in = cd_req_alloc(req, sizeof *in);
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, in->uuid);
+    new_uuid(in->uuid);
     if (cd_api_body(req, &omeda_kit, &o, &err) != 0) {
         body_fault(req, &err, in);
     } else {
