@@ -130,9 +130,20 @@ int cd_optqueue_apply(cd_db *db, int64_t account_id, const char *phone, cd_opt *
     if (n == 0)
         return 0;
     cd_contact_patch patch = {.phone = phone, .merge = true};
-    cd_contact c;
+    cd_contact c = {.account_id = account_id};
     states st = {0};
-    if (cd_contact_apply(db, account_id, 0, &patch, true, &c, NULL, err) != 0)
+    cd_err e;
+    /* A known number needs no more than its id (cd_contact_apply would read the whole
+     * contact and, with nothing to change, write nothing); a new one is created. */
+    int found = cd_store_contact_id_by_phone(db, account_id, phone, &c.id, &e);
+    if (found != 0 && e.code != CD_ENOTFOUND) {
+        if (err)
+            *err = e;
+        return -1;
+    }
+    if (found == 0)
+        snprintf(c.phone, sizeof c.phone, "%s", phone);
+    else if (cd_contact_apply(db, account_id, 0, &patch, true, &c, NULL, err) != 0)
         return -1;
     int rc = cd_store_consent_list(db, account_id, c.id, collect_state, &st, err);
     for (size_t i = 0; rc == 0 && i < n; i++)
