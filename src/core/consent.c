@@ -181,7 +181,7 @@ static int collect_refusable(const cd_message *m, int64_t rowid, void *arg)
 static int refuse_queued(cd_db *db, int64_t account_id, const cd_contact *contact,
                          const char *scope, int64_t now_ms, cd_err *err)
 {
-    int on = cd_events_listening(db, account_id, err);
+    int on = cd_ledger_listening(db, account_id, err);
     if (on <= 0) /* nobody listens: no ids to collect for message.status events */
         return on < 0 ? -1
                       : cd_store_message_refuse_queued(db, account_id, contact->id, scope, now_ms,

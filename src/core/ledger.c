@@ -202,10 +202,13 @@ static _Thread_local struct heads {
     bool writer;  /* joined the writer's batch (else cd_ledger_batch_begin's) */
     int n, n_job; /* heads kept; heads kept when the current job began */
     head h[MAX_HEADS];
+    int64_t listening_account; /* cd_ledger_listening's answer in this job, 0: none */
+    int listening;
 } heads;
 
 static void heads_job_begin(void)
 {
+    heads.listening_account = 0;
     heads.n_job = heads.n;
     for (int i = 0; i < heads.n; i++) {
         heads.h[i].job_seq = heads.h[i].seq;
@@ -215,6 +218,7 @@ static void heads_job_begin(void)
 
 static void heads_job_rollback(void)
 {
+    heads.listening_account = 0;
     heads.n = heads.n_job; /* heads first read by this job are as the database has them */
     for (int i = 0; i < heads.n; i++) {
         heads.h[i].seq = heads.h[i].job_seq;
@@ -241,6 +245,7 @@ static void heads_reset(void)
     heads.db = NULL;
     heads.writer = false;
     heads.n = heads.n_job = 0;
+    heads.listening_account = 0;
 }
 
 static const cd_batch_hook writer_hook = {
@@ -289,6 +294,19 @@ void cd_ledger_batch_abort(void)
 {
     if (!heads.writer) /* in the writer's batch the failed job's rollback undoes it */
         heads_reset();
+}
+
+int cd_ledger_listening(cd_db *db, int64_t account_id, cd_err *err)
+{
+    bool memo = heads_open(db) && heads.writer;
+    if (memo && heads.listening_account == account_id && account_id != 0)
+        return heads.listening;
+    int on = cd_events_listening(db, account_id, err);
+    if (memo && on >= 0) {
+        heads.listening_account = account_id;
+        heads.listening = on;
+    }
+    return on;
 }
 
 /* The head to chain to: the one kept in the table, else the account's (then kept, when
@@ -360,8 +378,10 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
         if (rc == 0)
             rc = sign_head(db, account_id, ev->seq, ev->hash, err);
     }
-    if (rc == 0) /* issue 15: one consent.changed per ledger event, in its transaction */
-        rc = cd_events_consent_changed(db, ev, err);
+    if (rc == 0) { /* issue 15: one consent.changed per ledger event, in its transaction */
+        int on = cd_ledger_listening(db, account_id, err);
+        rc = on < 0 ? -1 : on > 0 ? cd_events_consent_changed(db, ev, err) : 0;
+    }
     if (rc == 0 && out)
         *out = *ev;
     free(ev);
