@@ -3,6 +3,7 @@
 #include "core/optqueue.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +36,47 @@ cd_opt_outcome cd_opt_decide(cd_state all, cd_state type, const cd_opt *opt)
     return CD_OPT_WRITTEN;
 }
 
+/* issue 12: the account's types with ids in [lo, lo + 63], as bits of *known. */
+typedef struct type_window {
+    int64_t lo, hi;
+    uint64_t known;
+} type_window;
+
+static int window_add(const cd_named *t, void *arg)
+{
+    type_window *w = arg;
+    if (t->id >= w->lo && t->id <= w->hi)
+        w->known |= 1ull << (t->id - w->lo);
+    return 0;
+}
+
 int cd_optqueue_check(cd_db *db, int64_t account_id, cd_opt *opts, size_t n, size_t *bad,
                       cd_err *err)
 {
+    type_window w = {.lo = INT64_MAX, .hi = 0};
     *bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        w.lo = opts[i].type_id < w.lo ? opts[i].type_id : w.lo;
+        w.hi = opts[i].type_id > w.hi ? opts[i].type_id : w.hi;
+    }
+    /* Ids close together (Omeda's usual few types) are read by one range query rather than
+     * one query each; the window holds only what the store listed. */
+    bool ranged = n >= 2 && w.lo >= 1 && w.hi - w.lo < 64;
+    if (ranged && cd_store_named_list(db, "type", account_id, w.lo - 1, (int)(w.hi - w.lo + 1),
+                                      window_add, &w, err) != 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         cd_named t;
         cd_err e;
         opts[i].outcome = CD_OPT_KNOWN;
         opts[i].event_seq = 0;
+        if (ranged) {
+            if (w.known & (1ull << (opts[i].type_id - w.lo)))
+                continue;
+            opts[i].outcome = CD_OPT_UNKNOWN_TYPE;
+            (*bad)++;
+            continue;
+        }
         if (cd_store_named_get(db, "type", account_id, opts[i].type_id, &t, &e) == 0)
             continue;
         if (e.code != CD_ENOTFOUND) { /* a storage failure is not an unknown type */

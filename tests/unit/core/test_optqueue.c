@@ -204,6 +204,48 @@ static void test_unknown_type_refuses_all(void **state)
     assert_string_equal(state_of(f, f->acme.id, 6), "-");
 }
 
+typedef struct check_job {
+    int64_t account_id;
+    cd_opt opts[4];
+    size_t n, bad;
+} check_job;
+
+static int job_check(cd_db *db, void *arg, cd_err *err)
+{
+    check_job *j = arg;
+    return cd_optqueue_check(db, j->account_id, j->opts, j->n, &j->bad, err);
+}
+
+/* issue 12: ids close together are checked by one range read; the answer is the same. */
+static void test_check_ranged(void **state)
+{
+    fixture *f = *state;
+    check_job j = {.account_id = f->acme.id,
+                   .opts = {opt(7, CD_STATE_OPTED_IN, false), opt(8, CD_STATE_OPTED_IN, false),
+                            opt(6, CD_STATE_OPTED_OUT, false), opt(5, CD_STATE_OPTED_IN, false)},
+                   .n = 4};
+    assert_int_equal(cd_store_run(f->store, job_check, &j, NULL), 0);
+    assert_int_equal(j.bad, 2);
+    assert_int_equal(j.opts[0].outcome, CD_OPT_KNOWN);
+    assert_int_equal(j.opts[1].outcome, CD_OPT_UNKNOWN_TYPE);
+    assert_int_equal(j.opts[2].outcome, CD_OPT_KNOWN);
+    assert_int_equal(j.opts[3].outcome, CD_OPT_UNKNOWN_TYPE);
+
+    /* Another account's types in the window are not this account's. */
+    j = (check_job){.account_id = f->other.id,
+                    .opts = {opt(4194, CD_STATE_OPTED_IN, false),
+                             opt(4195, CD_STATE_OPTED_IN, false), opt(7, CD_STATE_OPTED_IN, false)},
+                    .n = 2};
+    assert_int_equal(cd_store_run(f->store, job_check, &j, NULL), 0);
+    assert_int_equal(j.bad, 1);
+    assert_int_equal(j.opts[0].outcome, CD_OPT_KNOWN);
+    assert_int_equal(j.opts[1].outcome, CD_OPT_UNKNOWN_TYPE);
+    j.n = 3; /* 7 is acme's; the window 7..4195 is too wide for one read */
+    assert_int_equal(cd_store_run(f->store, job_check, &j, NULL), 0);
+    assert_int_equal(j.bad, 2);
+    assert_int_equal(j.opts[2].outcome, CD_OPT_UNKNOWN_TYPE);
+}
+
 static void test_rule_across_submissions(void **state)
 {
     fixture *f = *state;
@@ -278,6 +320,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decide_table),
         cmocka_unit_test_setup_teardown(test_unknown_type_refuses_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_ranged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rule_across_submissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_anywhere_leaves_nothing, setup, teardown),
     };
