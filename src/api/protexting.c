@@ -381,8 +381,9 @@ static int create_flow(cd_db *db, cd_api_write_op *w, json_t *ids, const json_t 
     cd_message cta = {0};
     char *text = NULL;
     int rc = -1;
+    bool fresh = false;
     cd_contact_patch patch = {.phone = in->phone, .groups = ids, .merge = true};
-    if (cd_contact_apply(db, a->id, 0, &patch, true, &in->out.contact, NULL, err) != 0 ||
+    if (cd_contact_apply(db, a->id, 0, &patch, true, &in->out.contact, &fresh, err) != 0 ||
         cd_store_settings_get(db, a->id, &settings, err) != 0)
         goto done;
     text = cta_text(in, settings, a);
@@ -393,7 +394,10 @@ static int create_flow(cd_db *db, cd_api_write_op *w, json_t *ids, const json_t 
                      .cta = in->send_cta == 1 ? CD_FLOW_CTA_ALWAYS : CD_FLOW_CTA_UNLESS_OPTED_IN,
                      .admit_api_optout = true,
                      .record_refused_cta = true,
-                     .confirm_text = in->confirm ? in->confirm : default_confirm};
+                     .confirm_text = in->confirm ? in->confirm : default_confirm,
+                     .contact = &in->out.contact,
+                     .settings = settings,
+                     .new_contact = fresh};
     cd_provenance p = {.surface = "protexting",
                        .channel = "sms",
                        .disclosure = text,
