@@ -175,14 +175,14 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
                   cd_flow *out, cd_message *cta, cd_err *err)
 {
     cd_contact own = {0};
-    const cd_contact *c = in->contact ? in->contact : &own;
     json_t *read = NULL;
-    const json_t *settings = in->settings;
     bool ask;
     int rc = -1;
     assert(a != NULL && in != NULL && p != NULL && out != NULL);
     assert(in->phone != NULL && in->channel != NULL && json_is_array(in->scopes));
     assert(in->contact != NULL || !in->new_contact);
+    const cd_contact *c = in->contact ? in->contact : &own;
+    const json_t *settings = in->settings;
     memset(out, 0, sizeof *out);
     if (cta)
         memset(cta, 0, sizeof *cta);
