@@ -91,7 +91,7 @@ static void build_flow(const cd_account *a, const cd_contact *c, const cd_flow_i
 
 /* Queues the CTA of an "sms" flow f (its disclosure, under the flow's first scope). */
 static int queue_cta(cd_db *db, const cd_account *a, const json_t *settings, const cd_contact *c,
-                     const cd_flow *f, cd_message *cta, cd_err *err)
+                     const cd_flow_in *in, const cd_flow *f, cd_message *cta, cd_err *err)
 {
     cd_message m;
     cd_send_in s = {.to = c->phone,
@@ -100,7 +100,8 @@ static int queue_cta(cd_db *db, const cd_account *a, const json_t *settings, con
                     .kind = "cta",
                     .category = "transactional",
                     .flow_id = f->id,
-                    .contact_id = c->id};
+                    .contact_id = c->id,
+                    .new_contact = in->new_contact};
     if (cd_message_queue(db, a, settings, &s, &m, err) != 0)
         return -1;
     if (cta)
@@ -213,7 +214,7 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
     build_flow(a, c, in, settings, out);
     if (cd_store_flow_insert(db, out, err) != 0)
         goto done;
-    if (strcmp(in->channel, "sms") == 0 && queue_cta(db, a, settings, c, out, cta, err) != 0)
+    if (strcmp(in->channel, "sms") == 0 && queue_cta(db, a, settings, c, in, out, cta, err) != 0)
         goto done;
     rc = 0;
 done:
