@@ -396,7 +396,8 @@ static int create_flow(cd_db *db, cd_api_write_op *w, json_t *ids, const json_t 
                      .confirm_text = in->confirm ? in->confirm : default_confirm,
                      .contact = &in->out.contact,
                      .settings = settings,
-                     .new_contact = *fresh};
+                     .new_contact = *fresh,
+                     .scopes_exist = true}; /* the groups cd_contact_apply checked */
     cd_provenance p = {.surface = "protexting",
                        .channel = "sms",
                        .disclosure = text,

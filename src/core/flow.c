@@ -44,7 +44,7 @@ static int mark_pending(cd_db *db, const cd_account *a, const cd_contact *c, con
         cd_scope scope;
         cd_state st = CD_STATE_NONE; /* a new contact has no consent */
         if (cd_scope_parse(json_string_value(sv), "scopes", &scope, err) != 0 ||
-            cd_scope_exists(db, a->id, scope, "scopes", err) != 0 ||
+            (!in->scopes_exist && cd_scope_exists(db, a->id, scope, "scopes", err) != 0) ||
             (!in->new_contact && cd_consent_state(db, a->id, c->id, scope, &st, err) != 0))
             return -1;
         /* Someone who already agreed is not asked again. A scope they opted out of is asked

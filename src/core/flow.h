@@ -41,6 +41,7 @@ typedef struct cd_flow_in {
     const json_t *settings;    /* the account's settings; NULL: read here */
     bool new_contact;          /* `contact` was created in this transaction, so it has no
                                 * consent and no flow yet: none is read */
+    bool scopes_exist;         /* the caller found every scope in this transaction */
 } cd_flow_in;
 
 /* Starts a flow: marks each scope pending (scopes already opted in, and scopes opted out,
