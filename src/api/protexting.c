@@ -424,7 +424,7 @@ static int job_create(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     pt_create *in = w->in;
     json_t *ids = json_array(), *scopes = json_array();
-    int64_t sorted[PT_MAX_GROUPS];
+    int64_t sorted[PT_MAX_GROUPS] = {0};
     bool fresh = false;
     w->done = done_contact;
     for (int i = 0; i < in->n_ids; i++) {
