@@ -372,7 +372,7 @@ static char *cta_text(const pt_create *in, const json_t *settings, const cd_acco
 /* Adds the contact to the groups, then asks (cd_flow_start decides whether, by the seed's
  * SendCTAMessage rule and the Decisions on opt-outs). */
 static int create_flow(cd_db *db, cd_api_write_op *w, json_t *ids, const json_t *scopes,
-                       cd_err *err)
+                       bool *fresh, cd_err *err)
 {
     pt_create *in = w->in;
     const cd_account *a = &w->who.account;
@@ -382,7 +382,7 @@ static int create_flow(cd_db *db, cd_api_write_op *w, json_t *ids, const json_t 
     char *text = NULL;
     int rc = -1;
     cd_contact_patch patch = {.phone = in->phone, .groups = ids, .merge = true};
-    if (cd_contact_apply(db, a->id, 0, &patch, true, &in->out.contact, NULL, err) != 0 ||
+    if (cd_contact_apply(db, a->id, 0, &patch, true, &in->out.contact, fresh, err) != 0 ||
         cd_store_settings_get(db, a->id, &settings, err) != 0)
         goto done;
     text = cta_text(in, settings, a);
@@ -393,7 +393,11 @@ static int create_flow(cd_db *db, cd_api_write_op *w, json_t *ids, const json_t 
                      .cta = in->send_cta == 1 ? CD_FLOW_CTA_ALWAYS : CD_FLOW_CTA_UNLESS_OPTED_IN,
                      .admit_api_optout = true,
                      .record_refused_cta = true,
-                     .confirm_text = in->confirm ? in->confirm : default_confirm};
+                     .confirm_text = in->confirm ? in->confirm : default_confirm,
+                     .contact = &in->out.contact,
+                     .settings = settings,
+                     .new_contact = *fresh,
+                     .scopes_exist = true}; /* the groups cd_contact_apply checked */
     cd_provenance p = {.surface = "protexting",
                        .channel = "sms",
                        .disclosure = text,
@@ -410,19 +414,35 @@ done:
     return rc;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static int job_create(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     pt_create *in = w->in;
     json_t *ids = json_array(), *scopes = json_array();
+    int64_t sorted[PT_MAX_GROUPS] = {0};
+    bool fresh = false;
     w->done = done_contact;
     for (int i = 0; i < in->n_ids; i++) {
         char scope[CD_SCOPE_LEN];
         cd_scope_format((cd_scope){.kind = CD_SCOPE_GROUP, .id = in->ids[i]}, scope);
-        json_array_append_new(ids, json_integer(in->ids[i]));
         json_array_append_new(scopes, json_string(scope));
+        sorted[i] = in->ids[i];
     }
-    int rc = create_flow(db, w, ids, scopes, err);
-    if (rc == 0)
+    /* The membership in the order a read gives it (ascending, once each), so that a new
+     * contact as applied is the contact as stored. */
+    qsort(sorted, (size_t)in->n_ids, sizeof sorted[0], cmp_id);
+    for (int i = 0; i < in->n_ids; i++)
+        if (i == 0 || sorted[i] != sorted[i - 1])
+            json_array_append_new(ids, json_integer(sorted[i]));
+    int rc = create_flow(db, w, ids, scopes, &fresh, err);
+    /* A contact created here is answered as applied: nothing else wrote it since, and its
+     * only consents are the pending groups, so it is not opted out of all. */
+    if (rc == 0 && !fresh)
         rc = load_contact(db, w->who.account.id, in->out.contact.id, &in->out, err);
     json_decref(ids);
     json_decref(scopes);

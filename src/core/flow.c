@@ -35,17 +35,17 @@ static int check_cta_text(const cd_flow_in *in, cd_err *err)
 
 /* Marks each requested scope pending for contact c, with `prov` (which carries the
  * disclosure) in the ledger. */
-static int mark_pending(cd_db *db, const cd_account *a, const cd_contact *c, const json_t *scopes,
+static int mark_pending(cd_db *db, const cd_account *a, const cd_contact *c, const cd_flow_in *in,
                         const cd_provenance *prov, cd_err *err)
 {
     size_t i;
     json_t *sv;
-    json_array_foreach (scopes, i, sv) {
+    json_array_foreach (in->scopes, i, sv) {
         cd_scope scope;
-        cd_state st;
+        cd_state st = CD_STATE_NONE; /* a new contact has no consent */
         if (cd_scope_parse(json_string_value(sv), "scopes", &scope, err) != 0 ||
-            cd_scope_exists(db, a->id, scope, "scopes", err) != 0 ||
-            cd_consent_state(db, a->id, c->id, scope, &st, err) != 0)
+            (!in->scopes_exist && cd_scope_exists(db, a->id, scope, "scopes", err) != 0) ||
+            (!in->new_contact && cd_consent_state(db, a->id, c->id, scope, &st, err) != 0))
             return -1;
         /* Someone who already agreed is not asked again. A scope they opted out of is asked
          * again (the CTA goes out) but stays opted out until they confirm: asking is not
@@ -69,9 +69,13 @@ static void build_flow(const cd_account *a, const cd_contact *c, const cd_flow_i
     int64_t ttl = in->ttl_ms > 0 ? in->ttl_ms
                   : days > 0     ? (int64_t)days * 86400000
                                  : CD_FLOW_DEFAULT_TTL_MS;
-    char hex[33];
-    cd_random_hex(hex, 16);
-    snprintf(out->id, sizeof out->id, "flow_%s", hex);
+    /* "flow_" and 32 hex digits, as ever: the first 12 are the creation time, the other 20
+     * random (80 bits), so that inserts go to the right edge of the id index instead of a
+     * random page of it, which the commit would write to the WAL whole (as message ids). */
+    char hex[21];
+    cd_random_hex(hex, 10);
+    snprintf(out->id, sizeof out->id, "flow_%012llx%s", (unsigned long long)now & 0xFFFFFFFFFFFFULL,
+             hex);
     out->account_id = a->id;
     out->contact_id = c->id;
     snprintf(out->phone, sizeof out->phone, "%s", c->phone);
@@ -87,7 +91,7 @@ static void build_flow(const cd_account *a, const cd_contact *c, const cd_flow_i
 
 /* Queues the CTA of an "sms" flow f (its disclosure, under the flow's first scope). */
 static int queue_cta(cd_db *db, const cd_account *a, const json_t *settings, const cd_contact *c,
-                     const cd_flow *f, cd_message *cta, cd_err *err)
+                     const cd_flow_in *in, const cd_flow *f, cd_message *cta, cd_err *err)
 {
     cd_message m;
     cd_send_in s = {.to = c->phone,
@@ -96,7 +100,8 @@ static int queue_cta(cd_db *db, const cd_account *a, const json_t *settings, con
                     .kind = "cta",
                     .category = "transactional",
                     .flow_id = f->id,
-                    .contact_id = c->id};
+                    .contact_id = c->id,
+                    .new_contact = in->new_contact};
     if (cd_message_queue(db, a, settings, &s, &m, err) != 0)
         return -1;
     if (cta)
@@ -135,6 +140,8 @@ static int should_ask(cd_db *db, const cd_account *a, const cd_flow_in *in, cons
     cd_state all;
     bool via_api = false, opted_in;
     *ask = true;
+    if (in->new_contact) /* no consent yet: neither opted out nor opted in */
+        return 0;
     if (cd_consent_state(db, a->id, c->id, (cd_scope){.kind = CD_SCOPE_ALL}, &all, err) != 0)
         return -1;
     if (all == CD_STATE_OPTED_OUT) {
@@ -168,25 +175,32 @@ static int should_ask(cd_db *db, const cd_account *a, const cd_flow_in *in, cons
 int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd_provenance *p,
                   cd_flow *out, cd_message *cta, cd_err *err)
 {
-    cd_contact c;
-    json_t *settings = NULL;
+    cd_contact own = {0};
+    json_t *read = NULL;
     bool ask;
     int rc = -1;
     assert(a != NULL && in != NULL && p != NULL && out != NULL);
     assert(in->phone != NULL && in->channel != NULL && json_is_array(in->scopes));
+    assert(in->contact != NULL || !in->new_contact);
+    const cd_contact *c = in->contact ? in->contact : &own;
+    const json_t *settings = in->settings;
     memset(out, 0, sizeof *out);
     if (cta)
         memset(cta, 0, sizeof *cta);
     if (check_cta_text(in, err) != 0 ||
-        cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true}, true,
-                         &c, NULL, err) != 0)
+        (in->contact == NULL &&
+         cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true},
+                          true, &own, NULL, err) != 0))
         return -1;
-    if (cd_store_settings_get(db, a->id, &settings, err) != 0)
-        goto done;
+    if (settings == NULL) {
+        if (cd_store_settings_get(db, a->id, &read, err) != 0)
+            goto done;
+        settings = read;
+    }
     /* The text shown is what the ledger hashes: the CTA when the caller gave none. */
     out->disclosure =
         in->disclosure ? strdup(in->disclosure) : cd_keyword_cta(settings, cd_account_brand(a));
-    if (should_ask(db, a, in, &c, settings, out->disclosure, &ask, cta, err) != 0)
+    if (should_ask(db, a, in, c, settings, out->disclosure, &ask, cta, err) != 0)
         goto done;
     if (!ask) {
         cd_flow_clear(out); /* nobody is asked: no flow */
@@ -195,19 +209,19 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
     }
     cd_provenance prov = *p;
     prov.disclosure = out->disclosure;
-    if (mark_pending(db, a, &c, in->scopes, &prov, err) != 0)
+    if (mark_pending(db, a, c, in, &prov, err) != 0)
         goto done;
-    build_flow(a, &c, in, settings, out);
+    build_flow(a, c, in, settings, out);
     if (cd_store_flow_insert(db, out, err) != 0)
         goto done;
-    if (strcmp(in->channel, "sms") == 0 && queue_cta(db, a, settings, &c, out, cta, err) != 0)
+    if (strcmp(in->channel, "sms") == 0 && queue_cta(db, a, settings, c, in, out, cta, err) != 0)
         goto done;
     rc = 0;
 done:
     if (rc != 0)
         cd_flow_clear(out);
-    json_decref(settings);
-    cd_contact_clear(&c);
+    json_decref(read);
+    cd_contact_clear(&own);
     return rc;
 }
 
@@ -473,8 +487,7 @@ int cd_flow_start_declined(cd_db *db, const cd_account *a, const cd_flow_in *in,
     cd_provenance prov = *p;
     prov.disclosure = out->disclosure;
     build_flow(a, &c, in, settings, out);
-    if (mark_pending(db, a, &c, in->scopes, &prov, err) != 0 ||
-        cd_store_flow_insert(db, out, err) != 0 ||
+    if (mark_pending(db, a, &c, in, &prov, err) != 0 || cd_store_flow_insert(db, out, err) != 0 ||
         cd_flow_close(db, a->id, out, "cancelled", &prov, err) != 0)
         goto done;
     rc = 0;

@@ -36,6 +36,12 @@ typedef struct cd_flow_in {
                                * refused ("opted_out") and no flow is made */
     const char *confirm_text; /* sent once, kind "confirmation", when a YES confirms the
                                * flow (core/inbound.c); NULL: the START keyword reply */
+    /* What the caller has read or written already in this transaction (all optional): */
+    const cd_contact *contact; /* the contact of `phone`; NULL: found or created here */
+    const json_t *settings;    /* the account's settings; NULL: read here */
+    bool new_contact;          /* `contact` was created in this transaction, so it has no
+                                * consent and no flow yet: none is read */
+    bool scopes_exist;         /* the caller found every scope in this transaction */
 } cd_flow_in;
 
 /* Starts a flow: marks each scope pending (scopes already opted in, and scopes opted out,

@@ -229,7 +229,8 @@ static void cap_get(const json_t *settings, int i, int *limit, int64_t *window_s
 
 /* *over is true when queueing m would pass its cap. The messages of the window are counted
  * in the writer's transaction, so concurrent requests cannot both slip under the cap. */
-static int over_cap(cd_db *db, const json_t *settings, const cd_message *m, bool *over, cd_err *err)
+static int over_cap(cd_db *db, const json_t *settings, const cd_send_in *in, const cd_message *m,
+                    bool *over, cd_err *err)
 {
     int i = cap_of(m), limit, n = 0;
     int64_t window_s;
@@ -237,8 +238,9 @@ static int over_cap(cd_db *db, const json_t *settings, const cd_message *m, bool
     if (i < 0)
         return 0;
     cap_get(settings, i, &limit, &window_s);
-    if (cd_store_message_count(db, m->account_id, m->to, m->kind, m->action,
-                               m->created_ms - window_s * 1000, &n, err) != 0)
+    bool first_cta = in->new_contact && in->contact_id != 0 && strcmp(m->kind, "cta") == 0;
+    if (!first_cta && cd_store_message_count(db, m->account_id, m->to, m->kind, m->action,
+                                             m->created_ms - window_s * 1000, &n, err) != 0)
         return -1;
     *over = n >= limit;
     return 0;
@@ -326,7 +328,7 @@ int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, con
     int rc = prepare(db, a, settings, in, &m, err);
     if (rc == 0) {
         snprintf(m.action, sizeof m.action, "%s", in->action ? in->action : "");
-        rc = over_cap(db, settings, &m, &over, err);
+        rc = over_cap(db, settings, in, &m, &over, err);
     }
     if (rc == 0 && (over || m.reason[0])) {
         /* Over the cap the message is kept, refused, so the abuse is on record. */

@@ -34,6 +34,9 @@ typedef struct cd_send_in {
     int64_t contact_id;   /* 0: looked up */
     const char *profile;  /* issue 14: the messaging profile whose pool picks a missing from;
                            * NULL: the account's default profile (core/pool.h) */
+    bool new_contact;     /* a CTA to contact_id, created in this transaction: nothing was
+                           * sent to it yet (CTAs go to contacts only, which are never
+                           * deleted), so its cap counts none */
 } cd_send_in;
 
 /* Queues a message without asking for consent: only for what the law allows without it

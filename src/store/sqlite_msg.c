@@ -108,8 +108,10 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
     [Q_FLOW_LIST_CONTACT] = "SELECT " FLOW_COLS " FROM flows WHERE account_id = ?1 AND "
                             "contact_id = ?5 AND rowid > ?2 AND (?3 IS NULL OR status = ?3) "
                             "AND (?4 IS NULL OR ext_ref = ?4) ORDER BY rowid LIMIT ?6",
+    /* ext_ref <> '': the index is partial (0017); an empty ext_ref takes Q_FLOW_LIST. */
     [Q_FLOW_LIST_EXT_REF] = "SELECT " FLOW_COLS " FROM flows WHERE account_id = ?1 AND "
-                            "ext_ref = ?4 AND rowid > ?2 AND (?3 IS NULL OR status = ?3) "
+                            "ext_ref = ?4 AND ext_ref <> '' AND rowid > ?2 "
+                            "AND (?3 IS NULL OR status = ?3) "
                             "AND (?5 = 0 OR contact_id = ?5) ORDER BY rowid LIMIT ?6",
     [Q_FLOW_EXPIRED] = "SELECT " FLOW_COLS " FROM flows WHERE status = 'pending' AND "
                        "expires_ms <= ? ORDER BY expires_ms LIMIT ?",
@@ -733,7 +735,9 @@ int cd_sqlite__flow_list(cd_db *db, int64_t account_id, const cd_flow_filter *f,
                          cd_flow_each_fn each, void *arg, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    enum q q = f->contact_id ? Q_FLOW_LIST_CONTACT : f->ext_ref ? Q_FLOW_LIST_EXT_REF : Q_FLOW_LIST;
+    enum q q = f->contact_id               ? Q_FLOW_LIST_CONTACT
+               : f->ext_ref && *f->ext_ref ? Q_FLOW_LIST_EXT_REF
+                                           : Q_FLOW_LIST;
     sqlite3_stmt *s = cd_sqlite__stmt(d, q, err);
     if (!s)
         return -1;

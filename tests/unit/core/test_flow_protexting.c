@@ -327,6 +327,90 @@ static void test_yes_without_sender_still_counts(void **state)
     assert_int_equal(n_messages(fx, "keyword_reply", NULL, NULL), 1);
 }
 
+/* The ProTexting job's path (perf): the caller applies the contact, reads the settings and
+ * passes them in, with new_contact and scopes_exist; the outcome is the same as without. */
+typedef struct caller_op {
+    const cd_account *a;
+    const char *phone;
+    bool fresh;
+    cd_flow flow;
+    cd_message cta;
+} caller_op;
+
+static int job_caller(cd_db *db, void *arg, cd_err *err)
+{
+    caller_op *o = arg;
+    json_t *scopes = json_pack("[s]", "group:1"), *groups = json_pack("[i]", 1), *settings = NULL;
+    cd_contact c = {0};
+    cd_contact_patch patch = {.phone = o->phone, .groups = groups, .merge = true};
+    int rc = cd_contact_apply(db, o->a->id, 0, &patch, true, &c, &o->fresh, err);
+    if (rc == 0)
+        rc = cd_store_settings_get(db, o->a->id, &settings, err);
+    if (rc == 0) {
+        cd_flow_in in = {.phone = o->phone,
+                         .scopes = scopes,
+                         .channel = "sms",
+                         .disclosure = "Reply YES",
+                         .cta = CD_FLOW_CTA_UNLESS_OPTED_IN,
+                         .admit_api_optout = true,
+                         .record_refused_cta = true,
+                         .contact = &c,
+                         .settings = settings,
+                         .new_contact = o->fresh,
+                         .scopes_exist = true};
+        cd_provenance p = {.surface = "protexting", .channel = "sms"};
+        rc = cd_flow_start(db, o->a, &in, &p, &o->flow, &o->cta, err);
+    }
+    json_decref(settings);
+    json_decref(scopes);
+    json_decref(groups);
+    cd_contact_clear(&c);
+    return rc;
+}
+
+static void test_caller_reads(void **state)
+{
+    cf_fx *fx = *state;
+    cd_err err = {0};
+    int64_t t0 = cd_now_ms();
+    caller_op o = {.a = &fx->acme, .phone = PHONE};
+    assert_int_equal(cf_run(fx, job_caller, &o, &err), 0);
+    assert_true(o.fresh);
+    /* "flow_" and 32 hex digits, the first 12 the creation time. */
+    assert_int_equal(strlen(o.flow.id), 37);
+    unsigned long long t = 0;
+    assert_int_equal(sscanf(o.flow.id + 5, "%12llx", &t), 1);
+    assert_true((int64_t)t >= t0 && (int64_t)t <= cd_now_ms());
+    assert_string_equal(o.cta.status, "queued");
+    assert_int_equal(cf_state(fx, fx->acme.id, PHONE, "group:1"), CD_STATE_PENDING);
+    cd_flow_clear(&o.flow);
+    cd_message_clear(&o.cta);
+    /* Known now: read as before. Pending is not opted in, so the CTA goes out again. */
+    caller_op again = {.a = &fx->acme, .phone = PHONE};
+    assert_int_equal(cf_run(fx, job_caller, &again, &err), 0);
+    assert_false(again.fresh);
+    assert_string_equal(again.cta.status, "queued");
+    cd_flow_clear(&again.flow);
+    cd_message_clear(&again.cta);
+    assert_int_equal(n_messages(fx, "cta", "queued", "Reply YES"), 2);
+}
+
+/* A new contact's first CTA is not counted against its cap, but a cap of 0 still holds. */
+static void test_caller_new_contact_cap(void **state)
+{
+    cf_fx *fx = *state;
+    cd_err err = {0};
+    cf_put_settings(fx, fx->acme.id,
+                    "{\"exempt_caps\":{\"cta\":{\"limit\":0,\"window_seconds\":60}}}");
+    caller_op o = {.a = &fx->acme, .phone = PHONE};
+    assert_int_equal(cf_run(fx, job_caller, &o, &err), 0);
+    assert_true(o.fresh);
+    assert_string_equal(o.cta.status, "refused");
+    assert_string_equal(o.cta.reason, "rate_limited");
+    cd_flow_clear(&o.flow);
+    cd_message_clear(&o.cta);
+}
+
 static void test_local_time(void **state)
 {
     (void)state;
@@ -359,6 +443,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_yes_sends_confirm_text_once, setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_yes_without_confirm_text_replies, setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_yes_without_sender_still_counts, setup, cf_teardown),
+        cmocka_unit_test_setup_teardown(test_caller_reads, setup, cf_teardown),
+        cmocka_unit_test_setup_teardown(test_caller_new_contact_cap, setup, cf_teardown),
         cmocka_unit_test(test_local_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
