@@ -33,12 +33,13 @@ extern const char cd_sqlite_0010[]; /* issue 14 */
 extern const char cd_sqlite_0011[]; /* issue 15: webhooks */
 extern const char cd_sqlite_0013[]; /* issue 11 */
 extern const char cd_sqlite_0015[]; /* issue 16 */
+extern const char cd_sqlite_0019[]; /* issue 11: consents' CHECK without IN */
 
 /* In file-number order: a database's version is the count applied. */
 static const char *const migrations[] = {
     cd_sqlite_0001, cd_sqlite_0002, cd_sqlite_0003, cd_sqlite_0004, cd_sqlite_0005,
     cd_sqlite_0006, cd_sqlite_0007, cd_sqlite_0008, cd_sqlite_0009, cd_sqlite_0010,
-    cd_sqlite_0011, cd_sqlite_0013, cd_sqlite_0015};
+    cd_sqlite_0011, cd_sqlite_0013, cd_sqlite_0015, cd_sqlite_0019};
 
 #define CONTACT_COLS                                                                               \
     "id, account_id, phone, first_name, last_name, email, birthday, zip, city, param1, "           \
