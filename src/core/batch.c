@@ -104,7 +104,9 @@ static int list_opt_in(cd_db *db, int64_t acct, cd_batch *b, const batch_ctx *x,
             return 0;
     }
     /* No CD_CONSENT_OVERRIDE: this is never the explicit opt-in that lifts an opt-out. */
-    if (cd_consent_set(db, acct, c, x->scope, CD_STATE_OPTED_IN, 0, &b->prov, NULL, NULL, err) != 0)
+    unsigned flags = created ? CD_CONSENT_NEW_CONTACT : 0;
+    if (cd_consent_set(db, acct, c, x->scope, CD_STATE_OPTED_IN, flags, &b->prov, NULL, NULL,
+                       err) != 0)
         return -1;
     b->opted_in++;
     return 0;
@@ -124,7 +126,7 @@ static int apply_item(cd_db *db, int64_t acct, cd_batch *b, const batch_ctx *x, 
     memcpy(p.has, it->has, sizeof p.has);
     memcpy(p.value, it->value, sizeof p.value);
     cd_contact c;
-    if (cd_contact_apply(db, acct, 0, &p, true, &c, &created, err) != 0)
+    if (cd_contact_upsert(db, acct, &p, &c, &created, err) != 0)
         return -1;
     it->status = created ? CD_BATCH_ADDED : CD_BATCH_UPDATED;
     it->contact_id = c.id;

@@ -216,9 +216,11 @@ int cd_consent_set(cd_db *db, int64_t account_id, const cd_contact *contact, cd_
                    cd_event *ev, cd_err *err)
 {
     char name[CD_SCOPE_LEN];
-    int rc;
+    int rc = 0;
     cd_scope_format(scope, name);
-    cd_state old = stored_state(db, account_id, contact->id, name, err, &rc);
+    cd_state old = flags & CD_CONSENT_NEW_CONTACT
+                       ? CD_STATE_NONE
+                       : stored_state(db, account_id, contact->id, name, err, &rc);
     if (rc != 0 || cd_consent_transition(old, state, flags, err) != 0)
         return -1;
     cd_consent c = {.updated_ms = cd_now_ms()};
