@@ -25,8 +25,10 @@ const char *cd_batch_status_name(cd_batch_status s)
 
 /* What every item of one batch shares, built once. */
 typedef struct batch_ctx {
-    json_t *tags;   /* [tag], or NULL */
-    cd_scope scope; /* group:<the list> */
+    json_t *tags;     /* [tag], or NULL */
+    cd_scope scope;   /* group:<the list> */
+    int64_t *members; /* the contacts to add to the list, written at the batch's end */
+    size_t n_members;
 } batch_ctx;
 
 static size_t hash_phone(const char *s)
@@ -112,7 +114,7 @@ static int list_opt_in(cd_db *db, int64_t acct, cd_batch *b, const batch_ctx *x,
     return 0;
 }
 
-static int apply_item(cd_db *db, int64_t acct, cd_batch *b, const batch_ctx *x, cd_batch_item *it,
+static int apply_item(cd_db *db, int64_t acct, cd_batch *b, batch_ctx *x, cd_batch_item *it,
                       cd_err *err)
 {
     bool skip, created = false;
@@ -120,7 +122,7 @@ static int apply_item(cd_db *db, int64_t acct, cd_batch *b, const batch_ctx *x, 
         return -1;
     if (skip)
         return 0;
-    /* The membership is added on its own below: as a patch's groups it would cost a check
+    /* The membership is added at the batch's end: as a patch's groups it would cost a check
      * of the group and a rewrite of every membership of the contact, per item. */
     cd_contact_patch p = {.phone = it->phone, .tags = x->tags, .merge = true};
     memcpy(p.has, it->has, sizeof p.has);
@@ -131,17 +133,17 @@ static int apply_item(cd_db *db, int64_t acct, cd_batch *b, const batch_ctx *x, 
     it->status = created ? CD_BATCH_ADDED : CD_BATCH_UPDATED;
     it->contact_id = c.id;
     int rc = 0;
-    if (b->group_id)
-        rc = cd_store_group_add_member(db, acct, b->group_id, c.id, err) != 0
-                 ? -1
-                 : list_opt_in(db, acct, b, x, &c, created, err);
+    if (b->group_id) {
+        x->members[x->n_members++] = c.id; /* each item once: repeats are not applied */
+        rc = list_opt_in(db, acct, b, x, &c, created, err);
+    }
     cd_contact_clear(&c);
     return rc;
 }
 
 int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
 {
-    batch_ctx x = {.tags = NULL};
+    batch_ctx x = {.tags = NULL, .members = NULL};
     int rc = 0;
     b->group_id = 0;
     b->group_created = false;
@@ -154,6 +156,7 @@ int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
             return -1;
         b->group_id = g.id;
         x.scope = (cd_scope){.kind = CD_SCOPE_GROUP, .id = g.id};
+        x.members = cd_xmalloc(b->n * sizeof *x.members);
     }
     if (b->tag)
         x.tags = json_pack("[s]", b->tag);
@@ -162,6 +165,7 @@ int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
     bool events = b->group_id != 0;
     if (events && cd_ledger_batch_begin(db, account_id, err) != 0) {
         json_decref(x.tags);
+        free(x.members);
         return -1;
     }
     for (size_t i = 0; i < b->n && rc == 0; i++) {
@@ -174,6 +178,8 @@ int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
             rc = -1;
         }
     }
+    if (rc == 0 && b->group_id)
+        rc = cd_store_group_add_members(db, account_id, b->group_id, x.members, x.n_members, err);
     if (rc == 0 && b->group_id && b->drop_blacklisted)
         rc = cd_store_group_drop_opted_out(db, account_id, b->group_id, &b->removed, err);
     if (events && rc == 0)
@@ -181,5 +187,6 @@ int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
     else if (events)
         cd_ledger_batch_abort();
     json_decref(x.tags);
+    free(x.members);
     return rc;
 }

@@ -146,6 +146,9 @@ static const char *const SQL[Q_COUNT] = {
                                "group_id = ?2 AND contact_id IN (SELECT contact_id FROM "
                                "consents WHERE account_id = ?1 AND scope = 'all' AND "
                                "state = 'opted_out')",
+    /* issue 11: a batch's new members in one statement (?3: a JSON array of contact ids) */
+    [Q_GROUP_ADD_MEMBERS] = "INSERT OR IGNORE INTO contact_groups (account_id, contact_id, "
+                            "group_id) SELECT ?1, value, ?2 FROM json_each(?3)",
     /* issue 10: served by events_contact (account_id, contact_id, seq) */
     [Q_EVENT_LAST] = "SELECT " EVENT_COLS " FROM events WHERE account_id = ? AND contact_id = ? "
                      "AND scope = ? ORDER BY seq DESC LIMIT 1",
@@ -967,17 +970,29 @@ static int sq_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_
     return 0;
 }
 
-static int sq_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, int64_t contact_id,
-                               cd_err *err)
+/* One statement for the whole batch: a statement per member cost more than its two index
+ * writes. */
+static int sq_group_add_members(cd_db *db, int64_t account_id, int64_t group_id,
+                                const int64_t *contact_ids, size_t n, cd_err *err)
 {
     sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_CONTACT_GROUPS_ADD, err);
+    if (n == 0)
+        return 0;
+    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_GROUP_ADD_MEMBERS, err);
     if (!s)
         return -1;
+    cd_buf ids = {0};
+    for (size_t i = 0; i < n; i++) {
+        cd_buf_append(&ids, i ? "," : "[", 1);
+        cd_buf_put_int(&ids, contact_ids[i], 1);
+    }
+    cd_buf_append(&ids, "]", 1);
     sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, contact_id);
-    sqlite3_bind_int64(s, 3, group_id);
-    return cd_sqlite__step_done(d, s, err, "group add member");
+    sqlite3_bind_int64(s, 2, group_id);
+    sqlite3_bind_text(s, 3, ids.data, (int)ids.len, SQLITE_TRANSIENT);
+    int rc = cd_sqlite__step_done(d, s, err, "group add members");
+    cd_buf_free(&ids);
+    return rc;
 }
 
 const struct cd_store_ops cd_store__sqlite_ops = {
@@ -1087,5 +1102,5 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .jwt_revoked = cd_sqlite__jwt_revoked,
     /* issue 11 */
     .group_drop_opted_out = sq_group_drop_opted_out,
-    .group_add_member = sq_group_add_member,
+    .group_add_members = sq_group_add_members,
 };

@@ -142,6 +142,7 @@ enum q {
     Q_SUBMISSION_INSERT, /* issue 12 */
     Q_SUBMISSION_GET,
     Q_GROUP_DROP_OPTED_OUT, /* issue 11 */
+    Q_GROUP_ADD_MEMBERS,    /* issue 11 */
     Q_EVENT_LAST,           /* issue 10 */
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
