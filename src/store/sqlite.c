@@ -701,6 +701,44 @@ static int put_groups(sqlite_db *d, const cd_contact *c, cd_err *err)
     return 0;
 }
 
+/* A contact's tags as json_dumps(JSON_COMPACT) writes them, without jansson's dump when
+ * every tag is printable ASCII without a quote or a backslash (an Octopush batch writes
+ * one per contact); other tags go through bind_json. */
+static void bind_tags(sqlite3_stmt *s, int i, const json_t *tags)
+{
+    char out[512];
+    size_t len = 0, k;
+    json_t *t;
+    if (!json_is_array(tags)) {
+        bind_json(s, i, tags);
+        return;
+    }
+    out[len++] = '[';
+    json_array_foreach (tags, k, t) {
+        const char *v = json_string_value(t);
+        size_t n = v ? json_string_length(t) : 0;
+        if (v == NULL || len + n + 4 > sizeof out) {
+            bind_json(s, i, tags);
+            return;
+        }
+        for (size_t j = 0; j < n; j++) {
+            unsigned char ch = (unsigned char)v[j];
+            if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+                bind_json(s, i, tags);
+                return;
+            }
+        }
+        if (k)
+            out[len++] = ',';
+        out[len++] = '"';
+        memcpy(out + len, v, n);
+        len += n;
+        out[len++] = '"';
+    }
+    out[len++] = ']';
+    sqlite3_bind_text(s, i, out, (int)len, SQLITE_TRANSIENT);
+}
+
 static int sq_contact_put(cd_db *db, cd_contact *c, cd_err *err)
 {
     sqlite_db *d = SDB(db);
@@ -718,7 +756,7 @@ static int sq_contact_put(cd_db *db, cd_contact *c, cd_err *err)
     for (int i = 0; i < CD_CONTACT_PARAMS; i++)
         bind_text(s, 9 + i, c->params[i]);
     bind_json(s, 14, c->custom);
-    bind_json(s, 15, c->tags);
+    bind_tags(s, 15, c->tags);
     if (c->id) {
         sqlite3_bind_int64(s, 17, c->updated_ms);
         sqlite3_bind_int64(s, 18, c->id);
