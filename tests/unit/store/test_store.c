@@ -205,6 +205,55 @@ static void test_open_migrate_twice(void **state)
     tu_rmtree(dir);
 }
 
+/* issue 11: 0019 rebuilds consents with its CHECK written without IN (SQLite evaluated the
+ * IN list through a temporary b-tree on every write). The rows, the key and the blacklist
+ * index survive; the rule still refuses a state it does not know. */
+extern const char cd_sqlite_0019[];
+
+static void test_migration_0019_consents(void **state)
+{
+    char dir[TU_PATH_MAX], path[TU_PATH_MAX + 16];
+    sqlite3 *h = NULL;
+    (void)state;
+    tu_mkdtemp(dir);
+    snprintf(path, sizeof path, "%s/m.db", dir);
+    cd_store_close(tu_store_open(dir, "m.db"));
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    /* consents as 0001 and 0013 made them, with rows */
+    assert_int_equal(
+        sqlite3_exec(h,
+                     "DROP TABLE consents; CREATE TABLE consents (account_id INTEGER NOT NULL, "
+                     "contact_id INTEGER NOT NULL, scope TEXT NOT NULL, state TEXT NOT NULL "
+                     "CHECK (state IN ('pending', 'opted_in', 'opted_out')), updated_ms INTEGER "
+                     "NOT NULL, PRIMARY KEY (account_id, contact_id, scope)) WITHOUT ROWID; "
+                     "CREATE INDEX consents_blacklist ON consents(account_id, contact_id) "
+                     "WHERE scope = 'all' AND state = 'opted_out'; "
+                     "INSERT INTO consents VALUES (1, 7, 'all', 'opted_out', 10), "
+                     "(1, 7, 'group:2', 'opted_in', 11), (2, 8, 'type:1', 'pending', 12);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, cd_sqlite_0019, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(h, "INSERT INTO consents VALUES (1, 9, 'all', 'maybe', 13)", NULL, NULL, NULL),
+        SQLITE_CONSTRAINT);
+    assert_int_equal(sqlite3_exec(h, "INSERT INTO consents VALUES (1, 7, 'all', 'opted_in', 13)",
+                                  NULL, NULL, NULL),
+                     SQLITE_CONSTRAINT); /* the key is the key */
+    sqlite3_close(h);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM consents"), 3);
+    assert_int_equal(raw_int(path, "SELECT sum(updated_ms) FROM consents WHERE (contact_id = 7 "
+                                   "AND scope = 'all' AND state = 'opted_out') OR (scope = "
+                                   "'group:2' AND state = 'opted_in') OR state = 'pending'"),
+                     33);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                   "'consents_blacklist' AND tbl_name = 'consents'"),
+                     1);
+    assert_int_equal(raw_int(path, "SELECT instr(sql, ' IN (') FROM sqlite_master WHERE name = "
+                                   "'consents'"),
+                     0);
+    tu_rmtree(dir);
+}
+
 static void test_open_errors(void **state)
 {
     char dir[TU_PATH_MAX], url[TU_PATH_MAX + 32];
@@ -1727,6 +1776,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_migrate_twice),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_migration_0019_consents),
         STORE_TEST(test_accounts),
         STORE_TEST(test_account_head),
         STORE_TEST(test_account_each),
