@@ -149,6 +149,10 @@ static const char *const SQL[Q_COUNT] = {
     /* issue 11: a batch's new members in one statement (?3: a JSON array of contact ids) */
     [Q_GROUP_ADD_MEMBERS] = "INSERT OR IGNORE INTO contact_groups (account_id, contact_id, "
                             "group_id) SELECT ?1, value, ?2 FROM json_each(?3)",
+    /* issue 11: json_each first (CROSS JOIN keeps that order), each number probed through
+     * UNIQUE (account_id, phone); ?2 is a JSON array of numbers, key their index in it */
+    [Q_CONTACT_IDS_BY_PHONES] = "SELECT j.key, c.id FROM json_each(?2) j CROSS JOIN contacts c "
+                                "ON c.account_id = ?1 AND c.phone = j.value",
     /* issue 10: served by events_contact (account_id, contact_id, seq) */
     [Q_EVENT_LAST] = "SELECT " EVENT_COLS " FROM events WHERE account_id = ? AND contact_id = ? "
                      "AND scope = ? ORDER BY seq DESC LIMIT 1",
@@ -992,47 +996,6 @@ static int sq_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
 
 /* ---- issue 11: lists ---- */
 
-static int sq_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_id, int *count,
-                                   cd_err *err)
-{
-    sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_GROUP_DROP_OPTED_OUT, err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, group_id);
-    if (cd_sqlite__step_done(d, s, err, "group drop opted out") != 0)
-        return -1;
-    if (count)
-        *count = sqlite3_changes(d->h);
-    return 0;
-}
-
-/* One statement for the whole batch: a statement per member cost more than its two index
- * writes. */
-static int sq_group_add_members(cd_db *db, int64_t account_id, int64_t group_id,
-                                const int64_t *contact_ids, size_t n, cd_err *err)
-{
-    sqlite_db *d = SDB(db);
-    if (n == 0)
-        return 0;
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_GROUP_ADD_MEMBERS, err);
-    if (!s)
-        return -1;
-    cd_buf ids = {0};
-    for (size_t i = 0; i < n; i++) {
-        cd_buf_append(&ids, i ? "," : "[", 1);
-        cd_buf_put_int(&ids, contact_ids[i], 1);
-    }
-    cd_buf_append(&ids, "]", 1);
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, group_id);
-    sqlite3_bind_text(s, 3, ids.data, (int)ids.len, SQLITE_TRANSIENT);
-    int rc = cd_sqlite__step_done(d, s, err, "group add members");
-    cd_buf_free(&ids);
-    return rc;
-}
-
 const struct cd_store_ops cd_store__sqlite_ops = {
     .scheme = "sqlite",
     .connect = sq_connect,
@@ -1139,6 +1102,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .jwt_revoke = cd_sqlite__jwt_revoke,
     .jwt_revoked = cd_sqlite__jwt_revoked,
     /* issue 11 */
-    .group_drop_opted_out = sq_group_drop_opted_out,
-    .group_add_members = sq_group_add_members,
+    .group_drop_opted_out = cd_sqlite__group_drop_opted_out,
+    .group_add_members = cd_sqlite__group_add_members,
+    .contact_ids_by_phones = cd_sqlite__contact_ids_by_phones,
 };
