@@ -216,9 +216,11 @@ int cd_consent_set(cd_db *db, int64_t account_id, const cd_contact *contact, cd_
                    cd_event *ev, cd_err *err)
 {
     char name[CD_SCOPE_LEN];
-    int rc;
+    int rc = 0;
     cd_scope_format(scope, name);
-    cd_state old = stored_state(db, account_id, contact->id, name, err, &rc);
+    cd_state old = flags & CD_CONSENT_NEW_CONTACT
+                       ? CD_STATE_NONE
+                       : stored_state(db, account_id, contact->id, name, err, &rc);
     if (rc != 0)
         return -1;
     return cd_consent_set_from(db, account_id, contact, scope, old, state, flags, p, out, ev, err);

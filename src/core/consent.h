@@ -51,6 +51,9 @@ bool cd_consent_reason_allows(const char *reason);
  * (pending) for someone already opted in is refused: it would weaken a real consent.
  * Fails with CD_ECONFLICT and reason "opted_out" or "already_opted_in". */
 #define CD_CONSENT_OVERRIDE 1u
+/* For cd_consent_set: the contact was inserted in this very transaction, so it has no stored
+ * state to read (issue 11: a batch of new contacts skips one read per contact). */
+#define CD_CONSENT_NEW_CONTACT 2u
 int cd_consent_transition(cd_state old, cd_state new_state, unsigned flags, cd_err *err);
 
 /* Sets the state of (contact, scope) and appends the ledger event, in the writer's

@@ -220,6 +220,38 @@ int cd_contact_apply(cd_db *db, int64_t account_id, int64_t id, const cd_contact
     return 0;
 }
 
+int cd_contact_upsert(cd_db *db, int64_t account_id, const cd_contact_patch *p, cd_contact *out,
+                      bool *created, cd_err *err)
+{
+    if (p->groups) /* checked against the store: cd_contact_apply does it */
+        return cd_contact_apply(db, account_id, 0, p, true, out, created, err);
+    cd_contact c;
+    cd_err e;
+    memset(&c, 0, sizeof c);
+    c.account_id = account_id;
+    snprintf(c.phone, sizeof c.phone, "%s", p->phone);
+    c.created_ms = cd_now_ms();
+    apply(&c, p);
+    c.updated_ms = cd_now_ms();
+    /* Over a cap, or a number that is taken (the UNIQUE (account_id, phone) refuses the
+     * insert, and only that statement is undone): the general path, which merges with the
+     * stored contact and words the error. */
+    if (check_totals(&c, p, &e) != 0 || cd_store_contact_put(db, &c, &e) != 0) {
+        cd_contact_clear(&c);
+        if (e.code != CD_ECONFLICT && e.code != CD_EINVAL) {
+            if (err)
+                *err = e;
+            return -1;
+        }
+        return cd_contact_apply(db, account_id, 0, p, true, out, created, err);
+    }
+    c.groups = json_array();
+    if (created)
+        *created = true;
+    *out = c;
+    return 0;
+}
+
 int cd_contact_find(cd_db *db, int64_t account_id, const char *region, const char *ref,
                     cd_contact *out, cd_err *err)
 {

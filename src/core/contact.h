@@ -53,6 +53,12 @@ typedef struct cd_contact_patch {
 int cd_contact_apply(cd_db *db, int64_t account_id, int64_t id, const cd_contact_patch *p,
                      bool create, cd_contact *out, bool *created, cd_err *err);
 
+/* cd_contact_apply(db, account_id, 0, p, true, out, created, err) for a batch that writes
+ * mostly new numbers: the contact is inserted first, without a read; only when the number is
+ * already taken does it read and update the stored one as cd_contact_apply does. */
+int cd_contact_upsert(cd_db *db, int64_t account_id, const cd_contact_patch *p, cd_contact *out,
+                      bool *created, cd_err *err);
+
 /* Finds a contact by reference: an id ("42") or a number in any format. Numbers with 8 or
  * more digits, or with anything but digits, are read as phone numbers. */
 int cd_contact_find(cd_db *db, int64_t account_id, const char *region, const char *ref,

@@ -100,6 +100,23 @@ void cd_ledger_canon(const cd_event *ev, cd_buf *b)
     cd_buf_append(b, "}", 1);
 }
 
+/* "%lld" of v into out (24 bytes are enough), without snprintf: four per hashed event. */
+static size_t put_ll(char *out, long long v)
+{
+    char tmp[24];
+    size_t n = 0, len = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
 /* issue 16: cd_ledger_canon for an event whose strings need no escape (printable ASCII
  * without a quote or a backslash, which cd_canon_string copies as they are): the same bytes,
  * written into `out` without a cd_buf. Returns their length, or 0 when a string needs escaping or
@@ -121,7 +138,7 @@ static size_t canon_plain(const cd_event *ev, char *out, size_t cap)
                 return 0;
             vn = (size_t)(p - (const unsigned char *)v);
         } else {
-            vn = (size_t)snprintf(num, sizeof num, "%lld", f[i].num);
+            vn = put_ll(num, f[i].num);
             v = num;
         }
         if (len + kn + vn + 8 > cap) /* ,"key": plus quotes and the closing brace */

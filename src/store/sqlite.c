@@ -34,7 +34,7 @@ extern const char cd_sqlite_0011[]; /* issue 15: webhooks */
 extern const char cd_sqlite_0013[]; /* issue 11 */
 extern const char cd_sqlite_0015[]; /* issue 16 */
 extern const char cd_sqlite_0017[]; /* issue 10: flows indexes */
-extern const char cd_sqlite_0018[]; /* issue 12: perf */
+extern const char cd_sqlite_0018[]; /* issues 11, 12: consents' CHECK, submissions */
 
 /* In file-number order: a database's version is the count applied. */
 static const char *const migrations[] = {
@@ -147,6 +147,13 @@ static const char *const SQL[Q_COUNT] = {
                                "group_id = ?2 AND contact_id IN (SELECT contact_id FROM "
                                "consents WHERE account_id = ?1 AND scope = 'all' AND "
                                "state = 'opted_out')",
+    /* issue 11: a batch's new members in one statement (?3: a JSON array of contact ids) */
+    [Q_GROUP_ADD_MEMBERS] = "INSERT OR IGNORE INTO contact_groups (account_id, contact_id, "
+                            "group_id) SELECT ?1, value, ?2 FROM json_each(?3)",
+    /* issue 11: json_each first (CROSS JOIN keeps that order), each number probed through
+     * UNIQUE (account_id, phone); ?2 is a JSON array of numbers, key their index in it */
+    [Q_CONTACT_IDS_BY_PHONES] = "SELECT j.key, c.id FROM json_each(?2) j CROSS JOIN contacts c "
+                                "ON c.account_id = ?1 AND c.phone = j.value",
     /* issue 10: served by events_contact (account_id, contact_id, seq) */
     [Q_EVENT_LAST] = "SELECT " EVENT_COLS " FROM events WHERE account_id = ? AND contact_id = ? "
                      "AND scope = ? ORDER BY seq DESC LIMIT 1",
@@ -699,6 +706,44 @@ static int put_groups(sqlite_db *d, const cd_contact *c, cd_err *err)
     return 0;
 }
 
+/* A contact's tags as json_dumps(JSON_COMPACT) writes them, without jansson's dump when
+ * every tag is printable ASCII without a quote or a backslash (an Octopush batch writes
+ * one per contact); other tags go through bind_json. */
+static void bind_tags(sqlite3_stmt *s, int i, const json_t *tags)
+{
+    char out[512];
+    size_t len = 0, k;
+    json_t *t;
+    if (!json_is_array(tags)) {
+        bind_json(s, i, tags);
+        return;
+    }
+    out[len++] = '[';
+    json_array_foreach (tags, k, t) {
+        const char *v = json_string_value(t);
+        size_t n = v ? json_string_length(t) : 0;
+        if (v == NULL || len + n + 4 > sizeof out) {
+            bind_json(s, i, tags);
+            return;
+        }
+        for (size_t j = 0; j < n; j++) {
+            unsigned char ch = (unsigned char)v[j];
+            if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+                bind_json(s, i, tags);
+                return;
+            }
+        }
+        if (k)
+            out[len++] = ',';
+        out[len++] = '"';
+        memcpy(out + len, v, n);
+        len += n;
+        out[len++] = '"';
+    }
+    out[len++] = ']';
+    sqlite3_bind_text(s, i, out, (int)len, SQLITE_TRANSIENT);
+}
+
 static int sq_contact_put(cd_db *db, cd_contact *c, cd_err *err)
 {
     sqlite_db *d = SDB(db);
@@ -716,7 +761,7 @@ static int sq_contact_put(cd_db *db, cd_contact *c, cd_err *err)
     for (int i = 0; i < CD_CONTACT_PARAMS; i++)
         bind_text(s, 9 + i, c->params[i]);
     bind_json(s, 14, c->custom);
-    bind_json(s, 15, c->tags);
+    bind_tags(s, 15, c->tags);
     if (c->id) {
         sqlite3_bind_int64(s, 17, c->updated_ms);
         sqlite3_bind_int64(s, 18, c->id);
@@ -952,35 +997,6 @@ static int sq_consent_list(cd_db *db, int64_t account_id, int64_t contact_id,
 
 /* ---- issue 11: lists ---- */
 
-static int sq_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_id, int *count,
-                                   cd_err *err)
-{
-    sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_GROUP_DROP_OPTED_OUT, err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, group_id);
-    if (cd_sqlite__step_done(d, s, err, "group drop opted out") != 0)
-        return -1;
-    if (count)
-        *count = sqlite3_changes(d->h);
-    return 0;
-}
-
-static int sq_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, int64_t contact_id,
-                               cd_err *err)
-{
-    sqlite_db *d = SDB(db);
-    sqlite3_stmt *s = cd_sqlite__stmt(d, Q_CONTACT_GROUPS_ADD, err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, contact_id);
-    sqlite3_bind_int64(s, 3, group_id);
-    return cd_sqlite__step_done(d, s, err, "group add member");
-}
-
 const struct cd_store_ops cd_store__sqlite_ops = {
     .scheme = "sqlite",
     .connect = sq_connect,
@@ -1087,6 +1103,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .jwt_revoke = cd_sqlite__jwt_revoke,
     .jwt_revoked = cd_sqlite__jwt_revoked,
     /* issue 11 */
-    .group_drop_opted_out = sq_group_drop_opted_out,
-    .group_add_member = sq_group_add_member,
+    .group_drop_opted_out = cd_sqlite__group_drop_opted_out,
+    .group_add_members = cd_sqlite__group_add_members,
+    .contact_ids_by_phones = cd_sqlite__contact_ids_by_phones,
 };

@@ -141,9 +141,11 @@ enum q {
     Q_POOL_JWT_REVOKED,
     Q_SUBMISSION_INSERT, /* issue 12 */
     Q_SUBMISSION_GET,
-    Q_GROUP_DROP_OPTED_OUT, /* issue 11 */
-    Q_EVENT_LAST,           /* issue 10 */
-    Q_MESSAGE_QUEUED_ANY,   /* issue 12: before Q_MESSAGE_REFUSE_QUEUED */
+    Q_GROUP_DROP_OPTED_OUT,  /* issue 11 */
+    Q_GROUP_ADD_MEMBERS,     /* issue 11 */
+    Q_CONTACT_IDS_BY_PHONES, /* issue 11 */
+    Q_EVENT_LAST,            /* issue 10 */
+    Q_MESSAGE_QUEUED_ANY,    /* issue 12: before Q_MESSAGE_REFUSE_QUEUED */
     /* transaction control, run by the writer for every job and batch */
     Q_BEGIN,
     Q_BEGIN_READ,
@@ -252,6 +254,14 @@ int cd_sqlite__one(sqlite_db *d, sqlite3_stmt *s, const cd_sqlite__row *row, voi
  * (cd_sqlite__fail(what)). s is reset on every path. */
 int cd_sqlite__each(sqlite_db *d, sqlite3_stmt *s, int (*each)(sqlite3_stmt *s, void *arg),
                     void *arg, const char *what, cd_err *err);
+
+/* sqlite_lists.c (issue 11): store_int.h documents each. */
+int cd_sqlite__group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_id, int *count,
+                                    cd_err *err);
+int cd_sqlite__group_add_members(cd_db *db, int64_t account_id, int64_t group_id,
+                                 const int64_t *contact_ids, size_t n, cd_err *err);
+int cd_sqlite__contact_ids_by_phones(cd_db *db, int64_t account_id, const char *const *phones,
+                                     size_t n, int64_t *ids, cd_err *err);
 
 /* sqlite_msg.c: the messaging half of cd_store__sqlite_ops (store_int.h documents each). */
 int cd_sqlite__event_insert(cd_db *db, cd_event *e, cd_err *err);

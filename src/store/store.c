@@ -622,10 +622,15 @@ int cd_store_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_i
 {
     return FORWARD(db, err, group_drop_opted_out(db, account_id, group_id, count, err));
 }
-int cd_store_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, int64_t contact_id,
-                              cd_err *err)
+int cd_store_contact_ids_by_phones(cd_db *db, int64_t account_id, const char *const *phones,
+                                   size_t n, int64_t *ids, cd_err *err)
 {
-    return FORWARD(db, err, group_add_member(db, account_id, group_id, contact_id, err));
+    return FORWARD(db, err, contact_ids_by_phones(db, account_id, phones, n, ids, err));
+}
+int cd_store_group_add_members(cd_db *db, int64_t account_id, int64_t group_id,
+                               const int64_t *contact_ids, size_t n, cd_err *err)
+{
+    return FORWARD(db, err, group_add_members(db, account_id, group_id, contact_ids, n, err));
 }
 
 /* ---- issue 10: the last event ---- */

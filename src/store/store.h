@@ -340,11 +340,15 @@ int cd_store_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t
  * many memberships went. */
 int cd_store_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_id, int *count,
                                   cd_err *err);
-/* Adds one contact to one group (nothing when it is a member already), leaving its other
- * memberships alone. Both must exist in the account: the caller checked. Writer's
+/* issue 11: ids[i] = the id of the account's contact with number phones[i] (E.164), 0 when
+ * there is none; one statement for a whole batch. */
+int cd_store_contact_ids_by_phones(cd_db *db, int64_t account_id, const char *const *phones,
+                                   size_t n, int64_t *ids, cd_err *err);
+/* Adds n contacts to one group (nothing for one that is a member already), leaving their
+ * other memberships alone. All must exist in the account: the caller checked. Writer's
  * transaction. */
-int cd_store_group_add_member(cd_db *db, int64_t account_id, int64_t group_id, int64_t contact_id,
-                              cd_err *err);
+int cd_store_group_add_members(cd_db *db, int64_t account_id, int64_t group_id,
+                               const int64_t *contact_ids, size_t n, cd_err *err);
 
 /* ---- consents and the ledger ---- */
 

@@ -1,5 +1,6 @@
-/* util/crypto.h -- hashes, HMAC, randomness and constant-time compares (libsodium).
- * cd_crypto_init() runs in main before any thread starts. */
+/* util/crypto.h -- hashes, HMAC, randomness and constant-time compares (libsodium; SHA-256
+ * through OpenSSL, for the CPU's SHA extensions). cd_crypto_init() runs in main before any
+ * thread starts. */
 #ifndef CD_UTIL_CRYPTO_H
 #define CD_UTIL_CRYPTO_H
 

@@ -218,6 +218,7 @@ static void test_hash_plain_like_jansson(void **state)
             snprintf(ev.site, sizeof ev.site, "%s", odd[i]);
             ev.seq = (int64_t)len * 1000003;
             ev.contact_id = -(int64_t)i;
+            ev.account_id = i == 0 ? INT64_MIN : i == 1 ? INT64_MAX : (int64_t)len;
             cd_ledger_hash(&ev, got);
             json_t *content = cd_ledger_content(&ev);
             char *canon = cd_canon_json(content);
