@@ -17,12 +17,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <uuid/uuid.h>
 
 #include "api/guard.h"
 #include "api/kit.h"
 #include "core/optqueue.h"
 #include "http/ratelimit.h"
+#include "util/crypto.h"
 #include "util/timeutil.h"
 
 #define OMEDA_MAX_OPTS   1000               /* MessageTypeIds in one submission */
@@ -426,11 +426,12 @@ static int h_submit(cd_req *req)
 {
     cd_err err;
     json_t *o = NULL;
-    uuid_t u;
     size_t bad = 0;
     omeda_in *in = cd_req_alloc(req, sizeof *in);
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, in->uuid);
+    /* Time-ordered: the submissions table is keyed on it, and a random key put each
+     * submission on its own page of it, written whole to the WAL at every commit (three
+     * quarters of the pages an Omeda batch wrote). */
+    cd_uuid_v7(in->uuid, cd_now_ms());
     if (cd_api_body(req, &omeda_kit, &o, &err) != 0) {
         body_fault(req, &err, in);
     } else {
