@@ -500,33 +500,16 @@ static void body_fault(cd_req *req, const cd_err *err, omeda_in *in)
     add_error(in, "Content type %s is not supported: send application/json.", shown);
 }
 
-/* A random (version 4) UUID, lowercase, as uuid_generate_random() and uuid_unparse_lower()
- * write it; from libsodium's generator, which costs a fraction of libuuid's per call. */
-static void new_uuid(char out[37])
-{
-    char hex[33];
-    cd_random_hex(hex, 16);
-    hex[12] = '4';                                                               /* the version */
-    hex[16] = "89ab"[(hex[16] <= '9' ? hex[16] - '0' : hex[16] - 'a' + 10) & 3]; /* RFC 4122 */
-    memcpy(out, hex, 8);
-    out[8] = '-';
-    memcpy(out + 9, hex + 8, 4);
-    out[13] = '-';
-    memcpy(out + 14, hex + 12, 4);
-    out[18] = '-';
-    memcpy(out + 19, hex + 16, 4);
-    out[23] = '-';
-    memcpy(out + 24, hex + 20, 12);
-    out[36] = '\0';
-}
-
 static int h_submit(cd_req *req)
 {
     cd_err err;
     json_t *o = NULL;
     size_t bad = 0;
     omeda_in *in = cd_req_alloc(req, sizeof *in);
-    new_uuid(in->uuid);
+    /* Time-ordered (a version 7 UUID): the submissions are indexed by it, and a random key
+     * put each submission on a page of its own in that index, written whole to the WAL at
+     * every commit (with the rows, three quarters of the pages an Omeda batch wrote). */
+    cd_uuid_v7(in->uuid, cd_now_ms());
     if (cd_api_body(req, &omeda_kit, &o, &err) != 0) {
         body_fault(req, &err, in);
     } else {

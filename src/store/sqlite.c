@@ -164,6 +164,7 @@ static const char *const SQL[Q_COUNT] = {
     [Q_SAVEPOINT] = "SAVEPOINT job",
     [Q_RELEASE] = "RELEASE job",
     [Q_ROLLBACK_TO] = "ROLLBACK TO job",
+    [Q_DATA_VERSION] = "PRAGMA data_version",
 };
 
 /* ---- the helpers sqlite_int.h declares ---- */
@@ -243,7 +244,14 @@ static int exec_sql(cd_db *db, const char *sql, cd_err *err)
     for (int q = Q_BEGIN; q <= Q_ROLLBACK_TO; q++) {
         if (strcmp(sql, SQL[q]) == 0) {
             sqlite3_stmt *s = cd_sqlite__stmt(d, (enum q)q, err);
-            return s ? cd_sqlite__step_done(d, s, err, "transaction") : -1;
+            int rc = s ? cd_sqlite__step_done(d, s, err, "transaction") : -1;
+            if (q == Q_BEGIN && rc == 0)
+                cd_sqlite__cache_began(d);
+            else if (q == Q_COMMIT && rc == 0)
+                d->cache.committed = true;
+            else if (q == Q_ROLLBACK || q == Q_ROLLBACK_TO)
+                cd_sqlite__cache_clear(d);
+            return rc;
         }
     }
     if (sqlite3_exec(d->h, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -322,12 +330,15 @@ static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
         free(d);
         return NULL;
     }
+    if (writer)
+        cd_sqlite__cache_start(d);
     return &d->base;
 }
 
 static void sq_disconnect(cd_db *db)
 {
     sqlite_db *d = SDB(db);
+    cd_sqlite__cache_stop(d);
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(d->st[i]);
     sqlite3_close(d->h);

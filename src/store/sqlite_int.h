@@ -154,6 +154,7 @@ enum q {
     Q_SAVEPOINT,
     Q_RELEASE,
     Q_ROLLBACK_TO,
+    Q_DATA_VERSION, /* the writer's cache: did another connection commit? */
     Q_COUNT
 };
 
@@ -161,10 +162,24 @@ enum q {
  * sqlite_msg.c. Each leaves the other's entries NULL. */
 extern const char *const cd_sqlite__msg_sql[Q_COUNT];
 
+/* The writer connection's memory of rarely written per-account rows (sqlite_cache.c). A
+ * slot holds one account; account ids are positive, so 0 marks an empty slot. */
+#define CD_SQLITE__CACHE_SLOTS 16
+typedef struct cd_sqlite__cache {
+    bool on;              /* the writer's connection only */
+    int64_t data_version; /* at the last BEGIN; -1 = unknown */
+    bool committed;       /* the last transaction ended in a COMMIT */
+    int64_t settings_account[CD_SQLITE__CACHE_SLOTS];
+    json_t *settings[CD_SQLITE__CACHE_SLOTS];
+    int64_t listening_account[CD_SQLITE__CACHE_SLOTS];
+    bool listening[CD_SQLITE__CACHE_SLOTS];
+} cd_sqlite__cache;
+
 typedef struct sqlite_db {
     struct cd_db base; /* first: a cd_db * is a sqlite_db * */
     sqlite3 *h;
     sqlite3_stmt *st[Q_COUNT]; /* prepared on first use, finalized by disconnect */
+    cd_sqlite__cache cache;
 } sqlite_db;
 
 static inline sqlite_db *SDB(cd_db *db)
@@ -389,5 +404,17 @@ int cd_sqlite__sticky_put(cd_db *db, int64_t account_id, const char *profile, co
 int cd_sqlite__jwt_revoke(cd_db *db, int64_t account_id, const char *jti, int64_t exp_ms,
                           int64_t now_ms, cd_err *err);
 int cd_sqlite__jwt_revoked(cd_db *db, const char *jti, bool *revoked, cd_err *err);
+
+/* ---- sqlite_cache.c: the writer's per-account cache ---- */
+void cd_sqlite__cache_start(sqlite_db *d); /* on the writer's connection, once */
+void cd_sqlite__cache_stop(sqlite_db *d);
+void cd_sqlite__cache_clear(sqlite_db *d); /* after any rollback */
+void cd_sqlite__cache_began(sqlite_db *d); /* after each BEGIN */
+/* A copy of the account's settings (the caller owns it), or NULL when not remembered. */
+json_t *cd_sqlite__cache_settings(sqlite_db *d, int64_t account_id);
+void cd_sqlite__cache_settings_put(sqlite_db *d, int64_t account_id, const json_t *settings);
+/* 1 or 0 when remembered, -1 when not. */
+int cd_sqlite__cache_listening(sqlite_db *d, int64_t account_id);
+void cd_sqlite__cache_listening_put(sqlite_db *d, int64_t account_id, bool any);
 
 #endif

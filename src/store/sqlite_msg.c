@@ -853,6 +853,8 @@ int cd_sqlite__sender_list(cd_db *db, int64_t account_id, cd_sender_each_fn each
 int cd_sqlite__settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *err)
 {
     sqlite_db *d = SDB(db);
+    if ((*out = cd_sqlite__cache_settings(d, account_id)) != NULL)
+        return 0;
     sqlite3_stmt *s = cd_sqlite__stmt(d, Q_SETTINGS_GET, err);
     if (!s)
         return -1;
@@ -866,6 +868,8 @@ int cd_sqlite__settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err 
         json_decref(*out);
         *out = json_object();
     }
+    if (rc == SQLITE_ROW)
+        cd_sqlite__cache_settings_put(d, account_id, *out);
     return 0;
 }
 

@@ -183,6 +183,11 @@ int cd_sqlite__webhook_endpoint_list(cd_db *db, int64_t account_id,
 int cd_sqlite__webhook_any(cd_db *db, int64_t account_id, bool *any, cd_err *err)
 {
     sqlite_db *d = SDB(db);
+    int known = cd_sqlite__cache_listening(d, account_id);
+    if (known >= 0) {
+        *any = known;
+        return 0;
+    }
     sqlite3_stmt *s = wstmt(d, Q_WH_ANY, err);
     if (s == NULL)
         return -1;
@@ -190,7 +195,10 @@ int cd_sqlite__webhook_any(cd_db *db, int64_t account_id, bool *any, cd_err *err
     int rc = sqlite3_step(s);
     *any = rc == SQLITE_ROW && sqlite3_column_int(s, 0) != 0;
     done(s);
-    return rc == SQLITE_ROW ? 0 : cd_sqlite__fail(d, err, "webhook any");
+    if (rc != SQLITE_ROW)
+        return cd_sqlite__fail(d, err, "webhook any");
+    cd_sqlite__cache_listening_put(d, account_id, *any);
+    return 0;
 }
 
 int cd_sqlite__webhook_endpoint_delete(cd_db *db, int64_t account_id, const char *id,

@@ -74,6 +74,26 @@ void cd_random_hex(char *out, size_t nbytes)
     sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
 }
 
+void cd_uuid_v7(char out[CD_UUID_LEN], int64_t unix_ms)
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    uint64_t ms = (uint64_t)unix_ms & 0xFFFFFFFFFFFFULL;
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | (b[6] & 0x0F)); /* version 7 */
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3F)); /* variant 10 */
+    static const char hx[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hx[b[i] >> 4];
+        *o++ = hx[b[i] & 0x0F];
+    }
+    *o = '\0';
+}
+
 void cd_random_token(char *out, size_t outlen, size_t nbytes)
 {
     unsigned char b[64];

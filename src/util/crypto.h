@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CD_SHA256_HEX 65 /* 64 hex digits + NUL */
 
@@ -17,6 +18,11 @@ void cd_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t
 void cd_random_hex(char *out, size_t nbytes);
 /* URL-safe random token of `nbytes` random bytes (base64url, no padding) into out[outlen]. */
 void cd_random_token(char *out, size_t outlen, size_t nbytes);
+/* A version 7 UUID (RFC 9562) in lowercase 8-4-4-4-12 form: the first 48 bits are unix_ms,
+ * then 74 random bits. Ids made later sort later, so an index keyed on them grows at its
+ * right edge instead of rewriting a random page for each insert. */
+#define CD_UUID_LEN 37 /* 36 characters + NUL */
+void cd_uuid_v7(char out[CD_UUID_LEN], int64_t unix_ms);
 /* Constant-time equality of two equal-length buffers. */
 bool cd_ct_equal(const void *a, const void *b, size_t len);
 

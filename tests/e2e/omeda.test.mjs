@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { startServer, request, rawHttp, num } from './lib/server.mjs';
 import { eventsOf, check, assertNoSanitizerReport, patchSettings, getMessage, hhmmIn, sleep } from './lib/msgkit.mjs';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+// A version 7 UUID: its first 48 bits are the submission's time in ms (the submissions
+// table is keyed on it, so that inserts append).
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const uuidMs = (u) => parseInt(u.replace(/-/g, '').slice(0, 12), 16);
 const FINAL = 'There were errors with your submission. None of the Opts submitted in your request were created.';
 const SUCCESS = 'Your submission was successful';
 
@@ -88,6 +91,7 @@ test('seed example 1: OptIn for type 6 of +16303303039 with DeleteOptOut 1', asy
     assert.match(r.headers['content-type'], /^application\/json/);
     assert.deepEqual(Object.keys(r.json), ['Submission', 'Success']);
     assert.match(r.json.Submission, UUID);
+    assert.ok(Math.abs(uuidMs(r.json.Submission) - Date.now()) < 60000, r.json.Submission);
     assert.equal(r.json.Success, SUCCESS);
 
     // Outcome: the contact is opted in to type 6, with one event carrying the submission.

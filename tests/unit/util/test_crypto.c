@@ -164,6 +164,28 @@ static void test_random_token(void **state)
     assert_string_not_equal(a, b);
 }
 
+// RFC 9562 section 5.7: 48 bits of unix ms, version 7, variant 10, the rest random; the
+// RFC's own example time (2022-02-22 19:22:22 UTC = 0x017F22E279B0 ms) leads the id.
+static void test_uuid_v7(void **state)
+{
+    (void)state;
+    char a[CD_UUID_LEN], b[CD_UUID_LEN], c[CD_UUID_LEN];
+    cd_uuid_v7(a, 0x017F22E279B0LL);
+    assert_int_equal(strlen(a), 36);
+    assert_memory_equal(a, "017f22e2-79b0-7", 15);
+    assert_non_null(strchr("89ab", a[19]));
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23)
+            assert_int_equal(a[i], '-');
+        else
+            assert_non_null(strchr("0123456789abcdef", a[i]));
+    }
+    cd_uuid_v7(b, 0x017F22E279B0LL);
+    assert_string_not_equal(a, b); /* the random part differs */
+    cd_uuid_v7(c, 0x017F22E279B1LL);
+    assert_true(strcmp(a, c) < 0 && strcmp(b, c) < 0); /* later sorts later */
+}
+
 static void test_ct_equal(void **state)
 {
     unsigned char x[32], y[32];
@@ -380,6 +402,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_uuid_v7),
         cmocka_unit_test(test_sha256_million_a),
         cmocka_unit_test(test_sha256_binary),
         cmocka_unit_test(test_sha256_fast_matches_portable),

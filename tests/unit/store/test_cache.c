@@ -1,0 +1,188 @@
+/* tests/unit/store/test_cache.c -- the writer connection's per-account cache
+ * (store/sqlite_cache.c): the account's settings and whether anyone listens for its
+ * webhooks are remembered between jobs, and forgotten when this connection writes them,
+ * when a job that read them after its own write is rolled back, and when another
+ * connection (the CLI, another process) commits a change. Each test reads through the
+ * cache first, so that a cache that forgot nothing would answer the old value. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+#include "../testutil.h"
+
+typedef struct fixture {
+    char dir[TU_PATH_MAX];
+    cd_store *store;
+    int64_t acct;
+} fixture;
+
+typedef struct call {
+    int64_t acct;
+    const char *put;  /* settings to write first, as JSON; NULL: none */
+    bool fail;        /* roll the job back after reading */
+    json_t *settings; /* OUT: as read (after the write) */
+    bool any;         /* OUT: cd_store_webhook_any */
+} call;
+
+static int run_call(cd_db *db, void *arg, cd_err *err)
+{
+    call *c = arg;
+    if (c->put) {
+        json_t *v = json_loads(c->put, 0, NULL);
+        int rc = cd_store_settings_put(db, c->acct, v, err);
+        json_decref(v);
+        if (rc != 0)
+            return -1;
+    }
+    if (cd_store_settings_get(db, c->acct, &c->settings, err) != 0 ||
+        cd_store_webhook_any(db, c->acct, &c->any, err) != 0)
+        return -1;
+    return c->fail ? cd_fail(err, CD_EINVAL, "", "rolled back on purpose") : 0;
+}
+
+/* Runs one job and returns the "k" member of the settings it read (-1 when absent). */
+static int read_k(fixture *f, const char *put, bool fail, bool *any)
+{
+    call c = {.acct = f->acct, .put = put, .fail = fail};
+    int rc = cd_store_run(f->store, run_call, &c, NULL);
+    assert_int_equal(rc, fail ? -1 : 0);
+    json_t *k = json_object_get(c.settings, "k");
+    int v = k ? (int)json_integer_value(k) : -1;
+    if (any)
+        *any = c.any;
+    json_decref(c.settings);
+    return v;
+}
+
+/* Another connection to the same file, as the CLI would make. */
+static void external(fixture *f, const char *sql)
+{
+    char path[TU_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/c.db", f->dir);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    char *msg = NULL;
+    int rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(h);
+}
+
+static int job_account(cd_db *db, void *arg, cd_err *err)
+{
+    return cd_store_account_insert(db, arg, err);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    tu_mkdtemp(f->dir);
+    f->store = tu_store_open(f->dir, "c.db");
+    cd_account a = {.created_ms = 1};
+    snprintf(a.name, sizeof a.name, "acme");
+    snprintf(a.login, sizeof a.login, "ops@acme.test");
+    snprintf(a.ledger_head, sizeof a.ledger_head, "%064d", 0);
+    assert_int_equal(cd_store_run(f->store, job_account, &a, NULL), 0);
+    f->acct = a.id;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    cd_store_close(f->store);
+    tu_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+// A write through this connection is seen by the next read, in the same job and after.
+static void own_write_is_seen(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(read_k(f, NULL, false, NULL), -1);
+    assert_int_equal(read_k(f, "{\"k\":1}", false, NULL), 1);
+    assert_int_equal(read_k(f, NULL, false, NULL), 1);
+    assert_int_equal(read_k(f, "{\"k\":2}", false, NULL), 2);
+    assert_int_equal(read_k(f, NULL, false, NULL), 2);
+}
+
+// The caller owns what it is given: changing it changes nothing remembered.
+static void caller_owns_its_copy(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(read_k(f, "{\"k\":1}", false, NULL), 1);
+    call c = {.acct = f->acct};
+    assert_int_equal(cd_store_run(f->store, run_call, &c, NULL), 0);
+    json_object_set_new(c.settings, "k", json_integer(9));
+    json_decref(c.settings);
+    assert_int_equal(read_k(f, NULL, false, NULL), 1);
+}
+
+// A job that wrote, read its own write (so it may be remembered), then failed: its
+// savepoint is rolled back, and the next job must read the committed value.
+static void rolled_back_write_is_forgotten(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(read_k(f, "{\"k\":1}", false, NULL), 1);
+    assert_int_equal(read_k(f, "{\"k\":7}", true, NULL), 7);
+    assert_int_equal(read_k(f, NULL, false, NULL), 1);
+}
+
+// Another connection commits: the writer's next batch reads the new settings.
+static void other_connection_commit_is_seen(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(read_k(f, "{\"k\":1}", false, NULL), 1);
+    assert_int_equal(read_k(f, NULL, false, NULL), 1); /* remembered now */
+    external(f, "UPDATE accounts SET settings = '{\"k\":5}'");
+    assert_int_equal(read_k(f, NULL, false, NULL), 5);
+}
+
+// Webhook listeners: a subscription or a profile callback added by another connection, or
+// removed, changes the answer at once.
+static void listening_follows_changes(void **state)
+{
+    fixture *f = *state;
+    bool any = true;
+    read_k(f, NULL, false, &any);
+    assert_false(any);
+    read_k(f, NULL, false, &any); /* remembered now */
+    assert_false(any);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO webhook_endpoints (id, account_id, url, url2, secret, events, enabled, "
+             "profile, created_ms, updated_ms, deleted_ms) VALUES ('wh_1', %lld, "
+             "'http://127.0.0.1:9/', '', 's', '[]', 1, '', 1, 1, 0)",
+             (long long)f->acct);
+    external(f, sql);
+    read_k(f, NULL, false, &any);
+    assert_true(any);
+    external(f, "UPDATE webhook_endpoints SET deleted_ms = 2");
+    read_k(f, NULL, false, &any);
+    assert_false(any);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(own_write_is_seen, setup, teardown),
+        cmocka_unit_test_setup_teardown(caller_owns_its_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(rolled_back_write_is_forgotten, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_connection_commit_is_seen, setup, teardown),
+        cmocka_unit_test_setup_teardown(listening_follows_changes, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
