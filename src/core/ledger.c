@@ -120,9 +120,18 @@ static size_t canon_plain(const cd_event *ev, char *out, size_t cap)
             if (*p != '\0')
                 return 0;
             vn = (size_t)(p - (const unsigned char *)v);
-        } else {
-            vn = (size_t)snprintf(num, sizeof num, "%lld", f[i].num);
-            v = num;
+        } else { /* "%lld", written by hand: four numbers an event, on the writer */
+            char *q = num + sizeof num;
+            unsigned long long u =
+                f[i].num < 0 ? 0ull - (unsigned long long)f[i].num : (unsigned long long)f[i].num;
+            do {
+                *--q = (char)('0' + u % 10);
+                u /= 10;
+            } while (u > 0);
+            if (f[i].num < 0)
+                *--q = '-';
+            vn = (size_t)(num + sizeof num - q);
+            v = q;
         }
         if (len + kn + vn + 8 > cap) /* ,"key": plus quotes and the closing brace */
             return 0;
