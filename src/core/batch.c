@@ -188,9 +188,6 @@ int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
         free(x.known);
         return -1;
     }
-    /* Every list opt-in asks whether anyone takes webhooks: once here for the batch. */
-    if (events && cd_events_listening_hold(db, account_id, err) < 0)
-        rc = -1;
     for (size_t i = 0; i < b->n && rc == 0; i++) {
         cd_batch_item *it = &b->items[i];
         if (it->first != i) { /* a repeat: applied once, reported again */
@@ -205,8 +202,6 @@ int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
         rc = cd_store_group_add_members(db, account_id, b->group_id, x.members, x.n_members, err);
     if (rc == 0 && b->group_id && b->drop_blacklisted)
         rc = cd_store_group_drop_opted_out(db, account_id, b->group_id, &b->removed, err);
-    if (events)
-        cd_events_listening_release();
     if (events && rc == 0)
         rc = cd_ledger_batch_end(db, err);
     else if (events)

@@ -10,6 +10,7 @@
 
 #include "core/events.h"
 #include "core/ledger.h"
+#include "util/buf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -52,18 +53,8 @@ int cd_scope_parse(const char *s, const char *field, cd_scope *out, cd_err *err)
  * consent change formats its scope a few times on the writer). Fits: 6 + 20 < CD_SCOPE_LEN. */
 static void scope_id(const char *prefix, size_t n, int64_t id, char out[CD_SCOPE_LEN])
 {
-    char digits[24], *p = digits + sizeof digits;
-    uint64_t u = id < 0 ? 0 - (uint64_t)id : (uint64_t)id;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0);
-    if (id < 0)
-        *--p = '-';
-    size_t len = (size_t)(digits + sizeof digits - p);
     memcpy(out, prefix, n);
-    memcpy(out + n, p, len);
-    out[n + len] = '\0';
+    out[n + cd_fmt_int(out + n, id)] = '\0';
 }
 
 void cd_scope_format(cd_scope scope, char out[CD_SCOPE_LEN])
@@ -199,7 +190,7 @@ static int collect_refusable(const cd_message *m, int64_t rowid, void *arg)
 static int refuse_queued(cd_db *db, int64_t account_id, const cd_contact *contact,
                          const char *scope, int64_t now_ms, cd_err *err)
 {
-    int on = cd_ledger_listening(db, account_id, err);
+    int on = cd_events_listening(db, account_id, err);
     if (on <= 0) /* nobody listens: no ids to collect for message.status events */
         return on < 0 ? -1
                       : cd_store_message_refuse_queued(db, account_id, contact->id, scope, now_ms,

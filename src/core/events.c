@@ -196,35 +196,12 @@ int cd_events_emit(cd_db *db, int64_t account_id, const char *type, json_t *payl
 
 /* ---- the sources ---- */
 
-static _Thread_local struct {
-    cd_db *db; /* NULL: nothing held */
-    int64_t account_id;
-    int any;
-} held;
-
+/* The writer's connection remembers the answer between jobs and forgets it when an
+ * endpoint or a profile changes (store/sqlite_cache.c): asking per event costs little. */
 int cd_events_listening(cd_db *db, int64_t account_id, cd_err *err)
 {
     bool any = false;
-    if (held.db != NULL && held.db == db && held.account_id == account_id)
-        return held.any;
     return cd_store_webhook_any(db, account_id, &any, err) != 0 ? -1 : any;
-}
-
-int cd_events_listening_hold(cd_db *db, int64_t account_id, cd_err *err)
-{
-    held.db = NULL;
-    int on = cd_events_listening(db, account_id, err);
-    if (on >= 0) {
-        held.db = db;
-        held.account_id = account_id;
-        held.any = on;
-    }
-    return on;
-}
-
-void cd_events_listening_release(void)
-{
-    held.db = NULL;
 }
 
 static json_t *str_or_null(const char *s)

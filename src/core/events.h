@@ -24,14 +24,9 @@ bool cd_events_wanted(const cd_webhook_endpoint *e, const char *type);
 
 /* 1 when someone may receive the account's events (an enabled subscription, or a messaging
  * profile with a callback URL), 0 when nobody listens, -1 with *err on a store error.
- * Sources ask first, so an account without webhooks pays one indexed lookup per event. */
+ * Sources ask first; the writer's connection remembers the answer (store/sqlite_cache.c), so
+ * an account without webhooks pays a lookup in memory per event. */
 int cd_events_listening(cd_db *db, int64_t account_id, cd_err *err);
-/* issue 11: a writer job that writes many events for one account (an Octopush batch writes
- * one per contact) asks once: from _hold to _release, cd_events_listening answers for
- * (db, account_id) from memory. The job must write no webhook subscription or profile in
- * between. _hold returns what cd_events_listening does. Thread-local; holds do not nest. */
-int cd_events_listening_hold(cd_db *db, int64_t account_id, cd_err *err);
-void cd_events_listening_release(void);
 
 /* Queues `type` with `payload` (taken, on every path) for the account's enabled
  * subscriptions that want it, the account's default messaging profile's callback URL, and

@@ -100,23 +100,6 @@ void cd_ledger_canon(const cd_event *ev, cd_buf *b)
     cd_buf_append(b, "}", 1);
 }
 
-/* "%lld" of v into out (24 bytes are enough), without snprintf: four per hashed event. */
-static size_t put_ll(char *out, long long v)
-{
-    char tmp[24];
-    size_t n = 0, len = 0;
-    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        out[len++] = '-';
-    while (n)
-        out[len++] = tmp[--n];
-    return len;
-}
-
 /* issue 16: cd_ledger_canon for an event whose strings need no escape (printable ASCII
  * without a quote or a backslash, which cd_canon_string copies as they are): the same bytes,
  * written into `out` without a cd_buf. Returns their length, or 0 when a string needs escaping or
@@ -138,7 +121,7 @@ static size_t canon_plain(const cd_event *ev, char *out, size_t cap)
                 return 0;
             vn = (size_t)(p - (const unsigned char *)v);
         } else {
-            vn = put_ll(num, f[i].num);
+            vn = cd_fmt_int(num, f[i].num);
             v = num;
         }
         if (len + kn + vn + 8 > cap) /* ,"key": plus quotes and the closing brace */
@@ -219,13 +202,10 @@ static _Thread_local struct heads {
     bool writer;  /* joined the writer's batch (else cd_ledger_batch_begin's) */
     int n, n_job; /* heads kept; heads kept when the current job began */
     head h[MAX_HEADS];
-    int64_t listening_account; /* cd_ledger_listening's answer in this job, 0: none */
-    int listening;
 } heads;
 
 static void heads_job_begin(void)
 {
-    heads.listening_account = 0;
     heads.n_job = heads.n;
     for (int i = 0; i < heads.n; i++) {
         heads.h[i].job_seq = heads.h[i].seq;
@@ -235,7 +215,6 @@ static void heads_job_begin(void)
 
 static void heads_job_rollback(void)
 {
-    heads.listening_account = 0;
     heads.n = heads.n_job; /* heads first read by this job are as the database has them */
     for (int i = 0; i < heads.n; i++) {
         heads.h[i].seq = heads.h[i].job_seq;
@@ -262,7 +241,6 @@ static void heads_reset(void)
     heads.db = NULL;
     heads.writer = false;
     heads.n = heads.n_job = 0;
-    heads.listening_account = 0;
 }
 
 static const cd_batch_hook writer_hook = {
@@ -311,19 +289,6 @@ void cd_ledger_batch_abort(void)
 {
     if (!heads.writer) /* in the writer's batch the failed job's rollback undoes it */
         heads_reset();
-}
-
-int cd_ledger_listening(cd_db *db, int64_t account_id, cd_err *err)
-{
-    bool memo = heads_open(db) && heads.writer;
-    if (memo && heads.listening_account == account_id && account_id != 0)
-        return heads.listening;
-    int on = cd_events_listening(db, account_id, err);
-    if (memo && on >= 0) {
-        heads.listening_account = account_id;
-        heads.listening = on;
-    }
-    return on;
 }
 
 /* The head to chain to: the one kept in the table, else the account's (then kept, when
@@ -396,7 +361,7 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
             rc = sign_head(db, account_id, ev->seq, ev->hash, err);
     }
     if (rc == 0) { /* issue 15: one consent.changed per ledger event, in its transaction */
-        int on = cd_ledger_listening(db, account_id, err);
+        int on = cd_events_listening(db, account_id, err);
         rc = on < 0 ? -1 : on > 0 ? cd_events_consent_changed(db, ev, err) : 0;
     }
     if (rc == 0 && out)

@@ -113,13 +113,6 @@ int cd_ledger_batch_begin(cd_db *db, int64_t account_id, cd_err *err);
 int cd_ledger_batch_end(cd_db *db, cd_err *err);
 void cd_ledger_batch_abort(void);
 
-/* cd_events_listening(db, account_id): whether the account has a webhook endpoint. In a
- * job of the writer's batch the answer is asked once per job and account and remembered
- * until the job ends (issue 12: every consent change asked it again, up to four times a
- * submission); elsewhere it is asked every time. No job both changes an account's
- * endpoints and its consents. */
-int cd_ledger_listening(cd_db *db, int64_t account_id, cd_err *err);
-
 typedef struct cd_ledger_report {
     bool ok;
     int64_t events;     /* events checked */

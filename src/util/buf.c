@@ -31,17 +31,34 @@ void cd_buf_puts(cd_buf *b, const char *s)
     cd_buf_append(b, s, strlen(s));
 }
 
-void cd_buf_put_int(cd_buf *b, int64_t v, int width)
+size_t cd_fmt_int(char out[CD_INT_DIGITS], int64_t v)
 {
-    char t[24], *p = t + sizeof t;
+    char t[CD_INT_DIGITS], *p = t + sizeof t;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     do {
         *--p = (char)('0' + u % 10);
         u /= 10;
-    } while (u > 0 || t + sizeof t - p < width);
+    } while (u > 0);
     if (v < 0)
         *--p = '-';
-    cd_buf_append(b, p, (size_t)(t + sizeof t - p));
+    size_t n = (size_t)(t + sizeof t - p);
+    memcpy(out, p, n);
+    return n;
+}
+
+void cd_buf_put_int(cd_buf *b, int64_t v, int width)
+{
+    char t[CD_INT_DIGITS];
+    size_t n = cd_fmt_int(t, v);
+    const char *d = t;
+    if (v < 0) { /* the sign, then the padding */
+        cd_buf_append(b, "-", 1);
+        d++;
+        n--;
+    }
+    for (int pad = width - (int)n; pad > 0; pad--)
+        cd_buf_append(b, "0", 1);
+    cd_buf_append(b, d, n);
 }
 
 void cd_buf_printf(cd_buf *b, const char *fmt, ...)

@@ -13,6 +13,10 @@ typedef struct cd_buf {
 
 void cd_buf_append(cd_buf *b, const void *p, size_t n);
 void cd_buf_puts(cd_buf *b, const char *s);
+/* Writes v in decimal ("%lld" without printf) into out, which has room for 20 digits and a
+ * sign; returns the length written, without a NUL. */
+#define CD_INT_DIGITS 21
+size_t cd_fmt_int(char out[CD_INT_DIGITS], int64_t v);
 /* Appends v in decimal, at least `width` digits (zero-padded after any sign); no printf,
  * for the per-request answers and log lines. */
 void cd_buf_put_int(cd_buf *b, int64_t v, int width);

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "util/buf.h"
 #include "util/canon.h"
 #include "util/crypto.h"
 
@@ -103,6 +104,29 @@ static void test_integers(void **state)
     /* An integer and the equal real are different values, and look different. */
     expect_canon(json_real(1.5), "1.5");
     expect_canon(json_real(0.1), "0.10000000000000001"); /* 17 digits: round-trips */
+}
+
+// cd_fmt_int and cd_buf_put_int write what snprintf("%lld") / ("%0*lld") would, edges
+// included: the ledger hashes these digits, and answers and log lines carry them.
+static void test_int_writers_match_printf(void **state)
+{
+    (void)state;
+    const int64_t v[] = {0,   1,    -1,        9,          10,        -10,       99,           100,
+                         999, 1000, 123456789, -987654321, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char want[48], got[CD_INT_DIGITS + 1];
+        snprintf(want, sizeof want, "%lld", (long long)v[i]);
+        got[cd_fmt_int(got, v[i])] = '\0';
+        assert_string_equal(got, want);
+        for (int width = 0; width <= 4; width++) {
+            cd_buf b = {0};
+            cd_buf_put_int(&b, v[i], width);
+            /* the width counts digits, not the sign */
+            snprintf(want, sizeof want, "%0*lld", width + (v[i] < 0), (long long)v[i]);
+            assert_string_equal(b.data, want);
+            cd_buf_free(&b);
+        }
+    }
 }
 
 static void test_scalars_at_top_level(void **state)
@@ -252,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_nested_sorted_at_every_level),
         cmocka_unit_test(test_unicode_escaped),
         cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_int_writers_match_printf),
         cmocka_unit_test(test_scalars_at_top_level),
         cmocka_unit_test(test_null_input),
         cmocka_unit_test(test_sha256_of_canonical_bytes),
