@@ -23,6 +23,7 @@
 #include "util/gsm.h"
 #include "util/timeutil.h"
 #include "util/utf8.h"
+#include "util/xalloc.h"
 
 #define PT_MAX_BODY   65536 /* bytes: a request is a number, a few ids and two short texts */
 #define PT_MAX_GROUPS 100
@@ -255,7 +256,8 @@ static bool put_field(cd_buf *b, const char *key, const char *v)
 static char *contact_text(const cd_contact *c, bool opted_out, const char *tz)
 {
     char created[CD_TIME_LOCAL_LEN], updated[CD_TIME_LOCAL_LEN];
-    cd_buf b = {0};
+    cd_buf b = {.data = cd_xmalloc(512), .cap = 512}; /* a contact fits: no regrowth */
+    b.data[0] = '\0';
     size_t i;
     json_t *g;
     cd_time_format_local(c->created_ms, tz, created);
