@@ -77,7 +77,7 @@ describe('the seed example', () => {
     });
 
     test('a known contact with any text in its fields: the JSON is exactly what jansson writes', async () => {
-        // The answer is written as text (perf): quotes, backslashes, controls (short and \\u00XX
+        // seed 000 (the contact object), written as text (perf): quotes, backslashes, controls (short and \\u00XX
         // forms, upper-case hex), DEL, '/', and UTF-8 as is; the groups ascending, once each.
         const phone = fresh();
         const name = 'a"b\\c/d\u0001\u001f\u007f\b\f\n\r\t é€😀 <x>&';
