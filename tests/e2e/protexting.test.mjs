@@ -76,6 +76,26 @@ describe('the seed example', () => {
         assert.deepEqual(ev.map((e) => [e.scope, e.new_state, e.surface]), [[`group:${gid}`, 'pending', 'protexting']]);
     });
 
+    test('a known contact with any text in its fields: the JSON is exactly what jansson writes', async () => {
+        // seed 000 (the contact object), written as text (perf): quotes, backslashes, controls (short and \\u00XX
+        // forms, upper-case hex), DEL, '/', and UTF-8 as is; the groups ascending, once each.
+        const phone = fresh();
+        const name = 'a"b\\c/d\u0001\u001f\u007f\b\f\n\r\t é€😀 <x>&';
+        const c = await srv.v1('POST', '/contacts', { body: { phone, first_name: name, city: '\u2028' } });
+        assert.equal(c.status, 201, c.text);
+        const r = await create(srv, { PhoneNumber: digits(phone), GroupIds: [g2, g1, g2] });
+        assert.equal(r.status, 201, r.text);
+        assert.equal(r.json.FirstName, name);
+        assert.equal(r.json.City, '\u2028');
+        assert.deepEqual(r.json.GroupIds, [g1, g2].sort((a, b) => a - b));
+        assert.ok(r.text.includes('"FirstName":"a\\"b\\\\c/d\\u0001\\u001F\u007f\\b\\f\\n\\r\\t é€😀 <x>&"'), r.text);
+        const fresh2 = fresh();
+        const n = await create(srv, { PhoneNumber: digits(fresh2), GroupIds: [g2, g1, g2] });
+        assert.equal(n.status, 201, n.text);
+        assert.deepEqual(n.json.GroupIds, [g1, g2].sort((a, b) => a - b));
+        assert.deepEqual((await nativeContact(srv, fresh2)).groups, n.json.GroupIds);
+    });
+
     test("the seed's own number 16461234567 is invalid: 422 PhoneNumber, nothing written", async () => {
         const r = await create(srv, { PhoneNumber: '16461234567', GroupIds: [g1] });
         assert.equal(r.status, 422, r.text);
