@@ -330,8 +330,13 @@ static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
         free(d);
         return NULL;
     }
-    if (writer)
+    /* The writer runs a few dozen statements per request: a larger lookaside (SQLite's
+     * per-connection pool for its small allocations; 1 MiB instead of 120 KiB) keeps most
+     * of them out of malloc. Measured: about 3% of the writer's time on Octopush batches. */
+    if (writer) {
+        sqlite3_db_config(d->h, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 2048);
         cd_sqlite__cache_start(d);
+    }
     return &d->base;
 }
 
