@@ -291,6 +291,7 @@ static void create_private(const char *path)
 static void sqlite_config(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    cd_sqlite__walbuf_vfs();
 }
 
 static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
@@ -305,7 +306,7 @@ static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
                 (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
     if (writer)
         create_private(path);
-    if (sqlite3_open_v2(path, &d->h, flags, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &d->h, flags, writer ? cd_sqlite__walbuf_vfs() : NULL) != SQLITE_OK) {
         cd_fail(err, CD_ESTORE, "db", "cannot open the database %s", path);
         sqlite3_close(d->h);
         free(d);

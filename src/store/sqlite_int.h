@@ -417,4 +417,9 @@ void cd_sqlite__cache_settings_put(sqlite_db *d, int64_t account_id, const json_
 int cd_sqlite__cache_listening(sqlite_db *d, int64_t account_id);
 void cd_sqlite__cache_listening_put(sqlite_db *d, int64_t account_id, bool any);
 
+/* ---- sqlite_walbuf.c ---- */
+/* Registers (once; call under sq_connect's pthread_once) and names the VFS the writer's
+ * connection opens with: the default one, with each commit's WAL writes gathered. */
+const char *cd_sqlite__walbuf_vfs(void);
+
 #endif
