@@ -152,60 +152,6 @@ json_t *cd_native__contact_json(const cd_contact *contact)
     return o;
 }
 
-/* A JSON string as jansson writes it with JSON_COMPACT: \" \\ \b \f \n \r \t, other control
- * characters as \u00XX, everything else (UTF-8 included) as it is; -1 for invalid UTF-8. */
-static int dump_str(cd_buf *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s, *run = p;
-    cd_buf_append(b, "\"", 1);
-    while (*p) {
-        char u[8];
-        const char *esc = u;
-        size_t len = 1;
-        if (*p >= 0x80) {
-            if (cd_utf8_next(p, 4, &len) < 0)
-                return -1;
-            p += len;
-            continue;
-        }
-        switch (*p) {
-        case '"':
-            esc = "\\\"";
-            break;
-        case '\\':
-            esc = "\\\\";
-            break;
-        case '\b':
-            esc = "\\b";
-            break;
-        case '\f':
-            esc = "\\f";
-            break;
-        case '\n':
-            esc = "\\n";
-            break;
-        case '\r':
-            esc = "\\r";
-            break;
-        case '\t':
-            esc = "\\t";
-            break;
-        default:
-            if (*p >= 0x20) {
-                p++;
-                continue;
-            }
-            snprintf(u, sizeof u, "\\u%04X", (unsigned)*p);
-        }
-        cd_buf_append(b, run, (size_t)(p - run));
-        cd_buf_puts(b, esc);
-        run = ++p;
-    }
-    cd_buf_append(b, run, (size_t)(p - run));
-    cd_buf_append(b, "\"", 1);
-    return 0;
-}
-
 static int dump_to_buf(const char *p, size_t n, void *b)
 {
     cd_buf_append(b, p, n);
@@ -228,7 +174,7 @@ static int dump_field(cd_buf *b, bool first, const char *key, const char *v)
         cd_buf_append(b, "null", 4);
         return 0;
     }
-    return dump_str(b, v);
+    return cd_utf8_json_string(b, v);
 }
 
 static int dump_json(cd_buf *b, const char *key, json_t *v, bool object)
@@ -262,7 +208,7 @@ int cd_native__contact_dump(const cd_contact *contact, cd_buf *b)
     cd_buf_puts(b, "{\"id\":");
     cd_buf_put_int(b, c->id, 1); /* as jansson writes it ("%lld") */
     cd_buf_puts(b, ",\"phone\":");
-    int rc = dump_str(b, c->phone);
+    int rc = cd_utf8_json_string(b, c->phone);
     for (int f = 0; rc == 0 && f < CD_CF_PARAM1; f++)
         rc = dump_field(b, false, cd_contact_field_name(f), *cd_contact_field(c, f));
     cd_buf_puts(b, ",\"params\":{");
@@ -304,25 +250,25 @@ int cd_native__consent_dump(const cd_consent *c, const cd_event *e, cd_buf *b)
 {
     int rc = 0; /* -1 from any string: what was written after it is thrown away */
     cd_buf_puts(b, "{\"consent\":{\"scope\":");
-    rc |= dump_str(b, c->scope);
+    rc |= cd_utf8_json_string(b, c->scope);
     dump_key(b, false, "state");
-    rc |= dump_str(b, c->state);
+    rc |= cd_utf8_json_string(b, c->state);
     dump_time(b, "updated_at", c->updated_ms);
     cd_buf_puts(b, "},\"event\":{\"id\":");
     cd_buf_put_int(b, e->id, 1);
     cd_buf_puts(b, ",\"seq\":");
     cd_buf_put_int(b, e->seq, 1);
     cd_buf_puts(b, ",\"phone\":");
-    rc |= dump_str(b, e->phone);
+    rc |= cd_utf8_json_string(b, e->phone);
     dump_key(b, false, "scope");
-    rc |= dump_str(b, e->scope);
+    rc |= cd_utf8_json_string(b, e->scope);
     for (size_t i = 0; i < sizeof event_texts / sizeof event_texts[0]; i++)
         rc |= dump_field(b, false, event_texts[i].k, EVENT_TEXT(e, i));
     dump_time(b, "created_at", e->created_ms);
     dump_key(b, false, "hash");
-    rc |= dump_str(b, e->hash);
+    rc |= cd_utf8_json_string(b, e->hash);
     dump_key(b, false, "prev_hash");
-    rc |= dump_str(b, e->prev_hash);
+    rc |= cd_utf8_json_string(b, e->prev_hash);
     cd_buf_puts(b, "}}");
     return rc != 0 ? -1 : 0;
 }
@@ -780,13 +726,13 @@ static int dump_check(cd_buf *b, const char *shown, const char *scope, const cd_
     cd_buf_puts(b, "{\"phone\":");
     if (shown == NULL)
         cd_buf_puts(b, "null");
-    else if (dump_str(b, shown) != 0)
+    else if (cd_utf8_json_string(b, shown) != 0)
         return -1;
     cd_buf_puts(b, ",\"scope\":");
-    if (dump_str(b, scope) != 0)
+    if (cd_utf8_json_string(b, scope) != 0)
         return -1;
     cd_buf_puts(b, r->allowed ? ",\"allowed\":true,\"reason\":" : ",\"allowed\":false,\"reason\":");
-    if (dump_str(b, r->reason) != 0)
+    if (cd_utf8_json_string(b, r->reason) != 0)
         return -1;
     cd_buf_puts(b, "}");
     return 0;

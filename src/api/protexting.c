@@ -194,61 +194,10 @@ static json_t *contact_json(const cd_contact *c, bool opted_out, const char *tz)
 
 /* ---- the same contact written straight as JSON (perf: no tree, no json_dumps) ---- */
 
-/* s as json_dumps writes a string (no flags: UTF-8 as is, \uXXXX for other controls);
- * false when s is not UTF-8, which jansson refuses. */
-static bool put_str(cd_buf *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s), from = 0, i = 0;
-    static const char hex[] = "0123456789ABCDEF";
-    cd_buf_append(b, "\"", 1);
-    while (i < n) {
-        size_t len = 1;
-        const char *esc = NULL;
-        char u[7] = {'\\', 'u', '0', '0', hex[p[i] >> 4], hex[p[i] & 15], 0};
-        if (p[i] >= 0x80 && cd_utf8_next(p + i, n - i, &len) < 0)
-            return false;
-        switch (p[i]) {
-        case '"':
-            esc = "\\\"";
-            break;
-        case '\\':
-            esc = "\\\\";
-            break;
-        case '\b':
-            esc = "\\b";
-            break;
-        case '\f':
-            esc = "\\f";
-            break;
-        case '\n':
-            esc = "\\n";
-            break;
-        case '\r':
-            esc = "\\r";
-            break;
-        case '\t':
-            esc = "\\t";
-            break;
-        default:
-            esc = p[i] < 0x20 ? u : NULL;
-        }
-        if (esc) {
-            cd_buf_append(b, s + from, i - from);
-            cd_buf_puts(b, esc);
-            from = i + 1;
-        }
-        i += len;
-    }
-    cd_buf_append(b, s + from, n - from);
-    cd_buf_append(b, "\"", 1);
-    return true;
-}
-
 static bool put_field(cd_buf *b, const char *key, const char *v)
 {
     cd_buf_puts(b, key);
-    return put_str(b, v ? v : "");
+    return cd_utf8_json_string(b, v ? v : "") == 0;
 }
 
 /* contact_json's object as json_dumps(JSON_COMPACT) writes it, malloc'd; NULL when a field

@@ -1,5 +1,9 @@
 #include "util/utf8.h"
 
+#include <stdio.h>
+
+#include "util/buf.h"
+
 long cd_utf8_next(const unsigned char *s, size_t n, size_t *len)
 {
     long cp;
@@ -33,4 +37,56 @@ long cd_utf8_next(const unsigned char *s, size_t n, size_t *len)
         return -1;
     *len = need;
     return cp;
+}
+
+int cd_utf8_json_string(struct cd_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    cd_buf_append(b, "\"", 1);
+    while (*p) {
+        char u[8];
+        const char *esc = u;
+        size_t len = 1;
+        if (*p >= 0x80) {
+            if (cd_utf8_next(p, 4, &len) < 0)
+                return -1;
+            p += len;
+            continue;
+        }
+        switch (*p) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            if (*p >= 0x20) {
+                p++;
+                continue;
+            }
+            snprintf(u, sizeof u, "\\u%04X", (unsigned)*p);
+        }
+        cd_buf_append(b, run, (size_t)(p - run));
+        cd_buf_puts(b, esc);
+        run = ++p;
+    }
+    cd_buf_append(b, run, (size_t)(p - run));
+    cd_buf_append(b, "\"", 1);
+    return 0;
 }
