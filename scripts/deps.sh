@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(gcc g++ make meson ninja-build pkg-config python3 sqlite3
       libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libphonenumber-dev
-      libcurl4-openssl-dev libxml2-dev libsodium-dev libjwt-dev uuid-dev libcmocka-dev
+      libcurl4-openssl-dev libxml2-dev libsodium-dev libssl-dev libjwt-dev uuid-dev libcmocka-dev
       libicu-dev
       libsmpp34-dev
       postgresql wrk tzdata)
