@@ -69,13 +69,9 @@ static void build_flow(const cd_account *a, const cd_contact *c, const cd_flow_i
     int64_t ttl = in->ttl_ms > 0 ? in->ttl_ms
                   : days > 0     ? (int64_t)days * 86400000
                                  : CD_FLOW_DEFAULT_TTL_MS;
-    /* "flow_" and 32 hex digits, as ever: the first 12 are the creation time, the other 20
-     * random (80 bits), so that inserts go to the right edge of the id index instead of a
-     * random page of it, which the commit would write to the WAL whole (as message ids). */
-    char hex[21];
-    cd_random_hex(hex, 10);
-    snprintf(out->id, sizeof out->id, "flow_%012llx%s", (unsigned long long)now & 0xFFFFFFFFFFFFULL,
-             hex);
+    /* "flow_" and 32 hex digits, as ever, time first: inserts go to the right edge of the
+     * id index instead of a random page of it, which the commit would write to the WAL whole. */
+    cd_time_id(out->id, sizeof out->id, "flow_", now);
     out->account_id = a->id;
     out->contact_id = c->id;
     snprintf(out->phone, sizeof out->phone, "%s", c->phone);

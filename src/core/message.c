@@ -21,9 +21,7 @@
  * then writes to the WAL whole. */
 void cd_message_new_id(char out[40])
 {
-    char hex[21];
-    cd_random_hex(hex, 10);
-    snprintf(out, 40, "msg_%012llx%s", (unsigned long long)cd_now_ms() & 0xFFFFFFFFFFFFULL, hex);
+    cd_time_id(out, 40, "msg_", cd_now_ms());
 }
 
 void cd_message_history(cd_message *m, const char *status, const char *detail, int64_t now_ms)

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <sodium.h>
 
 int cd_crypto_init(void)
@@ -72,6 +73,13 @@ void cd_random_hex(char *out, size_t nbytes)
         nbytes = sizeof b;
     randombytes_buf(b, nbytes);
     sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
+}
+
+void cd_time_id(char *out, size_t n, const char *prefix, int64_t unix_ms)
+{
+    char hex[21];
+    cd_random_hex(hex, 10);
+    snprintf(out, n, "%s%012llx%s", prefix, (unsigned long long)unix_ms & 0xFFFFFFFFFFFFULL, hex);
 }
 
 void cd_uuid_v7(char out[CD_UUID_LEN], int64_t unix_ms)

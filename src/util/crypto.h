@@ -18,6 +18,10 @@ void cd_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t
 void cd_random_hex(char *out, size_t nbytes);
 /* URL-safe random token of `nbytes` random bytes (base64url, no padding) into out[outlen]. */
 void cd_random_token(char *out, size_t outlen, size_t nbytes);
+/* prefix, then 32 hex digits: the first 12 are unix_ms, the other 20 random (80 bits). Ids
+ * made later sort later, so the index keyed on them grows at its right edge (message and
+ * flow ids). */
+void cd_time_id(char *out, size_t n, const char *prefix, int64_t unix_ms);
 /* A version 7 UUID (RFC 9562) in lowercase 8-4-4-4-12 form: the first 48 bits are unix_ms,
  * then 74 random bits. Ids made later sort later, so an index keyed on them grows at its
  * right edge instead of rewriting a random page for each insert. */
