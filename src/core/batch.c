@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "core/consent.h"
-#include "core/events.h"
 #include "core/ledger.h"
 #include "core/usecase.h"
 #include "util/xalloc.h"
