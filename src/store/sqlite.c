@@ -264,6 +264,32 @@ static bool sq_in_transaction(cd_db *db)
     return sqlite3_get_autocommit(SDB(db)->h) == 0;
 }
 
+static void *sq_sync_start(cd_db *db)
+{
+    cd_err ignored;
+    return cd_sqlite__sync_start(SDB(db), &ignored);
+}
+
+static int sq_commit_nosync(cd_db *db, cd_err *err)
+{
+    return cd_sqlite__commit_nosync(SDB(db), exec_sql, err);
+}
+
+static int sq_sync_now(void *sync, cd_err *err)
+{
+    return cd_sqlite__sync_now(sync, err);
+}
+
+static void sq_sync_idle(void *sync)
+{
+    cd_sqlite__sync_idle(sync);
+}
+
+static void sq_sync_stop(cd_db *db)
+{
+    cd_sqlite__sync_stop(SDB(db));
+}
+
 /* issue 8 item 13: the database holds consent records and key hashes, for its owner only.
  * SQLite would create the file 0644 (less the umask); it gives the -wal and -shm files the
  * database file's mode, so creating the file 0600 first, empty, covers all three. An
@@ -1021,6 +1047,11 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .migrate = sq_migrate,
     .exec = exec_sql,
     .in_transaction = sq_in_transaction,
+    .sync_start = sq_sync_start,
+    .commit_nosync = sq_commit_nosync,
+    .sync_now = sq_sync_now,
+    .sync_idle = sq_sync_idle,
+    .sync_stop = sq_sync_stop,
     .account_insert = sq_account_insert,
     .account_get = sq_account_get,
     .account_set_head = sq_account_set_head,

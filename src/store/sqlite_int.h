@@ -180,6 +180,7 @@ typedef struct sqlite_db {
     sqlite3 *h;
     sqlite3_stmt *st[Q_COUNT]; /* prepared on first use, finalized by disconnect */
     cd_sqlite__cache cache;
+    struct cd_sqlite_sync *sync; /* the writer's, when its commits are synced off-thread */
 } sqlite_db;
 
 static inline sqlite_db *SDB(cd_db *db)
@@ -421,5 +422,19 @@ void cd_sqlite__cache_listening_put(sqlite_db *d, int64_t account_id, bool any);
 /* Registers (once; call under sq_connect's pthread_once) and names the VFS the writer's
  * connection opens with: the default one, with each commit's WAL writes gathered. */
 const char *cd_sqlite__walbuf_vfs(void);
+/* While on, this thread's syncs of a WAL file that was synced before only write it out:
+ * the syncer (sqlite_sync.c) syncs it later. */
+void cd_sqlite__walbuf_defer(bool on);
+
+/* ---- sqlite_sync.c: the writer's commits made durable by the store's syncer thread ---- */
+typedef struct cd_sqlite_sync cd_sqlite_sync;
+cd_sqlite_sync *cd_sqlite__sync_start(sqlite_db *d, cd_err *err); /* NULL: sync at COMMIT */
+void cd_sqlite__sync_stop(sqlite_db *d);
+int cd_sqlite__commit_nosync(sqlite_db *d, int (*exec)(cd_db *, const char *, cd_err *),
+                             cd_err *err);
+int cd_sqlite__sync_now(cd_sqlite_sync *s, cd_err *err); /* syncer thread */
+void cd_sqlite__sync_idle(cd_sqlite_sync *s);            /* syncer thread */
+uint64_t cd_sqlite__sync_count(void); /* tests: WAL syncs completed in this process */
+void cd_sqlite__sync_fail_next(void); /* tests: the next sync fails */
 
 #endif

@@ -9,7 +9,9 @@
  * synchronous=FULL), reads it, asks its size, truncates or closes it, maps its shared
  * memory barrier, or when the buffer is full. So the file holds exactly what it would
  * have held by the time SQLite relies on it: before a sync, a read, and before a commit
- * becomes visible to readers (the WAL is synced before the wal-index header changes). */
+ * becomes visible to readers (the WAL is synced before the wal-index header changes).
+ * While the writer commits with its syncs deferred (cd_sqlite__walbuf_defer, for
+ * sqlite_sync.c), a sync of the WAL only writes the buffer out; the syncer thread syncs. */
 #include "store/sqlite_int.h"
 
 #include <string.h>
@@ -23,6 +25,7 @@ typedef struct walbuf_file {
     sqlite3_file base;  /* first: SQLite sees this */
     sqlite3_file *real; /* the default VFS's file, allocated right after this struct */
     bool wal;
+    bool synced;          /* WAL only: synced once (its directory entry too) */
     char *buf;            /* WAL only: pending bytes, NULL until the first write */
     size_t len;           /* pending bytes in buf */
     sqlite3_int64 offset; /* where buf[0] goes in the file */
@@ -85,11 +88,25 @@ static int wb_truncate(sqlite3_file *file, sqlite3_int64 size)
     return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
 }
 
+static _Thread_local bool defer_sync;
+
+void cd_sqlite__walbuf_defer(bool on)
+{
+    defer_sync = on;
+}
+
+/* A deferred sync (sqlite_sync.c) only writes the WAL out. The first sync of a WAL file is
+ * always real: it also makes the file's directory entry durable. */
 static int wb_sync(sqlite3_file *file, int flags)
 {
     walbuf_file *f = (walbuf_file *)file;
     int rc = flush(f);
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+    if (rc != SQLITE_OK || (f->wal && f->synced && defer_sync))
+        return rc;
+    rc = f->real->pMethods->xSync(f->real, flags);
+    if (rc == SQLITE_OK)
+        f->synced = true;
+    return rc;
 }
 
 static int wb_size(sqlite3_file *file, sqlite3_int64 *size)

@@ -19,6 +19,16 @@ struct cd_store_ops {
     /* Is a transaction open on db? After an error the database may have rolled the whole
      * transaction back on its own (SQLite does for SQLITE_FULL, _IOERR, _NOMEM). */
     bool (*in_transaction)(cd_db *db);
+    /* Optional: durability off the writer thread (sqlite_sync.c). sync_start returns a
+     * handle when the backend can COMMIT without waiting for the disk (commit_nosync) and
+     * later make every such commit durable from another thread (sync_now, which must not
+     * use the writer's connection; sync_idle is that thread's time for background work).
+     * Without it, COMMIT is durable when it returns. */
+    void *(*sync_start)(cd_db *db);
+    int (*commit_nosync)(cd_db *db, cd_err *err);
+    int (*sync_now)(void *sync, cd_err *err);
+    void (*sync_idle)(void *sync);
+    void (*sync_stop)(cd_db *db);
 
     int (*account_insert)(cd_db *, cd_account *, cd_err *);
     int (*account_get)(cd_db *, const char *by, const char *value, cd_account *, cd_err *);

@@ -5,7 +5,12 @@
  * busy_timeout) and pay one fsync each. Instead every write is a job handed to this one
  * thread, which takes everything queued, runs it in one transaction with a savepoint per
  * job, commits once, and only then reports each job done. Under load the batch grows by
- * itself: while one fsync is running, the next batch queues up. */
+ * itself: while one fsync is running, the next batch queues up.
+ *
+ * Throughput (issues 10-12): with a backend that can sync off this thread (SQLite:
+ * sqlite_sync.c), the COMMIT does not wait for the disk. The committed batch goes to the
+ * syncer thread, which syncs once for every batch committed so far and only then answers
+ * their jobs, while this thread already runs the next batch. */
 #include "store/store_int.h"
 
 #include <assert.h>
@@ -38,6 +43,13 @@ struct cd_writer {
     int queue_max;       /* submit refuses past this many; 0 = no bound */
     int64_t deadline_us; /* how long a submitted job may wait; 0 = forever */
     bool stopping;
+    /* The syncer (when the backend has sync_start): committed batches wait here for the
+     * disk, and are answered by the syncer thread. */
+    void *sync;
+    pthread_t syncer;
+    job *synced_head, *synced_tail; /* committed, not yet known durable */
+    pthread_cond_t sync_cond;
+    bool sync_stopping;
 };
 
 /* Runs one job inside its own savepoint so that its failure undoes only its own writes
@@ -79,9 +91,10 @@ static void lose_batch(job *batch, job *upto, cd_err *err)
     }
 }
 
-/* The batch's deferred work (issue 16), then COMMIT. On failure nothing of the batch is
- * durable: every job fails, whatever it did. */
-static void commit_batch(cd_writer *w, job *batch, int n)
+/* The batch's deferred work (issue 16), then COMMIT (without waiting for the disk when
+ * the syncer makes it durable). On failure nothing of the batch is durable: every job
+ * fails, whatever it did. */
+static int commit_batch(cd_writer *w, job *batch, int n)
 {
     cd_err err = {0};
     const cd_batch_hook *h = w->db->batch_hook;
@@ -89,9 +102,10 @@ static void commit_batch(cd_writer *w, job *batch, int n)
     if (rc == 0 && !w->db->ops->in_transaction(w->db))
         rc = cd_fail(&err, CD_ESTORE, "", "storage error");
     if (rc == 0)
-        rc = w->db->ops->exec(w->db, "COMMIT", &err);
+        rc = w->sync ? w->db->ops->commit_nosync(w->db, &err)
+                     : w->db->ops->exec(w->db, "COMMIT", &err);
     if (rc == 0)
-        return;
+        return 0;
     cd_err ignored;
     w->db->ops->exec(w->db, "ROLLBACK", &ignored);
     cd_logf("error", "commit failed", "\"batch\":%d", n);
@@ -99,6 +113,64 @@ static void commit_batch(cd_writer *w, job *batch, int n)
         j->rc = -1;
         j->err = err;
     }
+    return -1;
+}
+
+static void answer(job *batch)
+{
+    for (job *j = batch; j;) {
+        job *next = j->next;
+        j->done(j->arg, j->rc, j->rc ? &j->err : NULL);
+        free(j);
+        j = next;
+    }
+}
+
+/* A committed batch goes to the syncer, which answers it once the disk has it. */
+static void hand_to_syncer(cd_writer *w, job *batch)
+{
+    job *last = batch;
+    while (last->next)
+        last = last->next;
+    pthread_mutex_lock(&w->lock);
+    if (w->synced_tail)
+        w->synced_tail->next = batch;
+    else
+        w->synced_head = batch;
+    w->synced_tail = last;
+    pthread_cond_signal(&w->sync_cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The syncer thread: one sync for every batch committed before it began, then the answers;
+ * between syncs, the backend's background work (the WAL checkpoint). */
+static void *syncer_main(void *arg)
+{
+    cd_writer *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->synced_head == NULL && !w->sync_stopping)
+            pthread_cond_wait(&w->sync_cond, &w->lock);
+        job *batch = w->synced_head;
+        if (batch == NULL)
+            break; /* stopping, and everything answered */
+        w->synced_head = w->synced_tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+        cd_err err = {0};
+        if (w->db->ops->sync_now(w->sync, &err) != 0) {
+            for (job *j = batch; j; j = j->next) {
+                if (j->rc == 0) {
+                    j->rc = -1;
+                    j->err = err;
+                }
+            }
+        }
+        answer(batch);
+        w->db->ops->sync_idle(w->sync);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
 }
 
 static void run_batch(cd_writer *w, job *batch, int n)
@@ -124,7 +196,7 @@ static void run_batch(cd_writer *w, job *batch, int n)
         }
     }
     if (rc == 0)
-        commit_batch(w, batch, n);
+        rc = commit_batch(w, batch, n);
     if (w->db->batch_hook)
         w->db->batch_hook->reset();
     w->db->batch_hook = NULL;
@@ -132,12 +204,10 @@ static void run_batch(cd_writer *w, job *batch, int n)
     double secs = (double)(cd_monotonic_us() - t0) / 1e6;
     if (w->store->commit_hook)
         w->store->commit_hook(w->store->commit_hook_arg, n, secs);
-    for (job *j = batch; j;) {
-        job *next = j->next;
-        j->done(j->arg, j->rc, j->rc ? &j->err : NULL);
-        free(j);
-        j = next;
-    }
+    if (rc == 0 && w->sync)
+        hand_to_syncer(w, batch);
+    else
+        answer(batch);
 }
 
 static void *writer_main(void *arg)
@@ -169,6 +239,20 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* After the writer: the syncer answers what is left, then the backend syncs at COMMIT. */
+static void stop_syncer(cd_writer *w)
+{
+    if (w->sync == NULL)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->sync_stopping = true;
+    pthread_cond_signal(&w->sync_cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->syncer, NULL);
+    w->db->ops->sync_stop(w->db);
+    w->sync = NULL;
+}
+
 cd_writer *cd_store__writer_start(cd_store *s, cd_db *db, cd_err *err)
 {
     cd_writer *w = cd_xcalloc(1, sizeof *w);
@@ -176,9 +260,17 @@ cd_writer *cd_store__writer_start(cd_store *s, cd_db *db, cd_err *err)
     w->db = db;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
+    pthread_cond_init(&w->sync_cond, NULL);
+    w->sync = db->ops->sync_start ? db->ops->sync_start(db) : NULL;
+    if (w->sync && pthread_create(&w->syncer, NULL, syncer_main, w) != 0) {
+        db->ops->sync_stop(db); /* COMMIT syncs again */
+        w->sync = NULL;
+    }
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        stop_syncer(w);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
+        pthread_cond_destroy(&w->sync_cond);
         free(w);
         cd_fail(err, CD_EINTERNAL, "", "cannot start the writer thread");
         return NULL;
@@ -206,10 +298,12 @@ void cd_store__writer_stop(cd_writer *w)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
-    assert(w->head == NULL && w->queued == 0);
+    stop_syncer(w);
+    assert(w->head == NULL && w->queued == 0 && w->synced_head == NULL);
     w->db->ops->disconnect(w->db);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
+    pthread_cond_destroy(&w->sync_cond);
     free(w);
 }
 

@@ -1,0 +1,160 @@
+/* store/sqlite_sync.c -- the writer's commits made durable off the writer thread.
+ *
+ * Why: the single writer is the server's bottleneck, and a fifth of its time went to the
+ * disk rather than to the jobs: each COMMIT's fdatasync of the WAL, and the WAL checkpoint
+ * SQLite runs inside a COMMIT every 1,000 frames (copying pages into the database file and
+ * syncing it). The writer also waited for the fdatasync with nothing to do.
+ *
+ * How: the writer COMMITs with its WAL syncs deferred (sqlite_walbuf.c writes the frames
+ * but does not sync them), goes on with the next batch, and hands the committed batch to
+ * the store's syncer thread (writer.c). The syncer fdatasyncs the WAL through a descriptor
+ * of its own and only then are the batch's jobs answered; one fdatasync covers every
+ * commit written before it began. So nothing is acknowledged before it is on disk, as
+ * before; what changes is that the next batch runs while the disk works.
+ *
+ * Checkpoints: the writer's connection has no automatic checkpoint. The syncer runs a
+ * PASSIVE checkpoint from a connection of its own once the WAL has grown by CKPT_STEP
+ * frames. A checkpoint from another connection cannot copy what the writer commits while
+ * it runs, so under constant load the WAL would never be fully copied and never start
+ * over; the writer therefore checkpoints itself, right after a COMMIT, once the WAL holds
+ * CKPT_CATCHUP frames. By then the syncer has copied nearly all of them, the writer's
+ * checkpoint copies the rest, and its next transaction restarts the WAL. That checkpoint
+ * runs outside the deferred window: SQLite syncs the WAL before it copies a page and the
+ * database file after, as always.
+ *
+ * Crash safety: after a power loss, a commit whose frames were not synced is lost, but it
+ * was not acknowledged; readers may have seen it (it was committed), which is the one
+ * difference from a COMMIT that syncs before it returns. */
+#include "store/sqlite_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define CKPT_STEP    500  /* new WAL frames before the syncer checkpoints */
+#define CKPT_CATCHUP 2000 /* WAL frames before the writer checkpoints (and restarts it) */
+
+struct cd_sqlite_sync {
+    char *db_path;
+    char *wal_path;
+    int wal_fd;             /* -1 until the first sync */
+    sqlite3 *ckpt;          /* the syncer's own connection, for checkpoints only */
+    _Atomic int wal_frames; /* frames in the WAL after the writer's last commit */
+    int ckpt_frames;        /* syncer only: WAL frames when it last checkpointed */
+};
+
+static _Atomic uint64_t syncs;      /* WAL syncs completed, for the tests */
+static _Atomic bool fail_next_sync; /* test fault: the next sync fails */
+
+uint64_t cd_sqlite__sync_count(void)
+{
+    return atomic_load(&syncs);
+}
+
+void cd_sqlite__sync_fail_next(void)
+{
+    atomic_store(&fail_next_sync, true);
+}
+
+/* The wal hook replaces SQLite's automatic checkpoint on the writer's connection: it only
+ * remembers how long the WAL is. */
+static int on_wal(void *arg, sqlite3 *h, const char *db, int frames)
+{
+    (void)h;
+    (void)db;
+    atomic_store(&((cd_sqlite_sync *)arg)->wal_frames, frames);
+    return SQLITE_OK;
+}
+
+cd_sqlite_sync *cd_sqlite__sync_start(sqlite_db *d, cd_err *err)
+{
+    const char *path = sqlite3_db_filename(d->h, "main");
+    if (path == NULL || path[0] == '\0') {
+        cd_fail(err, CD_ESTORE, "db", "no database file to sync");
+        return NULL; /* :memory: and temporary databases sync nothing */
+    }
+    cd_sqlite_sync *s = cd_xcalloc(1, sizeof *s);
+    s->db_path = cd_xstrdup(path);
+    size_t n = strlen(path);
+    s->wal_path = cd_xmalloc(n + 5);
+    memcpy(s->wal_path, path, n);
+    memcpy(s->wal_path + n, "-wal", 5);
+    s->wal_fd = -1;
+    sqlite3_wal_hook(d->h, on_wal, s);
+    d->sync = s;
+    return s;
+}
+
+void cd_sqlite__sync_stop(sqlite_db *d)
+{
+    cd_sqlite_sync *s = d->sync;
+    if (s == NULL)
+        return;
+    sqlite3_wal_hook(d->h, NULL, NULL);
+    sqlite3_wal_autocheckpoint(d->h, 1000);
+    d->sync = NULL;
+    if (s->wal_fd >= 0)
+        close(s->wal_fd);
+    sqlite3_close(s->ckpt);
+    free(s->db_path);
+    free(s->wal_path);
+    free(s);
+}
+
+/* COMMIT without waiting for the disk; then, when the WAL is long, the writer's own
+ * checkpoint (see the top of the file). */
+int cd_sqlite__commit_nosync(sqlite_db *d, int (*exec)(cd_db *, const char *, cd_err *),
+                             cd_err *err)
+{
+    cd_sqlite__walbuf_defer(true);
+    int rc = exec(&d->base, "COMMIT", err);
+    cd_sqlite__walbuf_defer(false);
+    if (rc == 0 && atomic_load(&d->sync->wal_frames) >= CKPT_CATCHUP) {
+        int log = 0, copied = 0;
+        if (sqlite3_wal_checkpoint_v2(d->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
+            SQLITE_OK)
+            atomic_store(&d->sync->wal_frames, log > copied ? log : 0);
+    }
+    return rc;
+}
+
+/* On the syncer thread: everything the writer has committed so far reaches the disk. */
+int cd_sqlite__sync_now(cd_sqlite_sync *s, cd_err *err)
+{
+    if (s->wal_fd < 0 && (s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC)) < 0) {
+        cd_logf("error", "cannot open the WAL to sync it", "\"errno\":%d", errno);
+        return cd_fail(err, CD_ESTORE, "", "storage error");
+    }
+    if (atomic_exchange(&fail_next_sync, false) || fdatasync(s->wal_fd) != 0) {
+        cd_logf("error", "fdatasync of the WAL failed", "\"errno\":%d", errno);
+        return cd_fail(err, CD_ESTORE, "", "storage error");
+    }
+    atomic_fetch_add(&syncs, 1);
+    return 0;
+}
+
+/* On the syncer thread, between syncs: copy the WAL into the database file as it grows. */
+void cd_sqlite__sync_idle(cd_sqlite_sync *s)
+{
+    int frames = atomic_load(&s->wal_frames);
+    if (frames < s->ckpt_frames) /* the WAL started over */
+        s->ckpt_frames = 0;
+    if (frames - s->ckpt_frames < CKPT_STEP)
+        return;
+    if (s->ckpt == NULL &&
+        sqlite3_open_v2(s->db_path, &s->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK) {
+        cd_logf("error", "cannot open the checkpoint connection", "\"error\":\"%s\"",
+                sqlite3_errmsg(s->ckpt));
+        sqlite3_close(s->ckpt);
+        s->ckpt = NULL;
+        return;
+    }
+    int log = 0, copied = 0;
+    if (sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
+        SQLITE_OK)
+        s->ckpt_frames = log;
+}

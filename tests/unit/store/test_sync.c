@@ -1,0 +1,148 @@
+/* tests/unit/store/test_sync.c -- the writer's commits are made durable by the syncer
+ * thread (store/sqlite_sync.c, store/writer.c). What must hold:
+ * - a job is answered only after a WAL sync that completed after its commit (this fails
+ *   if a batch were answered when it committed);
+ * - a failed sync answers the jobs it covered failed, and the store goes on;
+ * - under a steady stream of commits the WAL still starts over (the writer catches up
+ *   with the syncer's checkpoints), so its file stays bounded. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/sqlite_int.h" /* cd_sqlite__sync_count and the test fault */
+#include "store/store.h"
+
+#include "../testutil.h"
+
+typedef struct put {
+    int bytes;
+    uint64_t syncs_at_run;  /* syncs completed when the job ran (before its commit) */
+    uint64_t syncs_at_done; /* syncs completed when it was answered */
+    int rc;
+    atomic_int *left;
+    pthread_mutex_t *lock;
+    pthread_cond_t *cond;
+} put;
+
+static int job_put(cd_db *db, void *arg, cd_err *err)
+{
+    put *p = arg;
+    char sql[128];
+    p->syncs_at_run = cd_sqlite__sync_count();
+    if (db->ops->exec(db, "CREATE TABLE IF NOT EXISTS t (i INTEGER PRIMARY KEY, x BLOB)", err))
+        return -1;
+    snprintf(sql, sizeof sql, "INSERT INTO t (x) VALUES (randomblob(%d))", p->bytes);
+    return db->ops->exec(db, sql, err);
+}
+
+static void put_done(void *arg, int rc, const cd_err *err)
+{
+    (void)err;
+    put *p = arg;
+    p->syncs_at_done = cd_sqlite__sync_count();
+    p->rc = rc;
+    pthread_mutex_lock(p->lock);
+    atomic_fetch_sub(p->left, 1);
+    pthread_cond_broadcast(p->cond);
+    pthread_mutex_unlock(p->lock);
+}
+
+/* Submits n jobs with at most `inflight` waiting at once, and waits for every answer. */
+static void stream(cd_store *s, put *jobs, int n, int bytes, int inflight)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    atomic_int left = 0;
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (put){.bytes = bytes, .rc = -2, .left = &left, .lock = &lock, .cond = &cond};
+        pthread_mutex_lock(&lock);
+        while (atomic_load(&left) >= inflight)
+            pthread_cond_wait(&cond, &lock);
+        atomic_fetch_add(&left, 1);
+        pthread_mutex_unlock(&lock);
+        cd_err err;
+        assert_int_equal(cd_store_submit(s, job_put, put_done, &jobs[i], &err), 0);
+    }
+    pthread_mutex_lock(&lock);
+    while (atomic_load(&left) > 0)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+}
+
+// Every answer comes after a sync that completed after the job's commit.
+static void answered_after_a_sync(void **state)
+{
+    (void)state;
+    char dir[TU_PATH_MAX];
+    tu_mkdtemp(dir);
+    cd_store *s = tu_store_open(dir, "s.db");
+    enum { N = 600 };
+    put *jobs = calloc(N, sizeof *jobs);
+    stream(s, jobs, N, 300, 32);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(jobs[i].rc, 0);
+        assert_true(jobs[i].syncs_at_done > jobs[i].syncs_at_run);
+    }
+    free(jobs);
+    cd_store_close(s);
+    tu_rmtree(dir);
+}
+
+// A sync that fails answers its jobs failed; the next ones succeed.
+static void failed_sync_fails_its_jobs(void **state)
+{
+    (void)state;
+    char dir[TU_PATH_MAX];
+    tu_mkdtemp(dir);
+    cd_store *s = tu_store_open(dir, "s.db");
+    put jobs[3];
+    stream(s, jobs, 1, 100, 1);
+    assert_int_equal(jobs[0].rc, 0);
+    cd_sqlite__sync_fail_next();
+    stream(s, jobs + 1, 1, 100, 1);
+    assert_int_not_equal(jobs[1].rc, 0);
+    stream(s, jobs + 2, 1, 100, 1);
+    assert_int_equal(jobs[2].rc, 0);
+    cd_store_close(s);
+    tu_rmtree(dir);
+}
+
+// 4,000 commits of about five pages each: about 80 MB of WAL if it never started over.
+static void wal_starts_over_under_load(void **state)
+{
+    (void)state;
+    char dir[TU_PATH_MAX], wal[TU_PATH_MAX + 16];
+    tu_mkdtemp(dir);
+    snprintf(wal, sizeof wal, "%s/s.db-wal", dir);
+    cd_store *s = tu_store_open(dir, "s.db");
+    enum { N = 4000 };
+    put *jobs = calloc(N, sizeof *jobs);
+    stream(s, jobs, N, 16000, 8);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(jobs[i].rc, 0);
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size < 24 * 1024 * 1024);
+    free(jobs);
+    cd_store_close(s);
+    tu_rmtree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(answered_after_a_sync),
+        cmocka_unit_test(failed_sync_fails_its_jobs),
+        cmocka_unit_test(wal_starts_over_under_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
