@@ -144,9 +144,11 @@ void cd_sqlite__sync_idle(cd_sqlite_sync *s)
         s->ckpt_frames = 0;
     if (frames - s->ckpt_frames < CKPT_STEP)
         return;
+    /* A connection checkpoints a WAL only once it has read the database in WAL mode. */
     if (s->ckpt == NULL &&
-        sqlite3_open_v2(s->db_path, &s->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-            SQLITE_OK) {
+        (sqlite3_open_v2(s->db_path, &s->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+             SQLITE_OK ||
+         sqlite3_exec(s->ckpt, "PRAGMA schema_version", NULL, NULL, NULL) != SQLITE_OK)) {
         cd_logf("error", "cannot open the checkpoint connection", "\"error\":\"%s\"",
                 sqlite3_errmsg(s->ckpt));
         sqlite3_close(s->ckpt);
@@ -156,5 +158,5 @@ void cd_sqlite__sync_idle(cd_sqlite_sync *s)
     int log = 0, copied = 0;
     if (sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
         SQLITE_OK)
-        s->ckpt_frames = log;
+        s->ckpt_frames = frames;
 }
