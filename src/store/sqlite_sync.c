@@ -12,15 +12,15 @@
  * commit written before it began. So nothing is acknowledged before it is on disk, as
  * before; what changes is that the next batch runs while the disk works.
  *
- * Checkpoints: the writer's connection has no automatic checkpoint. The syncer runs a
- * PASSIVE checkpoint from a connection of its own once the WAL has grown by CKPT_STEP
- * frames. A checkpoint from another connection cannot copy what the writer commits while
- * it runs, so under constant load the WAL would never be fully copied and never start
- * over; the writer therefore checkpoints itself, right after a COMMIT, once the WAL holds
- * CKPT_CATCHUP frames. By then the syncer has copied nearly all of them, the writer's
- * checkpoint copies the rest, and its next transaction restarts the WAL. That checkpoint
- * runs outside the deferred window: SQLite syncs the WAL before it copies a page and the
- * database file after, as always.
+ * Checkpoints: the writer's connection has no automatic checkpoint. A checkpointer thread
+ * runs a PASSIVE checkpoint from a connection of its own once the WAL has grown by
+ * CKPT_STEP frames. A checkpoint from another connection cannot copy what the writer
+ * commits while it runs, so under constant load the WAL would never be fully copied and
+ * never start over; the writer therefore checkpoints itself, right after a COMMIT, once
+ * the WAL holds CKPT_CATCHUP frames. By then the checkpointer has copied nearly all of
+ * them, the writer's checkpoint copies the rest, and its next transaction restarts the
+ * WAL. That checkpoint runs outside the deferred window: SQLite syncs the WAL before it
+ * copies a page and the database file after, as always.
  *
  * Crash safety: after a power loss, a commit whose frames were not synced is lost, but it
  * was not acknowledged; readers may have seen it (it was committed), which is the one
@@ -34,16 +34,21 @@
 
 #include "util/log.h"
 
-#define CKPT_STEP    500  /* new WAL frames before the syncer checkpoints */
+#define CKPT_STEP    500  /* new WAL frames before the checkpointer runs */
 #define CKPT_CATCHUP 2000 /* WAL frames before the writer checkpoints (and restarts it) */
 
 struct cd_sqlite_sync {
     char *db_path;
     char *wal_path;
-    int wal_fd;             /* -1 until the first sync */
-    sqlite3 *ckpt;          /* the syncer's own connection, for checkpoints only */
-    _Atomic int wal_frames; /* frames in the WAL after the writer's last commit */
-    int ckpt_frames;        /* syncer only: WAL frames when it last checkpointed */
+    int wal_fd;              /* -1 until the first sync */
+    _Atomic int wal_frames;  /* frames in the WAL after the writer's last commit */
+    _Atomic int ckpt_frames; /* WAL frames when the checkpointer last ran */
+    /* The checkpointer thread and its connection. */
+    pthread_t thread;
+    bool started, wanted, stopping;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    sqlite3 *ckpt;
 };
 
 static _Atomic uint64_t syncs;      /* WAL syncs completed, for the tests */
@@ -83,6 +88,8 @@ cd_sqlite_sync *cd_sqlite__sync_start(sqlite_db *d, cd_err *err)
     memcpy(s->wal_path, path, n);
     memcpy(s->wal_path + n, "-wal", 5);
     s->wal_fd = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
     sqlite3_wal_hook(d->h, on_wal, s);
     d->sync = s;
     return s;
@@ -96,6 +103,15 @@ void cd_sqlite__sync_stop(sqlite_db *d)
     sqlite3_wal_hook(d->h, NULL, NULL);
     sqlite3_wal_autocheckpoint(d->h, 1000);
     d->sync = NULL;
+    if (s->started) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
     if (s->wal_fd >= 0)
         close(s->wal_fd);
     sqlite3_close(s->ckpt);
@@ -136,14 +152,10 @@ int cd_sqlite__sync_now(cd_sqlite_sync *s, cd_err *err)
     return 0;
 }
 
-/* On the syncer thread, between syncs: copy the WAL into the database file as it grows. */
-void cd_sqlite__sync_idle(cd_sqlite_sync *s)
+/* The checkpointer's PASSIVE checkpoint, from its own connection (opened on first use). */
+static void checkpoint(cd_sqlite_sync *s)
 {
     int frames = atomic_load(&s->wal_frames);
-    if (frames < s->ckpt_frames) /* the WAL started over */
-        s->ckpt_frames = 0;
-    if (frames - s->ckpt_frames < CKPT_STEP)
-        return;
     /* A connection checkpoints a WAL only once it has read the database in WAL mode. */
     if (s->ckpt == NULL &&
         (sqlite3_open_v2(s->db_path, &s->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -155,8 +167,51 @@ void cd_sqlite__sync_idle(cd_sqlite_sync *s)
         s->ckpt = NULL;
         return;
     }
-    int log = 0, copied = 0;
-    if (sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
+    if (sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
         SQLITE_OK)
-        s->ckpt_frames = frames;
+        atomic_store(&s->ckpt_frames, frames);
+}
+
+/* A thread of its own, so that a checkpoint (a few milliseconds of writes and an fsync of
+ * the database file) never holds up the syncs that answer requests. */
+static void *checkpointer_main(void *arg)
+{
+    cd_sqlite_sync *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->wanted && !s->stopping)
+            pthread_cond_wait(&s->cond, &s->lock);
+        if (s->stopping)
+            break;
+        s->wanted = false;
+        pthread_mutex_unlock(&s->lock);
+        checkpoint(s);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* On the syncer thread, between syncs: wake the checkpointer when the WAL has grown. */
+void cd_sqlite__sync_idle(cd_sqlite_sync *s)
+{
+    int frames = atomic_load(&s->wal_frames), done = atomic_load(&s->ckpt_frames);
+    if (frames < done) { /* the WAL started over */
+        atomic_store(&s->ckpt_frames, 0);
+        done = 0;
+    }
+    if (frames - done < CKPT_STEP)
+        return;
+    pthread_mutex_lock(&s->lock);
+    if (!s->started) {
+        s->started = pthread_create(&s->thread, NULL, checkpointer_main, s) == 0;
+        if (!s->started) {
+            pthread_mutex_unlock(&s->lock);
+            checkpoint(s); /* no thread: checkpoint here rather than not at all */
+            return;
+        }
+    }
+    s->wanted = true;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
 }

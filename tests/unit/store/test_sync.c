@@ -3,7 +3,7 @@
  * - a job is answered only after a WAL sync that completed after its commit (this fails
  *   if a batch were answered when it committed);
  * - a failed sync answers the jobs it covered failed, and the store goes on;
- * - the syncer copies the WAL into the database file as it grows (the writer no longer
+ * - the checkpointer copies the WAL into the database file as it grows (the writer no longer
  *   checkpoints until the WAL is long);
  * - under a steady stream of commits the WAL still starts over (the writer catches up
  *   with the syncer's checkpoints), so its file stays bounded. */
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "store/sqlite_int.h" /* cd_sqlite__sync_count and the test fault */
 #include "store/store.h"
@@ -138,6 +139,9 @@ static void syncer_checkpoints(void **state)
     enum { N = 250 };
     put *jobs = calloc(N, sizeof *jobs);
     stream(s, jobs, N, 16000, 1);
+    /* The checkpointer runs on its own thread: give it time to finish. */
+    for (int i = 0; i < 500 && file_size(dir, "s.db") <= before + 2 * 1024 * 1024; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
     assert_true(file_size(dir, "s.db") > before + 2 * 1024 * 1024);
     free(jobs);
     cd_store_close(s);
