@@ -224,7 +224,8 @@ void cd_server_metrics(cd_server *srv, cd_buf *out)
     cd_hist_write(&srv->commit_batch, out, "consentd_commit_batch_size",
                   "Write jobs committed together in one transaction.");
     cd_hist_write(&srv->commit_seconds, out, "consentd_commit_seconds",
-                  "Time to run and durably commit one batch.");
+                  "Writer time per batch, BEGIN to COMMIT (on SQLite the sync that makes "
+                  "it durable follows on the syncer thread).");
     cd_outbox_metrics(srv->outbox, out);
     cd_jobs_metrics(srv->jobs, out);
     cd_webhook_metrics(srv->webhook, out);

@@ -29,7 +29,7 @@ typedef struct cd_server {
     char public_url[256];      /* no trailing slash */
     cd_api_env api;            /* what the surfaces' handlers see (points into this) */
     cd_hist commit_batch;      /* jobs per commit */
-    cd_hist commit_seconds;    /* time per batch, fsync included */
+    cd_hist commit_seconds;    /* writer time per batch (SQLite: the sync follows) */
     int64_t started_ms;
 } cd_server;
 
