@@ -16,7 +16,7 @@
 #include "store/sqlite_int.h"
 #include "util/buf.h"
 
-enum { ROWS_CHUNK = 128, ROWS_SIZES = 8 }; /* statements of 1, 2, 4 ... 128 rows */
+enum { ROWS_CHUNK = 256, ROWS_SIZES = 9 }; /* statements of 1, 2, 4 ... 256 rows */
 enum { T_CONTACT, T_CONSENT, T_EVENT, T_COUNT };
 enum { CONTACT_TEXTS = 14 }; /* phone, six fields, five params, custom, tags */
 
@@ -57,6 +57,7 @@ struct cd_sqlite__rows {
     kept_consent consent[ROWS_CHUNK];
     cd_event event[ROWS_CHUNK];
     sqlite3_stmt *st[T_COUNT][ROWS_SIZES];
+    sqlite3_stmt *max_id[2]; /* contacts, events */
 };
 
 void cd_sqlite__rows_free(sqlite_db *d)
@@ -67,6 +68,8 @@ void cd_sqlite__rows_free(sqlite_db *d)
     for (int t = 0; t < T_COUNT; t++)
         for (int k = 0; k < ROWS_SIZES; k++)
             sqlite3_finalize(r->st[t][k]);
+    sqlite3_finalize(r->max_id[0]);
+    sqlite3_finalize(r->max_id[1]);
     cd_buf_free(&r->arena);
     free(r);
     d->rows = NULL;
@@ -429,16 +432,21 @@ static void deferring_init(void)
 }
 
 /* The id SQLite would give the next row of a table: max(id) + 1. */
-static int next_id(sqlite_db *d, const char *sql, int64_t *out, cd_err *err)
+static int next_id(sqlite_db *d, int which, int64_t *out, cd_err *err)
 {
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(d->h, sql, -1, &s, NULL) != SQLITE_OK)
+    static const char *const sql[2] = {"SELECT coalesce(max(id), 0) FROM contacts",
+                                       "SELECT coalesce(max(id), 0) FROM events"};
+    sqlite3_stmt **s = &d->rows->max_id[which];
+    if (*s == NULL &&
+        sqlite3_prepare_v3(d->h, sql[which], -1, SQLITE_PREPARE_PERSISTENT, s, NULL) != SQLITE_OK)
         return cd_sqlite__fail(d, err, "rows next id");
-    int rc = sqlite3_step(s);
+    int rc = sqlite3_step(*s);
     if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(s, 0) + 1;
-    sqlite3_finalize(s);
-    return rc == SQLITE_ROW ? 0 : cd_sqlite__fail(d, err, "rows next id");
+        *out = sqlite3_column_int64(*s, 0) + 1;
+    else
+        cd_sqlite__fail(d, err, "rows next id");
+    sqlite3_reset(*s);
+    return rc == SQLITE_ROW ? 0 : -1;
 }
 
 int cd_sqlite__rows_defer(cd_db *db, cd_err *err)
@@ -449,8 +457,7 @@ int cd_sqlite__rows_defer(cd_db *db, cd_err *err)
     cd_sqlite__rows *r = d->rows;
     if (r->orig != NULL)
         return cd_fail(err, CD_EINTERNAL, "", "rows deferred already");
-    if (next_id(d, "SELECT coalesce(max(id), 0) FROM contacts", &r->next_contact_id, err) != 0 ||
-        next_id(d, "SELECT coalesce(max(id), 0) FROM events", &r->next_event_id, err) != 0)
+    if (next_id(d, 0, &r->next_contact_id, err) != 0 || next_id(d, 1, &r->next_event_id, err) != 0)
         return -1;
     pthread_once(&deferring_once, deferring_init);
     r->orig = db->ops;

@@ -1,6 +1,6 @@
 // issue 11 (performance): an Octopush batch's new contacts, consents and ledger events are
-// written many rows to a statement (src/store/sqlite_rows.c, chunks of up to 128 rows, the rest
-// in statements of 64, 32 ... 1). A batch larger than a chunk, of new and known numbers, in-batch
+// written many rows to a statement (src/store/sqlite_rows.c, chunks of up to 256 rows, the rest
+// in statements of 128, 64 ... 1). A batch larger than a chunk, of new and known numbers, in-batch
 // duplicates and a blacklisted number, must store exactly what writing row by row stored: the
 // same rows, ids in order, one opt-in event per new contact, and a ledger that verifies.
 import { describe, test, before, after } from 'node:test';
@@ -55,7 +55,7 @@ describe('a batch over the multi-row chunk size', () => {
         await setConsent(srv, stopped, 'opted_out');
         const before0 = await eventCount();
 
-        // 260 new numbers (two chunks of 128 and a rest of 4), a known one every 7th item,
+        // 260 new numbers (a chunk of 256 and a rest of 4), a known one every 7th item,
         // then a repeat of a new and of a known number
         const items = [];
         const fresh = [];
