@@ -4,7 +4,8 @@
  *                 types, consents; the helpers below; the ops table;
  *   sqlite_ledger.c the ledger's events;
  *   sqlite_msg.c  the messaging tables: messages and their parts, unrouted inbound, flows,
- *                 senders, settings, idempotency.
+ *                 senders, settings, idempotency;
+ *   sqlite_rows.c an Octopush batch's new contacts, consents and events as multi-row INSERTs.
  *
  * Symbols shared between the two are named cd_sqlite__x; the small column and binding
  * helpers are static inline here so that a query reads the same in either file. */
