@@ -187,6 +187,8 @@ int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
         free(x.known);
         return -1;
     }
+    /* The batch's new rows go in many to a statement (store.h): what it stores is the same. */
+    rc = cd_store_rows_defer(db, err);
     for (size_t i = 0; i < b->n && rc == 0; i++) {
         cd_batch_item *it = &b->items[i];
         if (it->first != i) { /* a repeat: applied once, reported again */
@@ -197,6 +199,10 @@ int cd_contact_batch(cd_db *db, int64_t account_id, cd_batch *b, cd_err *err)
             rc = -1;
         }
     }
+    if (rc == 0)
+        rc = cd_store_rows_end(db, true, err);
+    else
+        cd_store_rows_end(db, false, NULL);
     if (rc == 0 && b->group_id)
         rc = cd_store_group_add_members(db, account_id, b->group_id, x.members, x.n_members, err);
     if (rc == 0 && b->group_id && b->drop_blacklisted)

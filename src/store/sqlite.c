@@ -371,6 +371,7 @@ static void sq_disconnect(cd_db *db)
 {
     sqlite_db *d = SDB(db);
     cd_sqlite__cache_stop(d);
+    cd_sqlite__rows_free(d);
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(d->st[i]);
     sqlite3_close(d->h);
@@ -1154,4 +1155,6 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .group_drop_opted_out = cd_sqlite__group_drop_opted_out,
     .group_add_members = cd_sqlite__group_add_members,
     .contact_ids_by_phones = cd_sqlite__contact_ids_by_phones,
+    .rows_defer = cd_sqlite__rows_defer,
+    .rows_end = cd_sqlite__rows_end,
 };

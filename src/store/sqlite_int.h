@@ -4,7 +4,8 @@
  *                 types, consents; the helpers below; the ops table;
  *   sqlite_ledger.c the ledger's events;
  *   sqlite_msg.c  the messaging tables: messages and their parts, unrouted inbound, flows,
- *                 senders, settings, idempotency.
+ *                 senders, settings, idempotency;
+ *   sqlite_rows.c an Octopush batch's new contacts, consents and events as multi-row INSERTs.
  *
  * Symbols shared between the two are named cd_sqlite__x; the small column and binding
  * helpers are static inline here so that a query reads the same in either file. */
@@ -175,12 +176,15 @@ typedef struct cd_sqlite__cache {
     bool listening[CD_SQLITE__CACHE_SLOTS];
 } cd_sqlite__cache;
 
+typedef struct cd_sqlite__rows cd_sqlite__rows; /* sqlite_rows.c */
+
 typedef struct sqlite_db {
     struct cd_db base; /* first: a cd_db * is a sqlite_db * */
     sqlite3 *h;
     sqlite3_stmt *st[Q_COUNT]; /* prepared on first use, finalized by disconnect */
     cd_sqlite__cache cache;
     struct cd_sqlite_sync *sync; /* the writer's, when its commits are synced off-thread */
+    cd_sqlite__rows *rows;       /* issue 11: rows kept for multi-row INSERTs; NULL until used */
 } sqlite_db;
 
 static inline sqlite_db *SDB(cd_db *db)
@@ -278,6 +282,11 @@ int cd_sqlite__group_add_members(cd_db *db, int64_t account_id, int64_t group_id
                                  const int64_t *contact_ids, size_t n, cd_err *err);
 int cd_sqlite__contact_ids_by_phones(cd_db *db, int64_t account_id, const char *const *phones,
                                      size_t n, int64_t *ids, cd_err *err);
+
+/* sqlite_rows.c (issue 11): the ops rows_defer and rows_end, and what disconnect frees. */
+int cd_sqlite__rows_defer(cd_db *db, cd_err *err);
+int cd_sqlite__rows_end(cd_db *db, bool write, cd_err *err);
+void cd_sqlite__rows_free(sqlite_db *d);
 
 /* sqlite_msg.c: the messaging half of cd_store__sqlite_ops (store_int.h documents each). */
 int cd_sqlite__event_insert(cd_db *db, cd_event *e, cd_err *err);

@@ -344,6 +344,14 @@ int cd_store_group_drop_opted_out(cd_db *db, int64_t account_id, int64_t group_i
  * there is none; one statement for a whole batch. */
 int cd_store_contact_ids_by_phones(cd_db *db, int64_t account_id, const char *const *phones,
                                    size_t n, int64_t *ids, cd_err *err);
+/* issue 11: from cd_store_rows_defer to cd_store_rows_end, new contacts (without groups),
+ * consents and ledger events written on db are kept and written many to a statement (at
+ * the latest by cd_store_rows_end(write = true)); a contact or event gets its id at once.
+ * Reads of those tables through db see what was written. cd_store_rows_end(write = false)
+ * drops what is kept (the caller's job is failing). Writer's transaction only; no nesting.
+ * A backend without it writes each row at once. */
+int cd_store_rows_defer(cd_db *db, cd_err *err);
+int cd_store_rows_end(cd_db *db, bool write, cd_err *err);
 /* Adds n contacts to one group (nothing for one that is a member already), leaving their
  * other memberships alone. All must exist in the account: the caller checked. Writer's
  * transaction. */

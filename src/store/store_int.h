@@ -103,6 +103,9 @@ struct cd_store_ops {
     int (*group_add_members)(cd_db *, int64_t, int64_t, const int64_t *, size_t, cd_err *);
     int (*contact_ids_by_phones)(cd_db *, int64_t, const char *const *, size_t, int64_t *,
                                  cd_err *);
+    /* issue 11: optional; cd_store_rows_defer and cd_store_rows_end */
+    int (*rows_defer)(cd_db *, cd_err *);
+    int (*rows_end)(cd_db *, bool, cd_err *);
     int (*idem_put)(cd_db *, int64_t, const char *, const cd_idem *, cd_err *);
     /* ---- issue 15: the generic job queue ---- */
     int (*job_enqueue)(cd_db *, cd_job *, cd_err *);

@@ -338,6 +338,142 @@ static void test_ledger_head_once_per_batch(void **state)
     test_free(it);
 }
 
+/* ---- issue 11: rows kept and written many to a statement (store/sqlite_rows.c) ---- */
+
+/* A failing item after more than one chunk of new rows has been written: all of it goes. */
+static void test_failure_after_flushed_chunks(void **state)
+{
+    fixture *f = *state;
+    cd_batch_item full;
+    item(&full, "+16465550151", NULL);
+    cd_batch b = {.items = &full, .n = 1};
+    char names[CD_CONTACT_MAX_TAGS][8];
+    for (int i = 0; i < CD_CONTACT_MAX_TAGS; i++) {
+        snprintf(names[i], sizeof names[i], "t%d", i);
+        b.tag = names[i];
+        assert_int_equal(run(f, &b, NULL), 0);
+    }
+    cd_ledger_report before = verify(f);
+    enum { N = 301 };
+    cd_batch_item *it = test_calloc(N, sizeof *it);
+    for (int i = 0; i < N - 1; i++) {
+        char p[CD_PHONE_MAX];
+        snprintf(p, sizeof p, "+1917300%04d", i);
+        item(&it[i], p, "New");
+    }
+    item(&it[N - 1], "+16465550151", NULL); /* one tag too many: fails */
+    cd_batch bad = {.list = "chunks", .tag = "one_more", .items = it, .n = N};
+    cd_err err = {0};
+    assert_int_equal(run(f, &bad, &err), -1);
+    assert_int_equal(bad.failed, N - 1);
+    cd_contact c;
+    assert_false(find(f, "+19173000000", &c));
+    assert_false(find(f, "+19173000299", &c));
+    assert_int_equal(verify(f).events, before.events);
+    /* the same numbers again, without the bad one: all applied, ids in order */
+    bad.n = N - 1;
+    assert_int_equal(run(f, &bad, &err), 0);
+    int64_t prev = 0;
+    for (int i = 0; i < N - 1; i++) {
+        assert_int_equal(it[i].status, CD_BATCH_ADDED);
+        if (prev)
+            assert_int_equal(it[i].contact_id, prev + 1);
+        prev = it[i].contact_id;
+    }
+    assert_true(find(f, "+19173000299", &c));
+    assert_int_equal(c.id, prev);
+    assert_string_equal(c.first_name, "New");
+    assert_true(member(&c, bad.group_id));
+    cd_contact_clear(&c);
+    assert_int_equal(verify(f).events, before.events + N - 1);
+    test_free(it);
+}
+
+typedef struct rows_job {
+    int64_t account_id;
+    bool write;
+    int64_t id;
+    bool read_ok; /* what job_rows read back was what it kept */
+} rows_job;
+
+/* Keeps a new contact and a consent, reads both back through the same connection, then ends
+ * with j->write. Runs on the writer's thread: no cmocka assertions here. */
+static int job_rows(cd_db *db, void *arg, cd_err *err)
+{
+    rows_job *j = arg;
+    if (cd_store_rows_defer(db, err) != 0)
+        return -1;
+    cd_contact c = {.account_id = j->account_id, .created_ms = 1, .updated_ms = 2};
+    snprintf(c.phone, sizeof c.phone, "+16465550161");
+    c.first_name = "Kept";
+    c.tags = json_pack("[s]", "t");
+    int rc = cd_store_contact_put(db, &c, err);
+    json_decref(c.tags);
+    j->id = c.id;
+    cd_consent k = {.scope = "all", .state = "opted_in", .updated_ms = 3}, got;
+    cd_contact back = {0};
+    if (rc == 0)
+        rc = cd_store_consent_put(db, j->account_id, c.id, &k, err);
+    if (rc == 0)
+        rc = cd_store_consent_get(db, j->account_id, c.id, "all", &got, err);
+    if (rc == 0)
+        rc = cd_store_contact_by_phone(db, j->account_id, c.phone, &back, err);
+    j->read_ok = rc == 0 && strcmp(got.state, "opted_in") == 0 && back.id == c.id &&
+                 back.first_name && strcmp(back.first_name, "Kept") == 0 &&
+                 strcmp(json_string_value(json_array_get(back.tags, 0)), "t") == 0;
+    cd_contact_clear(&back);
+    if (rc != 0) {
+        cd_store_rows_end(db, false, NULL);
+        return -1;
+    }
+    return cd_store_rows_end(db, j->write, err);
+}
+
+/* Keeps a new contact and ends without writing it (what a failing job does). */
+static int job_rows_drop(cd_db *db, void *arg, cd_err *err)
+{
+    rows_job *j = arg;
+    if (cd_store_rows_defer(db, err) != 0)
+        return -1;
+    cd_contact c = {.account_id = j->account_id, .created_ms = 1, .updated_ms = 2};
+    snprintf(c.phone, sizeof c.phone, "+16465550162");
+    int rc = cd_store_contact_put(db, &c, err);
+    j->id = c.id;
+    cd_store_rows_end(db, false, NULL);
+    return rc;
+}
+
+static void test_rows_read_back_and_drop(void **state)
+{
+    fixture *f = *state;
+    rows_job j = {.account_id = f->acme.id, .write = true};
+    cd_err err = {0};
+    assert_int_equal(cd_store_run(f->store, job_rows, &j, &err), 0);
+    assert_true(j.read_ok);
+    cd_contact c;
+    assert_true(find(f, "+16465550161", &c));
+    assert_int_equal(c.id, j.id);
+    assert_int_equal(c.created_ms, 1);
+    assert_string_equal(c.first_name, "Kept");
+    cd_contact_clear(&c);
+    cd_scope all = {.kind = CD_SCOPE_ALL};
+    assert_int_equal(state_of(f, j.id, all), CD_STATE_OPTED_IN);
+
+    /* dropped: not stored, and its id is the next contact's again */
+    rows_job d = {.account_id = f->acme.id};
+    assert_int_equal(cd_store_run(f->store, job_rows_drop, &d, &err), 0);
+    assert_int_equal(d.id, j.id + 1);
+    assert_false(find(f, "+16465550162", &c));
+    d.id = 0;
+    assert_int_equal(cd_store_run(f->store, job_rows_drop, &d, &err), 0);
+    assert_int_equal(d.id, j.id + 1);
+
+    /* a number that is taken is refused when the kept row is written */
+    j.write = true;
+    assert_int_equal(cd_store_run(f->store, job_rows, &j, &err), -1);
+    assert_int_equal(err.code, CD_ECONFLICT);
+}
+
 /* ---- the +1 fast path of the phone check ---- */
 
 /* "+1NXXNXXXXXX" skips Parse(); "+1 NXX NXX XXXX" (with spaces) does not. Both readings
@@ -378,6 +514,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_blacklist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_takes_everything_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_head_once_per_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_after_flushed_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rows_read_back_and_drop, setup, teardown),
         cmocka_unit_test(test_phone_fast_path_same_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
