@@ -449,7 +449,9 @@ static int job_submit(cd_db *db, cd_api_write_op *w, cd_err *err)
                        .request_id = w->request_id};
     if (!in->refused && cd_optqueue_apply(db, acct, in->phone, in->opts, in->nopts, &p, err) != 0)
         return -1;
-    cd_buf text = {0};
+    /* sized for three opts' answer and detail: built with no realloc on the writer */
+    cd_buf text = {.data = cd_xmalloc(1024), .cap = 1024};
+    text.data[0] = '\0';
     size_t answer_len = in->refused ? 0 : success_text(in, &text);
     json_t *answer = NULL;
     cd_submission s = {.account_id = acct,
@@ -461,17 +463,21 @@ static int job_submit(cd_db *db, cd_api_write_op *w, cd_err *err)
         answer = in->refused ? refusal(in) : success(in);
         s.detail = detail_of(in, answer);
     }
-    snprintf(s.uuid, sizeof s.uuid, "%s", in->uuid);
-    snprintf(s.site, sizeof s.site, "%s", in->site);
-    snprintf(s.session, sizeof s.session, "%s", in->session);
-    snprintf(s.phone, sizeof s.phone, "%s", in->phone);
+    _Static_assert(sizeof s.uuid >= sizeof in->uuid && sizeof s.site >= sizeof in->site &&
+                       sizeof s.session >= sizeof in->session && sizeof s.phone >= sizeof in->phone,
+                   "a submission holds what came in");
+    memcpy(s.uuid, in->uuid, strlen(in->uuid) + 1);
+    memcpy(s.site, in->site, strlen(in->site) + 1);
+    memcpy(s.session, in->session, strlen(in->session) + 1);
+    memcpy(s.phone, in->phone, strlen(in->phone) + 1);
     int rc = cd_store_submission_insert(db, &s, err);
     json_decref(s.detail);
     if (rc == 0 && answer_len) { /* the answer's bytes, as the reply and Idempotency-Key take */
-        w->raw = cd_xmalloc(answer_len + 1);
-        memcpy(w->raw, text.data + 10, answer_len);
-        w->raw[answer_len] = '\0';
+        memmove(text.data, text.data + 10, answer_len); /* the buffer becomes the answer */
+        text.data[answer_len] = '\0';
+        w->raw = text.data;
         w->raw_len = answer_len;
+        text.data = NULL;
     }
     cd_buf_free(&text);
     if (rc != 0) {

@@ -246,7 +246,9 @@ int cd_consent_set_from(cd_db *db, int64_t account_id, const cd_contact *contact
     cd_consent c = {.updated_ms = cd_now_ms()};
     _Static_assert(sizeof c.scope >= CD_SCOPE_LEN, "a scope fits a consent");
     memcpy(c.scope, name, strlen(name) + 1);
-    snprintf(c.state, sizeof c.state, "%s", cd_state_name(state));
+    const char *sn = cd_state_name(state);
+    _Static_assert(sizeof c.state >= sizeof "opted_out", "a state fits a consent");
+    memcpy(c.state, sn, strlen(sn) + 1);
     if (cd_store_consent_put(db, account_id, contact->id, &c, err) != 0)
         return -1;
     if (cd_ledger_append(db, account_id, contact, name, cd_state_name(old), c.state, p,

@@ -32,12 +32,14 @@ json_t *cd_ledger_content(const cd_event *ev)
  * order JSON_SORT_KEYS gives them, strings escaped as jansson does. Every consent change hashes an
  * event on the single writer thread, so this skips building and sorting a json_t; a unit test
  * checks that both give the same bytes. */
-static size_t canon_plain(const cd_event *ev, char *out, size_t cap);
+static size_t canon_plain(const cd_event *ev, bool checked, char *out, size_t cap);
 
-void cd_ledger_hash(const cd_event *ev, char out[65])
+/* `checked`: every string of ev is known to need no escape (cd_ledger_append's copies say
+ * so), so canon_plain only measures them. */
+static void hash_event(const cd_event *ev, bool checked, char out[65])
 {
     char plain[4096];
-    size_t n = canon_plain(ev, plain, sizeof plain);
+    size_t n = canon_plain(ev, checked, plain, sizeof plain);
     if (n > 0) { /* issue 16: the common case, without a heap buffer */
         cd_sha256_hex(plain, n, out);
         return;
@@ -46,6 +48,11 @@ void cd_ledger_hash(const cd_event *ev, char out[65])
     cd_ledger_canon(ev, &b);
     cd_sha256_hex(b.data, b.len, out);
     cd_buf_free(&b);
+}
+
+void cd_ledger_hash(const cd_event *ev, char out[65])
+{
+    hash_event(ev, false, out);
 }
 
 typedef struct field {
@@ -104,7 +111,7 @@ void cd_ledger_canon(const cd_event *ev, cd_buf *b)
  * without a quote or a backslash, which cd_canon_string copies as they are): the same bytes,
  * written into `out` without a cd_buf. Returns their length, or 0 when a string needs escaping or
  * the result does not fit (the caller then uses cd_ledger_canon). */
-static size_t canon_plain(const cd_event *ev, char *out, size_t cap)
+static size_t canon_plain(const cd_event *ev, bool checked, char *out, size_t cap)
 {
     field f[NFIELDS];
     size_t len = 0;
@@ -113,7 +120,9 @@ static size_t canon_plain(const cd_event *ev, char *out, size_t cap)
         char num[24];
         const char *v = f[i].str;
         size_t kn = strlen(f[i].key), vn;
-        if (v) {
+        if (v && checked) {
+            vn = strlen(v);
+        } else if (v) {
             const unsigned char *p = (const unsigned char *)v;
             while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
                 p++;
@@ -145,18 +154,24 @@ static size_t canon_plain(const cd_event *ev, char *out, size_t cap)
 
 /* issue 8 item 12: provenance comes from clients (a raw User-Agent header may hold any
  * bytes) and must hash and export as valid UTF-8, and a cut must not split a character. */
-static void copy(char *dst, size_t n, const char *src)
+static bool copy(char *dst, size_t n, const char *src)
 {
-    /* issue 16: ASCII that fits is copied as it is (what cd_canon_text_copy would do) */
+    /* issue 16: ASCII that fits is copied as it is (what cd_canon_text_copy would do).
+     * issue 12 (perf): returns whether the copy is plain (canon_plain's test: printable
+     * ASCII without a quote or a backslash), so that hashing need not look again. */
     const unsigned char *p = (const unsigned char *)(src ? src : "");
     size_t i = 0;
+    while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+        i++;
+    bool plain = i < n && p[i] == '\0';
     while (i < n && p[i] != '\0' && p[i] < 0x80)
         i++;
     if (i < n && p[i] == '\0') {
         memcpy(dst, p, i + 1);
-        return;
+        return plain;
     }
     cd_canon_text_copy(dst, n, src);
+    return false;
 }
 
 void cd_ledger_sign(const unsigned char key[CD_LEDGER_KEY_LEN], int64_t account_id, int64_t seq,
@@ -326,31 +341,37 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
     head *kept;
     if (head_of(db, account_id, &a, &kept, err) != 0)
         return -1;
-    cd_event *ev = calloc(1, sizeof *ev);
+    /* issue 12 (perf): built where the caller wants it, with no heap copy in between; the
+     * copies below write every text field whole, so only the rest needs zeroes */
+    cd_event *ev = out ? out : malloc(sizeof *ev);
     if (ev == NULL)
         return cd_fail(err, CD_EINTERNAL, "", "out of memory");
+    ev->id = 0;
     ev->account_id = account_id;
     ev->seq = a.ledger_seq + 1;
     ev->contact_id = contact->id;
-    copy(ev->phone, sizeof ev->phone, contact->phone);
-    copy(ev->scope, sizeof ev->scope, scope);
-    copy(ev->old_state, sizeof ev->old_state, old_state);
-    copy(ev->new_state, sizeof ev->new_state, new_state);
-    copy(ev->surface, sizeof ev->surface, p->surface);
-    copy(ev->channel, sizeof ev->channel, p->channel);
-    copy(ev->keyword, sizeof ev->keyword, p->keyword);
-    if (p->disclosure && *p->disclosure)
+    /* & (not &&): every field is copied; plain when all of them are */
+    bool plain = copy(ev->phone, sizeof ev->phone, contact->phone);
+    plain &= copy(ev->scope, sizeof ev->scope, scope);
+    plain &= copy(ev->old_state, sizeof ev->old_state, old_state);
+    plain &= copy(ev->new_state, sizeof ev->new_state, new_state);
+    plain &= copy(ev->surface, sizeof ev->surface, p->surface);
+    plain &= copy(ev->channel, sizeof ev->channel, p->channel);
+    plain &= copy(ev->keyword, sizeof ev->keyword, p->keyword);
+    if (p->disclosure && *p->disclosure) /* lowercase hex: plain */
         cd_sha256_hex(p->disclosure, strlen(p->disclosure), ev->disclosure_sha256);
-    copy(ev->ip, sizeof ev->ip, p->ip);
-    copy(ev->user_agent, sizeof ev->user_agent, p->user_agent);
-    copy(ev->site, sizeof ev->site, p->site);
-    copy(ev->session, sizeof ev->session, p->session);
-    copy(ev->ext_ref, sizeof ev->ext_ref, p->ext_ref);
-    copy(ev->credential_id, sizeof ev->credential_id, p->credential_id);
-    copy(ev->request_id, sizeof ev->request_id, p->request_id);
+    else
+        ev->disclosure_sha256[0] = '\0';
+    plain &= copy(ev->ip, sizeof ev->ip, p->ip);
+    plain &= copy(ev->user_agent, sizeof ev->user_agent, p->user_agent);
+    plain &= copy(ev->site, sizeof ev->site, p->site);
+    plain &= copy(ev->session, sizeof ev->session, p->session);
+    plain &= copy(ev->ext_ref, sizeof ev->ext_ref, p->ext_ref);
+    plain &= copy(ev->credential_id, sizeof ev->credential_id, p->credential_id);
+    plain &= copy(ev->request_id, sizeof ev->request_id, p->request_id);
     ev->created_ms = created_ms;
-    copy(ev->prev_hash, sizeof ev->prev_hash, a.ledger_head);
-    cd_ledger_hash(ev, ev->hash);
+    plain &= copy(ev->prev_hash, sizeof ev->prev_hash, a.ledger_head);
+    hash_event(ev, plain, ev->hash);
     int rc = cd_store_event_insert(db, ev, err);
     if (rc == 0 && kept) { /* issue 11, 16: written once, at the batch's end */
         kept->seq = ev->seq;
@@ -364,9 +385,8 @@ int cd_ledger_append(cd_db *db, int64_t account_id, const cd_contact *contact, c
         int on = cd_events_listening(db, account_id, err);
         rc = on < 0 ? -1 : on > 0 ? cd_events_consent_changed(db, ev, err) : 0;
     }
-    if (rc == 0 && out)
-        *out = *ev;
-    free(ev);
+    if (ev != out)
+        free(ev);
     return rc;
 }
 

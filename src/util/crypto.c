@@ -47,12 +47,25 @@ static bool sha_openssl(const void *data, size_t len, unsigned char h[32])
            EVP_DigestFinal_ex(ctx, h, &n) == 1 && n == 32;
 }
 
+/* Lowercase hex, as sodium_bin2hex writes it; a digest is no secret, so this need not be
+ * constant-time (the ledger hashes every event on the writer). */
+static void hex32(char out[CD_SHA256_HEX], const unsigned char h[32])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < 32; i++) {
+        out[2 * i] = digits[h[i] >> 4];
+        out[2 * i + 1] = digits[h[i] & 15];
+    }
+    out[64] = '\0';
+}
+
 void cd_sha256_hex(const void *data, size_t len, char out[CD_SHA256_HEX])
 {
     unsigned char h[crypto_hash_sha256_BYTES];
+    _Static_assert(sizeof h == 32 && CD_SHA256_HEX == 65, "a digest is 32 bytes");
     if (!sha_openssl(data, len, h))
         crypto_hash_sha256(h, data, len);
-    sodium_bin2hex(out, CD_SHA256_HEX, h, sizeof h);
+    hex32(out, h);
 }
 
 void cd_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len,

@@ -873,6 +873,44 @@ static void test_append_cleans_user_agent(void **state)
     assert_true(r.ok);
 }
 
+/* issue 12 (perf): cd_ledger_append hashes without a second look at strings its copies
+ * found plain; one that needs an escape (a quote, a backslash, a control character, a
+ * character beyond ASCII) in any field takes the escaping path. Either way the hash is
+ * that of the canonical JSON jansson writes, and the chain verifies. */
+static void test_append_hash_plain_and_escaped(void **state)
+{
+    chain *ch = *state;
+    const char *agents[] = {"curl/8.0 (plain)",
+                            "say \"hi\"",
+                            "back\\slash",
+                            "tab\there",
+                            "caf\xc3\xa9",
+                            "",
+                            "~ !#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}"};
+    for (size_t i = 0; i < sizeof agents / sizeof agents[0]; i++) {
+        char phone[16], h[65];
+        cd_err err = {0};
+        snprintf(phone, sizeof phone, "+1646555020%zu", i);
+        consent_job j = {.account_id = ch->account_id,
+                         .phone = phone,
+                         .scope = "all",
+                         .state = CD_STATE_OPTED_IN,
+                         .user_agent = agents[i]};
+        assert_int_equal(cd_store_run(ch->store, job_consent, &j, &err), 0);
+        assert_string_equal(j.ev.user_agent, agents[i]);
+        json_t *content = cd_ledger_content(&j.ev);
+        assert_non_null(content);
+        cd_canon_sha256(content, h);
+        json_decref(content);
+        assert_string_equal(h, j.ev.hash);
+        cd_ledger_hash(&j.ev, h);
+        assert_string_equal(h, j.ev.hash);
+    }
+    cd_ledger_report r;
+    verify(ch, ch->account_id, &r);
+    assert_true(r.ok);
+}
+
 #define SIGNED_TEST(f) cmocka_unit_test_setup_teardown(f, signed_setup, chain_teardown)
 #define CHAIN_TEST(f)  cmocka_unit_test_setup_teardown(f, chain_setup, chain_teardown)
 
@@ -916,6 +954,7 @@ int main(void)
         SIGNED_TEST(test_erase_all_is_detected),
         cmocka_unit_test(test_key_file),
         SIGNED_TEST(test_append_cleans_user_agent),
+        SIGNED_TEST(test_append_hash_plain_and_escaped),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);

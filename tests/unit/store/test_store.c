@@ -938,6 +938,28 @@ static int collect_consent(const cd_consent *c, void *arg)
     return 0;
 }
 
+/* The account's rows in the blacklist index (scope "all" opted out), and its consents
+ * with scope "all" (one per contact), read from the file as they are committed. */
+static int blacklisted(fixture *f, int64_t account_id)
+{
+    char path[TU_PATH_MAX + 16], sql[200];
+    sqlite3 *h = NULL;
+    snprintf(path, sizeof path, "%s/store.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM consents INDEXED BY consents_blacklist WHERE account_id = "
+             "%lld AND scope = 'all' AND state = 'opted_out'",
+             (long long)account_id);
+    int n = mem_int(h, sql);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) - count(DISTINCT contact_id) FROM consents WHERE account_id = %lld "
+             "AND scope = 'all'",
+             (long long)account_id);
+    assert_int_equal(mem_int(h, sql), 0);
+    sqlite3_close(h);
+    return n;
+}
+
 static void test_consents(void **state)
 {
     fixture *f = *state;
@@ -967,6 +989,16 @@ static void test_consents(void **state)
     assert_int_equal(cd_store_consent_get(rd(f), f->acme, 1, "all", &c, &err), 0);
     assert_string_equal(c.state, "opted_out");
     assert_int_equal(c.updated_ms, 20);
+
+    /* issue 12 (perf): a put is an INSERT OR REPLACE; the partial blacklist index follows
+     * the row both ways, and the row is the only one of its key. */
+    assert_int_equal(blacklisted(f, f->acme), 2);
+    put_consent(f, f->acme, 2, "all", "opted_in", 21);
+    assert_int_equal(blacklisted(f, f->acme), 1);
+    put_consent(f, f->acme, 2, "all", "opted_out", 22);
+    assert_int_equal(blacklisted(f, f->acme), 2);
+    assert_int_equal(cd_store_consent_get(rd(f), f->acme, 2, "all", &c, &err), 0);
+    assert_int_equal(c.updated_ms, 22);
 
     /* Sorted by scope. */
     assert_int_equal(cd_store_consent_list(rd(f), f->acme, 1, collect_consent, &l, NULL), 0);
