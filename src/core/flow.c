@@ -89,7 +89,6 @@ static void build_flow(const cd_account *a, const cd_contact *c, const cd_flow_i
 static int queue_cta(cd_db *db, const cd_account *a, const json_t *settings, const cd_contact *c,
                      const cd_flow_in *in, const cd_flow *f, cd_message *cta, cd_err *err)
 {
-    cd_message m;
     cd_send_in s = {.to = c->phone,
                     .text = f->disclosure,
                     .scope = json_string_value(json_array_get(f->scopes, 0)),
@@ -98,13 +97,9 @@ static int queue_cta(cd_db *db, const cd_account *a, const json_t *settings, con
                     .flow_id = f->id,
                     .contact_id = c->id,
                     .new_contact = in->new_contact};
-    if (cd_message_queue(db, a, settings, &s, &m, err) != 0)
-        return -1;
-    if (cta)
-        *cta = m;
-    else
-        cd_message_clear(&m);
-    return 0;
+    /* Without `cta` nobody reads the message back: cd_message_queue() writes its history
+     * as text. */
+    return cd_message_queue(db, a, settings, &s, cta, err);
 }
 
 /* issue 10: true when every scope of the flow is opted in already. */

@@ -205,7 +205,7 @@ static void bind_message(sqlite3_stmt *s, const cd_message *m)
     if (m->history)
         bind_json(s, 13, m->history);
     else
-        bind_text(s, 13, "[]");
+        bind_text(s, 13, m->history_json ? m->history_json : "[]");
     sqlite3_bind_int64(s, 14, m->created_ms);
     sqlite3_bind_int64(s, 15, m->updated_ms);
     bind_text(s, 16, m->direction[0] ? m->direction : "out");

@@ -679,6 +679,7 @@ void cd_message_clear(cd_message *m)
 {
     free(m->text);
     json_decref(m->history);
+    free(m->history_json);
     memset(m, 0, sizeof *m);
 }
 

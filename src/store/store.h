@@ -141,6 +141,8 @@ typedef struct cd_message {
     int64_t created_ms;
     int64_t updated_ms;
     json_t *history;    /* owned: [{"status","at","detail"}], filled by cd_store_message_get */
+    char *history_json; /* owned, or NULL: the history as stored, for a write when history is
+                         * NULL (a message queued with no caller to read it, issue 10) */
     char direction[4];  /* "out" or "in" */
     int64_t contact_id; /* 0 when unknown */
     int attempts;
