@@ -131,11 +131,12 @@ static int pick_sender(cd_db *db, const cd_account *a, const json_t *settings, c
     return 0;
 }
 
-static int check_text(const char *text, int *parts, cd_err *err)
+/* `known`: the caller's count of the text's parts, or 0. */
+static int check_text(const char *text, int known, int *parts, cd_err *err)
 {
     if (text == NULL || *text == '\0')
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", "text", "text is required");
-    int n = cd_gsm_parts(text);
+    int n = known > 0 ? known : cd_gsm_parts(text);
     if (n < 0)
         return cd_fail_reason(err, CD_EINVAL, "invalid_field", "text", "text is not UTF-8");
     if (n > CD_MESSAGE_MAX_PARTS)
@@ -151,7 +152,7 @@ static int prepare(cd_db *db, const cd_account *a, const json_t *settings, const
 {
     cd_err e;
     memset(m, 0, sizeof *m);
-    if (check_text(in->text, &m->parts, err) != 0)
+    if (check_text(in->text, in->parts, &m->parts, err) != 0)
         return -1;
     if (pick_sender(db, a, settings, in, m, &e) != 0) {
         if (err)

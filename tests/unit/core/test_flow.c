@@ -103,6 +103,72 @@ static void test_start_sms(void **state)
     cd_message_clear(&o.cta);
 }
 
+typedef struct bare_start {
+    const cd_account *a;
+    const char *phone, *disclosure;
+    cd_flow flow;
+} bare_start;
+
+/* cd_flow_start() with no `cta` to fill, as the ProTexting opt-in calls it. */
+static int job_start_bare(cd_db *db, void *arg, cd_err *err)
+{
+    bare_start *o = arg;
+    json_t *scopes = json_pack("[s]", "all");
+    cd_flow_in in = {
+        .phone = o->phone, .scopes = scopes, .channel = "sms", .disclosure = o->disclosure};
+    cd_provenance p = {.surface = "protexting", .channel = "sms"};
+    int rc = cd_flow_start(db, o->a, &in, &p, &o->flow, NULL, err);
+    json_decref(scopes);
+    return rc;
+}
+
+/* issue 10: the caller's CTA text is counted once, when it is checked, and the CTA queued
+ * without a `cta` to fill is stored as with one: its parts, its status and its history. */
+static void test_start_cta_parts(void **state)
+{
+    cf_fx *fx = *state;
+    static const struct {
+        const char *text;
+        int parts;
+    } cases[] = {
+        {"Reply YES", 1},
+        /* 80 UCS-2 characters: two parts of 67. */
+        {"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d"
+         "\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d",
+         2},
+    };
+    const char *phones[] = {"+16465550141", "+16465550142"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bare_start o = {.a = &fx->acme, .phone = phones[i], .disclosure = cases[i].text};
+        cd_err err = {0};
+        assert_int_equal(cf_run(fx, job_start_bare, &o, &err), 0);
+        cf_msgs l;
+        cf_messages(fx, fx->acme.id, phones[i], "cta", &l);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.m[0].parts, cases[i].parts);
+        assert_string_equal(l.m[0].status, "queued");
+        assert_string_equal(l.m[0].text, cases[i].text);
+        assert_string_equal(l.m[0].flow_id, o.flow.id);
+        cd_message m;
+        cd_db *db = cd_store_reader(fx->store);
+        assert_int_equal(cd_store_message_get(db, fx->acme.id, l.m[0].id, &m, NULL), 0);
+        cd_store_release(fx->store, db);
+        assert_int_equal(json_array_size(m.history), 1);
+        json_t *e = json_array_get(m.history, 0);
+        assert_string_equal(json_string_value(json_object_get(e, "status")), "queued");
+        assert_true(json_is_null(json_object_get(e, "detail")));
+        cd_message_clear(&m);
+        cf_msgs_clear(&l);
+        cd_flow_clear(&o.flow);
+    }
+}
+
 static void test_start_ttl(void **state)
 {
     cf_fx *fx = *state;
@@ -321,6 +387,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_start_sms, cf_setup, cf_teardown),
+        cmocka_unit_test_setup_teardown(test_start_cta_parts, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_start_ttl, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_start_email_no_cta, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_start_refusals_leave_no_trace, cf_setup, cf_teardown),
