@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -166,6 +167,62 @@ static void test_start_cta_parts(void **state)
         cd_message_clear(&m);
         cf_msgs_clear(&l);
         cd_flow_clear(&o.flow);
+    }
+}
+
+typedef struct raw_flow {
+    cd_flow f;
+    const char *scopes; /* JSON */
+} raw_flow;
+
+static int job_flow_insert(cd_db *db, void *arg, cd_err *err)
+{
+    raw_flow *r = arg;
+    r->f.scopes = json_loads(r->scopes, 0, NULL);
+    int rc = cd_store_flow_insert(db, &r->f, err);
+    json_decref(r->f.scopes);
+    r->f.scopes = NULL;
+    return rc;
+}
+
+/* The scopes column of flow `id`, as stored. */
+static void stored_scopes(cf_fx *fx, const char *id, char *out, size_t n)
+{
+    char path[TU_PATH_MAX + 16];
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    snprintf(path, sizeof path, "%s/core.db", fx->dir);
+    assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT scopes FROM flows WHERE id = ?", -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+}
+
+/* issue 10: a flow's scopes are stored as json_dumps() writes them, whether they are the
+ * scope names the store writes itself or anything else, which it dumps. */
+static void test_flow_scopes_text(void **state)
+{
+    cf_fx *fx = *state;
+    static const char *const cases[] = {
+        "[\"all\"]",   "[\"group:7\",\"type:2\",\"all\"]", "[]", "[\"Odd \\\"x\\\" \\u00e9/\"]",
+        "[\"all\",3]",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        raw_flow r = {.f = {.account_id = fx->acme.id, .contact_id = 1}, .scopes = cases[i]};
+        snprintf(r.f.id, sizeof r.f.id, "flow_t%zu", i);
+        snprintf(r.f.status, sizeof r.f.status, "pending");
+        cd_err err = {0};
+        assert_int_equal(cf_run(fx, job_flow_insert, &r, &err), 0);
+        json_t *want = json_loads(cases[i], 0, NULL);
+        char *text = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY), got[256];
+        stored_scopes(fx, r.f.id, got, sizeof got);
+        assert_string_equal(got, text);
+        free(text);
+        json_decref(want);
     }
 }
 
@@ -388,6 +445,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_start_sms, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_start_cta_parts, cf_setup, cf_teardown),
+        cmocka_unit_test_setup_teardown(test_flow_scopes_text, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_start_ttl, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_start_email_no_cta, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_start_refusals_leave_no_trace, cf_setup, cf_teardown),
