@@ -442,7 +442,7 @@ static int create_flow(cd_db *db, cd_api_write_op *w, json_t *ids, const json_t 
     int rc = -1;
     cd_contact_patch patch = {.phone = in->phone, .groups = ids, .merge = true};
     if (cd_contact_apply(db, a->id, 0, &patch, true, &in->out.contact, fresh, err) != 0 ||
-        cd_store_settings_get(db, a->id, &settings, err) != 0)
+        cd_store_settings_read(db, a->id, &settings, err) != 0) /* read only */
         goto done;
     text = cta_text(in, settings, a);
     cd_flow_in fi = {.phone = in->phone,

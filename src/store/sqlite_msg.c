@@ -903,6 +903,15 @@ int cd_sqlite__settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err 
     return 0;
 }
 
+int cd_sqlite__settings_read(cd_db *db, int64_t account_id, json_t **out, cd_err *err)
+{
+    /* The remembered object is only ever replaced, never changed: cd_sqlite__settings_get
+     * hands out copies of it. */
+    if ((*out = cd_sqlite__cache_settings_shared(SDB(db), account_id)) != NULL)
+        return 0;
+    return cd_sqlite__settings_get(db, account_id, out, err);
+}
+
 int cd_sqlite__settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err)
 {
     sqlite_db *d = SDB(db);
