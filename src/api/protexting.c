@@ -438,12 +438,11 @@ static int create_flow(cd_db *db, cd_api_write_op *w, json_t *ids, const json_t 
     const cd_account *a = &w->who.account;
     json_t *settings = NULL;
     cd_flow flow = {0};
-    cd_message cta = {0};
     char *text = NULL;
     int rc = -1;
     cd_contact_patch patch = {.phone = in->phone, .groups = ids, .merge = true};
     if (cd_contact_apply(db, a->id, 0, &patch, true, &in->out.contact, fresh, err) != 0 ||
-        cd_store_settings_get(db, a->id, &settings, err) != 0)
+        cd_store_settings_read(db, a->id, &settings, err) != 0) /* read only */
         goto done;
     text = cta_text(in, settings, a);
     cd_flow_in fi = {.phone = in->phone,
@@ -465,10 +464,9 @@ static int create_flow(cd_db *db, cd_api_write_op *w, json_t *ids, const json_t 
                        .user_agent = w->user_agent,
                        .credential_id = w->who.credential_id,
                        .request_id = w->request_id};
-    rc = cd_flow_start(db, a, &fi, &p, &flow, &cta, err);
+    rc = cd_flow_start(db, a, &fi, &p, &flow, NULL, err); /* the answer shows no message */
 done:
     cd_flow_clear(&flow);
-    cd_message_clear(&cta);
     free(text);
     json_decref(settings);
     return rc;

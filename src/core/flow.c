@@ -23,12 +23,12 @@ static int contact_of(cd_db *db, int64_t account_id, const char *phone, int64_t 
 
 /* The CTA is sent without consent, so the caller's text for it is kept short: a long
  * "disclosure" would make the CTA a free marketing message (issue 8 item 5). */
-static int check_cta_text(const cd_flow_in *in, cd_err *err)
+static int check_cta_text(const cd_flow_in *in, int *parts, cd_err *err)
 {
-    int parts = in->disclosure ? cd_gsm_parts(in->disclosure) : 0;
-    if (strcmp(in->channel, "sms") == 0 && parts > CD_FLOW_CTA_MAX_PARTS)
+    *parts = in->disclosure && strcmp(in->channel, "sms") == 0 ? cd_gsm_parts(in->disclosure) : 0;
+    if (*parts > CD_FLOW_CTA_MAX_PARTS)
         return cd_fail_reason(err, CD_EINVAL, "text_too_long", "disclosure",
-                              "the CTA text needs %d SMS parts; at most %d are allowed", parts,
+                              "the CTA text needs %d SMS parts; at most %d are allowed", *parts,
                               CD_FLOW_CTA_MAX_PARTS);
     return 0;
 }
@@ -87,9 +87,9 @@ static void build_flow(const cd_account *a, const cd_contact *c, const cd_flow_i
 
 /* Queues the CTA of an "sms" flow f (its disclosure, under the flow's first scope). */
 static int queue_cta(cd_db *db, const cd_account *a, const json_t *settings, const cd_contact *c,
-                     const cd_flow_in *in, const cd_flow *f, cd_message *cta, cd_err *err)
+                     const cd_flow_in *in, const cd_flow *f, int parts, cd_message *cta,
+                     cd_err *err)
 {
-    cd_message m;
     cd_send_in s = {.to = c->phone,
                     .text = f->disclosure,
                     .scope = json_string_value(json_array_get(f->scopes, 0)),
@@ -97,14 +97,11 @@ static int queue_cta(cd_db *db, const cd_account *a, const json_t *settings, con
                     .category = "transactional",
                     .flow_id = f->id,
                     .contact_id = c->id,
-                    .new_contact = in->new_contact};
-    if (cd_message_queue(db, a, settings, &s, &m, err) != 0)
-        return -1;
-    if (cta)
-        *cta = m;
-    else
-        cd_message_clear(&m);
-    return 0;
+                    .new_contact = in->new_contact,
+                    .parts = parts};
+    /* Without `cta` nobody reads the message back: cd_message_queue() writes its history
+     * as text. */
+    return cd_message_queue(db, a, settings, &s, cta, err);
 }
 
 /* issue 10: true when every scope of the flow is opted in already. */
@@ -174,7 +171,7 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
     cd_contact own = {0};
     json_t *read = NULL;
     bool ask;
-    int rc = -1;
+    int rc = -1, parts; /* of in->disclosure; 0 when the CTA is the account's */
     assert(a != NULL && in != NULL && p != NULL && out != NULL);
     assert(in->phone != NULL && in->channel != NULL && json_is_array(in->scopes));
     assert(in->contact != NULL || !in->new_contact);
@@ -183,7 +180,7 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
     memset(out, 0, sizeof *out);
     if (cta)
         memset(cta, 0, sizeof *cta);
-    if (check_cta_text(in, err) != 0 ||
+    if (check_cta_text(in, &parts, err) != 0 ||
         (in->contact == NULL &&
          cd_contact_apply(db, a->id, 0, &(cd_contact_patch){.phone = in->phone, .merge = true},
                           true, &own, NULL, err) != 0))
@@ -210,7 +207,8 @@ int cd_flow_start(cd_db *db, const cd_account *a, const cd_flow_in *in, const cd
     build_flow(a, c, in, settings, out);
     if (cd_store_flow_insert(db, out, err) != 0)
         goto done;
-    if (strcmp(in->channel, "sms") == 0 && queue_cta(db, a, settings, c, in, out, cta, err) != 0)
+    if (strcmp(in->channel, "sms") == 0 &&
+        queue_cta(db, a, settings, c, in, out, parts, cta, err) != 0)
         goto done;
     rc = 0;
 done:

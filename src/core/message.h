@@ -37,6 +37,8 @@ typedef struct cd_send_in {
     bool new_contact;     /* a CTA to contact_id, created in this transaction: nothing was
                            * sent to it yet (CTAs go to contacts only, which are never
                            * deleted), so its cap counts none */
+    int parts;            /* cd_gsm_parts(text) when the caller counted them already (> 0);
+                           * 0: counted here */
 } cd_send_in;
 
 /* Queues a message without asking for consent: only for what the law allows without it

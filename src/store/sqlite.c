@@ -1111,6 +1111,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .sender_list = cd_sqlite__sender_list,
     .settings_get = cd_sqlite__settings_get,
     .settings_put = cd_sqlite__settings_put,
+    .settings_read = cd_sqlite__settings_read, /* issue 10 */
     .idem_get = cd_sqlite__idem_get,
     .idem_put = cd_sqlite__idem_put,
     .idem_purge = cd_sqlite__idem_purge,

@@ -99,6 +99,15 @@ json_t *cd_sqlite__cache_settings(sqlite_db *d, int64_t account_id)
     return json_deep_copy(c->settings[i]);
 }
 
+json_t *cd_sqlite__cache_settings_shared(sqlite_db *d, int64_t account_id)
+{
+    cd_sqlite__cache *c = C(d);
+    int i = slot(account_id);
+    if (c == NULL || c->settings_account[i] != account_id || c->settings[i] == NULL)
+        return NULL;
+    return json_incref(c->settings[i]);
+}
+
 void cd_sqlite__cache_settings_put(sqlite_db *d, int64_t account_id, const json_t *settings)
 {
     cd_sqlite__cache *c = C(d);

@@ -353,6 +353,7 @@ int cd_sqlite__sender_list(cd_db *db, int64_t account_id, cd_sender_each_fn each
                            cd_err *err);
 int cd_sqlite__settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *err);
 int cd_sqlite__settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err);
+int cd_sqlite__settings_read(cd_db *db, int64_t account_id, json_t **out, cd_err *err);
 int cd_sqlite__idem_get(cd_db *db, int64_t account_id, const char *key, cd_idem *out, cd_err *err);
 int cd_sqlite__idem_put(cd_db *db, int64_t account_id, const char *key, const cd_idem *in,
                         cd_err *err);
@@ -432,6 +433,8 @@ void cd_sqlite__cache_began(sqlite_db *d); /* after each BEGIN */
 /* A copy of the account's settings (the caller owns it), or NULL when not remembered. */
 json_t *cd_sqlite__cache_settings(sqlite_db *d, int64_t account_id);
 void cd_sqlite__cache_settings_put(sqlite_db *d, int64_t account_id, const json_t *settings);
+/* The remembered settings themselves (a new reference, never to be changed), or NULL. */
+json_t *cd_sqlite__cache_settings_shared(sqlite_db *d, int64_t account_id);
 /* 1 or 0 when remembered, -1 when not. */
 int cd_sqlite__cache_listening(sqlite_db *d, int64_t account_id);
 void cd_sqlite__cache_listening_put(sqlite_db *d, int64_t account_id, bool any);

@@ -75,10 +75,16 @@ const char *const cd_sqlite__msg_sql[Q_COUNT] = {
     [Q_MESSAGE_UNCLAIM] =
         "UPDATE messages SET status = 'queued', attempts = max(attempts - 1, 0), "
         "updated_ms = ?3 WHERE account_id = ?1 AND id = ?2 AND status = 'sending'",
+    /* The entry is appended to the history as text when it is, as always, a compact array of
+     * objects: what json_insert() writes, without parsing it twice (json_valid, then
+     * json_insert); anything else still goes through them (issue 10 benchmark). */
     [Q_MESSAGE_MARK_SENT] =
         "UPDATE messages SET status = 'sent', transport = ?3, transport_id = ?4, updated_ms = ?5, "
-        "history = json_insert(CASE WHEN json_valid(history) THEN history ELSE '[]' END, '$[#]', "
-        "json_object('status', 'sent', 'at', ?6, 'detail', ?7)) WHERE account_id = ?1 AND id = ?2",
+        "history = CASE WHEN history LIKE '[{%}]' THEN substr(history, 1, length(history) - 1) "
+        "|| ',' || json_object('status', 'sent', 'at', ?6, 'detail', ?7) || ']' ELSE "
+        "json_insert(CASE WHEN json_valid(history) THEN history ELSE '[]' END, '$[#]', "
+        "json_object('status', 'sent', 'at', ?6, 'detail', ?7)) END "
+        "WHERE account_id = ?1 AND id = ?2",
     [Q_UNROUTED_INSERT] = "INSERT INTO unrouted_inbound (from_phone, to_phone, text, "
                           "provider_id, transport, received_ms) VALUES (?, ?, ?, ?, ?, ?)",
     [Q_UNROUTED_LIST] = "SELECT id, from_phone, to_phone, text, provider_id, transport, "
@@ -205,7 +211,7 @@ static void bind_message(sqlite3_stmt *s, const cd_message *m)
     if (m->history)
         bind_json(s, 13, m->history);
     else
-        bind_text(s, 13, "[]");
+        bind_text(s, 13, m->history_json ? m->history_json : "[]");
     sqlite3_bind_int64(s, 14, m->created_ms);
     sqlite3_bind_int64(s, 15, m->updated_ms);
     bind_text(s, 16, m->direction[0] ? m->direction : "out");
@@ -654,6 +660,28 @@ static void read_flow(sqlite3_stmt *s, void *out)
     f->confirm_text = col_dup(s, 15); /* issue 10 */
 }
 
+/* Binds the scopes at i as json_dumps() writes them: an array of scope names ("all",
+ * "group:7", "type:2", which need no escaping) is written directly, anything else dumped. */
+static void bind_scopes(sqlite3_stmt *s, int i, const json_t *scopes)
+{
+    char text[512];
+    size_t len = 1, k;
+    const json_t *v;
+    text[0] = '[';
+    json_array_foreach (scopes, k, v) {
+        const char *name = json_string_value(v);
+        size_t n = name ? strlen(name) : 0;
+        if (name == NULL || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789:_-") != n ||
+            len + n + 4 >= sizeof text) {
+            bind_json(s, i, scopes);
+            return;
+        }
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s\"%s\"", k ? "," : "", name);
+    }
+    text[len++] = ']';
+    sqlite3_bind_text(s, i, text, (int)len, SQLITE_TRANSIENT);
+}
+
 static void bind_flow(sqlite3_stmt *s, const cd_flow *f)
 {
     bind_text(s, 1, f->id);
@@ -661,7 +689,9 @@ static void bind_flow(sqlite3_stmt *s, const cd_flow *f)
     sqlite3_bind_int64(s, 3, f->contact_id);
     bind_text(s, 4, f->phone);
     bind_text(s, 5, f->ext_ref);
-    if (f->scopes)
+    if (json_is_array(f->scopes))
+        bind_scopes(s, 6, f->scopes);
+    else if (f->scopes)
         bind_json(s, 6, f->scopes);
     else
         bind_text(s, 6, "[]");
@@ -871,6 +901,15 @@ int cd_sqlite__settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err 
     if (rc == SQLITE_ROW)
         cd_sqlite__cache_settings_put(d, account_id, *out);
     return 0;
+}
+
+int cd_sqlite__settings_read(cd_db *db, int64_t account_id, json_t **out, cd_err *err)
+{
+    /* The remembered object is only ever replaced, never changed: cd_sqlite__settings_get
+     * hands out copies of it. */
+    if ((*out = cd_sqlite__cache_settings_shared(SDB(db), account_id)) != NULL)
+        return 0;
+    return cd_sqlite__settings_get(db, account_id, out, err);
 }
 
 int cd_sqlite__settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err)

@@ -540,6 +540,10 @@ int cd_store_settings_get(cd_db *db, int64_t account_id, json_t **out, cd_err *e
 {
     return FORWARD(db, err, settings_get(db, account_id, out, err));
 }
+int cd_store_settings_read(cd_db *db, int64_t account_id, json_t **out, cd_err *err)
+{
+    return FORWARD(db, err, settings_read(db, account_id, out, err));
+}
 int cd_store_settings_put(cd_db *db, int64_t account_id, const json_t *settings, cd_err *err)
 {
     return FORWARD(db, err, settings_put(db, account_id, settings, err));
@@ -689,6 +693,7 @@ void cd_message_clear(cd_message *m)
 {
     free(m->text);
     json_decref(m->history);
+    free(m->history_json);
     memset(m, 0, sizeof *m);
 }
 

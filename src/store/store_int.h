@@ -96,6 +96,7 @@ struct cd_store_ops {
     int (*sender_list)(cd_db *, int64_t, cd_sender_each_fn, void *, cd_err *);
     int (*settings_get)(cd_db *, int64_t, json_t **, cd_err *);
     int (*settings_put)(cd_db *, int64_t, const json_t *, cd_err *);
+    int (*settings_read)(cd_db *, int64_t, json_t **, cd_err *);
     int (*idem_get)(cd_db *, int64_t, const char *, cd_idem *, cd_err *);
     int (*idem_purge)(cd_db *, int64_t, int, int *, cd_err *);
     /* issue 11 */

@@ -88,11 +88,30 @@ void cd_random_hex(char *out, size_t nbytes)
     sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
 }
 
+/* Each thread draws the ids' random bits from its own pool, refilled 64 ids at a time:
+ * randombytes_buf() is a getrandom() system call each time, and the writer makes two ids
+ * per ProTexting opt-in (a flow's and its CTA's). The bytes are used once each. */
+#define ID_RANDOM 10
+static _Thread_local unsigned char id_pool[64 * ID_RANDOM];
+static _Thread_local size_t id_used = sizeof id_pool;
+
 void cd_time_id(char *out, size_t n, const char *prefix, int64_t unix_ms)
 {
-    char hex[21];
-    cd_random_hex(hex, 10);
-    snprintf(out, n, "%s%012llx%s", prefix, (unsigned long long)unix_ms & 0xFFFFFFFFFFFFULL, hex);
+    static const char hx[] = "0123456789abcdef";
+    char id[12 + 2 * ID_RANDOM + 1], *o = id;
+    if (id_used + ID_RANDOM > sizeof id_pool) {
+        randombytes_buf(id_pool, sizeof id_pool);
+        id_used = 0;
+    }
+    uint64_t ms = (uint64_t)unix_ms & 0xFFFFFFFFFFFFULL;
+    for (int shift = 44; shift >= 0; shift -= 4)
+        *o++ = hx[(ms >> shift) & 0xF];
+    for (int i = 0; i < ID_RANDOM; i++, id_used++) {
+        *o++ = hx[id_pool[id_used] >> 4];
+        *o++ = hx[id_pool[id_used] & 0x0F];
+    }
+    *o = '\0';
+    snprintf(out, n, "%s%s", prefix, id);
 }
 
 void cd_uuid_v7(char out[CD_UUID_LEN], int64_t unix_ms)

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -101,6 +102,128 @@ static void test_start_sms(void **state)
     assert_int_equal(flows_of(fx, fx->beta.id), 0);
     cd_flow_clear(&o.flow);
     cd_message_clear(&o.cta);
+}
+
+typedef struct bare_start {
+    const cd_account *a;
+    const char *phone, *disclosure;
+    cd_flow flow;
+} bare_start;
+
+/* cd_flow_start() with no `cta` to fill, as the ProTexting opt-in calls it. */
+static int job_start_bare(cd_db *db, void *arg, cd_err *err)
+{
+    bare_start *o = arg;
+    json_t *scopes = json_pack("[s]", "all");
+    cd_flow_in in = {
+        .phone = o->phone, .scopes = scopes, .channel = "sms", .disclosure = o->disclosure};
+    cd_provenance p = {.surface = "protexting", .channel = "sms"};
+    int rc = cd_flow_start(db, o->a, &in, &p, &o->flow, NULL, err);
+    json_decref(scopes);
+    return rc;
+}
+
+/* issue 10: the caller's CTA text is counted once, when it is checked, and the CTA queued
+ * without a `cta` to fill is stored as with one: its parts, its status and its history. */
+static void test_start_cta_parts(void **state)
+{
+    cf_fx *fx = *state;
+    static const struct {
+        const char *text;
+        int parts;
+    } cases[] = {
+        {"Reply YES", 1},
+        /* 80 UCS-2 characters: two parts of 67. */
+        {"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+         "\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d"
+         "\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d\u4e2d",
+         2},
+    };
+    const char *phones[] = {"+16465550141", "+16465550142"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bare_start o = {.a = &fx->acme, .phone = phones[i], .disclosure = cases[i].text};
+        cd_err err = {0};
+        assert_int_equal(cf_run(fx, job_start_bare, &o, &err), 0);
+        cf_msgs l;
+        cf_messages(fx, fx->acme.id, phones[i], "cta", &l);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.m[0].parts, cases[i].parts);
+        assert_string_equal(l.m[0].status, "queued");
+        assert_string_equal(l.m[0].text, cases[i].text);
+        assert_string_equal(l.m[0].flow_id, o.flow.id);
+        cd_message m;
+        cd_db *db = cd_store_reader(fx->store);
+        assert_int_equal(cd_store_message_get(db, fx->acme.id, l.m[0].id, &m, NULL), 0);
+        cd_store_release(fx->store, db);
+        assert_int_equal(json_array_size(m.history), 1);
+        json_t *e = json_array_get(m.history, 0);
+        assert_string_equal(json_string_value(json_object_get(e, "status")), "queued");
+        assert_true(json_is_null(json_object_get(e, "detail")));
+        cd_message_clear(&m);
+        cf_msgs_clear(&l);
+        cd_flow_clear(&o.flow);
+    }
+}
+
+typedef struct raw_flow {
+    cd_flow f;
+    const char *scopes; /* JSON */
+} raw_flow;
+
+static int job_flow_insert(cd_db *db, void *arg, cd_err *err)
+{
+    raw_flow *r = arg;
+    r->f.scopes = json_loads(r->scopes, 0, NULL);
+    int rc = cd_store_flow_insert(db, &r->f, err);
+    json_decref(r->f.scopes);
+    r->f.scopes = NULL;
+    return rc;
+}
+
+/* The scopes column of flow `id`, as stored. */
+static void stored_scopes(cf_fx *fx, const char *id, char *out, size_t n)
+{
+    char path[TU_PATH_MAX + 16];
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    snprintf(path, sizeof path, "%s/core.db", fx->dir);
+    assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT scopes FROM flows WHERE id = ?", -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+}
+
+/* issue 10: a flow's scopes are stored as json_dumps() writes them, whether they are the
+ * scope names the store writes itself or anything else, which it dumps. */
+static void test_flow_scopes_text(void **state)
+{
+    cf_fx *fx = *state;
+    static const char *const cases[] = {
+        "[\"all\"]",   "[\"group:7\",\"type:2\",\"all\"]", "[]", "[\"Odd \\\"x\\\" \\u00e9/\"]",
+        "[\"all\",3]",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        raw_flow r = {.f = {.account_id = fx->acme.id, .contact_id = 1}, .scopes = cases[i]};
+        snprintf(r.f.id, sizeof r.f.id, "flow_t%zu", i);
+        snprintf(r.f.status, sizeof r.f.status, "pending");
+        cd_err err = {0};
+        assert_int_equal(cf_run(fx, job_flow_insert, &r, &err), 0);
+        json_t *want = json_loads(cases[i], 0, NULL);
+        char *text = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY), got[256];
+        stored_scopes(fx, r.f.id, got, sizeof got);
+        assert_string_equal(got, text);
+        free(text);
+        json_decref(want);
+    }
 }
 
 static void test_start_ttl(void **state)
@@ -321,6 +444,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_start_sms, cf_setup, cf_teardown),
+        cmocka_unit_test_setup_teardown(test_start_cta_parts, cf_setup, cf_teardown),
+        cmocka_unit_test_setup_teardown(test_flow_scopes_text, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_start_ttl, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_start_email_no_cta, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_start_refusals_leave_no_trace, cf_setup, cf_teardown),

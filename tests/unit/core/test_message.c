@@ -328,6 +328,87 @@ static void test_new_id(void **state)
     assert_true(t >= before && t <= after);
 }
 
+/* The ids' random bits come from a per-thread pool: across its refills every id keeps the
+ * form and none repeats. */
+static void test_new_id_pool(void **state)
+{
+    (void)state;
+    enum { N = 300 }; /* several refills of a 64-id pool */
+    static char ids[N][40];
+    for (int i = 0; i < N; i++) {
+        cd_message_new_id(ids[i]);
+        assert_int_equal(strlen(ids[i]), 36);
+        assert_int_equal(strspn(ids[i] + 4, "0123456789abcdef"), 32);
+        for (int j = 0; j < i; j++) /* the random part alone differs */
+            assert_memory_not_equal(ids[i] + 16, ids[j] + 16, 20);
+    }
+}
+
+typedef struct bare_op {
+    const cd_account *a;
+    cd_send_in in;
+    cd_message *out; /* NULL: the history is written as text */
+} bare_op;
+
+static int job_bare(cd_db *db, void *arg, cd_err *err)
+{
+    bare_op *o = arg;
+    return cd_message_queue(db, o->a, NULL, &o->in, o->out, err);
+}
+
+/* The stored history of the one message to `to`, as text. */
+static char *history_of(cf_fx *fx, const char *to)
+{
+    cf_msgs l;
+    cd_message m;
+    cf_messages(fx, fx->acme.id, to, "cta", &l);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.m[0].status, "queued");
+    cd_db *db = cd_store_reader(fx->store);
+    assert_int_equal(cd_store_message_get(db, fx->acme.id, l.m[0].id, &m, NULL), 0);
+    cd_store_release(fx->store, db);
+    char *s = json_dumps(m.history, JSON_COMPACT | JSON_ENCODE_ANY);
+    assert_non_null(s);
+    cd_message_clear(&m);
+    cf_msgs_clear(&l);
+    return s;
+}
+
+/* issue 10: a message queued with no caller to read it stores its history as text, written
+ * without jansson; it is what the JSON path stores, and it reads back as the same JSON. */
+static void test_queue_history_text(void **state)
+{
+    cf_fx *fx = *state;
+    const char *to[2] = {"+16465550131", "+16465550132"};
+    cd_message out;
+    for (int i = 0; i < 2; i++) {
+        bare_op o = {
+            .a = &fx->acme,
+            .in = {.to = to[i], .text = "Reply YES", .kind = "cta", .category = "transactional"},
+            .out = i == 0 ? &out : NULL};
+        cd_err err = {0};
+        assert_int_equal(cf_run(fx, job_bare, &o, &err), 0);
+    }
+    char *a = history_of(fx, to[0]), *b = history_of(fx, to[1]);
+    /* The same but for the time, which is the message's own. */
+    assert_int_equal(strlen(a), strlen(b));
+    assert_non_null(strstr(b, "\"status\":\"queued\""));
+    assert_non_null(strstr(b, "\"detail\":null}]"));
+    assert_memory_equal(a, b, strstr(a, "\"at\"") - a);
+    assert_string_equal(strstr(a, "\"detail\""), strstr(b, "\"detail\""));
+    /* A status change of a message that holds its history as text appends to it. */
+    cd_message m = {.history_json = strdup(b)};
+    cd_message_history(&m, "sent", "r1", 1);
+    assert_int_equal(json_array_size(m.history), 2);
+    assert_null(m.history_json);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(m.history, 0), "status")),
+                        "queued");
+    cd_message_clear(&m);
+    cd_message_clear(&out);
+    free(a);
+    free(b);
+}
+
 static void test_claim_sent_receipts(void **state)
 {
     cf_fx *fx = *state;
@@ -432,6 +513,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_help_cap, cf_setup, cf_teardown),
         cmocka_unit_test(test_exempt_caps_settings),
         cmocka_unit_test(test_new_id),
+        cmocka_unit_test(test_new_id_pool),
+        cmocka_unit_test_setup_teardown(test_queue_history_text, cf_setup, cf_teardown),
         cmocka_unit_test_setup_teardown(test_quiet_hours_hold_marketing_only, cf_setup,
                                         cf_teardown),
         cmocka_unit_test_setup_teardown(test_claim_sent_receipts, cf_setup, cf_teardown),

@@ -175,11 +175,53 @@ static void listening_follows_changes(void **state)
     assert_false(any);
 }
 
+typedef struct shared_call {
+    int64_t acct;
+    json_t *a, *b, *copy, *after; /* OUT */
+} shared_call;
+
+/* Reads the settings to share twice and for change once, writes k = 3, reads again. */
+static int run_shared(cd_db *db, void *arg, cd_err *err)
+{
+    shared_call *c = arg;
+    json_t *v = json_pack("{si}", "k", 3);
+    int rc = cd_store_settings_read(db, c->acct, &c->a, err) != 0 ||
+                     cd_store_settings_read(db, c->acct, &c->b, err) != 0 ||
+                     cd_store_settings_get(db, c->acct, &c->copy, err) != 0 ||
+                     cd_store_settings_put(db, c->acct, v, err) != 0 ||
+                     cd_store_settings_read(db, c->acct, &c->after, err) != 0
+                 ? -1
+                 : 0;
+    json_decref(v);
+    return rc;
+}
+
+// issue 10: a reader that only reads shares the remembered settings (no copy), which a
+// write then replaces, not changes: what was shared keeps the value it was read with.
+static void shared_read_is_not_copied(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(read_k(f, "{\"k\":1}", false, NULL), 1); /* remembered now */
+    shared_call c = {.acct = f->acct};
+    assert_int_equal(cd_store_run(f->store, run_shared, &c, NULL), 0);
+    assert_ptr_equal(c.a, c.b);
+    assert_ptr_not_equal(c.a, c.copy);
+    assert_true(json_equal(c.a, c.copy));
+    assert_int_equal(json_integer_value(json_object_get(c.a, "k")), 1);
+    assert_int_equal(json_integer_value(json_object_get(c.after, "k")), 3);
+    json_decref(c.a);
+    json_decref(c.b);
+    json_decref(c.copy);
+    json_decref(c.after);
+    assert_int_equal(read_k(f, NULL, false, NULL), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(own_write_is_seen, setup, teardown),
         cmocka_unit_test_setup_teardown(caller_owns_its_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(shared_read_is_not_copied, setup, teardown),
         cmocka_unit_test_setup_teardown(rolled_back_write_is_forgotten, setup, teardown),
         cmocka_unit_test_setup_teardown(other_connection_commit_is_seen, setup, teardown),
         cmocka_unit_test_setup_teardown(listening_follows_changes, setup, teardown),

@@ -19,7 +19,8 @@
 #include <time.h>
 
 #include "store/store.h"
-#include "store/store_int.h" /* max_readers, for the pool test */
+#include "store/store_int.h"  /* max_readers, for the pool test */
+#include "store/sqlite_int.h" /* the statements, for the history append test */
 
 #include "../testutil.h"
 
@@ -1846,6 +1847,68 @@ static void test_row_helpers_missing(void **state)
     expect_missing(cd_store_idem_get(rd(f), f->acme, "nope", &i, &err), &err, "", "unknown key");
 }
 
+/* issue 10: marking a message sent appends its history entry as text when the history is a
+ * compact array of objects; that text is what json_insert() made of it before, byte for
+ * byte, and any other history still goes through json_insert(). */
+static void test_mark_sent_history_text(void **state)
+{
+    static const char *const hist[] = {
+        "[{\"status\":\"queued\",\"at\":\"2026-12-04T03:00:00.000Z\",\"detail\":null}]",
+        "[{\"status\":\"queued\",\"at\":\"t\",\"detail\":\"caf\u00e9 \\\"q\\\" \\u00e9 \\n ]}\"},"
+        "{\"status\":\"queued\",\"at\":\"u\",\"detail\":\"held for quiet hours until x\"}]",
+        "[]",
+        "",
+        "not json",
+    };
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    (void)state;
+    assert_int_equal(sqlite3_open(":memory:", &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "CREATE TABLE messages (account_id, id, status, transport, "
+                                  "transport_id, updated_ms, history, was)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < (int)(sizeof hist / sizeof hist[0]); i++) {
+        assert_int_equal(sqlite3_prepare_v2(h,
+                                            "INSERT INTO messages VALUES (1, ?1, 'sending', '', "
+                                            "'', 0, ?2, ?2)",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_int(st, 1, i);
+        sqlite3_bind_text(st, 2, hist[i], -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        assert_int_equal(
+            sqlite3_prepare_v2(h, cd_sqlite__msg_sql[Q_MESSAGE_MARK_SENT], -1, &st, NULL),
+            SQLITE_OK);
+        sqlite3_bind_int(st, 1, 1);
+        sqlite3_bind_int(st, 2, i);
+        sqlite3_bind_text(st, 3, "sink", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, i == 1 ? "" : "r\"1", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, 5);
+        sqlite3_bind_text(st, 6, "2026-12-04T03:00:01.000Z", -1, SQLITE_STATIC);
+        if (i == 1)
+            sqlite3_bind_null(st, 7);
+        else
+            sqlite3_bind_text(st, 7, "r\"1", -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+    }
+    /* What the statement wrote, against what json_insert() writes. */
+    assert_int_equal(mem_int(h, "SELECT count(*) FROM messages WHERE status = 'sent' AND "
+                                "history = json_insert(CASE WHEN json_valid(was) THEN was ELSE "
+                                "'[]' END, '$[#]', json_object('status', 'sent', 'at', "
+                                "'2026-12-04T03:00:01.000Z', 'detail', "
+                                "CASE id WHEN 1 THEN NULL ELSE 'r\"1' END))"),
+                     (int)(sizeof hist / sizeof hist[0]));
+    assert_int_equal(mem_int(h, "SELECT count(*) FROM messages WHERE json_valid(history) AND "
+                                "json_array_length(history) = CASE id WHEN 0 THEN 2 WHEN 1 THEN "
+                                "3 ELSE 1 END"),
+                     (int)(sizeof hist / sizeof hist[0]));
+    sqlite3_close(h);
+}
+
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 int main(void)
@@ -1854,6 +1917,7 @@ int main(void)
         cmocka_unit_test(test_open_migrate_twice),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_migrate_0018),
+        cmocka_unit_test(test_mark_sent_history_text),
         STORE_TEST(test_accounts),
         STORE_TEST(test_account_head),
         STORE_TEST(test_account_each),
