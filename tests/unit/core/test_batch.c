@@ -280,12 +280,12 @@ static void test_blacklist(void **state)
     verify(f);
 }
 
-static void test_failure_takes_everything_back(void **state)
+/* A contact that holds the most tags it may, so that a batch's tag is one too many for it;
+ * the ledger as it stands then. */
+static cd_ledger_report contact_with_every_tag(fixture *f, const char *phone)
 {
-    fixture *f = *state;
-    /* a contact that holds the most tags it may: the batch's tag is one too many */
     cd_batch_item full;
-    item(&full, "+16465550131", NULL);
+    item(&full, phone, NULL);
     cd_batch b = {.items = &full, .n = 1};
     char names[CD_CONTACT_MAX_TAGS][8];
     for (int i = 0; i < CD_CONTACT_MAX_TAGS; i++) {
@@ -293,7 +293,13 @@ static void test_failure_takes_everything_back(void **state)
         b.tag = names[i];
         assert_int_equal(run(f, &b, NULL), 0);
     }
-    cd_ledger_report before = verify(f);
+    return verify(f);
+}
+
+static void test_failure_takes_everything_back(void **state)
+{
+    fixture *f = *state;
+    cd_ledger_report before = contact_with_every_tag(f, "+16465550131");
 
     cd_batch_item it[3];
     item(&it[0], "+16465550132", "Applied first");
@@ -344,16 +350,7 @@ static void test_ledger_head_once_per_batch(void **state)
 static void test_failure_after_flushed_chunks(void **state)
 {
     fixture *f = *state;
-    cd_batch_item full;
-    item(&full, "+16465550151", NULL);
-    cd_batch b = {.items = &full, .n = 1};
-    char names[CD_CONTACT_MAX_TAGS][8];
-    for (int i = 0; i < CD_CONTACT_MAX_TAGS; i++) {
-        snprintf(names[i], sizeof names[i], "t%d", i);
-        b.tag = names[i];
-        assert_int_equal(run(f, &b, NULL), 0);
-    }
-    cd_ledger_report before = verify(f);
+    cd_ledger_report before = contact_with_every_tag(f, "+16465550151");
     enum { N = 301 };
     cd_batch_item *it = test_calloc(N, sizeof *it);
     for (int i = 0; i < N - 1; i++) {

@@ -81,13 +81,34 @@ static void stream(cd_store *s, put *jobs, int n, int bytes, int inflight)
     pthread_mutex_unlock(&lock);
 }
 
+typedef struct fixture {
+    char dir[TU_PATH_MAX];
+    cd_store *store;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    tu_mkdtemp(f->dir);
+    f->store = tu_store_open(f->dir, "s.db");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    cd_store_close(f->store);
+    tu_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
 // Every answer comes after a sync that completed after the job's commit.
 static void answered_after_a_sync(void **state)
 {
-    (void)state;
-    char dir[TU_PATH_MAX];
-    tu_mkdtemp(dir);
-    cd_store *s = tu_store_open(dir, "s.db");
+    fixture *f = *state;
+    cd_store *s = f->store;
     enum { N = 600 };
     put *jobs = calloc(N, sizeof *jobs);
     stream(s, jobs, N, 300, 32);
@@ -96,17 +117,13 @@ static void answered_after_a_sync(void **state)
         assert_true(jobs[i].syncs_at_done > jobs[i].syncs_at_run);
     }
     free(jobs);
-    cd_store_close(s);
-    tu_rmtree(dir);
 }
 
 // A sync that fails answers its jobs failed; the next ones succeed.
 static void failed_sync_fails_its_jobs(void **state)
 {
-    (void)state;
-    char dir[TU_PATH_MAX];
-    tu_mkdtemp(dir);
-    cd_store *s = tu_store_open(dir, "s.db");
+    fixture *f = *state;
+    cd_store *s = f->store;
     put jobs[3];
     stream(s, jobs, 1, 100, 1);
     assert_int_equal(jobs[0].rc, 0);
@@ -115,8 +132,6 @@ static void failed_sync_fails_its_jobs(void **state)
     assert_int_not_equal(jobs[1].rc, 0);
     stream(s, jobs + 2, 1, 100, 1);
     assert_int_equal(jobs[2].rc, 0);
-    cd_store_close(s);
-    tu_rmtree(dir);
 }
 
 static long long file_size(const char *dir, const char *name)
@@ -131,48 +146,40 @@ static long long file_size(const char *dir, const char *name)
 // checkpoints can have put them into the database file.
 static void syncer_checkpoints(void **state)
 {
-    (void)state;
-    char dir[TU_PATH_MAX];
-    tu_mkdtemp(dir);
-    cd_store *s = tu_store_open(dir, "s.db");
-    long long before = file_size(dir, "s.db");
+    fixture *f = *state;
+    cd_store *s = f->store;
+    long long before = file_size(f->dir, "s.db");
     enum { N = 250 };
     put *jobs = calloc(N, sizeof *jobs);
     stream(s, jobs, N, 16000, 1);
     /* The checkpointer runs on its own thread: give it time to finish. */
-    for (int i = 0; i < 500 && file_size(dir, "s.db") <= before + 2 * 1024 * 1024; i++)
+    for (int i = 0; i < 500 && file_size(f->dir, "s.db") <= before + 2 * 1024 * 1024; i++)
         nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
-    assert_true(file_size(dir, "s.db") > before + 2 * 1024 * 1024);
+    assert_true(file_size(f->dir, "s.db") > before + 2 * 1024 * 1024);
     free(jobs);
-    cd_store_close(s);
-    tu_rmtree(dir);
 }
 
 // 4,000 commits of about five pages each: about 80 MB of WAL if it never started over.
 static void wal_starts_over_under_load(void **state)
 {
-    (void)state;
-    char dir[TU_PATH_MAX];
-    tu_mkdtemp(dir);
-    cd_store *s = tu_store_open(dir, "s.db");
+    fixture *f = *state;
+    cd_store *s = f->store;
     enum { N = 4000 };
     put *jobs = calloc(N, sizeof *jobs);
     stream(s, jobs, N, 16000, 8);
     for (int i = 0; i < N; i++)
         assert_int_equal(jobs[i].rc, 0);
-    assert_true(file_size(dir, "s.db-wal") < 24 * 1024 * 1024);
+    assert_true(file_size(f->dir, "s.db-wal") < 24 * 1024 * 1024);
     free(jobs);
-    cd_store_close(s);
-    tu_rmtree(dir);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(answered_after_a_sync),
-        cmocka_unit_test(failed_sync_fails_its_jobs),
-        cmocka_unit_test(syncer_checkpoints),
-        cmocka_unit_test(wal_starts_over_under_load),
+        cmocka_unit_test_setup_teardown(answered_after_a_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_sync_fails_its_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(syncer_checkpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(wal_starts_over_under_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
