@@ -54,4 +54,47 @@ static inline cd_store *tu_store_open(const char *dir, const char *file)
     return s;
 }
 
+/* The fixture of the store tests: a store on <fresh temporary directory>/<file>. */
+typedef struct tu_store_fixture {
+    char dir[TU_PATH_MAX];
+    cd_store *store;
+    int64_t acct; /* for the tests whose setup creates an account */
+} tu_store_fixture;
+
+static inline tu_store_fixture *tu_store_fixture_open(const char *file)
+{
+    tu_store_fixture *f = calloc(1, sizeof *f);
+    tu_mkdtemp(f->dir);
+    f->store = tu_store_open(f->dir, file);
+    return f;
+}
+
+static inline int tu_job_account(cd_db *db, void *arg, cd_err *err)
+{
+    return cd_store_account_insert(db, arg, err);
+}
+
+/* A bare account row "acme" (no key, genesis head): its id. */
+static inline int64_t tu_account_acme(cd_store *s)
+{
+    cd_account a = {.created_ms = 1};
+    snprintf(a.name, sizeof a.name, "acme");
+    snprintf(a.login, sizeof a.login, "ops@acme.test");
+    snprintf(a.ledger_head, sizeof a.ledger_head, "%064d", 0);
+    cd_err err = {0};
+    if (cd_store_run(s, tu_job_account, &a, &err) != 0)
+        fail_msg("account insert: %s", err.msg);
+    return a.id;
+}
+
+/* A cmocka teardown for a tu_store_fixture. */
+static inline int tu_store_teardown(void **state)
+{
+    tu_store_fixture *f = *state;
+    cd_store_close(f->store);
+    tu_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
 #endif

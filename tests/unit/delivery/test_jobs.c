@@ -23,26 +23,12 @@
 
 #include "../testutil.h"
 
-typedef struct fixture {
-    char dir[TU_PATH_MAX];
-    cd_store *store;
-} fixture;
+typedef tu_store_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    tu_mkdtemp(f->dir);
-    f->store = tu_store_open(f->dir, "jobs.db");
+    fixture *f = tu_store_fixture_open("jobs.db");
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    cd_store_close(f->store);
-    tu_rmtree(f->dir);
-    free(f);
     return 0;
 }
 
@@ -473,14 +459,14 @@ static void test_watch_told_on_stop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_claim_by_kind_due_and_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retry_dead_revive_complete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_requeue_expired_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_by_kind_due_and_limit, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(test_retry_dead_revive_complete, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(test_requeue_expired_leases, setup, tu_store_teardown),
         cmocka_unit_test(test_backoff_schedule_and_jitter),
-        cmocka_unit_test_setup_teardown(test_worker_retries_then_done, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_worker_dead_when_spent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_worker_requeues_after_crash, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_told_on_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_retries_then_done, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(test_worker_dead_when_spent, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(test_worker_requeues_after_crash, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_told_on_stop, setup, tu_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,11 +19,7 @@
 
 #include "../testutil.h"
 
-typedef struct fixture {
-    char dir[TU_PATH_MAX];
-    cd_store *store;
-    int64_t acct;
-} fixture;
+typedef tu_store_fixture fixture;
 
 typedef struct call {
     int64_t acct;
@@ -78,33 +74,11 @@ static void external(fixture *f, const char *sql)
     sqlite3_close(h);
 }
 
-static int job_account(cd_db *db, void *arg, cd_err *err)
-{
-    return cd_store_account_insert(db, arg, err);
-}
-
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    tu_mkdtemp(f->dir);
-    f->store = tu_store_open(f->dir, "c.db");
-    cd_account a = {.created_ms = 1};
-    snprintf(a.name, sizeof a.name, "acme");
-    snprintf(a.login, sizeof a.login, "ops@acme.test");
-    snprintf(a.ledger_head, sizeof a.ledger_head, "%064d", 0);
-    assert_int_equal(cd_store_run(f->store, job_account, &a, NULL), 0);
-    f->acct = a.id;
+    fixture *f = tu_store_fixture_open("c.db");
+    f->acct = tu_account_acme(f->store);
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    cd_store_close(f->store);
-    tu_rmtree(f->dir);
-    free(f);
     return 0;
 }
 
@@ -219,12 +193,12 @@ static void shared_read_is_not_copied(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(own_write_is_seen, setup, teardown),
-        cmocka_unit_test_setup_teardown(caller_owns_its_copy, setup, teardown),
-        cmocka_unit_test_setup_teardown(shared_read_is_not_copied, setup, teardown),
-        cmocka_unit_test_setup_teardown(rolled_back_write_is_forgotten, setup, teardown),
-        cmocka_unit_test_setup_teardown(other_connection_commit_is_seen, setup, teardown),
-        cmocka_unit_test_setup_teardown(listening_follows_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(own_write_is_seen, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(caller_owns_its_copy, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(shared_read_is_not_copied, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(rolled_back_write_is_forgotten, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(other_connection_commit_is_seen, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(listening_follows_changes, setup, tu_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,26 +81,12 @@ static void stream(cd_store *s, put *jobs, int n, int bytes, int inflight)
     pthread_mutex_unlock(&lock);
 }
 
-typedef struct fixture {
-    char dir[TU_PATH_MAX];
-    cd_store *store;
-} fixture;
+typedef tu_store_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    tu_mkdtemp(f->dir);
-    f->store = tu_store_open(f->dir, "s.db");
+    fixture *f = tu_store_fixture_open("s.db");
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    cd_store_close(f->store);
-    tu_rmtree(f->dir);
-    free(f);
     return 0;
 }
 
@@ -176,10 +162,10 @@ static void wal_starts_over_under_load(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(answered_after_a_sync, setup, teardown),
-        cmocka_unit_test_setup_teardown(failed_sync_fails_its_jobs, setup, teardown),
-        cmocka_unit_test_setup_teardown(syncer_checkpoints, setup, teardown),
-        cmocka_unit_test_setup_teardown(wal_starts_over_under_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(answered_after_a_sync, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(failed_sync_fails_its_jobs, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(syncer_checkpoints, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(wal_starts_over_under_load, setup, tu_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,11 +24,7 @@
 
 #include "../testutil.h"
 
-typedef struct fixture {
-    char dir[TU_PATH_MAX];
-    cd_store *store;
-    int64_t acct;
-} fixture;
+typedef tu_store_fixture fixture;
 
 /* ---- jobs ---- */
 
@@ -201,34 +197,12 @@ static bool idem_exists(fixture *f, const char *key)
     return yes;
 }
 
-static int job_account(cd_db *db, void *arg, cd_err *err)
-{
-    return cd_store_account_insert(db, arg, err);
-}
-
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    tu_mkdtemp(f->dir);
-    f->store = tu_store_open(f->dir, "w.db");
-    cd_account a = {.created_ms = 1};
-    snprintf(a.name, sizeof a.name, "acme");
-    snprintf(a.login, sizeof a.login, "ops@acme.test");
-    snprintf(a.ledger_head, sizeof a.ledger_head, "%064d", 0);
-    assert_int_equal(cd_store_run(f->store, job_account, &a, NULL), 0);
-    f->acct = a.id;
+    fixture *f = tu_store_fixture_open("w.db");
+    f->acct = tu_account_acme(f->store);
     atomic_store(&finished, 0);
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    cd_store_close(f->store);
-    tu_rmtree(f->dir);
-    free(f);
     return 0;
 }
 
@@ -543,7 +517,7 @@ static void test_fault_persistent(void **state)
     assert_int_equal(n, 1 + FJOBS * MULTI_CALLS + 1);
 }
 
-#define WRITER_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define WRITER_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, tu_store_teardown)
 
 int main(void)
 {
