@@ -34,8 +34,12 @@
 
 #include "util/log.h"
 
-#define CKPT_STEP    500  /* new WAL frames before the checkpointer runs */
-#define CKPT_CATCHUP 2000 /* WAL frames before the writer checkpoints (and restarts it) */
+#define CKPT_STEP    2000 /* new WAL frames before the checkpointer runs */
+#define CKPT_CATCHUP 4000 /* WAL frames before the writer checkpoints (and restarts it) */
+/* Measured (ProTexting, Omeda): checkpoints every 2,000 frames instead of 500 copy each hot
+ * page (the tables' last leaves, the account's row) a quarter as often: the checkpointer's
+ * CPU per request fell from 6-9 to 2-3 us. The WAL stays under 4,096 frames, one
+ * wal-index hash segment, about 16 MiB. */
 
 struct cd_sqlite_sync {
     char *db_path;
