@@ -16,11 +16,12 @@
  * runs a PASSIVE checkpoint from a connection of its own once the WAL has grown by
  * CKPT_STEP frames. A checkpoint from another connection cannot copy what the writer
  * commits while it runs, so under constant load the WAL would never be fully copied and
- * never start over; the writer therefore checkpoints itself, right after a COMMIT, once
- * the WAL holds CKPT_CATCHUP frames. By then the checkpointer has copied nearly all of
- * them, the writer's checkpoint copies the rest, and its next transaction restarts the
- * WAL. That checkpoint runs outside the deferred window: SQLite syncs the WAL before it
- * copies a page and the database file after, as always.
+ * never start over. Once the WAL holds CKPT_CATCHUP frames the checkpointer therefore
+ * chases the writer (it runs again after every sync), and as soon as it is within
+ * CKPT_CLOSE frames the writer checkpoints itself, right after a COMMIT: a short copy of
+ * the rest, after which its next transaction restarts the WAL. At CKPT_HARD frames the
+ * writer does so whatever is left. That checkpoint runs outside the deferred window:
+ * SQLite syncs the WAL before it copies a page and the database file after, as always.
  *
  * Crash safety: after a power loss, a commit whose frames were not synced is lost, but it
  * was not acknowledged; readers may have seen it (it was committed), which is the one
@@ -35,11 +36,12 @@
 #include "util/log.h"
 
 #define CKPT_STEP    2000 /* new WAL frames before the checkpointer runs */
-#define CKPT_CATCHUP 4000 /* WAL frames before the writer checkpoints (and restarts it) */
+#define CKPT_CATCHUP 4000 /* WAL frames from which the WAL is to start over */
+#define CKPT_CLOSE   256  /* frames left for the writer's own checkpoint */
+#define CKPT_HARD    8000 /* WAL frames at which the writer checkpoints regardless */
 /* Measured (ProTexting, Omeda): checkpoints every 2,000 frames instead of 500 copy each hot
  * page (the tables' last leaves, the account's row) a quarter as often: the checkpointer's
- * CPU per request fell from 6-9 to 2-3 us. The WAL stays under 4,096 frames, one
- * wal-index hash segment, about 16 MiB. */
+ * CPU per request fell from 6-9 to 2-3 us. The WAL stays near 4,000 frames (16 MiB). */
 
 struct cd_sqlite_sync {
     char *db_path;
@@ -132,7 +134,10 @@ int cd_sqlite__commit_nosync(sqlite_db *d, int (*exec)(cd_db *, const char *, cd
     cd_sqlite__walbuf_defer(true);
     int rc = exec(&d->base, "COMMIT", err);
     cd_sqlite__walbuf_defer(false);
-    if (rc == 0 && atomic_load(&d->sync->wal_frames) >= CKPT_CATCHUP) {
+    int frames = atomic_load(&d->sync->wal_frames);
+    int left = frames - atomic_load(&d->sync->ckpt_frames);
+    if (rc == 0 &&
+        (frames >= CKPT_HARD || (frames >= CKPT_CATCHUP && left >= 0 && left <= CKPT_CLOSE))) {
         int log = 0, copied = 0;
         if (sqlite3_wal_checkpoint_v2(d->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
             SQLITE_OK)
@@ -204,7 +209,7 @@ void cd_sqlite__sync_idle(cd_sqlite_sync *s)
         atomic_store(&s->ckpt_frames, 0);
         done = 0;
     }
-    if (frames - done < CKPT_STEP)
+    if (frames - done < (frames >= CKPT_CATCHUP ? 1 : CKPT_STEP))
         return;
     pthread_mutex_lock(&s->lock);
     if (!s->started) {
