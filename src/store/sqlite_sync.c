@@ -17,9 +17,10 @@
  * CKPT_STEP frames. A checkpoint from another connection cannot copy what the writer
  * commits while it runs, so under constant load the WAL would never be fully copied and
  * never start over. Once the WAL holds CKPT_CATCHUP frames the checkpointer therefore
- * chases the writer (it runs again after every sync), and as soon as it is within
- * CKPT_CLOSE frames the writer checkpoints itself, right after a COMMIT: a short copy of
- * the rest, after which its next transaction restarts the WAL. At CKPT_HARD frames the
+ * chases the writer (it runs again after a sync while more than CKPT_CLOSE frames are
+ * left), and as soon as it is within CKPT_CLOSE frames the writer checkpoints itself,
+ * right after a COMMIT: a short copy of the rest, after which its next transaction
+ * restarts the WAL. At CKPT_HARD frames the
  * writer does so whatever is left. That checkpoint runs outside the deferred window:
  * SQLite syncs the WAL before it copies a page and the database file after, as always.
  *
@@ -209,7 +210,7 @@ void cd_sqlite__sync_idle(cd_sqlite_sync *s)
         atomic_store(&s->ckpt_frames, 0);
         done = 0;
     }
-    if (frames - done < (frames >= CKPT_CATCHUP ? 1 : CKPT_STEP))
+    if (frames - done < (frames >= CKPT_CATCHUP ? CKPT_CLOSE + 1 : CKPT_STEP))
         return;
     pthread_mutex_lock(&s->lock);
     if (!s->started) {
