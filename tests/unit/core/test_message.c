@@ -380,7 +380,7 @@ static void test_queue_history_text(void **state)
 {
     cf_fx *fx = *state;
     const char *to[2] = {"+16465550131", "+16465550132"};
-    cd_message out;
+    cd_message out = {0};
     for (int i = 0; i < 2; i++) {
         bare_op o = {
             .a = &fx->acme,
