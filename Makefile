@@ -22,7 +22,7 @@ bench: deps all
 	if [ "$${BENCH_SCALE:-1}" != 0 ]; then bench/scale.sh; fi
 lint: all
 	clang-format --dry-run -Werror $$(git ls-files 'src/*.c' 'src/*.h' 'src/*.cc' 'tests/unit/*.c' 'tests/unit/*.h')
-	cppcheck --project=build/compile_commands.json -i$(CURDIR)/build/ --enable=warning,performance,portability --inline-suppr --error-exitcode=1 -q
+	cppcheck --project=build/compile_commands.json -ibuild/ --enable=warning,performance,portability --inline-suppr --error-exitcode=1 -q
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'src/*.cc' 'tests/unit/*.c' 'tests/unit/*.h')
 clean:
