@@ -268,8 +268,7 @@ static bool sq_in_transaction(cd_db *db)
 
 static void *sq_sync_start(cd_db *db)
 {
-    cd_err ignored;
-    return cd_sqlite__sync_start(SDB(db), &ignored);
+    return cd_sqlite__sync_start(SDB(db));
 }
 
 static int sq_commit_nosync(cd_db *db, cd_err *err)
@@ -755,29 +754,26 @@ static int put_groups(sqlite_db *d, const cd_contact *c, cd_err *err)
 /* A contact's tags as json_dumps(JSON_COMPACT) writes them, without jansson's dump when
  * every tag is printable ASCII without a quote or a backslash (an Octopush batch writes
  * one per contact); other tags go through bind_json. */
-static void bind_tags(sqlite3_stmt *s, int i, const json_t *tags)
+/* An array of strings as json_dumps(JSON_COMPACT) writes it, without jansson when every
+ * string is printable ASCII without a quote or a backslash (a contact's tags, a flow's
+ * scopes): the length written into out, or -1 when it is not such an array or does not fit
+ * in cap bytes (the caller then uses jansson). */
+int cd_sqlite__string_array_text(const json_t *tags, char *out, size_t cap)
 {
-    char out[512];
     size_t len = 0, k;
     json_t *t;
-    if (!json_is_array(tags)) {
-        bind_json(s, i, tags);
-        return;
-    }
+    if (!json_is_array(tags) || cap < 2)
+        return -1;
     out[len++] = '[';
     json_array_foreach (tags, k, t) {
         const char *v = json_string_value(t);
         size_t n = v ? json_string_length(t) : 0;
-        if (v == NULL || len + n + 4 > sizeof out) {
-            bind_json(s, i, tags);
-            return;
-        }
+        if (v == NULL || len + n + 4 > cap)
+            return -1;
         for (size_t j = 0; j < n; j++) {
             unsigned char ch = (unsigned char)v[j];
-            if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
-                bind_json(s, i, tags);
-                return;
-            }
+            if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+                return -1;
         }
         if (k)
             out[len++] = ',';
@@ -787,7 +783,17 @@ static void bind_tags(sqlite3_stmt *s, int i, const json_t *tags)
         out[len++] = '"';
     }
     out[len++] = ']';
-    sqlite3_bind_text(s, i, out, (int)len, SQLITE_TRANSIENT);
+    return (int)len;
+}
+
+void cd_sqlite__bind_strings(sqlite3_stmt *s, int i, const json_t *v)
+{
+    char out[512];
+    int len = cd_sqlite__string_array_text(v, out, sizeof out);
+    if (len < 0)
+        bind_json(s, i, v);
+    else
+        sqlite3_bind_text(s, i, out, len, SQLITE_TRANSIENT);
 }
 
 static int sq_contact_put(cd_db *db, cd_contact *c, cd_err *err)
@@ -807,7 +813,7 @@ static int sq_contact_put(cd_db *db, cd_contact *c, cd_err *err)
     for (int i = 0; i < CD_CONTACT_PARAMS; i++)
         bind_text(s, 9 + i, c->params[i]);
     bind_json(s, 14, c->custom);
-    bind_tags(s, 15, c->tags);
+    cd_sqlite__bind_strings(s, 15, c->tags);
     if (c->id) {
         sqlite3_bind_int64(s, 17, c->updated_ms);
         sqlite3_bind_int64(s, 18, c->id);

@@ -299,6 +299,13 @@ void cd_sqlite__rows_free(sqlite_db *d);
 
 /* sqlite_msg.c: the messaging half of cd_store__sqlite_ops (store_int.h documents each). */
 int cd_sqlite__event_insert(cd_db *db, cd_event *e, cd_err *err);
+/* Binds every column of an event but its id, account_id first, from parameter p on (21). */
+void cd_sqlite__bind_event(sqlite3_stmt *s, int p, const cd_event *e);
+/* An array of plain strings (tags, scopes) as stored, without jansson (sqlite.c): the
+ * length written into out, or -1 when json_dumps must write it. */
+int cd_sqlite__string_array_text(const json_t *tags, char *out, size_t cap);
+/* Binds v at i as bind_json would, through cd_sqlite__string_array_text when it can. */
+void cd_sqlite__bind_strings(sqlite3_stmt *s, int i, const json_t *v);
 int cd_sqlite__event_list(cd_db *db, int64_t account_id, const cd_event_filter *f,
                           cd_event_each_fn each, void *arg, cd_err *err);
 int cd_sqlite__event_scan(cd_db *db, int64_t account_id, cd_event_each_fn each, void *arg,
@@ -449,7 +456,7 @@ void cd_sqlite__walbuf_defer(bool on);
 
 /* ---- sqlite_sync.c: the writer's commits made durable by the store's syncer thread ---- */
 typedef struct cd_sqlite_sync cd_sqlite_sync;
-cd_sqlite_sync *cd_sqlite__sync_start(sqlite_db *d, cd_err *err); /* NULL: sync at COMMIT */
+cd_sqlite_sync *cd_sqlite__sync_start(sqlite_db *d); /* NULL: sync at COMMIT */
 void cd_sqlite__sync_stop(sqlite_db *d);
 int cd_sqlite__commit_nosync(sqlite_db *d, int (*exec)(cd_db *, const char *, cd_err *),
                              cd_err *err);

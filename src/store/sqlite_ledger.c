@@ -35,24 +35,29 @@ static void read_event(sqlite3_stmt *s, void *out)
     col_copy(s, 21, e->hash, sizeof e->hash);
 }
 
+void cd_sqlite__bind_event(sqlite3_stmt *s, int p, const cd_event *e)
+{
+    sqlite3_bind_int64(s, p, e->account_id);
+    sqlite3_bind_int64(s, p + 1, e->seq);
+    sqlite3_bind_int64(s, p + 2, e->contact_id);
+    const char *text[] = {e->phone,   e->scope,         e->old_state, e->new_state,
+                          e->surface, e->channel,       e->keyword,   e->disclosure_sha256,
+                          e->ip,      e->user_agent,    e->site,      e->session,
+                          e->ext_ref, e->credential_id, e->request_id};
+    for (int i = 0; i < (int)(sizeof text / sizeof text[0]); i++)
+        bind_text(s, p + 3 + i, text[i]);
+    sqlite3_bind_int64(s, p + 18, e->created_ms);
+    bind_text(s, p + 19, e->prev_hash);
+    bind_text(s, p + 20, e->hash);
+}
+
 int cd_sqlite__event_insert(cd_db *db, cd_event *e, cd_err *err)
 {
     sqlite_db *d = SDB(db);
     sqlite3_stmt *s = cd_sqlite__stmt(d, Q_EVENT_INSERT, err);
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, e->account_id);
-    sqlite3_bind_int64(s, 2, e->seq);
-    sqlite3_bind_int64(s, 3, e->contact_id);
-    const char *text[] = {e->phone,   e->scope,         e->old_state, e->new_state,
-                          e->surface, e->channel,       e->keyword,   e->disclosure_sha256,
-                          e->ip,      e->user_agent,    e->site,      e->session,
-                          e->ext_ref, e->credential_id, e->request_id};
-    for (int i = 0; i < (int)(sizeof text / sizeof text[0]); i++)
-        bind_text(s, 4 + i, text[i]);
-    sqlite3_bind_int64(s, 19, e->created_ms);
-    bind_text(s, 20, e->prev_hash);
-    bind_text(s, 21, e->hash);
+    cd_sqlite__bind_event(s, 1, e);
     if (cd_sqlite__step_done(d, s, err, "event") != 0)
         return -1;
     e->id = sqlite3_last_insert_rowid(d->h);

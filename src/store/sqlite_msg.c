@@ -660,28 +660,6 @@ static void read_flow(sqlite3_stmt *s, void *out)
     f->confirm_text = col_dup(s, 15); /* issue 10 */
 }
 
-/* Binds the scopes at i as json_dumps() writes them: an array of scope names ("all",
- * "group:7", "type:2", which need no escaping) is written directly, anything else dumped. */
-static void bind_scopes(sqlite3_stmt *s, int i, const json_t *scopes)
-{
-    char text[512];
-    size_t len = 1, k;
-    const json_t *v;
-    text[0] = '[';
-    json_array_foreach (scopes, k, v) {
-        const char *name = json_string_value(v);
-        size_t n = name ? strlen(name) : 0;
-        if (name == NULL || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789:_-") != n ||
-            len + n + 4 >= sizeof text) {
-            bind_json(s, i, scopes);
-            return;
-        }
-        len += (size_t)snprintf(text + len, sizeof text - len, "%s\"%s\"", k ? "," : "", name);
-    }
-    text[len++] = ']';
-    sqlite3_bind_text(s, i, text, (int)len, SQLITE_TRANSIENT);
-}
-
 static void bind_flow(sqlite3_stmt *s, const cd_flow *f)
 {
     bind_text(s, 1, f->id);
@@ -689,10 +667,8 @@ static void bind_flow(sqlite3_stmt *s, const cd_flow *f)
     sqlite3_bind_int64(s, 3, f->contact_id);
     bind_text(s, 4, f->phone);
     bind_text(s, 5, f->ext_ref);
-    if (json_is_array(f->scopes))
-        bind_scopes(s, 6, f->scopes);
-    else if (f->scopes)
-        bind_json(s, 6, f->scopes);
+    if (f->scopes)
+        cd_sqlite__bind_strings(s, 6, f->scopes);
     else
         bind_text(s, 6, "[]");
     bind_text(s, 7, f->channel);

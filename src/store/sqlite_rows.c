@@ -123,22 +123,11 @@ static void bind_consent(sqlite3_stmt *s, int p, const kept_consent *c)
     sqlite3_bind_int64(s, p + 4, c->c.updated_ms);
 }
 
-/* As cd_sqlite__event_insert binds one. */
+/* The id, then every other column as cd_sqlite__event_insert binds them. */
 static void bind_event(sqlite3_stmt *s, int p, const cd_event *e)
 {
     sqlite3_bind_int64(s, p, e->id);
-    sqlite3_bind_int64(s, p + 1, e->account_id);
-    sqlite3_bind_int64(s, p + 2, e->seq);
-    sqlite3_bind_int64(s, p + 3, e->contact_id);
-    const char *text[] = {e->phone,   e->scope,         e->old_state, e->new_state,
-                          e->surface, e->channel,       e->keyword,   e->disclosure_sha256,
-                          e->ip,      e->user_agent,    e->site,      e->session,
-                          e->ext_ref, e->credential_id, e->request_id};
-    for (int i = 0; i < (int)(sizeof text / sizeof text[0]); i++)
-        bind_text(s, p + 4 + i, text[i]);
-    sqlite3_bind_int64(s, p + 19, e->created_ms);
-    bind_text(s, p + 20, e->prev_hash);
-    bind_text(s, p + 21, e->hash);
+    cd_sqlite__bind_event(s, p + 1, e);
 }
 
 static const char *const WHAT[T_COUNT] = {"contact", "consent", "event"};
@@ -213,37 +202,15 @@ static void keep_json(cd_sqlite__rows *r, kept_contact *k, int i, const json_t *
     free(txt);
 }
 
-/* Tags as sqlite.c's bind_tags writes them: the bytes of json_dumps(JSON_COMPACT), without
- * jansson when every tag is printable ASCII without a quote or a backslash. */
+/* Tags as cd_sqlite__bind_strings writes them. */
 static void keep_tags(cd_sqlite__rows *r, kept_contact *k, int i, const json_t *tags)
 {
-    size_t at = r->arena.len, j;
-    json_t *t;
-    if (!json_is_array(tags)) {
+    char out[512];
+    int len = cd_sqlite__string_array_text(tags, out, sizeof out);
+    if (len < 0)
         keep_json(r, k, i, tags);
-        return;
-    }
-    cd_buf_append(&r->arena, "[", 1);
-    json_array_foreach (tags, j, t) {
-        const char *v = json_string_value(t);
-        size_t n = v ? json_string_length(t) : 0;
-        for (size_t c = 0; v && c < n; c++) {
-            unsigned char ch = (unsigned char)v[c];
-            if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-                v = NULL;
-        }
-        if (v == NULL) {
-            r->arena.len = at;
-            keep_json(r, k, i, tags);
-            return;
-        }
-        cd_buf_append(&r->arena, j ? ",\"" : "\"", j ? 2 : 1);
-        cd_buf_append(&r->arena, v, n);
-        cd_buf_append(&r->arena, "\"", 1);
-    }
-    cd_buf_append(&r->arena, "]", 1);
-    k->off[i] = (int)at;
-    k->len[i] = (int)(r->arena.len - at);
+    else
+        keep_text(r, k, i, out, (size_t)len);
 }
 
 static bool contact_kept(const cd_sqlite__rows *r, int64_t id)
