@@ -47,16 +47,19 @@ static bool sha_openssl(const void *data, size_t len, unsigned char h[32])
            EVP_DigestFinal_ex(ctx, h, &n) == 1 && n == 32;
 }
 
-/* Lowercase hex, as sodium_bin2hex writes it; a digest is no secret, so this need not be
- * constant-time (the ledger hashes every event on the writer). */
-static void hex32(char out[CD_SHA256_HEX], const unsigned char h[32])
+static const char HEX[] = "0123456789abcdef";
+
+/* n bytes as lowercase hex, as sodium_bin2hex writes them, then a NUL; returns where the NUL
+ * is. Not constant-time: for digests and fresh random ids, no secrets (the ledger hashes
+ * every event on the writer). */
+static char *put_hex(char *o, const unsigned char *b, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < 32; i++) {
-        out[2 * i] = digits[h[i] >> 4];
-        out[2 * i + 1] = digits[h[i] & 15];
+    for (size_t i = 0; i < n; i++) {
+        *o++ = HEX[b[i] >> 4];
+        *o++ = HEX[b[i] & 15];
     }
-    out[64] = '\0';
+    *o = '\0';
+    return o;
 }
 
 void cd_sha256_hex(const void *data, size_t len, char out[CD_SHA256_HEX])
@@ -65,7 +68,7 @@ void cd_sha256_hex(const void *data, size_t len, char out[CD_SHA256_HEX])
     _Static_assert(sizeof h == 32 && CD_SHA256_HEX == 65, "a digest is 32 bytes");
     if (!sha_openssl(data, len, h))
         crypto_hash_sha256(h, data, len);
-    hex32(out, h);
+    put_hex(out, h, sizeof h);
 }
 
 void cd_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len,
@@ -97,7 +100,6 @@ static _Thread_local size_t id_used = sizeof id_pool;
 
 void cd_time_id(char *out, size_t n, const char *prefix, int64_t unix_ms)
 {
-    static const char hx[] = "0123456789abcdef";
     char id[12 + 2 * ID_RANDOM + 1], *o = id;
     if (id_used + ID_RANDOM > sizeof id_pool) {
         randombytes_buf(id_pool, sizeof id_pool);
@@ -105,12 +107,9 @@ void cd_time_id(char *out, size_t n, const char *prefix, int64_t unix_ms)
     }
     uint64_t ms = (uint64_t)unix_ms & 0xFFFFFFFFFFFFULL;
     for (int shift = 44; shift >= 0; shift -= 4)
-        *o++ = hx[(ms >> shift) & 0xF];
-    for (int i = 0; i < ID_RANDOM; i++, id_used++) {
-        *o++ = hx[id_pool[id_used] >> 4];
-        *o++ = hx[id_pool[id_used] & 0x0F];
-    }
-    *o = '\0';
+        *o++ = HEX[(ms >> shift) & 0xF];
+    put_hex(o, id_pool + id_used, ID_RANDOM);
+    id_used += ID_RANDOM;
     snprintf(out, n, "%s%s", prefix, id);
 }
 
