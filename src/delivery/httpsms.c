@@ -12,6 +12,7 @@
 #include "delivery/transport.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/xalloc.h"
 
 #define WINDOW 64
@@ -79,6 +80,7 @@ static void post_one(cd_transport *t, CURL *curl, item *it)
 
 static void *http_main(void *arg)
 {
+    cd_thread_name("cd-httpsms");
     cd_transport *t = arg;
     CURL *curl = curl_easy_init();
     pthread_mutex_lock(&t->lock);

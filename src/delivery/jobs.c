@@ -15,6 +15,7 @@
 
 #include "util/crypto.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -129,6 +130,7 @@ static uint32_t next_rnd(cd_jobs *q)
 
 static void *worker_main(void *arg)
 {
+    cd_thread_name("cd-job");
     cd_jobs *q = arg;
     for (;;) {
         pthread_mutex_lock(&q->lock);
@@ -442,6 +444,7 @@ static void drain(cd_jobs *q)
 
 static void *loop_main(void *arg)
 {
+    cd_thread_name("cd-jobloop");
     cd_jobs *q = arg;
     for (;;) {
         pthread_mutex_lock(&q->lock);

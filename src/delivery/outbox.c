@@ -20,6 +20,7 @@
 #include "core/message.h"
 #include "delivery/transport.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -893,6 +894,7 @@ static void drain_async(cd_outbox *o)
 
 static void *outbox_main(void *arg)
 {
+    cd_thread_name("cd-outbox");
     cd_outbox *o = arg;
     int requeued = 0;
     cd_err err = {0};

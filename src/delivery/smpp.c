@@ -22,6 +22,7 @@
 
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -688,6 +689,7 @@ static void answer_acks(cd_transport *t)
 
 static void *io_main(void *arg)
 {
+    cd_thread_name("cd-smpp");
     cd_transport *t = arg;
     conn *c = &t->c;
     while (!atomic_load(&t->stop)) {

@@ -21,6 +21,7 @@
 #include "core/events.h"
 #include "util/crypto.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -304,6 +305,7 @@ static void abandon_all(cd_webhook *w)
 
 static void *loop_main(void *arg)
 {
+    cd_thread_name("cd-webhook");
     cd_webhook *w = arg;
     for (;;) {
         pthread_mutex_lock(&w->lock);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -146,6 +147,7 @@ static void hand_to_syncer(cd_writer *w, job *batch)
  * between syncs, the backend's background work (the WAL checkpoint). */
 static void *syncer_main(void *arg)
 {
+    cd_thread_name("cd-syncer");
     cd_writer *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
@@ -212,6 +214,7 @@ static void run_batch(cd_writer *w, job *batch, int n)
 
 static void *writer_main(void *arg)
 {
+    cd_thread_name("cd-writer");
     cd_writer *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/thread.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -49,6 +50,7 @@ static void flush_locked(void)
 
 static void *async_main(void *arg)
 {
+    cd_thread_name("cd-log");
     (void)arg;
     pthread_mutex_lock(&async.lock);
     while (!async.stop) {
