@@ -462,7 +462,8 @@ int cd_sqlite__commit_nosync(sqlite_db *d, int (*exec)(cd_db *, const char *, cd
                              cd_err *err);
 int cd_sqlite__sync_now(cd_sqlite_sync *s, cd_err *err); /* syncer thread */
 void cd_sqlite__sync_idle(cd_sqlite_sync *s);            /* syncer thread */
-uint64_t cd_sqlite__sync_count(void); /* tests: WAL syncs completed in this process */
-void cd_sqlite__sync_fail_next(void); /* tests: the next sync fails */
+uint64_t cd_sqlite__sync_count(void);  /* tests: WAL syncs completed in this process */
+void cd_sqlite__sync_fail_next(void);  /* tests: the next sync fails */
+void cd_sqlite__ckpt_step(int frames); /* tests: stores opened after use this step, 0 resets */
 
 #endif
