@@ -55,6 +55,16 @@ int cd_optqueue_check(cd_db *db, int64_t account_id, cd_opt *opts, size_t n, siz
 {
     type_window w = {.lo = INT64_MAX, .hi = 0};
     *bad = 0;
+    size_t remembered = 0;
+    for (size_t i = 0; i < n; i++)
+        remembered += cd_store_type_known(db, account_id, opts[i].type_id);
+    if (remembered == n) {
+        for (size_t i = 0; i < n; i++) {
+            opts[i].outcome = CD_OPT_KNOWN;
+            opts[i].event_seq = 0;
+        }
+        return 0;
+    }
     for (size_t i = 0; i < n; i++) {
         w.lo = opts[i].type_id < w.lo ? opts[i].type_id : w.lo;
         w.hi = opts[i].type_id > w.hi ? opts[i].type_id : w.hi;
@@ -71,14 +81,18 @@ int cd_optqueue_check(cd_db *db, int64_t account_id, cd_opt *opts, size_t n, siz
         opts[i].outcome = CD_OPT_KNOWN;
         opts[i].event_seq = 0;
         if (ranged) {
-            if (w.known & (1ull << (opts[i].type_id - w.lo)))
+            if (w.known & (1ull << (opts[i].type_id - w.lo))) {
+                cd_store_type_seen(db, account_id, opts[i].type_id);
                 continue;
+            }
             opts[i].outcome = CD_OPT_UNKNOWN_TYPE;
             (*bad)++;
             continue;
         }
-        if (cd_store_named_get(db, "type", account_id, opts[i].type_id, &t, &e) == 0)
+        if (cd_store_named_get(db, "type", account_id, opts[i].type_id, &t, &e) == 0) {
+            cd_store_type_seen(db, account_id, opts[i].type_id);
             continue;
+        }
         if (e.code != CD_ENOTFOUND) { /* a storage failure is not an unknown type */
             if (err)
                 *err = e;

@@ -32,6 +32,7 @@ cd_store *cd_store_open(const char *url, cd_err *err)
     s->max_readers = 16;
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_cond_init(&s->pool_cond, NULL);
+    pthread_mutex_init(&s->types_lock, NULL);
     cd_db *w = ops->connect(s, url, true, err);
     if (w == NULL)
         goto fail;
@@ -49,6 +50,7 @@ cd_store *cd_store_open(const char *url, cd_err *err)
 fail:
     pthread_mutex_destroy(&s->pool_lock);
     pthread_cond_destroy(&s->pool_cond);
+    pthread_mutex_destroy(&s->types_lock);
     free(s->url);
     free(s);
     return NULL;
@@ -66,6 +68,7 @@ void cd_store_close(cd_store *s)
     }
     pthread_mutex_destroy(&s->pool_lock);
     pthread_cond_destroy(&s->pool_cond);
+    pthread_mutex_destroy(&s->types_lock);
     free(s->url);
     free(s);
 }
@@ -356,6 +359,34 @@ int cd_store_named_by_name(cd_db *db, const char *kind, int64_t account_id, cons
 {
     return FORWARD(db, err, named_by_name(db, kind, account_id, name, out, err));
 }
+/* issue 12: no path deletes a message type, so one seen once stays a type of its account.
+ * Omeda checks every submission's types on an HTTP thread; this memo spares that read. */
+static size_t type_slot(const cd_store *s, int64_t account_id, int64_t id)
+{
+    uint64_t h = ((uint64_t)account_id * 0x9E3779B97F4A7C15u) ^ (uint64_t)id;
+    return (size_t)(h ^ (h >> 29)) % (sizeof s->types / sizeof s->types[0]);
+}
+
+bool cd_store_type_known(cd_db *db, int64_t account_id, int64_t id)
+{
+    cd_store *s = db->store;
+    size_t i = type_slot(s, account_id, id);
+    pthread_mutex_lock(&s->types_lock);
+    bool known = s->types[i].account_id == account_id && s->types[i].id == id;
+    pthread_mutex_unlock(&s->types_lock);
+    return known;
+}
+
+void cd_store_type_seen(cd_db *db, int64_t account_id, int64_t id)
+{
+    cd_store *s = db->store;
+    size_t i = type_slot(s, account_id, id);
+    pthread_mutex_lock(&s->types_lock);
+    s->types[i].account_id = account_id;
+    s->types[i].id = id;
+    pthread_mutex_unlock(&s->types_lock);
+}
+
 int cd_store_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t after_id,
                         int limit, cd_named_each_fn each, void *arg, cd_err *err)
 {

@@ -178,6 +178,11 @@ struct cd_store {
     cd_writer *writer;
     cd_store_commit_hook commit_hook;
     void *commit_hook_arg;
+    /* Message types seen to exist (cd_store_type_known): direct-mapped, account 0 = empty. */
+    pthread_mutex_t types_lock;
+    struct {
+        int64_t account_id, id;
+    } types[256];
     bool has_ledger_key;
     unsigned char ledger_key[32]; /* issue 8 item 12: signs ledger heads; never stored */
     /* Test-only fault injection (cd_store__fail_after): calls left before the next

@@ -246,6 +246,37 @@ static void test_check_ranged(void **state)
     assert_int_equal(j.opts[2].outcome, CD_OPT_UNKNOWN_TYPE);
 }
 
+/* issue 12: a type once checked is remembered by the store (types are never deleted), for
+ * its own account only; a type that was not found is never remembered. */
+static void test_check_remembers_types(void **state)
+{
+    fixture *f = *state;
+    cd_db *db = cd_store_reader(f->store);
+    assert_false(cd_store_type_known(db, f->acme.id, 6));
+    check_job j = {.account_id = f->acme.id,
+                   .opts = {opt(6, CD_STATE_OPTED_IN, false), opt(9, CD_STATE_OPTED_IN, false)},
+                   .n = 2};
+    assert_int_equal(cd_store_run(f->store, job_check, &j, NULL), 0);
+    assert_int_equal(j.bad, 1);
+    assert_true(cd_store_type_known(db, f->acme.id, 6));
+    assert_false(cd_store_type_known(db, f->acme.id, 9));
+    assert_false(cd_store_type_known(db, f->other.id, 6));
+
+    /* Remembered types answer without a read: with every read failing, 6 is still known
+     * and an unknown type still needs (and fails) its read. */
+    cd_store__fail_after(f->store, 1, true, CD_ESTORE);
+    j = (check_job){.account_id = f->acme.id, .opts = {opt(6, CD_STATE_OPTED_OUT, false)}, .n = 1};
+    assert_int_equal(job_check(db, &j, NULL), 0);
+    assert_int_equal(j.bad, 0);
+    assert_int_equal(j.opts[0].outcome, CD_OPT_KNOWN);
+    j = (check_job){.account_id = f->acme.id, .opts = {opt(7, CD_STATE_OPTED_IN, false)}, .n = 1};
+    cd_err err = {0};
+    assert_int_equal(job_check(db, &j, &err), -1);
+    assert_int_equal(err.code, CD_ESTORE);
+    cd_store__fail_after(f->store, 0, false, CD_ESTORE);
+    cd_store_release(f->store, db);
+}
+
 static void test_rule_across_submissions(void **state)
 {
     fixture *f = *state;
@@ -321,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_decide_table),
         cmocka_unit_test_setup_teardown(test_unknown_type_refuses_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_ranged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_remembers_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rule_across_submissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_anywhere_leaves_nothing, setup, teardown),
     };
