@@ -56,19 +56,15 @@ int cd_optqueue_check(cd_db *db, int64_t account_id, cd_opt *opts, size_t n, siz
     type_window w = {.lo = INT64_MAX, .hi = 0};
     *bad = 0;
     size_t remembered = 0;
-    for (size_t i = 0; i < n; i++)
-        remembered += cd_store_type_known(db, account_id, opts[i].type_id);
-    if (remembered == n) {
-        for (size_t i = 0; i < n; i++) {
-            opts[i].outcome = CD_OPT_KNOWN;
-            opts[i].event_seq = 0;
-        }
-        return 0;
-    }
     for (size_t i = 0; i < n; i++) {
+        opts[i].outcome = CD_OPT_KNOWN; /* until a read finds otherwise */
+        opts[i].event_seq = 0;
+        remembered += cd_store_type_known(db, account_id, opts[i].type_id);
         w.lo = opts[i].type_id < w.lo ? opts[i].type_id : w.lo;
         w.hi = opts[i].type_id > w.hi ? opts[i].type_id : w.hi;
     }
+    if (remembered == n)
+        return 0;
     /* Ids close together (Omeda's usual few types) are read by one range query rather than
      * one query each; the window holds only what the store listed. */
     bool ranged = n >= 2 && w.lo >= 1 && w.hi - w.lo < 64;
@@ -78,8 +74,6 @@ int cd_optqueue_check(cd_db *db, int64_t account_id, cd_opt *opts, size_t n, siz
     for (size_t i = 0; i < n; i++) {
         cd_named t;
         cd_err e;
-        opts[i].outcome = CD_OPT_KNOWN;
-        opts[i].event_seq = 0;
         if (ranged) {
             if (w.known & (1ull << (opts[i].type_id - w.lo))) {
                 cd_store_type_seen(db, account_id, opts[i].type_id);

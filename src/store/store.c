@@ -359,6 +359,7 @@ int cd_store_named_by_name(cd_db *db, const char *kind, int64_t account_id, cons
 {
     return FORWARD(db, err, named_by_name(db, kind, account_id, name, out, err));
 }
+
 /* issue 12: no path deletes a message type, so one seen once stays a type of its account.
  * Omeda checks every submission's types on an HTTP thread; this memo spares that read. */
 static size_t type_slot(const cd_store *s, int64_t account_id, int64_t id)
