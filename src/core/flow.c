@@ -33,6 +33,19 @@ static int check_cta_text(const cd_flow_in *in, int *parts, cd_err *err)
     return 0;
 }
 
+/* Whether scopes[0..i) holds `scope` (in any spelling the parser accepts). */
+static bool repeated(const json_t *scopes, size_t i, cd_scope scope)
+{
+    for (size_t k = 0; k < i; k++) {
+        cd_scope was;
+        if (cd_scope_parse(json_string_value(json_array_get(scopes, k)), "scopes", &was, NULL) ==
+                0 &&
+            was.kind == scope.kind && was.id == scope.id)
+            return true;
+    }
+    return false;
+}
+
 /* Marks each requested scope pending for contact c, with `prov` (which carries the
  * disclosure) in the ledger. */
 static int mark_pending(cd_db *db, const cd_account *a, const cd_contact *c, const cd_flow_in *in,
@@ -43,8 +56,11 @@ static int mark_pending(cd_db *db, const cd_account *a, const cd_contact *c, con
     json_array_foreach (in->scopes, i, sv) {
         cd_scope scope;
         cd_state st = CD_STATE_NONE; /* a new contact has no consent */
-        if (cd_scope_parse(json_string_value(sv), "scopes", &scope, err) != 0 ||
-            (!in->scopes_exist && cd_scope_exists(db, a->id, scope, "scopes", err) != 0) ||
+        if (cd_scope_parse(json_string_value(sv), "scopes", &scope, err) != 0)
+            return -1;
+        if (repeated(in->scopes, i, scope))
+            continue; /* written once: st below is what the store had before this call */
+        if ((!in->scopes_exist && cd_scope_exists(db, a->id, scope, "scopes", err) != 0) ||
             (!in->new_contact && cd_consent_state(db, a->id, c->id, scope, &st, err) != 0))
             return -1;
         /* Someone who already agreed is not asked again. A scope they opted out of is asked
@@ -52,8 +68,8 @@ static int mark_pending(cd_db *db, const cd_account *a, const cd_contact *c, con
          * consent, and a pending state written over the opt-out would both allow sends under
          * an opted-in "all" and vanish with the flow (issue 8 item 2). */
         if (st != CD_STATE_OPTED_IN && st != CD_STATE_OPTED_OUT &&
-            cd_consent_set(db, a->id, c, scope, CD_STATE_PENDING, CD_CONSENT_OVERRIDE, prov, NULL,
-                           NULL, err) != 0)
+            cd_consent_set_from(db, a->id, c, scope, st, CD_STATE_PENDING, CD_CONSENT_OVERRIDE,
+                                prov, NULL, NULL, err) != 0) /* st was just read: no second read */
             return -1;
     }
     return 0;

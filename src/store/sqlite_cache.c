@@ -41,10 +41,16 @@ static void forget_listening(cd_sqlite__cache *c)
     memset(c->listening_account, 0, sizeof c->listening_account);
 }
 
+static void forget_profiles(cd_sqlite__cache *c)
+{
+    memset(c->no_profiles_account, 0, sizeof c->no_profiles_account);
+}
+
 void cd_sqlite__cache_clear(sqlite_db *d)
 {
     forget_settings(&d->cache);
     forget_listening(&d->cache);
+    forget_profiles(&d->cache);
 }
 
 static void on_update(void *arg, int op, const char *dbname, const char *table, sqlite3_int64 rowid)
@@ -55,8 +61,12 @@ static void on_update(void *arg, int op, const char *dbname, const char *table, 
     sqlite_db *d = arg;
     if (strcmp(table, "accounts") == 0)
         forget_settings(&d->cache);
-    else if (strcmp(table, "webhook_endpoints") == 0 || strcmp(table, "profiles") == 0)
+    else if (strcmp(table, "webhook_endpoints") == 0)
         forget_listening(&d->cache);
+    else if (strcmp(table, "profiles") == 0) {
+        forget_listening(&d->cache);
+        forget_profiles(&d->cache);
+    }
 }
 
 void cd_sqlite__cache_start(sqlite_db *d)
@@ -136,4 +146,17 @@ void cd_sqlite__cache_listening_put(sqlite_db *d, int64_t account_id, bool any)
     int i = slot(account_id);
     c->listening_account[i] = account_id;
     c->listening[i] = any;
+}
+
+bool cd_sqlite__cache_no_profiles(sqlite_db *d, int64_t account_id)
+{
+    cd_sqlite__cache *c = C(d);
+    return c != NULL && account_id > 0 && c->no_profiles_account[slot(account_id)] == account_id;
+}
+
+void cd_sqlite__cache_no_profiles_put(sqlite_db *d, int64_t account_id)
+{
+    cd_sqlite__cache *c = C(d);
+    if (c != NULL && account_id > 0)
+        c->no_profiles_account[slot(account_id)] = account_id;
 }

@@ -175,6 +175,7 @@ typedef struct cd_sqlite__cache {
     json_t *settings[CD_SQLITE__CACHE_SLOTS];
     int64_t listening_account[CD_SQLITE__CACHE_SLOTS];
     bool listening[CD_SQLITE__CACHE_SLOTS];
+    int64_t no_profiles_account[CD_SQLITE__CACHE_SLOTS]; /* an account without profiles */
 } cd_sqlite__cache;
 
 typedef struct cd_sqlite__rows cd_sqlite__rows; /* sqlite_rows.c */
@@ -445,6 +446,9 @@ json_t *cd_sqlite__cache_settings_shared(sqlite_db *d, int64_t account_id);
 /* 1 or 0 when remembered, -1 when not. */
 int cd_sqlite__cache_listening(sqlite_db *d, int64_t account_id);
 void cd_sqlite__cache_listening_put(sqlite_db *d, int64_t account_id, bool any);
+/* Whether the account is known to have no messaging profile; what profile_list learnt. */
+bool cd_sqlite__cache_no_profiles(sqlite_db *d, int64_t account_id);
+void cd_sqlite__cache_no_profiles_put(sqlite_db *d, int64_t account_id);
 
 /* ---- sqlite_walbuf.c ---- */
 /* Registers (once; call under sq_connect's pthread_once) and names the VFS the writer's

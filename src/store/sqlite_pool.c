@@ -154,11 +154,13 @@ int cd_sqlite__profile_delete(cd_db *db, int64_t account_id, const char *uuid, c
 typedef struct profile_each {
     cd_profile_each_fn fn;
     void *arg;
+    bool any; /* a row was read */
 } profile_each;
 
 static int profile_row(sqlite3_stmt *s, void *arg)
 {
-    const profile_each *e = arg;
+    profile_each *e = arg;
+    e->any = true;
     cd_profile *p = cd_xmalloc(sizeof *p); /* 3 KiB: not on the caller's stack */
     read_profile(s, p);
     int rc = e->fn(p, e->arg) != 0;
@@ -166,16 +168,24 @@ static int profile_row(sqlite3_stmt *s, void *arg)
     return rc;
 }
 
+/* Every message picks its sender through the account's default profile (core/pool.c):
+ * the writer remembers an account that has none (sqlite_cache.c), so that the accounts
+ * without number pools do not read the table once per message (issue 10, perf). */
 int cd_sqlite__profile_list(cd_db *db, int64_t account_id, cd_profile_each_fn each, void *arg,
                             cd_err *err)
 {
     sqlite_db *d = SDB(db);
+    if (cd_sqlite__cache_no_profiles(d, account_id))
+        return 0;
     sqlite3_stmt *s = pstmt(d, Q_POOL_PROFILE_LIST, err);
-    profile_each e = {each, arg};
+    profile_each e = {each, arg, false};
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, account_id);
-    return cd_sqlite__each(d, s, profile_row, &e, "profiles", err);
+    int rc = cd_sqlite__each(d, s, profile_row, &e, "profiles", err);
+    if (rc == 0 && !e.any)
+        cd_sqlite__cache_no_profiles_put(d, account_id);
+    return rc;
 }
 
 /* ---- senders: leases, use, health ---- */

@@ -190,6 +190,60 @@ static void shared_read_is_not_copied(void **state)
     assert_int_equal(read_k(f, NULL, false, NULL), 3);
 }
 
+typedef struct profiles_call {
+    int64_t acct;
+    int put, del; /* 1: write the profile "p1" first / delete it first */
+    int n;        /* OUT: profiles listed */
+} profiles_call;
+
+static int count_profile(const cd_profile *p, void *arg)
+{
+    (void)p;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int run_profiles(cd_db *db, void *arg, cd_err *err)
+{
+    profiles_call *c = arg;
+    cd_profile p = {.account_id = c->acct, .created_ms = 1, .modified_ms = 1};
+    snprintf(p.uuid, sizeof p.uuid, "p1");
+    snprintf(p.name, sizeof p.name, "one");
+    if ((c->put && cd_store_profile_put(db, &p, err) != 0) ||
+        (c->del && cd_store_profile_delete(db, c->acct, "p1", err) != 0))
+        return -1;
+    c->n = 0;
+    return cd_store_profile_list(db, c->acct, count_profile, &c->n, err);
+}
+
+static int list_profiles(fixture *f, int put, int del)
+{
+    profiles_call c = {.acct = f->acct, .put = put, .del = del};
+    assert_int_equal(cd_store_run(f->store, run_profiles, &c, NULL), 0);
+    return c.n;
+}
+
+// issue 10 (perf): an account without profiles is remembered as such (every message asks),
+// and forgotten as soon as one is written, by this connection or by another.
+static void no_profiles_follows_changes(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(list_profiles(f, 0, 0), 0);
+    assert_int_equal(list_profiles(f, 0, 0), 0); /* remembered now */
+    assert_int_equal(list_profiles(f, 1, 0), 1);
+    assert_int_equal(list_profiles(f, 0, 0), 1);
+    assert_int_equal(list_profiles(f, 0, 1), 0);
+    assert_int_equal(list_profiles(f, 0, 0), 0); /* remembered again */
+    char sql[512];
+    snprintf(
+        sql, sizeof sql,
+        "INSERT INTO profiles (uuid, account_id, name, callback_url, callback_url2, "
+        "signing_secret, created_ms, modified_ms) VALUES ('p2', %lld, 'two', '', '', 's', 1, 1)",
+        (long long)f->acct);
+    external(f, sql);
+    assert_int_equal(list_profiles(f, 0, 0), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +253,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(rolled_back_write_is_forgotten, setup, tu_store_teardown),
         cmocka_unit_test_setup_teardown(other_connection_commit_is_seen, setup, tu_store_teardown),
         cmocka_unit_test_setup_teardown(listening_follows_changes, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(no_profiles_follows_changes, setup, tu_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
