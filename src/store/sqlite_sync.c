@@ -59,8 +59,12 @@ void cd_sqlite__ckpt_step(int frames)
 struct cd_sqlite_sync {
     char *db_path;
     char *wal_path;
-    int wal_fd;              /* -1 until the first sync */
-    _Atomic int wal_frames;  /* frames in the WAL after the writer's last commit */
+    int wal_fd;             /* -1 until the first sync */
+    _Atomic int wal_frames; /* frames in the WAL after the writer's last commit */
+    /* Commits that wrote WAL frames, and their count when the last good sync began: a
+     * batch that wrote nothing (an idle server's periodic sweeps) needs no sync then. */
+    _Atomic uint64_t commits;
+    uint64_t synced_commits; /* syncer thread only; UINT64_MAX: none yet (the first syncs) */
     _Atomic int ckpt_frames; /* WAL frames when the checkpointer last ran */
     int step, catchup, hard; /* see CKPT_STEP */
     /* The checkpointer thread and its connection. */
@@ -90,7 +94,9 @@ static int on_wal(void *arg, sqlite3 *h, const char *db, int frames)
 {
     (void)h;
     (void)db;
-    atomic_store(&((cd_sqlite_sync *)arg)->wal_frames, frames);
+    cd_sqlite_sync *s = arg;
+    atomic_store(&s->wal_frames, frames);
+    atomic_fetch_add(&s->commits, 1); /* SQLite calls this only for commits with frames */
     return SQLITE_OK;
 }
 
@@ -106,6 +112,7 @@ cd_sqlite_sync *cd_sqlite__sync_start(sqlite_db *d)
     memcpy(s->wal_path, path, n);
     memcpy(s->wal_path + n, "-wal", 5);
     s->wal_fd = -1;
+    s->synced_commits = UINT64_MAX;
     int step = atomic_load(&step_override);
     s->step = step > 0 ? step : CKPT_STEP;
     s->catchup = 2 * s->step;
@@ -162,9 +169,15 @@ int cd_sqlite__commit_nosync(sqlite_db *d, int (*exec)(cd_db *, const char *, cd
     return rc;
 }
 
-/* On the syncer thread: everything the writer has committed so far reaches the disk. */
+/* On the syncer thread: everything the writer has committed so far reaches the disk. The
+ * syncs are one after another, so when no commit wrote a frame since the last good one
+ * began, everything is on disk already: no fdatasync (an idle server's sweeps, which find
+ * nothing to change, would otherwise flush the disk every second). */
 int cd_sqlite__sync_now(cd_sqlite_sync *s, cd_err *err)
 {
+    uint64_t commits = atomic_load(&s->commits);
+    if (commits == s->synced_commits)
+        return 0;
     if (s->wal_fd < 0 && (s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC)) < 0) {
         cd_logf("error", "cannot open the WAL to sync it", "\"errno\":%d", errno);
         return cd_fail(err, CD_ESTORE, "", "storage error");
@@ -174,6 +187,7 @@ int cd_sqlite__sync_now(cd_sqlite_sync *s, cd_err *err)
         return cd_fail(err, CD_ESTORE, "", "storage error");
     }
     atomic_fetch_add(&syncs, 1);
+    s->synced_commits = commits;
     return 0;
 }
 

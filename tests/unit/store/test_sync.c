@@ -3,6 +3,8 @@
  * - a job is answered only after a WAL sync that completed after its commit (this fails
  *   if a batch were answered when it committed);
  * - a failed sync answers the jobs it covered failed, and the store goes on;
+ * - a batch that wrote nothing is answered without a sync of its own, unless the last
+ *   sync failed (an idle server's periodic sweeps must not flush the disk);
  * - the checkpointer copies the WAL into the database file as it grows (the writer no longer
  *   checkpoints until the WAL is long);
  * - under a steady stream of commits the WAL still starts over (the writer catches up
@@ -123,6 +125,44 @@ static void failed_sync_fails_its_jobs(void **state)
     assert_int_equal(jobs[2].rc, 0);
 }
 
+typedef struct noop {
+    uint64_t syncs_at_done;
+    int rc;
+} noop;
+
+static int job_noop(cd_db *db, void *arg, cd_err *err)
+{
+    (void)arg;
+    return db->ops->exec(db, "UPDATE t SET x = x WHERE i < 0", err); /* no row */
+}
+
+/* Runs job_noop through the writer and the syncer; returns the syncs completed meanwhile. */
+static uint64_t syncs_for_noop(cd_store *s)
+{
+    uint64_t before = cd_sqlite__sync_count();
+    noop n = {.rc = -2};
+    assert_int_equal(cd_store_run(s, job_noop, &n, NULL), 0);
+    return cd_sqlite__sync_count() - before;
+}
+
+// A batch that wrote no WAL frame needs no sync when the last one succeeded; after a
+// failed sync, the next batch syncs whatever it wrote.
+static void nothing_written_needs_no_sync(void **state)
+{
+    fixture *f = *state;
+    cd_store *s = f->store;
+    put jobs[2];
+    stream(s, jobs, 1, 100, 1); /* creates t */
+    assert_int_equal(jobs[0].rc, 0);
+    assert_int_equal(syncs_for_noop(s), 0);
+    assert_int_equal(syncs_for_noop(s), 0);
+    cd_sqlite__sync_fail_next();
+    stream(s, jobs + 1, 1, 100, 1);
+    assert_int_not_equal(jobs[1].rc, 0);
+    assert_int_equal(syncs_for_noop(s), 1); /* the failed one's frames are synced now */
+    assert_int_equal(syncs_for_noop(s), 0);
+}
+
 static long long file_size(const char *dir, const char *name)
 {
     char path[TU_PATH_MAX + 16];
@@ -168,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(answered_after_a_sync, setup, tu_store_teardown),
         cmocka_unit_test_setup_teardown(failed_sync_fails_its_jobs, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(nothing_written_needs_no_sync, setup, tu_store_teardown),
         cmocka_unit_test_setup_teardown(syncer_checkpoints, setup, tu_store_teardown),
         cmocka_unit_test_setup_teardown(wal_starts_over_under_load, setup, tu_store_teardown),
     };
