@@ -15,14 +15,18 @@ static void metrics(void *arg, cd_buf *out)
     cd_server_metrics(arg, out);
 }
 
-static void on_commit(void *arg, int batch, double seconds)
+static void on_commit(void *arg, int batch, double seconds, unsigned wrote)
 {
     cd_server *srv = arg;
     cd_hist_observe(&srv->commit_batch, batch);
     cd_hist_observe(&srv->commit_seconds, seconds);
-    /* Any commit may have queued a message: let the delivery worker look. */
-    cd_outbox_kick(atomic_load(&srv->kick));
-    cd_jobs_kick(srv->jobs); /* issue 15: or a job */
+    /* A commit that wrote messages may have queued one: let the delivery worker look; one
+     * that wrote jobs (issue 15), the job worker. The others wake neither: both also poll,
+     * and an Omeda submission, say, writes neither table. */
+    if (wrote & CD_STORE_WROTE_MESSAGES)
+        cd_outbox_kick(atomic_load(&srv->kick));
+    if (wrote & CD_STORE_WROTE_JOBS)
+        cd_jobs_kick(srv->jobs);
 }
 
 /* issue 15: every kind of job the server runs, registered before the worker starts (one

@@ -1171,5 +1171,6 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .group_add_members = cd_sqlite__group_add_members,
     .contact_ids_by_phones = cd_sqlite__contact_ids_by_phones,
     .rows_defer = cd_sqlite__rows_defer,
+    .wrote = cd_sqlite__wrote,
     .rows_end = cd_sqlite__rows_end,
 };

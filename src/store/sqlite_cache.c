@@ -59,7 +59,11 @@ static void on_update(void *arg, int op, const char *dbname, const char *table, 
     (void)dbname;
     (void)rowid;
     sqlite_db *d = arg;
-    if (strcmp(table, "accounts") == 0)
+    if (strcmp(table, "messages") == 0)
+        d->wrote |= CD_STORE_WROTE_MESSAGES;
+    else if (strcmp(table, "jobs") == 0)
+        d->wrote |= CD_STORE_WROTE_JOBS;
+    else if (strcmp(table, "accounts") == 0)
         forget_settings(&d->cache);
     else if (strcmp(table, "webhook_endpoints") == 0)
         forget_listening(&d->cache);
@@ -159,4 +163,12 @@ void cd_sqlite__cache_no_profiles_put(sqlite_db *d, int64_t account_id)
     cd_sqlite__cache *c = C(d);
     if (c != NULL && account_id > 0)
         c->no_profiles_account[slot(account_id)] = account_id;
+}
+
+unsigned cd_sqlite__wrote(cd_db *db)
+{
+    sqlite_db *d = SDB(db);
+    unsigned w = d->cache.on ? d->wrote : CD_STORE_WROTE_ALL; /* no hook: cannot tell */
+    d->wrote = 0;
+    return w;
 }

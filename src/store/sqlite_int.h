@@ -187,6 +187,7 @@ typedef struct sqlite_db {
     cd_sqlite__cache cache;
     struct cd_sqlite_sync *sync; /* the writer's, when its commits are synced off-thread */
     cd_sqlite__rows *rows;       /* issue 11: rows kept for multi-row INSERTs; NULL until used */
+    unsigned wrote;              /* CD_STORE_WROTE_* seen by the update hook (sqlite_cache.c) */
 } sqlite_db;
 
 static inline sqlite_db *SDB(cd_db *db)
@@ -449,6 +450,8 @@ void cd_sqlite__cache_listening_put(sqlite_db *d, int64_t account_id, bool any);
 /* Whether the account is known to have no messaging profile; what profile_list learnt. */
 bool cd_sqlite__cache_no_profiles(sqlite_db *d, int64_t account_id);
 void cd_sqlite__cache_no_profiles_put(sqlite_db *d, int64_t account_id);
+/* The ops' wrote: what the update hook saw since the last call. */
+unsigned cd_sqlite__wrote(cd_db *db);
 
 /* ---- sqlite_walbuf.c ---- */
 /* Registers (once; call under sq_connect's pthread_once) and names the VFS the writer's

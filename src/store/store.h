@@ -272,8 +272,13 @@ typedef struct cd_batch_hook {
  * batch, or another hook holds the batch's one slot): the caller then does its work now. */
 bool cd_store_batch_join(cd_db *db, const cd_batch_hook *h);
 
-/* Batch statistics for /metrics: observed by the writer after every commit. */
-typedef void (*cd_store_commit_hook)(void *arg, int batch_size, double seconds);
+/* Batch statistics for /metrics, and what the batch wrote (CD_STORE_WROTE_*: the workers
+ * that look at those tables are woken only then; ALL when the backend cannot tell, 0 for
+ * a batch that was not committed): called by the writer after every commit. */
+#define CD_STORE_WROTE_MESSAGES 1u /* the outbox: a message may be due */
+#define CD_STORE_WROTE_JOBS     2u /* the job worker: a job may be due */
+#define CD_STORE_WROTE_ALL      (~0u)
+typedef void (*cd_store_commit_hook)(void *arg, int batch_size, double seconds, unsigned wrote);
 void cd_store_on_commit(cd_store *s, cd_store_commit_hook hook, void *arg);
 
 /* ---- accounts and keys ---- */

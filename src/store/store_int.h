@@ -29,6 +29,9 @@ struct cd_store_ops {
     int (*sync_now)(void *sync, cd_err *err);
     void (*sync_idle)(void *sync);
     void (*sync_stop)(cd_db *db);
+    /* Optional: the tables this connection wrote since the last call (CD_STORE_WROTE_*),
+     * forgotten by the call. Without it the writer reports CD_STORE_WROTE_ALL. */
+    unsigned (*wrote)(cd_db *db);
 
     int (*account_insert)(cd_db *, cd_account *, cd_err *);
     int (*account_get)(cd_db *, const char *by, const char *value, cd_account *, cd_err *);

@@ -199,13 +199,14 @@ static void run_batch(cd_writer *w, job *batch, int n)
     }
     if (rc == 0)
         rc = commit_batch(w, batch, n);
+    unsigned wrote = w->db->ops->wrote ? w->db->ops->wrote(w->db) : CD_STORE_WROTE_ALL;
     if (w->db->batch_hook)
         w->db->batch_hook->reset();
     w->db->batch_hook = NULL;
     w->db->in_batch = false;
     double secs = (double)(cd_monotonic_us() - t0) / 1e6;
     if (w->store->commit_hook)
-        w->store->commit_hook(w->store->commit_hook_arg, n, secs);
+        w->store->commit_hook(w->store->commit_hook_arg, n, secs, rc == 0 ? wrote : 0);
     if (rc == 0 && w->sync)
         hand_to_syncer(w, batch);
     else

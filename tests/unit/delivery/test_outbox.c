@@ -65,11 +65,12 @@ static bool status_is(cd_store *s, const char *want)
  * is durable, the worker is held there (its claim job is not done yet) while the test asks
  * for the stop. The worker then submits to the sink, which reports at once, and finds the
  * stop before its next round: the report is pending exactly when the outbox stops. */
-static void on_commit(void *arg, int batch, double seconds)
+static void on_commit(void *arg, int batch, double seconds, unsigned wrote)
 {
     hold *h = arg;
     (void)batch;
     (void)seconds;
+    (void)wrote;
     if (h->fired || !status_is(h->store, "sending"))
         return;
     h->fired = true;

@@ -1360,9 +1360,10 @@ typedef struct hook_stats {
     int sizes[512];
 } hook_stats;
 
-static void on_commit(void *arg, int batch_size, double seconds)
+static void on_commit(void *arg, int batch_size, double seconds, unsigned wrote)
 {
     hook_stats *h = arg;
+    (void)wrote;
     pthread_mutex_lock(&h->lock);
     if (h->batches < (int)(sizeof h->sizes / sizeof h->sizes[0]))
         h->sizes[h->batches] = batch_size;
@@ -1911,6 +1912,68 @@ static void test_mark_sent_history_text(void **state)
 
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
+/* ---- what a batch wrote, for the commit hook (the workers it wakes) ---- */
+
+typedef struct wrote_seen {
+    unsigned last;
+    int calls;
+} wrote_seen;
+
+static void on_commit_wrote(void *arg, int batch_size, double seconds, unsigned wrote)
+{
+    (void)batch_size;
+    (void)seconds;
+    wrote_seen *w = arg;
+    w->last = wrote; /* cd_store_run returns after the hook: no lock needed */
+    w->calls++;
+}
+
+static int exec_job(cd_db *db, void *arg, cd_err *err)
+{
+    return db->ops->exec(db, arg, err);
+}
+
+static unsigned wrote_by(fixture *f, wrote_seen *w, const char *sql)
+{
+    int calls = w->calls;
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s", sql);
+    assert_int_equal(cd_store_run(f->store, exec_job, buf, NULL), 0);
+    assert_int_equal(w->calls, calls + 1);
+    return w->last;
+}
+
+// The outbox is woken by a commit that wrote messages, the job worker by one that wrote
+// jobs; a commit that wrote neither (an Omeda submission) wakes neither.
+static void test_commit_hook_wrote(void **state)
+{
+    fixture *f = *state;
+    wrote_seen w = {0};
+    char sql[600];
+    cd_store_on_commit(f->store, on_commit_wrote, &w);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO consents (account_id, contact_id, scope, state, updated_ms) "
+             "VALUES (%lld, 1, 'all', 'opted_in', 1)",
+             (long long)f->acme);
+    assert_int_equal(wrote_by(f, &w, sql), 0);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO messages (id, account_id, to_phone, from_phone, text, kind, scope, "
+             "status, reason, parts, transport, transport_id, history, created_ms, updated_ms) "
+             "VALUES ('msg_w', %lld, '+16465550123', '', 'hi', 'send', 'all', 'queued', '', 1, "
+             "'', '', '[]', 1, 1)",
+             (long long)f->acme);
+    assert_int_equal(wrote_by(f, &w, sql), CD_STORE_WROTE_MESSAGES);
+    assert_int_equal(wrote_by(f, &w,
+                              "INSERT INTO jobs (kind, due_ms, created_ms, updated_ms) "
+                              "VALUES ('k', 1, 1, 1)"),
+                     CD_STORE_WROTE_JOBS);
+    assert_int_equal(wrote_by(f, &w, "UPDATE jobs SET attempts = 1 WHERE id < 0"), 0); /* no row */
+    assert_int_equal(
+        wrote_by(f, &w, "UPDATE messages SET attempts = 1; UPDATE jobs SET attempts = 2"),
+        CD_STORE_WROTE_MESSAGES | CD_STORE_WROTE_JOBS);
+    cd_store_on_commit(f->store, NULL, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1933,6 +1996,7 @@ int main(void)
         STORE_TEST(test_idempotency),
         STORE_TEST(test_idempotency_purge),
         STORE_TEST(test_group_commit_concurrent),
+        STORE_TEST(test_commit_hook_wrote),
         STORE_TEST(test_failing_job_in_batch),
         STORE_TEST(test_run_reports_job_error),
         STORE_TEST(test_close_drains_queue),
