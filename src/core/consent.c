@@ -255,11 +255,15 @@ int cd_consent_set_from(cd_db *db, int64_t account_id, const cd_contact *contact
                          c.updated_ms, ev, err) != 0)
         return -1;
     /* issue 8 item 1: what is still queued for the scopes the opt-out covers is refused
-     * in the same transaction, so a held or retried message cannot go out after a STOP. */
-    if (state == CD_STATE_OPTED_OUT &&
-        refuse_queued(db, account_id, contact, scope.kind == CD_SCOPE_ALL ? NULL : name,
-                      c.updated_ms, err) != 0)
-        return -1;
+     * in the same transaction, so a held or retried message cannot go out after a STOP;
+     * what is claimed and waits for a transport is checked again before it is submitted,
+     * once this is durable (cd_store_optout_noted). */
+    if (state == CD_STATE_OPTED_OUT) {
+        if (refuse_queued(db, account_id, contact, scope.kind == CD_SCOPE_ALL ? NULL : name,
+                          c.updated_ms, err) != 0)
+            return -1;
+        cd_store_optout_noted(db, account_id);
+    }
     if (out)
         *out = c;
     return 0;

@@ -340,6 +340,75 @@ static void schedule(const cd_account *a, const json_t *settings, cd_message *m,
     }
 }
 
+static int claim_refusal(cd_db *db, const cd_message *m, const char **reason, cd_err *err);
+
+/* ---- issue 10 (perf): claimed in the transaction that queues it ----
+ *
+ * A message that no caller reads back, due now, is offered to the delivery worker as it is
+ * queued (cd_store_claimer): when the worker has room, the message is stored 'sending'
+ * instead of 'queued', after the very checks the claim job would make (claim_refusal, in
+ * this same transaction: consent is checked when the message is created and when it is
+ * claimed, which is now the same moment), and handed to the worker once its commit is
+ * durable, as a claimed message always is. What the checks would refuse is queued as
+ * before, and refused by the claim job, on record. Nothing else changes: its webhook says
+ * queued, its history too; an opt-out committed later finds it claimed, as it would have
+ * found it a commit later. */
+typedef struct claim_taken {
+    const cd_store_claimer *c;
+    cd_message m;   /* the fields the worker needs; text owned */
+    uint64_t epoch; /* opt-outs of the account when the checks ran (cd_store_optout_epoch) */
+} claim_taken;
+
+static void claimed_settle(void *arg, bool durable)
+{
+    claim_taken *k = arg;
+    k->c->settle(k->c->arg, &k->m, k->epoch, durable);
+    free(k->m.text);
+    free(k);
+}
+
+/* Sets m 'sending' (first attempt) when the worker takes it; *taken says so. */
+static int claim_as_queued(cd_db *db, cd_message *m, bool *taken, cd_err *err)
+{
+    const cd_store_claimer *c = cd_store_claimer_of(db);
+    const char *reason;
+    *taken = false;
+    if (c == NULL || m->next_attempt_ms > m->created_ms)
+        return 0;
+    uint64_t epoch = cd_store_optout_epoch(cd_store_of(db), m->account_id); /* before checks */
+    if (claim_refusal(db, m, &reason, err) != 0)
+        return -1;
+    if (reason != NULL || !c->reserve(c->arg, m->transport, m->kind))
+        return 0;
+    claim_taken *k = cd_xmalloc(sizeof *k);
+    k->c = c;
+    k->epoch = epoch;
+    k->m = *m;
+    k->m.text = cd_xstrdup(m->text ? m->text : "");
+    k->m.history = NULL;
+    k->m.history_json = NULL;
+    /* Settled once whatever happens: rolled back with the job, or after the commit. */
+    if (!cd_store_after_durable(db, claimed_settle, k)) {
+        claimed_settle(k, false);
+        return 0;
+    }
+    snprintf(m->status, sizeof m->status, "sending");
+    m->attempts = 1;
+    *taken = true;
+    return 0;
+}
+
+/* Stores a message claimed as it was queued: its message.status event says queued, as the
+ * claim itself has none. */
+static int insert_claimed(cd_db *db, const cd_message *m, cd_err *err)
+{
+    if (cd_store_message_insert(db, m, err) != 0)
+        return -1;
+    cd_message q = *m; /* shares m's pointers: read only */
+    snprintf(q.status, sizeof q.status, "queued");
+    return cd_events_message_status(db, &q, err);
+}
+
 int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, const cd_send_in *in,
                      cd_message *out, cd_err *err)
 {
@@ -356,12 +425,16 @@ int cd_message_queue(cd_db *db, const cd_account *a, const json_t *settings, con
         /* Over the cap the message is kept, refused, so the abuse is on record. */
         rc = store_refused(db, &m, m.reason[0] ? "no_healthy_sender" : "rate_limited", err);
     } else if (rc == 0) {
+        bool taken = false;
         schedule(a, settings, &m, detail);
         if (out != NULL)
             cd_message_history(&m, "queued", detail, m.created_ms);
         else
             queued_history(&m, detail);
-        rc = insert(db, &m, err);
+        if (out == NULL)
+            rc = claim_as_queued(db, &m, &taken, err);
+        if (rc == 0)
+            rc = taken ? insert_claimed(db, &m, err) : insert(db, &m, err);
     }
     if (rc == 0 && out)
         *out = m;
@@ -482,10 +555,30 @@ static int claim_refusal(cd_db *db, const cd_message *m, const char **reason, cd
     return 0;
 }
 
+/* Refuses the message when it is still `status`: *done says whether it was. */
+static int refuse_if(cd_db *db, int64_t account_id, const char *id, const char *status,
+                     const char *reason, int64_t now_ms, bool *done, cd_err *err)
+{
+    cd_message cur;
+    *done = false;
+    if (cd_store_message_get(db, account_id, id, &cur, err) != 0)
+        return -1;
+    int rc = 0;
+    if (strcmp(cur.status, status) == 0) { /* a cancel or another worker may have won */
+        snprintf(cur.reason, sizeof cur.reason, "%s", reason);
+        cd_message_history(&cur, "refused", reason, now_ms);
+        rc = update(db, &cur, true, err);
+        *done = rc == 0;
+    }
+    cd_message_clear(&cur);
+    return rc;
+}
+
 int cd_message_claim(cd_db *db, const cd_message *m, int64_t now_ms, bool *claimed,
                      const char **refused, cd_err *err)
 {
     const char *reason;
+    bool done;
     assert(m != NULL && m->id[0] != '\0' && claimed != NULL && refused != NULL);
     *claimed = false;
     *refused = NULL;
@@ -493,19 +586,23 @@ int cd_message_claim(cd_db *db, const cd_message *m, int64_t now_ms, bool *claim
         return -1;
     if (reason == NULL)
         return cd_store_message_claim(db, m->account_id, m->id, now_ms, claimed, err);
-    cd_message cur;
-    if (cd_store_message_get(db, m->account_id, m->id, &cur, err) != 0)
+    if (refuse_if(db, m->account_id, m->id, "queued", reason, now_ms, &done, err) != 0)
         return -1;
-    int rc = 0;
-    if (strcmp(cur.status, "queued") == 0) { /* a cancel or another worker may have won */
-        snprintf(cur.reason, sizeof cur.reason, "%s", reason);
-        cd_message_history(&cur, "refused", reason, now_ms);
-        rc = update(db, &cur, true, err);
-        if (rc == 0)
-            *refused = reason;
-    }
-    cd_message_clear(&cur);
-    return rc;
+    if (done)
+        *refused = reason;
+    return 0;
+}
+
+int cd_message_recheck(cd_db *db, const cd_message *m, const char **reason, cd_err *err)
+{
+    return claim_refusal(db, m, reason, err);
+}
+
+int cd_message_refuse_claimed(cd_db *db, int64_t account_id, const char *id, const char *reason,
+                              int64_t now_ms, cd_err *err)
+{
+    bool done;
+    return refuse_if(db, account_id, id, "sending", reason, now_ms, &done, err);
 }
 
 /* ---- what the transports report ---- */

@@ -78,6 +78,15 @@ int cd_message_refuse(cd_db *db, const cd_account *a, const json_t *settings, co
 int cd_message_refuse_invalid(cd_db *db, const cd_account *a, const char *to_raw, const char *text,
                               const char *scope, cd_message *out, cd_err *err);
 
+/* issue 8 item 1: a claimed message that waited for its transport while an opt-out of its
+ * account became durable is checked again before it is submitted. cd_message_recheck runs
+ * the claim's checks on any connection (reads only; m as for cd_message_claim): *reason
+ * NULL when it may go. cd_message_refuse_claimed, in a write job, refuses it ('sending' ->
+ * 'refused', history and event), and leaves alone a message that is no longer 'sending'. */
+int cd_message_recheck(cd_db *db, const cd_message *m, const char **reason, cd_err *err);
+int cd_message_refuse_claimed(cd_db *db, int64_t account_id, const char *id, const char *reason,
+                              int64_t now_ms, cd_err *err);
+
 /* Claims a queued message for the delivery worker, in a write job: checks consent (and
  * the sender rule) again first. m needs account_id, id, kind, scope, contact_id, from and
  * transport. Allowed: marked 'sending', *claimed true. Not allowed any more: marked

@@ -26,13 +26,25 @@
 
 #define CLAIM_BATCH 256
 #define MAX_PENDING 1024
+/* issue 10 (perf): messages claimed as they were queued (cd_store_claimer), reserved and
+ * not yet in the pending list; the list has room for them on top of MAX_PENDING. */
+#define MAX_DIRECT 256
 /* issue 8 item 9: claimed-but-not-submitted messages per transport. A dead link holds at
  * most this many; the others keep being claimed (3 * 256 < MAX_PENDING). */
 #define TRANSPORT_CAP 256
 #define FLOW_SWEEP_MS 1000 /* one indexed query a second */
 #define SCAN_IDLE_MS  20   /* after a due scan that claimed nothing */
 
-enum report_kind { R_SENT, R_RECEIPT, R_INBOUND, R_LINK };
+enum report_kind { R_SENT, R_RECEIPT, R_INBOUND, R_LINK, R_CLAIMED };
+
+typedef struct pending { /* claimed, not yet accepted by a transport */
+    int64_t account_id;
+    int ti; /* index of its transport in o->tports, -1 for none */
+    char id[40], to[24], from[24], transport[16], kind[16], scope[40];
+    int64_t contact_id;
+    char *text;
+    uint64_t epoch; /* cd_store_optout_epoch of the account when consent was last checked */
+} pending;
 
 typedef struct report {
     struct report *next;
@@ -43,15 +55,8 @@ typedef struct report {
     char *a, *b, *c, *d; /* remote_id/error, or from/to/text/provider_id, or status/detail */
     uint64_t ack;        /* inbound and receipts: to hand back once stored */
     struct tport *tp;
+    pending p; /* R_CLAIMED: durable as 'sending', for the pending list */
 } report;
-
-typedef struct pending { /* claimed, not yet accepted by a transport */
-    int64_t account_id;
-    int ti; /* index of its transport in o->tports, -1 for none */
-    char id[40], to[24], from[24], transport[16], kind[16], scope[40];
-    int64_t contact_id;
-    char *text;
-} pending;
 
 typedef struct tport {
     const struct cd_transport_ops *ops;
@@ -59,6 +64,9 @@ typedef struct tport {
     struct cd_outbox *box;
     bool busy; /* submit() said "not now": wait for a report before trying again */
     bool down; /* the link reported itself down: what waits for it goes back to the queue */
+    /* Set and read under the box's lock (claimer_reserve): the transport may take messages
+     * claimed as they are queued: open, and linked as far as its reports tell. */
+    bool live;
 } tport;
 
 struct cd_outbox {
@@ -76,7 +84,13 @@ struct cd_outbox {
     report *head, *tail;
     pending *pend;
     _Atomic int npend;
-    int npend_t[3]; /* pend entries per transport */
+    _Atomic int npend_t[3]; /* pend entries per transport (read by claimer_reserve) */
+    /* issue 10 (perf), under lock: reservations of cd_store_claimer not yet in pend, per
+     * transport and in all; whether reserve may say yes (the worker runs, no backlog of
+     * due messages that the due scan has yet to claim). */
+    int direct[3], ndirect;
+    bool claiming, backlog[3];
+    cd_store_claimer claimer;
     /* The writer jobs in flight (at most one claim and one batch of reports): the worker
      * keeps submitting while their commits are on the way. The done callbacks hand them
      * back here, under lock. */
@@ -84,7 +98,7 @@ struct cd_outbox {
     struct report_batch *reports_inflight, *reports_ready;
     /* /metrics */
     atomic_uint_fast64_t n_submitted, n_sent, n_retried, n_failed, n_receipts, n_inbound;
-    atomic_uint_fast64_t n_unrouted, n_refused;
+    atomic_uint_fast64_t n_unrouted, n_refused, n_direct;
     int64_t next_sweep_ms, next_purge_ms;
 };
 
@@ -182,6 +196,7 @@ static void ack(report *r, bool ok, bool permanent)
 
 static void report_free(report *r)
 {
+    free(r->p.text);
     free(r->a);
     free(r->b);
     free(r->c);
@@ -371,6 +386,8 @@ static void finish_reports(cd_outbox *o, report_batch *b)
     free(b);
 }
 
+static void take_claimed(cd_outbox *o, report *r);
+
 /* Takes every queued report and writes them: sent/receipt reports as one writer job for
  * the whole batch, which runs while the worker goes on submitting (`sync`: waits for it,
  * as halt does). One batch is in flight at a time, so reports are written in the order
@@ -397,8 +414,14 @@ static void process_reports(cd_outbox *o, bool sync)
             *tail = r;
             tail = &r->next;
         } else if (r->kind == R_LINK) {
+            pthread_mutex_lock(&o->lock); /* claimer_reserve reads both */
             r->tp->down = !r->ok;
+            r->tp->live = r->ok;
+            pthread_mutex_unlock(&o->lock);
             o->rescan = true;
+            report_free(r);
+        } else if (r->kind == R_CLAIMED) {
+            take_claimed(o, r);
             report_free(r);
         } else if (r->kind == R_INBOUND && handle_inbound(o, r) != 0) {
             r->next = failed;
@@ -449,6 +472,7 @@ static int job_claim(cd_db *db, void *arg, cd_err *err)
         snprintf(m.scope, sizeof m.scope, "%s", p->scope);
         snprintf(m.from, sizeof m.from, "%s", p->from);
         snprintf(m.transport, sizeof m.transport, "%s", p->transport);
+        j->cand[i].epoch = cd_store_optout_epoch(j->o->store, p->account_id); /* before checks */
         if (cd_message_claim(db, &m, now, &j->claimed[i], &refused, err) != 0)
             return -1;
         j->refused += refused != NULL;
@@ -460,7 +484,8 @@ typedef struct due_list {
     cd_outbox *o;
     pending *items;
     int n, max;
-    int room[3]; /* per transport (o->tports order), TRANSPORT_CAP minus what waits */
+    int room[3];  /* per transport (o->tports order), TRANSPORT_CAP minus what waits */
+    bool left[3]; /* due messages of that transport may have been left behind */
 } due_list;
 
 static int tport_index(const cd_outbox *o, const char *name)
@@ -480,8 +505,10 @@ static int collect_due(const cd_message *m, int64_t rowid, void *arg)
     if (d->n == d->max)
         return 1;
     int ti = tport_index(d->o, m->transport);
-    if (ti >= 0 && d->room[ti] <= 0)
+    if (ti >= 0 && d->room[ti] <= 0) {
+        d->left[ti] = true;
         return 0; /* that transport has enough waiting: leave the message for later */
+    }
     if (ti >= 0)
         d->room[ti]--;
     pending *p = &d->items[d->n++];
@@ -516,6 +543,94 @@ static void add_pending(cd_outbox *o, const pending *p)
         o->npend_t[p->ti]++;
 }
 
+/* ---- issue 10 (perf): messages claimed as they are queued ----
+ *
+ * A message due now that the claim job would claim is claimed by the writer job that
+ * queues it (core/message.c, through cd_store_claimer): stored 'sending' in that
+ * transaction, after the claim's own consent checks, and handed over here once durable.
+ * That saves the claim's write and a due scan per message. The worker says yes only while
+ * it keeps up: the transport open and linked, its pending list under half full, and no
+ * due message left behind by the last due scan (a new message must not overtake them). */
+static bool claimer_reserve(void *arg, const char *transport, const char *kind)
+{
+    cd_outbox *o = arg;
+    (void)kind;
+    int ti = tport_index(o, transport); /* names and default: fixed once started */
+    if (ti < 0)
+        return false;
+    pthread_mutex_lock(&o->lock);
+    const tport *tp = &o->tports[ti];
+    bool ok = o->claiming && !o->backlog[ti] && tp->t != NULL && tp->live && !tp->down &&
+              o->ndirect < MAX_DIRECT &&
+              atomic_load(&o->npend_t[ti]) + o->direct[ti] < TRANSPORT_CAP / 2;
+    if (ok) {
+        o->direct[ti]++;
+        o->ndirect++;
+    }
+    pthread_mutex_unlock(&o->lock);
+    return ok;
+}
+
+static void unreserve(cd_outbox *o, int ti)
+{
+    pthread_mutex_lock(&o->lock);
+    o->direct[ti]--;
+    o->ndirect--;
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* On the syncer thread (or the writer's, when the job failed): a durable claim goes to the
+ * worker as a report, like everything that comes from other threads. */
+static void claimer_settle(void *arg, const cd_message *m, uint64_t epoch, bool durable)
+{
+    cd_outbox *o = arg;
+    int ti = tport_index(o, m->transport);
+    if (!durable) {
+        unreserve(o, ti);
+        return;
+    }
+    report *r = cd_xcalloc(1, sizeof *r);
+    r->kind = R_CLAIMED;
+    pending *p = &r->p;
+    p->ti = ti;
+    p->epoch = epoch;
+    p->account_id = m->account_id;
+    p->contact_id = m->contact_id;
+    snprintf(p->id, sizeof p->id, "%s", m->id);
+    snprintf(p->to, sizeof p->to, "%s", m->to);
+    snprintf(p->from, sizeof p->from, "%s", m->from);
+    snprintf(p->transport, sizeof p->transport, "%s", m->transport);
+    snprintf(p->kind, sizeof p->kind, "%s", m->kind);
+    snprintf(p->scope, sizeof p->scope, "%s", m->scope);
+    p->text = cd_xstrdup(m->text ? m->text : "");
+    pthread_mutex_lock(&o->lock); /* as push(), without the wake-up: claimer_settled */
+    if (o->tail)
+        o->tail->next = r;
+    else
+        o->head = r;
+    o->tail = r;
+    o->reported = true;
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* After a batch's answers: the claims it settled are there for the worker. */
+static void claimer_settled(void *arg)
+{
+    cd_outbox *o = arg;
+    pthread_mutex_lock(&o->lock);
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* On the worker: the claimed message joins the pending list (which owns its text now). */
+static void take_claimed(cd_outbox *o, report *r)
+{
+    add_pending(o, &r->p);
+    r->p.text = NULL;
+    unreserve(o, r->p.ti);
+    atomic_fetch_add(&o->n_direct, 1);
+}
+
 /* The due scan, fairly across accounts, without the transports that have enough waiting. */
 static void find_due(cd_outbox *o, due_list *d)
 {
@@ -528,8 +643,10 @@ static void find_due(cd_outbox *o, due_list *d)
          * to TRANSPORT_CAP, so that the next submits are durable before the window opens. */
         const tport *tp = &o->tports[i];
         bool (*up)(cd_transport *) = tp->ops->linked ? tp->ops->linked : tp->ops->ready;
-        if (d->room[i] <= 0 || (tp->t && up && !up(tp->t)))
+        if (d->room[i] <= 0 || (tp->t && up && !up(tp->t))) {
             f.skip[nskip++] = tp->ops->name;
+            d->left[i] = true;
+        }
     }
     if (nskip == 3)
         return;
@@ -607,12 +724,24 @@ static bool wants_claim(const cd_outbox *o)
 static void fill_pending(cd_outbox *o)
 {
     int room = MAX_PENDING - o->npend;
-    if (!wants_claim(o) || !anything_due(o))
+    if (!wants_claim(o))
         return;
+    if (!anything_due(o)) {
+        pthread_mutex_lock(&o->lock);
+        memset(o->backlog, 0, sizeof o->backlog);
+        pthread_mutex_unlock(&o->lock);
+        return;
+    }
     int max = room < CLAIM_BATCH ? room : CLAIM_BATCH;
     due_list d = {.o = o, .items = cd_xcalloc((size_t)max, sizeof(pending)), .max = max};
     o->rescan = false;
     find_due(o, &d);
+    /* Due messages are left behind when the batch is full, or for a transport the scan
+     * skipped: until they are claimed, none of theirs is claimed as it is queued. */
+    pthread_mutex_lock(&o->lock);
+    for (int i = 0; i < 3; i++)
+        o->backlog[i] = d.n == max || d.left[i];
+    pthread_mutex_unlock(&o->lock);
     if (d.n == 0) {
         /* Nothing claimable: the messages due are for a link that is down or full, and each
          * scan walks past them. Commits kick the worker a thousand times a second. */
@@ -653,12 +782,104 @@ static void unpend(cd_outbox *o, pending *p)
     p->text = NULL;
 }
 
+/* ---- issue 8 item 1: a STOP also stops what waits claimed ----
+ *
+ * A claimed message waits here until its transport takes it: behind a full SMPP window
+ * that can be seconds, and refuse_queued (core/consent.c) only reaches 'queued' rows. So
+ * before a message is submitted, consent is checked again (the claim's checks, on a
+ * reader) when an opt-out of its account has become durable since it was last checked
+ * (cd_store_optout_epoch); refused ones are written refused in one job and never
+ * submitted. Without opt-outs this costs one atomic load per message. */
+typedef struct refuse_job {
+    pending *list;
+    const char **reason;
+    int n;
+} refuse_job;
+
+static int job_refuse(cd_db *db, void *arg, cd_err *err)
+{
+    refuse_job *j = arg;
+    int64_t now = cd_now_ms();
+    for (int i = 0; i < j->n; i++)
+        if (cd_message_refuse_claimed(db, j->list[i].account_id, j->list[i].id, j->reason[i], now,
+                                      err) != 0)
+            return -1;
+    return 0;
+}
+
+/* Checks again what an opt-out may concern; *hold[i] is set for what must not go now. */
+static void recheck_pending(cd_outbox *o, bool *hold)
+{
+    cd_db *db = NULL;
+    refuse_job j = {0};
+    for (int i = 0; i < o->npend; i++) {
+        pending *p = &o->pend[i];
+        uint64_t now = cd_store_optout_epoch(o->store, p->account_id);
+        if (p->epoch == now || strcmp(p->kind, "keyword_reply") == 0)
+            continue;
+        const char *reason = NULL;
+        cd_message m = {.account_id = p->account_id, .contact_id = p->contact_id};
+        snprintf(m.id, sizeof m.id, "%s", p->id);
+        snprintf(m.kind, sizeof m.kind, "%s", p->kind);
+        snprintf(m.scope, sizeof m.scope, "%s", p->scope);
+        snprintf(m.from, sizeof m.from, "%s", p->from);
+        snprintf(m.transport, sizeof m.transport, "%s", p->transport);
+        cd_err err = {0};
+        if (db == NULL && (db = cd_store_reader(o->store)) == NULL) {
+            hold[i] = true; /* checked next round */
+            continue;
+        }
+        if (cd_message_recheck(db, &m, &reason, &err) != 0) {
+            hold[i] = true;
+            continue;
+        }
+        if (reason == NULL) {
+            p->epoch = now;
+            continue;
+        }
+        if (j.list == NULL) {
+            j.list = cd_xcalloc((size_t)o->npend, sizeof *j.list);
+            j.reason = cd_xcalloc((size_t)o->npend, sizeof *j.reason);
+        }
+        j.list[j.n] = *p;
+        j.reason[j.n++] = reason;
+        hold[i] = true;
+    }
+    if (db)
+        cd_store_release(o->store, db);
+    cd_err err = {0};
+    if (j.n > 0 && cd_store_run(o->store, job_refuse, &j, &err) == 0) {
+        int kept = 0; /* the refused leave the list; the rest keep their order */
+        for (int i = 0, r = 0; i < o->npend; i++) {
+            if (r < j.n && hold[i] && strcmp(o->pend[i].id, j.list[r].id) == 0) {
+                r++;
+                unpend(o, &o->pend[i]);
+                continue;
+            }
+            hold[kept] = hold[i];
+            o->pend[kept++] = o->pend[i];
+        }
+        o->npend = kept;
+        atomic_fetch_add(&o->n_refused, (uint64_t)j.n);
+        cd_logf("info", "claimed messages refused after an opt-out", "\"count\":%d", j.n);
+    }
+    free(j.list);
+    free(j.reason);
+}
+
 /* Submits what the transports will take; keeps the rest in order for later. */
 static void submit_pending(cd_outbox *o)
 {
     int kept = 0;
+    bool hold[MAX_PENDING + MAX_DIRECT];
+    memset(hold, 0, (size_t)o->npend * sizeof hold[0]);
+    recheck_pending(o, hold);
     for (int i = 0; i < o->npend; i++) {
         pending *p = &o->pend[i];
+        if (hold[i]) {
+            o->pend[kept++] = *p;
+            continue;
+        }
         tport *tp = transport_for(o, p->transport);
         char ref[64];
         snprintf(ref, sizeof ref, "%lld/%s", (long long)p->account_id, p->id);
@@ -900,6 +1121,11 @@ static void *outbox_main(void *arg)
     cd_err err = {0};
     if (cd_store_run(o->store, job_requeue, &requeued, &err) == 0 && requeued > 0)
         cd_logf("info", "requeued messages left sending", "\"count\":%d", requeued);
+    /* Only now: a message claimed as it is queued must not be one the requeue puts back. */
+    pthread_mutex_lock(&o->lock);
+    o->claiming = true;
+    pthread_mutex_unlock(&o->lock);
+    cd_store_set_claimer(o->store, &o->claimer);
     o->rescan = true;
     for (;;) {
         pthread_mutex_lock(&o->lock);
@@ -930,7 +1156,9 @@ cd_outbox *cd_outbox_start(cd_store *store, const cd_outbox_config *cfg, cd_err 
     snprintf(o->default_transport, sizeof o->default_transport, "%s",
              cfg->default_transport && *cfg->default_transport ? cfg->default_transport : "sink");
     cd_message_set_default_transport(o->default_transport);
-    o->pend = cd_xcalloc(MAX_PENDING, sizeof(pending));
+    o->pend = cd_xcalloc(MAX_PENDING + MAX_DIRECT, sizeof(pending));
+    o->claimer = (cd_store_claimer){
+        .reserve = claimer_reserve, .settle = claimer_settle, .settled = claimer_settled, .arg = o};
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
     const struct cd_transport_ops *ops[3] = {&cd_transport_sink, &cd_transport_smpp,
@@ -947,6 +1175,9 @@ cd_outbox *cd_outbox_start(cd_store *store, const cd_outbox_config *cfg, cd_err 
                                   .receipt = on_receipt,
                                   .link = on_link};
         o->tports[i].t = ops[i]->open(urls[i], &ev, err);
+        /* A transport with a link is live once it reports it up (before this thread
+         * looks at the report: the worker has not started yet). */
+        o->tports[i].live = ops[i]->linked == NULL;
         if (o->tports[i].t == NULL) {
             cd_outbox_stop(o);
             return NULL;
@@ -981,6 +1212,8 @@ void cd_outbox_metrics(cd_outbox *o, cd_buf *out)
         {"inbound", "Inbound messages from transports stored.", atomic_load(&o->n_inbound)},
         {"refused", "Queued messages refused at claim (consent gone, no sender).",
          atomic_load(&o->n_refused)},
+        {"claimed_queued", "Messages claimed in the transaction that queued them.",
+         atomic_load(&o->n_direct)},
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         cd_buf_printf(out,
@@ -1013,11 +1246,15 @@ void cd_outbox_halt(cd_outbox *o)
     if (o == NULL)
         return;
     pthread_mutex_lock(&o->lock);
+    bool first = !o->joined;
     bool started = o->started && !o->joined;
     o->stop = true;
     o->joined = true;
+    o->claiming = false; /* before the transports close: claimer_reserve reads them */
     pthread_cond_signal(&o->cond);
     pthread_mutex_unlock(&o->lock);
+    if (first) /* the first halt comes while the store is open (cd_server_stop) */
+        cd_store_set_claimer(o->store, NULL);
     if (started)
         pthread_join(o->thread, NULL);
     /* issue 8 item 13: reports that came in after the worker's last round (a receipt just

@@ -156,6 +156,57 @@ bool cd_store_batch_join(cd_db *db, const cd_batch_hook *h)
     return true;
 }
 
+bool cd_store_after_durable(cd_db *db, cd_store_durable_fn fn, void *arg)
+{
+    if (!db->in_batch || db->afters == NULL)
+        return false;
+    cd_after *a = cd_xmalloc(sizeof *a);
+    *a = (cd_after){.fn = fn, .arg = arg, .next = *db->afters};
+    *db->afters = a;
+    return true;
+}
+
+typedef struct optout_note {
+    cd_store *store;
+    int64_t account_id;
+} optout_note;
+
+static void optout_durable(void *arg, bool durable)
+{
+    optout_note *n = arg;
+    if (durable)
+        atomic_fetch_add(&n->store->optout_epoch[(uint64_t)n->account_id % 64], 1);
+    free(n);
+}
+
+void cd_store_optout_noted(cd_db *db, int64_t account_id)
+{
+    optout_note *n = cd_xmalloc(sizeof *n);
+    *n = (optout_note){.store = db->store, .account_id = account_id};
+    if (!cd_store_after_durable(db, optout_durable, n))
+        optout_durable(n, true); /* off the writer's batch: at once, to be safe */
+}
+
+uint64_t cd_store_optout_epoch(cd_store *s, int64_t account_id)
+{
+    return atomic_load(&s->optout_epoch[(uint64_t)account_id % 64]);
+}
+
+cd_store *cd_store_of(cd_db *db)
+{
+    return db->store;
+}
+
+void cd_store_set_claimer(cd_store *s, const cd_store_claimer *c)
+{
+    atomic_store(&s->claimer, c);
+}
+
+const cd_store_claimer *cd_store_claimer_of(cd_db *db)
+{
+    return db->in_batch && db->afters ? atomic_load(&db->store->claimer) : NULL;
+}
+
 void cd_store_set_limits(cd_store *s, int queue_max, int deadline_ms)
 {
     cd_store__writer_limits(s->writer, queue_max, deadline_ms);

@@ -272,6 +272,43 @@ typedef struct cd_batch_hook {
  * batch, or another hook holds the batch's one slot): the caller then does its work now. */
 bool cd_store_batch_join(cd_db *db, const cd_batch_hook *h);
 
+/* issue 10 (perf): what waits for a job's commit to be on disk. On the writer, inside a job
+ * of a batch: fn(arg, true) runs once the job's commit is durable, just before the job is
+ * answered (on the syncer thread); fn(arg, false) when it never will be (the job failed and
+ * its savepoint was rolled back, or its batch was not committed or not synced). Each fn
+ * registered runs exactly once. Returns false, registering nothing, off the writer's batch. */
+typedef void (*cd_store_durable_fn)(void *arg, bool durable);
+bool cd_store_after_durable(cd_db *db, cd_store_durable_fn fn, void *arg);
+
+/* issue 10 (perf): the delivery worker, as the writer's jobs see it, so that a message due
+ * now can be claimed in the transaction that queues it (core/message.c) instead of by a
+ * claim job of its own one commit later. reserve: room for one more message of that
+ * transport (a name, "" for the default) and kind; a reservation is settled exactly once,
+ * settle(m, epoch, true) once m is durable as 'sending' (the worker then submits it;
+ * epoch: cd_store_optout_epoch of m's account when it was claimed), settle(m, .., false)
+ * when it is not (the job failed). Any thread; all must be quick. */
+typedef struct cd_store_claimer {
+    bool (*reserve)(void *arg, const char *transport, const char *kind);
+    void (*settle)(void *arg, const cd_message *m, uint64_t optout_epoch, bool durable);
+    /* Once after the jobs of a batch are answered, when any of them settled something: the
+     * worker is woken once per batch rather than once per message. */
+    void (*settled)(void *arg);
+    void *arg;
+} cd_store_claimer;
+/* issue 8 item 1: opt-outs, for what waits claimed in memory. A counter per account (slots
+ * shared by accounts, so a move may be another's) that moves once an opt-out is durable
+ * (cd_store_optout_noted, from the consent core); the delivery worker notes it when it
+ * claims a message and checks consent again before the submit only when it moved since:
+ * a STOP also stops a message that waits behind a full window. */
+void cd_store_optout_noted(cd_db *db, int64_t account_id);
+uint64_t cd_store_optout_epoch(cd_store *s, int64_t account_id);
+cd_store *cd_store_of(cd_db *db); /* the store a connection belongs to */
+
+/* NULL: none (the delivery worker stopped). c must live as long as the store. */
+void cd_store_set_claimer(cd_store *s, const cd_store_claimer *c);
+/* The claimer, on the writer's connection inside a batch; NULL elsewhere or when none. */
+const cd_store_claimer *cd_store_claimer_of(cd_db *db);
+
 /* Batch statistics for /metrics, and what the batch wrote (CD_STORE_WROTE_*: the workers
  * that look at those tables are woken only then; ALL when the backend cannot tell, 0 for
  * a batch that was not committed): called by the writer after every commit. */

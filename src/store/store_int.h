@@ -165,7 +165,15 @@ struct cd_db {
     /* issue 16: set by the writer while it runs a batch on this connection. */
     bool in_batch;
     const cd_batch_hook *batch_hook; /* joined by a job of the batch (cd_store_batch_join) */
+    struct cd_after **afters;        /* the running job's cd_store_after_durable list */
 };
+
+/* One cd_store_after_durable registration (writer.c). */
+typedef struct cd_after {
+    cd_store_durable_fn fn;
+    void *arg;
+    struct cd_after *next;
+} cd_after;
 
 typedef struct cd_writer cd_writer; /* writer.c */
 
@@ -181,6 +189,8 @@ struct cd_store {
     cd_writer *writer;
     cd_store_commit_hook commit_hook;
     void *commit_hook_arg;
+    const cd_store_claimer *_Atomic claimer; /* cd_store_set_claimer */
+    _Atomic uint64_t optout_epoch[64];       /* cd_store_optout_noted, by account % 64 */
     /* Message types seen to exist (cd_store_type_known): direct-mapped, account 0 = empty. */
     pthread_mutex_t types_lock;
     struct {

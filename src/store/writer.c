@@ -30,6 +30,7 @@ typedef struct job {
     int64_t deadline_us; /* monotonic; 0 = none (cd_store_run's jobs) */
     int rc;
     cd_err err;
+    cd_after *afters; /* cd_store_after_durable, newest first */
     struct job *next;
 } job;
 
@@ -53,6 +54,23 @@ struct cd_writer {
     bool sync_stopping;
 };
 
+/* Runs what the job registered with cd_store_after_durable, oldest first, once. */
+static void settle(job *j, bool durable)
+{
+    cd_after *list = NULL;
+    for (cd_after *a = j->afters, *next; a; a = next) { /* newest first: reverse it */
+        next = a->next;
+        a->next = list;
+        list = a;
+    }
+    j->afters = NULL;
+    for (cd_after *a = list, *next; a; a = next) {
+        next = a->next;
+        a->fn(a->arg, durable);
+        free(a);
+    }
+}
+
 /* Runs one job inside its own savepoint so that its failure undoes only its own writes
  * (and, issue 16, what it deferred to the end of the batch). */
 static void run_one(cd_writer *w, job *j)
@@ -65,11 +83,14 @@ static void run_one(cd_writer *w, job *j)
     }
     if (h)
         h->job_begin();
+    w->db->afters = &j->afters;
     j->rc = j->fn(w->db, j->arg, &j->err);
+    w->db->afters = NULL;
     if (j->rc != 0) {
         w->db->ops->exec(w->db, "ROLLBACK TO job", &err);
         if (w->db->batch_hook) /* may have joined during this job */
             w->db->batch_hook->job_rollback();
+        settle(j, false); /* what it registered was rolled back with it */
     }
     w->db->ops->exec(w->db, "RELEASE job", &err);
 }
@@ -117,14 +138,20 @@ static int commit_batch(cd_writer *w, job *batch, int n)
     return -1;
 }
 
-static void answer(job *batch)
+static void answer(cd_writer *w, job *batch)
 {
+    bool settled = false;
     for (job *j = batch; j;) {
         job *next = j->next;
+        settled |= j->afters != NULL;
+        settle(j, j->rc == 0);
         j->done(j->arg, j->rc, j->rc ? &j->err : NULL);
         free(j);
         j = next;
     }
+    const cd_store_claimer *c = settled ? atomic_load(&w->store->claimer) : NULL;
+    if (c && c->settled)
+        c->settled(c->arg);
 }
 
 /* A committed batch goes to the syncer, which answers it once the disk has it. */
@@ -167,7 +194,7 @@ static void *syncer_main(void *arg)
                 }
             }
         }
-        answer(batch);
+        answer(w, batch);
         w->db->ops->sync_idle(w->sync);
         pthread_mutex_lock(&w->lock);
     }
@@ -210,7 +237,7 @@ static void run_batch(cd_writer *w, job *batch, int n)
     if (rc == 0 && w->sync)
         hand_to_syncer(w, batch);
     else
-        answer(batch);
+        answer(w, batch);
 }
 
 static void *writer_main(void *arg)

@@ -311,6 +311,45 @@ test('messages claimed for a link that goes down go back to the queue, where a S
     }
 });
 
+test('a STOP also stops what waits claimed behind a full window: checked again before the submit', async () => {
+    // issue 8 item 1 ("a STOP must stop everything already queued"), also for messages the
+    // outbox has claimed and holds while the SMPP window is full: once the opt-out is
+    // durable they are checked again before they are submitted, and refused.
+    const E = await smppEnv({ accounts: ['acme'], smscOpts: { ackDelayMs: 3000 }, params: { window: 2 } });
+    try {
+        const { srv, smsc } = E;
+        const phone = num(43);
+        await optIn(srv, phone);
+        const sent = await Promise.all(Array.from({ length: 12 }, (_, i) => send(srv, { to: phone, text: `held ${i}` })));
+        await waitFor(async () => {
+            const m = await srv.api('GET', '/metrics', { key: null });
+            return Number(m.text.match(/^consentd_outbox_waiting (\d+)$/m)?.[1]) >= 5;
+        }, { what: 'claimed messages waiting behind the full window' });
+        const claimed = (await listMessages(srv, { status: 'sending' })).filter((m) => m.to === phone);
+        await inbound(srv, phone, SENDER, 'STOP'); // answered once the opt-out is durable
+        const handed = new Set(smsc.received.map((m) => m.text)); // in the window before it
+        smsc.setAckDelay(0);
+        await waitFor(() => smsc.received.some((m) => m.text === STOP_REPLY),
+            { timeout: 15000, what: 'the STOP confirmation at the SMSC' });
+        const claimedIds = new Set(claimed.map((m) => m.id));
+        let refused = 0;
+        for (const m of sent) {
+            const done = await waitStatus(srv, m.id, ['refused', 'sent', 'delivered'], { timeout: 10000 });
+            if (handed.has(m.text)) continue;
+            assertRefusedOptedOut(done);
+            refused += claimedIds.has(m.id);
+        }
+        assert.ok(refused >= 3, `claimed ones were refused (${claimed.length} claimed, ${refused} refused)`);
+        await sleep(300);
+        const late = smsc.received.filter((m) => m.text !== STOP_REPLY && !handed.has(m.text));
+        assert.deepEqual(late.map((m) => m.text), [], 'nothing claimed before the STOP went out after it');
+        const metrics = (await srv.api('GET', '/metrics', { key: null })).text;
+        assert.ok(Number(metrics.match(/^consentd_outbox_refused_total (\d+)$/m)?.[1]) >= refused);
+    } finally {
+        await E.close();
+    }
+});
+
 test('ids from the SMSC are quoted in the logs, never written raw', async () => {
     // issue 8 item 13: "SMSC ids escaped".
     const E = await smppEnv({ accounts: ['acme'] });

@@ -20,7 +20,8 @@
 #include <time.h>
 
 #include "store/store.h"
-#include "store/store_int.h" /* the writer connection's exec, for PRAGMA max_page_count */
+#include "store/sqlite_int.h" /* cd_sqlite__sync_count */
+#include "store/store_int.h"  /* the writer connection's exec, for PRAGMA max_page_count */
 
 #include "../testutil.h"
 
@@ -517,6 +518,79 @@ static void test_fault_persistent(void **state)
     assert_int_equal(n, 1 + FJOBS * MULTI_CALLS + 1);
 }
 
+/* ---- issue 10: what waits for a job's commit to be durable ---- */
+
+typedef struct after_log {
+    int calls[4]; /* by registration: how many times called */
+    bool durable[4];
+    int order[4], n; /* the order they ran in */
+    uint64_t syncs_at_run, syncs_at_call;
+} after_log;
+
+typedef struct after_arg {
+    after_log *log;
+    int i;
+} after_arg;
+
+static void after_fn(void *arg, bool durable)
+{
+    after_arg *a = arg;
+    a->log->calls[a->i]++;
+    a->log->durable[a->i] = durable;
+    a->log->order[a->log->n++] = a->i;
+    a->log->syncs_at_call = cd_sqlite__sync_count();
+}
+
+typedef struct after_job {
+    after_log log;
+    after_arg args[2];
+    bool fail, registered;
+} after_job;
+
+static int job_after(cd_db *db, void *arg, cd_err *err)
+{
+    after_job *j = arg;
+    j->log.syncs_at_run = cd_sqlite__sync_count();
+    for (int i = 0; i < 2; i++) {
+        j->args[i] = (after_arg){&j->log, i};
+        j->registered = cd_store_after_durable(db, after_fn, &j->args[i]);
+    }
+    cd_named n = {.created_ms = 1};
+    snprintf(n.name, sizeof n.name, "after-%d", j->fail);
+    if (cd_store_named_insert(db, "group", 1, &n, err) != 0)
+        return -1;
+    return j->fail ? cd_fail(err, CD_EINVAL, "", "failed on purpose") : 0;
+}
+
+// issue 10: each function registered runs once, in order: with true after the sync that
+// made the job durable, with false when the job failed (its writes rolled back); off the
+// writer's batch nothing is registered.
+static void test_after_durable(void **state)
+{
+    fixture *f = *state;
+    after_job ok = {.fail = false}, bad = {.fail = true};
+    assert_int_equal(cd_store_run(f->store, job_after, &ok, NULL), 0);
+    assert_true(ok.registered);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ok.log.calls[i], 1);
+        assert_true(ok.log.durable[i]);
+        assert_int_equal(ok.log.order[i], i);
+    }
+    assert_true(ok.log.syncs_at_call > ok.log.syncs_at_run); /* after a sync */
+    assert_int_equal(cd_store_run(f->store, job_after, &bad, NULL), -1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(bad.log.calls[i], 1);
+        assert_false(bad.log.durable[i]);
+    }
+    cd_db *r = cd_store_reader(f->store);
+    after_log log = {0};
+    after_arg a = {&log, 0};
+    assert_false(cd_store_after_durable(r, after_fn, &a));
+    assert_null(cd_store_claimer_of(r));
+    cd_store_release(f->store, r);
+    assert_int_equal(log.calls[0], 0);
+}
+
 #define WRITER_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, tu_store_teardown)
 
 int main(void)
@@ -529,6 +603,7 @@ int main(void)
         WRITER_TEST(test_close_answers_every_job),
         WRITER_TEST(test_fault_every_call),
         WRITER_TEST(test_fault_persistent),
+        WRITER_TEST(test_after_durable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
