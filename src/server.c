@@ -122,6 +122,11 @@ int cd_server_start(cd_server *srv, const cd_config *cfg, cd_err *err)
     srv->store = cd_store_open(cfg->db, err);
     if (srv->store == NULL)
         return -1;
+    if (cd_store_serve_lock(srv->store, err) != 0) { /* before anything runs: the outbox's
+                                                      * first act is to requeue 'sending' */
+        cd_store_close(srv->store);
+        return -1;
+    }
     cd_store_set_limits(srv->store, cfg->writer_queue, cfg->writer_deadline_ms);
     /* issue 15: created (not started) before the commit hook that kicks it is in place */
     srv->jobs = cd_jobs_new(srv->store, NULL);

@@ -7,11 +7,13 @@
  * synchronous=FULL makes each COMMIT durable before the writer reports its jobs done. */
 #include "store/sqlite_int.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -319,6 +321,32 @@ static void sqlite_config(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     cd_sqlite__walbuf_vfs();
+}
+
+/* "<database>.lock", flock()ed: a lock file of its own, because SQLite's own locks on the
+ * database are fcntl() locks, which flock() emulates on some file systems (NFS). */
+static int sq_serve_lock(const char *url, cd_err *err)
+{
+    const char *path = url + strlen("sqlite:");
+    if (*path == '\0' || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+        return -2;
+    size_t n = strlen(path) + sizeof ".lock";
+    char *lock = cd_xmalloc(n);
+    snprintf(lock, n, "%s.lock", path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int e = errno;
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        e = errno;
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0 && (e == EWOULDBLOCK || e == EAGAIN))
+        cd_fail(err, CD_ECONFLICT, "db",
+                "another consentd serves %s (it holds %s): one server per database", path, lock);
+    else if (fd < 0)
+        cd_fail(err, CD_ESTORE, "db", "cannot lock %s: %s", lock, strerror(e));
+    free(lock);
+    return fd;
 }
 
 static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
@@ -1172,5 +1200,6 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .contact_ids_by_phones = cd_sqlite__contact_ids_by_phones,
     .rows_defer = cd_sqlite__rows_defer,
     .wrote = cd_sqlite__wrote,
+    .serve_lock = sq_serve_lock,
     .rows_end = cd_sqlite__rows_end,
 };

@@ -3,6 +3,7 @@
 #include "store/store_int.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "util/xalloc.h"
@@ -30,6 +31,7 @@ cd_store *cd_store_open(const char *url, cd_err *err)
     s->ops = ops;
     s->url = cd_xstrdup(url);
     s->max_readers = 16;
+    s->serve_fd = -1;
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_cond_init(&s->pool_cond, NULL);
     pthread_mutex_init(&s->types_lock, NULL);
@@ -61,6 +63,8 @@ void cd_store_close(cd_store *s)
     if (s == NULL)
         return;
     cd_store__writer_stop(s->writer);
+    if (s->serve_fd >= 0)
+        close(s->serve_fd); /* releases the lock */
     while (s->free_readers) {
         cd_db *db = s->free_readers;
         s->free_readers = db->next_free;
@@ -71,6 +75,17 @@ void cd_store_close(cd_store *s)
     pthread_mutex_destroy(&s->types_lock);
     free(s->url);
     free(s);
+}
+
+int cd_store_serve_lock(cd_store *s, cd_err *err)
+{
+    if (s->ops->serve_lock == NULL || s->serve_fd >= 0)
+        return 0;
+    int fd = s->ops->serve_lock(s->url, err);
+    if (fd == -1)
+        return -1;
+    s->serve_fd = fd;
+    return 0;
 }
 
 int cd_store_schema_version(cd_store *s)

@@ -309,6 +309,12 @@ void cd_store_set_claimer(cd_store *s, const cd_store_claimer *c);
 /* The claimer, on the writer's connection inside a batch; NULL elsewhere or when none. */
 const cd_store_claimer *cd_store_claimer_of(cd_db *db);
 
+/* One server per database: the second would requeue the first one's messages in flight
+ * as it starts, and each keeps in memory what the other writes (the opt-out counters,
+ * the claimed messages). Held until cd_store_close; the CLI's commands do not take it.
+ * CD_ECONFLICT when another process serves the database. */
+int cd_store_serve_lock(cd_store *s, cd_err *err);
+
 /* Batch statistics for /metrics, and what the batch wrote (CD_STORE_WROTE_*: the workers
  * that look at those tables are woken only then; ALL when the backend cannot tell, 0 for
  * a batch that was not committed): called by the writer after every commit. */

@@ -29,6 +29,10 @@ struct cd_store_ops {
     int (*sync_now)(void *sync, cd_err *err);
     void (*sync_idle)(void *sync);
     void (*sync_stop)(cd_db *db);
+    /* Optional: a descriptor held while this process serves the database at `url` (one
+     * server per database), -2 when there is nothing to hold (an in-memory database), or
+     * -1 with *err (CD_ECONFLICT: another process holds it). */
+    int (*serve_lock)(const char *url, cd_err *err);
     /* Optional: the tables this connection wrote since the last call (CD_STORE_WROTE_*),
      * forgotten by the call. Without it the writer reports CD_STORE_WROTE_ALL. */
     unsigned (*wrote)(cd_db *db);
@@ -190,6 +194,7 @@ struct cd_store {
     cd_store_commit_hook commit_hook;
     void *commit_hook_arg;
     const cd_store_claimer *_Atomic claimer; /* cd_store_set_claimer */
+    int serve_fd;                            /* cd_store_serve_lock's descriptor, or -1 */
     _Atomic uint64_t optout_epoch[64];       /* cd_store_optout_noted, by account % 64 */
     /* Message types seen to exist (cd_store_type_known): direct-mapped, account 0 = empty. */
     pthread_mutex_t types_lock;

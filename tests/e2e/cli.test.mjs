@@ -219,6 +219,34 @@ describe('key, token and ledger against a running server', () => {
     });
 });
 
+describe('serve: one server per database', () => {
+    test('a second serve on the same database exits with a clear error; the first serves on', async () => {
+        // Proves: `serve` holds <db>.lock while it runs. A second server would requeue the
+        // first one's messages in flight as it starts and miss its opt-outs: it is refused
+        // before it does anything. CLI commands still work beside the server, and once the
+        // server stops, another can start.
+        const srv = await startServer({ accounts: ['acme'] });
+        let stopped = false;
+        try {
+            const second = await runCli(['serve', '--listen', '127.0.0.1:0'], { dbPath: srv.dbPath });
+            assert.equal(second.code, 1, second.stderr);
+            assert.match(second.stderr, /another consentd serves .*consentd\.db .*one server per database/);
+            const r = await srv.v1('GET', '/contacts');
+            assert.equal(r.status, 200, 'the first server still answers');
+            await srv.cliOk(['account', 'create', 'beta', '--login', 'ops@beta.example.com']);
+            await srv.stop({ keepDir: true });
+            stopped = true;
+            const next = await startServer({ accounts: [], dbPath: srv.dbPath });
+            const again = await next.v1('GET', '/contacts', { key: srv.accounts.acme.api_key });
+            assert.equal(again.status, 200, 'the lock went with the first server');
+            await next.stop();
+            await rm(path.dirname(srv.dbPath), { recursive: true, force: true });
+        } finally {
+            if (!stopped) await srv.stop();
+        }
+    });
+});
+
 describe('inbound, migrate and usage', () => {
     test('inbound unrouted is an empty JSON array on a fresh db', async () => {
         // Proves: the operator's view of unowned inbound messages works on an empty database.
