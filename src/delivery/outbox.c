@@ -46,6 +46,34 @@ typedef struct pending { /* claimed, not yet accepted by a transport */
     uint64_t epoch; /* cd_store_optout_epoch of the account when consent was last checked */
 } pending;
 
+/* A pending entry for message m (its text copied), for transport ti. */
+static void pending_of(pending *p, const cd_message *m, int ti)
+{
+    memset(p, 0, sizeof *p);
+    p->ti = ti;
+    p->account_id = m->account_id;
+    p->contact_id = m->contact_id;
+    snprintf(p->id, sizeof p->id, "%s", m->id);
+    snprintf(p->to, sizeof p->to, "%s", m->to);
+    snprintf(p->from, sizeof p->from, "%s", m->from);
+    snprintf(p->transport, sizeof p->transport, "%s", m->transport);
+    snprintf(p->kind, sizeof p->kind, "%s", m->kind);
+    snprintf(p->scope, sizeof p->scope, "%s", m->scope);
+    p->text = cd_xstrdup(m->text ? m->text : "");
+}
+
+/* The message as the claim's checks read it (cd_message_claim, cd_message_recheck). */
+static cd_message message_of(const pending *p)
+{
+    cd_message m = {.account_id = p->account_id, .contact_id = p->contact_id};
+    snprintf(m.id, sizeof m.id, "%s", p->id);
+    snprintf(m.kind, sizeof m.kind, "%s", p->kind);
+    snprintf(m.scope, sizeof m.scope, "%s", p->scope);
+    snprintf(m.from, sizeof m.from, "%s", p->from);
+    snprintf(m.transport, sizeof m.transport, "%s", p->transport);
+    return m;
+}
+
 typedef struct report {
     struct report *next;
     enum report_kind kind;
@@ -104,7 +132,9 @@ struct cd_outbox {
 
 /* ---- reports from the transports (any thread) ---- */
 
-static void push(cd_outbox *o, report *r)
+/* Queues a report for the worker; `wake`: wakes it too (claimer_settled wakes it once for
+ * a whole batch of claims). */
+static void push_report(cd_outbox *o, report *r, bool wake)
 {
     pthread_mutex_lock(&o->lock);
     if (o->tail)
@@ -113,8 +143,14 @@ static void push(cd_outbox *o, report *r)
         o->head = r;
     o->tail = r;
     o->reported = true;
-    pthread_cond_signal(&o->cond);
+    if (wake)
+        pthread_cond_signal(&o->cond);
     pthread_mutex_unlock(&o->lock);
+}
+
+static void push(cd_outbox *o, report *r)
+{
+    push_report(o, r, true);
 }
 
 static report *new_report(tport *tp, enum report_kind kind)
@@ -465,13 +501,8 @@ static int job_claim(cd_db *db, void *arg, cd_err *err)
     j->refused = 0;
     for (int i = 0; i < j->ncand; i++) {
         const pending *p = &j->cand[i];
-        cd_message m = {.account_id = p->account_id, .contact_id = p->contact_id};
+        cd_message m = message_of(p);
         const char *refused;
-        snprintf(m.id, sizeof m.id, "%s", p->id);
-        snprintf(m.kind, sizeof m.kind, "%s", p->kind);
-        snprintf(m.scope, sizeof m.scope, "%s", p->scope);
-        snprintf(m.from, sizeof m.from, "%s", p->from);
-        snprintf(m.transport, sizeof m.transport, "%s", p->transport);
         j->cand[i].epoch = cd_store_optout_epoch(j->o->store, p->account_id); /* before checks */
         if (cd_message_claim(db, &m, now, &j->claimed[i], &refused, err) != 0)
             return -1;
@@ -511,18 +542,7 @@ static int collect_due(const cd_message *m, int64_t rowid, void *arg)
     }
     if (ti >= 0)
         d->room[ti]--;
-    pending *p = &d->items[d->n++];
-    memset(p, 0, sizeof *p);
-    p->ti = ti;
-    p->account_id = m->account_id;
-    p->contact_id = m->contact_id;
-    snprintf(p->id, sizeof p->id, "%s", m->id);
-    snprintf(p->to, sizeof p->to, "%s", m->to);
-    snprintf(p->from, sizeof p->from, "%s", m->from);
-    snprintf(p->transport, sizeof p->transport, "%s", m->transport);
-    snprintf(p->kind, sizeof p->kind, "%s", m->kind);
-    snprintf(p->scope, sizeof p->scope, "%s", m->scope);
-    p->text = cd_xstrdup(m->text ? m->text : "");
+    pending_of(&d->items[d->n++], m, ti);
     return 0;
 }
 
@@ -591,26 +611,9 @@ static void claimer_settle(void *arg, const cd_message *m, uint64_t epoch, bool 
     }
     report *r = cd_xcalloc(1, sizeof *r);
     r->kind = R_CLAIMED;
-    pending *p = &r->p;
-    p->ti = ti;
-    p->epoch = epoch;
-    p->account_id = m->account_id;
-    p->contact_id = m->contact_id;
-    snprintf(p->id, sizeof p->id, "%s", m->id);
-    snprintf(p->to, sizeof p->to, "%s", m->to);
-    snprintf(p->from, sizeof p->from, "%s", m->from);
-    snprintf(p->transport, sizeof p->transport, "%s", m->transport);
-    snprintf(p->kind, sizeof p->kind, "%s", m->kind);
-    snprintf(p->scope, sizeof p->scope, "%s", m->scope);
-    p->text = cd_xstrdup(m->text ? m->text : "");
-    pthread_mutex_lock(&o->lock); /* as push(), without the wake-up: claimer_settled */
-    if (o->tail)
-        o->tail->next = r;
-    else
-        o->head = r;
-    o->tail = r;
-    o->reported = true;
-    pthread_mutex_unlock(&o->lock);
+    pending_of(&r->p, m, ti);
+    r->p.epoch = epoch;
+    push_report(o, r, false);
 }
 
 /* After a batch's answers: the claims it settled are there for the worker. */
@@ -790,20 +793,24 @@ static void unpend(cd_outbox *o, pending *p)
  * reader) when an opt-out of its account has become durable since it was last checked
  * (cd_store_optout_epoch); refused ones are written refused in one job and never
  * submitted. Without opt-outs this costs one atomic load per message. */
-typedef struct refuse_job {
+/* Claimed messages that will not be submitted: given back to the queue (reason NULL: their
+ * link went down, see give_back) or refused with reason[i]. */
+typedef struct release_job {
     pending *list;
     const char **reason;
     int n;
-} refuse_job;
+} release_job;
 
-static int job_refuse(cd_db *db, void *arg, cd_err *err)
+static int job_release(cd_db *db, void *arg, cd_err *err)
 {
-    refuse_job *j = arg;
+    release_job *j = arg;
     int64_t now = cd_now_ms();
-    for (int i = 0; i < j->n; i++)
-        if (cd_message_refuse_claimed(db, j->list[i].account_id, j->list[i].id, j->reason[i], now,
-                                      err) != 0)
+    for (int i = 0; i < j->n; i++) {
+        const pending *p = &j->list[i];
+        if ((j->reason ? cd_message_refuse_claimed(db, p->account_id, p->id, j->reason[i], now, err)
+                       : cd_store_message_unclaim(db, p->account_id, p->id, now, err)) != 0)
             return -1;
+    }
     return 0;
 }
 
@@ -811,19 +818,14 @@ static int job_refuse(cd_db *db, void *arg, cd_err *err)
 static void recheck_pending(cd_outbox *o, bool *hold)
 {
     cd_db *db = NULL;
-    refuse_job j = {0};
+    release_job j = {0};
     for (int i = 0; i < o->npend; i++) {
         pending *p = &o->pend[i];
         uint64_t now = cd_store_optout_epoch(o->store, p->account_id);
         if (p->epoch == now || strcmp(p->kind, "keyword_reply") == 0)
             continue;
         const char *reason = NULL;
-        cd_message m = {.account_id = p->account_id, .contact_id = p->contact_id};
-        snprintf(m.id, sizeof m.id, "%s", p->id);
-        snprintf(m.kind, sizeof m.kind, "%s", p->kind);
-        snprintf(m.scope, sizeof m.scope, "%s", p->scope);
-        snprintf(m.from, sizeof m.from, "%s", p->from);
-        snprintf(m.transport, sizeof m.transport, "%s", p->transport);
+        cd_message m = message_of(p);
         cd_err err = {0};
         if (db == NULL && (db = cd_store_reader(o->store)) == NULL) {
             hold[i] = true; /* checked next round */
@@ -848,7 +850,7 @@ static void recheck_pending(cd_outbox *o, bool *hold)
     if (db)
         cd_store_release(o->store, db);
     cd_err err = {0};
-    if (j.n > 0 && cd_store_run(o->store, job_refuse, &j, &err) == 0) {
+    if (j.n > 0 && cd_store_run(o->store, job_release, &j, &err) == 0) {
         int kept = 0; /* the refused leave the list; the rest keep their order */
         for (int i = 0, r = 0; i < o->npend; i++) {
             if (r < j.n && hold[i] && strcmp(o->pend[i].id, j.list[r].id) == 0) {
@@ -904,20 +906,6 @@ static void submit_pending(cd_outbox *o)
 /* issue 8 item 1: messages claimed for a link that then went down are given back to the
  * queue rather than held in memory as 'sending', where an opt-out could not reach them;
  * the link's messages are not claimed again until it is ready. */
-typedef struct unclaim_job {
-    pending *list;
-    int n;
-} unclaim_job;
-
-static int job_unclaim(cd_db *db, void *arg, cd_err *err)
-{
-    unclaim_job *j = arg;
-    int64_t now = cd_now_ms();
-    for (int i = 0; i < j->n; i++)
-        if (cd_store_message_unclaim(db, j->list[i].account_id, j->list[i].id, now, err) != 0)
-            return -1;
-    return 0;
-}
 
 static void give_back(cd_outbox *o)
 {
@@ -926,7 +914,7 @@ static void give_back(cd_outbox *o)
         down += o->tports[i].down;
     if (down == 0 || o->npend == 0)
         return;
-    unclaim_job j = {.list = cd_xcalloc((size_t)o->npend, sizeof(pending))};
+    release_job j = {.list = cd_xcalloc((size_t)o->npend, sizeof(pending))};
     int kept = 0;
     for (int i = 0; i < o->npend; i++) {
         tport *tp = transport_for(o, o->pend[i].transport);
@@ -936,7 +924,7 @@ static void give_back(cd_outbox *o)
             o->pend[kept++] = o->pend[i];
     }
     cd_err err = {0};
-    if (j.n > 0 && cd_store_run(o->store, job_unclaim, &j, &err) != 0) {
+    if (j.n > 0 && cd_store_run(o->store, job_release, &j, &err) != 0) {
         for (int i = 0; i < j.n; i++) /* kept for the next round */
             o->pend[kept++] = j.list[i];
         j.n = 0;
