@@ -814,74 +814,66 @@ static int job_release(cd_db *db, void *arg, cd_err *err)
     return 0;
 }
 
-/* Checks again what an opt-out may concern; *hold[i] is set for what must not go now. */
-static void recheck_pending(cd_outbox *o, bool *hold)
+/* Whether p may be submitted now: 1 yes; 0 no, refused (added to j, written after the
+ * round); -1 not known now (a read failed: it waits for the next round). Only a message
+ * about to be submitted is checked, so each costs at most one read per opt-out of its
+ * account while it waited, however long its transport keeps it waiting. */
+static int still_allowed(cd_outbox *o, pending *p, cd_db **db, release_job *j)
 {
-    cd_db *db = NULL;
-    release_job j = {0};
-    for (int i = 0; i < o->npend; i++) {
-        pending *p = &o->pend[i];
-        uint64_t now = cd_store_optout_epoch(o->store, p->account_id);
-        if (p->epoch == now || strcmp(p->kind, "keyword_reply") == 0)
-            continue;
-        const char *reason = NULL;
-        cd_message m = message_of(p);
-        cd_err err = {0};
-        if (db == NULL && (db = cd_store_reader(o->store)) == NULL) {
-            hold[i] = true; /* checked next round */
-            continue;
-        }
-        if (cd_message_recheck(db, &m, &reason, &err) != 0) {
-            hold[i] = true;
-            continue;
-        }
-        if (reason == NULL) {
-            p->epoch = now;
-            continue;
-        }
-        if (j.list == NULL) {
-            j.list = cd_xcalloc((size_t)o->npend, sizeof *j.list);
-            j.reason = cd_xcalloc((size_t)o->npend, sizeof *j.reason);
-        }
-        j.list[j.n] = *p;
-        j.reason[j.n++] = reason;
-        hold[i] = true;
-    }
-    if (db)
-        cd_store_release(o->store, db);
+    uint64_t now = cd_store_optout_epoch(o->store, p->account_id);
+    if (p->epoch == now || strcmp(p->kind, "keyword_reply") == 0)
+        return 1;
+    const char *reason = NULL;
+    cd_message m = message_of(p);
     cd_err err = {0};
-    if (j.n > 0 && cd_store_run(o->store, job_release, &j, &err) == 0) {
-        int kept = 0; /* the refused leave the list; the rest keep their order */
+    if ((*db == NULL && (*db = cd_store_reader(o->store)) == NULL) ||
+        cd_message_recheck(*db, &m, &reason, &err) != 0)
+        return -1;
+    if (reason == NULL) {
+        p->epoch = now;
+        return 1;
+    }
+    if (j->list == NULL) {
+        j->list = cd_xcalloc((size_t)o->npend, sizeof *j->list);
+        j->reason = cd_xcalloc((size_t)o->npend, sizeof *j->reason);
+    }
+    j->list[j->n] = *p;
+    j->reason[j->n++] = reason;
+    return 0;
+}
+
+/* The refusals of a round, written in one job; once written they leave the list (the rest
+ * keep their order). A failed write keeps them: the next round checks them again. */
+static void refuse_pending(cd_outbox *o, release_job *j)
+{
+    cd_err err = {0};
+    if (j->n > 0 && cd_store_run(o->store, job_release, j, &err) == 0) {
+        int kept = 0;
         for (int i = 0, r = 0; i < o->npend; i++) {
-            if (r < j.n && hold[i] && strcmp(o->pend[i].id, j.list[r].id) == 0) {
+            if (r < j->n && strcmp(o->pend[i].id, j->list[r].id) == 0 &&
+                o->pend[i].account_id == j->list[r].account_id) {
                 r++;
                 unpend(o, &o->pend[i]);
                 continue;
             }
-            hold[kept] = hold[i];
             o->pend[kept++] = o->pend[i];
         }
         o->npend = kept;
-        atomic_fetch_add(&o->n_refused, (uint64_t)j.n);
-        cd_logf("info", "claimed messages refused after an opt-out", "\"count\":%d", j.n);
+        atomic_fetch_add(&o->n_refused, (uint64_t)j->n);
+        cd_logf("info", "claimed messages refused after an opt-out", "\"count\":%d", j->n);
     }
-    free(j.list);
-    free(j.reason);
+    free(j->list);
+    free(j->reason);
 }
 
 /* Submits what the transports will take; keeps the rest in order for later. */
 static void submit_pending(cd_outbox *o)
 {
     int kept = 0;
-    bool hold[MAX_PENDING + MAX_DIRECT];
-    memset(hold, 0, (size_t)o->npend * sizeof hold[0]);
-    recheck_pending(o, hold);
+    cd_db *db = NULL;
+    release_job j = {0};
     for (int i = 0; i < o->npend; i++) {
         pending *p = &o->pend[i];
-        if (hold[i]) {
-            o->pend[kept++] = *p;
-            continue;
-        }
         tport *tp = transport_for(o, p->transport);
         char ref[64];
         snprintf(ref, sizeof ref, "%lld/%s", (long long)p->account_id, p->id);
@@ -892,15 +884,20 @@ static void submit_pending(cd_outbox *o)
             continue;
         }
         cd_sms sms = {.id = ref, .to = p->to, .from = p->from, .text = p->text};
-        if (!tp->busy && tp->ops->submit(tp->t, &sms) == 0) {
-            atomic_fetch_add(&o->n_submitted, 1);
-            unpend(o, p);
-            continue;
+        if (!tp->busy && still_allowed(o, p, &db, &j) == 1) {
+            if (tp->ops->submit(tp->t, &sms) == 0) {
+                atomic_fetch_add(&o->n_submitted, 1);
+                unpend(o, p);
+                continue;
+            }
+            tp->busy = true;
         }
-        tp->busy = true;
         o->pend[kept++] = *p;
     }
     o->npend = kept;
+    if (db)
+        cd_store_release(o->store, db);
+    refuse_pending(o, &j);
 }
 
 /* issue 8 item 1: messages claimed for a link that then went down are given back to the
