@@ -380,6 +380,15 @@ static void requeue_expired(cd_jobs *q, int64_t now)
     if (now < q->next_lease_check)
         return;
     q->next_lease_check = now + LEASE_CHECK_MS;
+    /* A read first: an idle server would otherwise commit an empty UPDATE every second. */
+    bool any = true; /* when the read fails, the write decides */
+    cd_db *db = cd_store_reader(q->store);
+    if (db != NULL) {
+        cd_store_job_expired_any(db, now, &any, NULL);
+        cd_store_release(q->store, db);
+    }
+    if (!any)
+        return;
     requeue_arg r = {.before = now};
     cd_err err = {0};
     if (cd_store_run(q->store, job_requeue, &r, &err) == 0 && r.count > 0)

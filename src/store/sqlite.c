@@ -1164,6 +1164,7 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .job_dead = cd_sqlite__job_dead,
     .job_revive = cd_sqlite__job_revive,
     .job_requeue = cd_sqlite__job_requeue,
+    .job_expired_any = cd_sqlite__job_expired_any,
     .job_next_due = cd_sqlite__job_next_due,
     .job_delete = cd_sqlite__job_delete,
     /* ---- issue 15: webhooks ---- */

@@ -107,6 +107,7 @@ enum q {
     Q_JOB_DEAD,
     Q_JOB_REVIVE,
     Q_JOB_REQUEUE,
+    Q_JOB_EXPIRED_ANY,
     Q_JOB_NEXT_DUE,
     Q_JOB_NEXT_DUE_ANY,
     /* ---- issue 15: webhooks (sqlite_webhook.c prepares these itself) ---- */
@@ -382,6 +383,7 @@ int cd_sqlite__job_retry(cd_db *db, int64_t id, int64_t due_ms, const char *erro
                          cd_err *err);
 int cd_sqlite__job_dead(cd_db *db, int64_t id, const char *error, int64_t now_ms, cd_err *err);
 int cd_sqlite__job_revive(cd_db *db, int64_t id, int64_t due_ms, cd_err *err);
+int cd_sqlite__job_expired_any(cd_db *db, int64_t lease_before_ms, bool *any, cd_err *err);
 int cd_sqlite__job_requeue(cd_db *db, int64_t lease_before_ms, int64_t now_ms, int *count,
                            cd_err *err);
 int cd_sqlite__job_next_due(cd_db *db, const char *kind, int64_t *out_ms, cd_err *err);

@@ -32,6 +32,8 @@ static const char *const JOB_SQL[Q_COUNT] = {
                    "updated_ms = ?3 WHERE id = ?1",
     [Q_JOB_REVIVE] = "UPDATE jobs SET status = 'queued', attempts = 0, due_ms = ?2, lease_ms = 0, "
                      "watch = 0, updated_ms = ?2 WHERE id = ?1 AND status = 'dead'",
+    /* jobs_lease (status, lease_ms) */
+    [Q_JOB_EXPIRED_ANY] = "SELECT 1 FROM jobs WHERE status = 'running' AND lease_ms < ?1 LIMIT 1",
     [Q_JOB_REQUEUE] = "UPDATE jobs SET status = 'queued', due_ms = ?2, lease_ms = 0, "
                       "updated_ms = ?2 WHERE status = 'running' AND lease_ms < ?1",
     [Q_JOB_NEXT_DUE] = "SELECT min(due_ms) FROM jobs WHERE kind = ?1 AND status = 'queued'",
@@ -214,6 +216,19 @@ int cd_sqlite__job_requeue(cd_db *db, int64_t lease_before_ms, int64_t now_ms, i
     if (count)
         *count = sqlite3_changes(d->h);
     return 0;
+}
+
+int cd_sqlite__job_expired_any(cd_db *db, int64_t lease_before_ms, bool *any, cd_err *err)
+{
+    sqlite_db *d = SDB(db);
+    sqlite3_stmt *s = jstmt(d, Q_JOB_EXPIRED_ANY, err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, lease_before_ms);
+    int rc = sqlite3_step(s);
+    *any = rc == SQLITE_ROW;
+    done(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cd_sqlite__fail(d, err, "job expired");
 }
 
 int cd_sqlite__job_next_due(cd_db *db, const char *kind, int64_t *out_ms, cd_err *err)

@@ -833,6 +833,11 @@ int cd_store_job_revive(cd_db *db, int64_t id, int64_t due_ms, cd_err *err)
 {
     return FORWARD(db, err, job_revive(db, id, due_ms, err));
 }
+int cd_store_job_expired_any(cd_db *db, int64_t lease_before_ms, bool *any, cd_err *err)
+{
+    return FORWARD(db, err, job_expired_any(db, lease_before_ms, any, err));
+}
+
 int cd_store_job_requeue(cd_db *db, int64_t lease_before_ms, int64_t now_ms, int *count,
                          cd_err *err)
 {

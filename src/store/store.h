@@ -672,6 +672,9 @@ int cd_store_job_revive(cd_db *db, int64_t id, int64_t due_ms, cd_err *err);
  * INT64_MAX requeues every claim of the previous process. *count may be NULL. */
 int cd_store_job_requeue(cd_db *db, int64_t lease_before_ms, int64_t now_ms, int *count,
                          cd_err *err);
+/* Whether any running job's lease ended before lease_before_ms (a read: the worker's sweep
+ * writes only when there is something to requeue). */
+int cd_store_job_expired_any(cd_db *db, int64_t lease_before_ms, bool *any, cd_err *err);
 /* The earliest due_ms of a queued job of `kind` (NULL: any kind), or 0 when none. */
 int cd_store_job_next_due(cd_db *db, const char *kind, int64_t *out_ms, cd_err *err);
 /* Deletes a job whatever its status (its owner dropped the work). CD_ENOTFOUND if none. */

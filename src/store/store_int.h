@@ -125,6 +125,7 @@ struct cd_store_ops {
     int (*job_dead)(cd_db *, int64_t, const char *, int64_t, cd_err *);
     int (*job_revive)(cd_db *, int64_t, int64_t, cd_err *);
     int (*job_requeue)(cd_db *, int64_t, int64_t, int *, cd_err *);
+    int (*job_expired_any)(cd_db *, int64_t, bool *, cd_err *);
     int (*job_next_due)(cd_db *, const char *, int64_t *, cd_err *);
     int (*job_delete)(cd_db *, int64_t, cd_err *);
     /* ---- issue 15: webhooks ---- */

@@ -441,6 +441,43 @@ static void test_worker_requeues_after_crash(void **state)
     assert_false(get_job(f->store, id, &j));
 }
 
+static void count_commit(void *arg, int batch, double seconds, unsigned wrote)
+{
+    (void)batch;
+    (void)seconds;
+    (void)wrote;
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* issue 15: a claim whose lease ends while the worker runs (its handler hung, or its process
+ * died) goes back to the queue at the worker's next sweep, once a second; an idle worker's
+ * sweeps read and commit nothing. */
+static void test_worker_sweeps_expired_leases(void **state)
+{
+    fixture *f = *state;
+    probe p = {0};
+    atomic_int commits = 0;
+    cd_jobs *q = start_worker(f->store, &p, 1);
+    usleep(300 * 1000); /* the start's own requeue is done */
+    cd_store_on_commit(f->store, count_commit, &commits);
+    usleep(1300 * 1000); /* at least one sweep */
+    assert_int_equal(atomic_load(&commits), 0);
+    int64_t now = cd_now_ms();
+    int64_t id = enqueue(f->store, "other", now, 0); /* a kind this worker does not run */
+    assert_int_equal(claim(f->store, "other", now, 200, 10).n, 1);
+    cd_job j = {0};
+    bool queued = false;
+    for (int i = 0; i < 60 && !queued; i++) {
+        usleep(50 * 1000);
+        assert_true(get_job(f->store, id, &j));
+        queued = strcmp(j.status, "queued") == 0;
+        cd_job_clear(&j);
+    }
+    cd_store_on_commit(f->store, NULL, NULL);
+    cd_jobs_stop(q);
+    assert_true(queued);
+}
+
 /* issue 15: a watcher still waiting when the worker stops is told (job NULL), so that a
  * suspended request is answered rather than left hanging. */
 static void test_watch_told_on_stop(void **state)
@@ -466,6 +503,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_worker_retries_then_done, setup, tu_store_teardown),
         cmocka_unit_test_setup_teardown(test_worker_dead_when_spent, setup, tu_store_teardown),
         cmocka_unit_test_setup_teardown(test_worker_requeues_after_crash, setup, tu_store_teardown),
+        cmocka_unit_test_setup_teardown(test_worker_sweeps_expired_leases, setup,
+                                        tu_store_teardown),
         cmocka_unit_test_setup_teardown(test_watch_told_on_stop, setup, tu_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
