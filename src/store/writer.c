@@ -48,6 +48,9 @@ struct cd_writer {
     /* The syncer (when the backend has sync_start): committed batches wait here for the
      * disk, and are answered by the syncer thread. */
     void *sync;
+    /* The backend's ops as the writer started: the syncer calls sync_now and sync_idle
+     * through them, never through db->ops, which a job may swap (sqlite_rows.c). */
+    const struct cd_store_ops *sync_ops;
     pthread_t syncer;
     job *synced_head, *synced_tail; /* committed, not yet known durable */
     pthread_cond_t sync_cond;
@@ -186,7 +189,7 @@ static void *syncer_main(void *arg)
         w->synced_head = w->synced_tail = NULL;
         pthread_mutex_unlock(&w->lock);
         cd_err err = {0};
-        if (w->db->ops->sync_now(w->sync, &err) != 0) {
+        if (w->sync_ops->sync_now(w->sync, &err) != 0) {
             for (job *j = batch; j; j = j->next) {
                 if (j->rc == 0) {
                     j->rc = -1;
@@ -195,7 +198,7 @@ static void *syncer_main(void *arg)
             }
         }
         answer(w, batch);
-        w->db->ops->sync_idle(w->sync);
+        w->sync_ops->sync_idle(w->sync);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -292,6 +295,7 @@ cd_writer *cd_store__writer_start(cd_store *s, cd_db *db, cd_err *err)
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     pthread_cond_init(&w->sync_cond, NULL);
+    w->sync_ops = db->ops;
     w->sync = db->ops->sync_start ? db->ops->sync_start(db) : NULL;
     if (w->sync && pthread_create(&w->syncer, NULL, syncer_main, w) != 0) {
         db->ops->sync_stop(db); /* COMMIT syncs again */
