@@ -93,7 +93,8 @@ typedef struct tport {
     bool busy; /* submit() said "not now": wait for a report before trying again */
     bool down; /* the link reported itself down: what waits for it goes back to the queue */
     /* Set and read under the box's lock (claimer_reserve): the transport may take messages
-     * claimed as they are queued: open, and linked as far as its reports tell. */
+     * claimed as they are queued: open, and linked as far as its reports tell (after the
+     * first report, !down; before it, true only for a transport without a link). */
     bool live;
 } tport;
 
@@ -580,7 +581,7 @@ static bool claimer_reserve(void *arg, const char *transport, const char *kind)
         return false;
     pthread_mutex_lock(&o->lock);
     const tport *tp = &o->tports[ti];
-    bool ok = o->claiming && !o->backlog[ti] && tp->t != NULL && tp->live && !tp->down &&
+    bool ok = o->claiming && !o->backlog[ti] && tp->t != NULL && tp->live &&
               o->ndirect < MAX_DIRECT &&
               atomic_load(&o->npend_t[ti]) + o->direct[ti] < TRANSPORT_CAP / 2;
     if (ok) {

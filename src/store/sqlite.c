@@ -760,19 +760,19 @@ static int sq_contact_id_by_phone(cd_db *db, int64_t account_id, const char *e16
  * DELETE was one statement in fourteen of a ProTexting opt-in). */
 static int put_groups(sqlite_db *d, const cd_contact *c, bool inserted, cd_err *err)
 {
-    sqlite3_stmt *s = inserted ? NULL : cd_sqlite__stmt(d, Q_CONTACT_GROUPS_CLEAR, err);
     size_t i;
     json_t *g;
-    if (!inserted && !s)
-        return -1;
-    if (s) {
+    if (!inserted) {
+        sqlite3_stmt *s = cd_sqlite__stmt(d, Q_CONTACT_GROUPS_CLEAR, err);
+        if (!s)
+            return -1;
         sqlite3_bind_int64(s, 1, c->account_id);
         sqlite3_bind_int64(s, 2, c->id);
         if (cd_sqlite__step_done(d, s, err, "contact groups") != 0)
             return -1;
     }
     json_array_foreach (c->groups, i, g) {
-        s = cd_sqlite__stmt(d, Q_CONTACT_GROUPS_ADD, err);
+        sqlite3_stmt *s = cd_sqlite__stmt(d, Q_CONTACT_GROUPS_ADD, err);
         if (!s)
             return -1;
         sqlite3_bind_int64(s, 1, c->account_id);

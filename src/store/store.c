@@ -175,9 +175,11 @@ bool cd_store_after_durable(cd_db *db, cd_store_durable_fn fn, void *arg)
 {
     if (!db->in_batch || db->afters == NULL)
         return false;
-    cd_after *a = cd_xmalloc(sizeof *a);
-    *a = (cd_after){.fn = fn, .arg = arg, .next = *db->afters};
-    *db->afters = a;
+    cd_after **tail = db->afters; /* in the order registered: a job's list is short */
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = cd_xmalloc(sizeof **tail);
+    **tail = (cd_after){.fn = fn, .arg = arg, .next = NULL};
     return true;
 }
 

@@ -30,7 +30,7 @@ typedef struct job {
     int64_t deadline_us; /* monotonic; 0 = none (cd_store_run's jobs) */
     int rc;
     cd_err err;
-    cd_after *afters; /* cd_store_after_durable, newest first */
+    cd_after *afters; /* cd_store_after_durable, in the order registered */
     struct job *next;
 } job;
 
@@ -57,15 +57,10 @@ struct cd_writer {
     bool sync_stopping;
 };
 
-/* Runs what the job registered with cd_store_after_durable, oldest first, once. */
+/* Runs what the job registered with cd_store_after_durable, in order, once. */
 static void settle(job *j, bool durable)
 {
-    cd_after *list = NULL;
-    for (cd_after *a = j->afters, *next; a; a = next) { /* newest first: reverse it */
-        next = a->next;
-        a->next = list;
-        list = a;
-    }
+    cd_after *list = j->afters;
     j->afters = NULL;
     for (cd_after *a = list, *next; a; a = next) {
         next = a->next;
