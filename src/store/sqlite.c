@@ -7,15 +7,10 @@
  * synchronous=FULL makes each COMMIT durable before the writer reports its jobs done. */
 #include "store/sqlite_int.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -293,25 +288,6 @@ static void sq_sync_stop(cd_db *db)
     cd_sqlite__sync_stop(SDB(db));
 }
 
-/* issue 8 item 13: the database holds consent records and key hashes, for its owner only.
- * SQLite would create the file 0644 (less the umask); it gives the -wal and -shm files the
- * database file's mode, so creating the file 0600 first, empty, covers all three. An
- * existing file keeps the mode the operator chose; a group- or world-readable one is
- * logged. When the file cannot be opened here, sqlite3_open_v2 reports why. */
-static void create_private(const char *path)
-{
-    if (path[0] == '\0' || strcmp(path, ":memory:") == 0)
-        return;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return;
-    struct stat st;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
-        cd_logf("warn", "the database file is readable by others", "\"mode\":\"%03o\"",
-                (unsigned)(st.st_mode & 0777));
-    close(fd);
-}
-
 /* issue 16: SQLite counts every allocation for sqlite3_status() under one global mutex,
  * which every connection's thread takes twice per malloc/free pair (a tenth of the
  * writer's time for an Omeda submission). consentd never reads those counters. This
@@ -321,32 +297,6 @@ static void sqlite_config(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     cd_sqlite__walbuf_vfs();
-}
-
-/* "<database>.lock", flock()ed: a lock file of its own, because SQLite's own locks on the
- * database are fcntl() locks, which flock() emulates on some file systems (NFS). */
-static int sq_serve_lock(const char *url, cd_err *err)
-{
-    const char *path = url + strlen("sqlite:");
-    if (*path == '\0' || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
-        return -2;
-    size_t n = strlen(path) + sizeof ".lock";
-    char *lock = cd_xmalloc(n);
-    snprintf(lock, n, "%s.lock", path);
-    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    int e = errno;
-    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        e = errno;
-        close(fd);
-        fd = -1;
-    }
-    if (fd < 0 && (e == EWOULDBLOCK || e == EAGAIN))
-        cd_fail(err, CD_ECONFLICT, "db",
-                "another consentd serves %s (it holds %s): one server per database", path, lock);
-    else if (fd < 0)
-        cd_fail(err, CD_ESTORE, "db", "cannot lock %s: %s", lock, strerror(e));
-    free(lock);
-    return fd;
 }
 
 static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
@@ -360,7 +310,7 @@ static cd_db *sq_connect(cd_store *s, const char *url, bool writer, cd_err *err)
     int flags = SQLITE_OPEN_NOMUTEX |
                 (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
     if (writer)
-        create_private(path);
+        cd_sqlite__create_private(path);
     if (sqlite3_open_v2(path, &d->h, flags, writer ? cd_sqlite__walbuf_vfs() : NULL) != SQLITE_OK) {
         cd_fail(err, CD_ESTORE, "db", "cannot open the database %s", path);
         sqlite3_close(d->h);
@@ -1201,6 +1151,6 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .contact_ids_by_phones = cd_sqlite__contact_ids_by_phones,
     .rows_defer = cd_sqlite__rows_defer,
     .wrote = cd_sqlite__wrote,
-    .serve_lock = sq_serve_lock,
+    .serve_lock = cd_sqlite__serve_lock,
     .rows_end = cd_sqlite__rows_end,
 };

@@ -436,6 +436,10 @@ int cd_sqlite__jwt_revoke(cd_db *db, int64_t account_id, const char *jti, int64_
                           int64_t now_ms, cd_err *err);
 int cd_sqlite__jwt_revoked(cd_db *db, const char *jti, bool *revoked, cd_err *err);
 
+/* ---- sqlite_files.c ---- */
+void cd_sqlite__create_private(const char *path);        /* before the writer opens it */
+int cd_sqlite__serve_lock(const char *url, cd_err *err); /* the ops' serve_lock */
+
 /* ---- sqlite_cache.c: the writer's per-account cache ---- */
 void cd_sqlite__cache_start(sqlite_db *d); /* on the writer's connection, once */
 void cd_sqlite__cache_stop(sqlite_db *d);
