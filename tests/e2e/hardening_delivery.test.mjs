@@ -53,6 +53,12 @@ async function linkDown(srv, smsc) {
         { what: 'consentd to see the SMPP link go down' });
 }
 
+/** A counter or gauge of /metrics (NaN when absent). */
+async function metric(srv, name) {
+    const m = await srv.api('GET', '/metrics', { key: null });
+    return Number(m.text.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1]);
+}
+
 function assertRefusedOptedOut(m) {
     assert.equal(m.status, 'refused', JSON.stringify(m));
     assert.equal(m.reason, 'opted_out');
@@ -288,10 +294,8 @@ test('messages claimed for a link that goes down go back to the queue, where a S
         await optIn(srv, phone);
         const sent = await Promise.all(Array.from({ length: 12 }, (_, i) => send(srv, { to: phone, text: `wave ${i}` })));
         // Some are claimed and wait in the outbox behind the full window (the waiting gauge).
-        await waitFor(async () => {
-            const m = await srv.api('GET', '/metrics', { key: null });
-            return Number(m.text.match(/^consentd_outbox_waiting (\d+)$/m)?.[1]) > 0;
-        }, { what: 'claimed messages waiting for the window' });
+        await waitFor(async () => await metric(srv, 'consentd_outbox_waiting') > 0,
+            { what: 'claimed messages waiting for the window' });
         await linkDown(srv, smsc);
         const inFlight = smsc.received.map((m) => m.text);
         await inbound(srv, phone, SENDER, 'STOP');
@@ -321,10 +325,8 @@ test('a STOP also stops what waits claimed behind a full window: checked again b
         const phone = num(43);
         await optIn(srv, phone);
         const sent = await Promise.all(Array.from({ length: 12 }, (_, i) => send(srv, { to: phone, text: `held ${i}` })));
-        await waitFor(async () => {
-            const m = await srv.api('GET', '/metrics', { key: null });
-            return Number(m.text.match(/^consentd_outbox_waiting (\d+)$/m)?.[1]) >= 5;
-        }, { what: 'claimed messages waiting behind the full window' });
+        await waitFor(async () => await metric(srv, 'consentd_outbox_waiting') >= 5,
+            { what: 'claimed messages waiting behind the full window' });
         const claimed = (await listMessages(srv, { status: 'sending' })).filter((m) => m.to === phone);
         await inbound(srv, phone, SENDER, 'STOP'); // answered once the opt-out is durable
         const handed = new Set(smsc.received.map((m) => m.text)); // in the window before it
@@ -343,8 +345,7 @@ test('a STOP also stops what waits claimed behind a full window: checked again b
         await sleep(300);
         const late = smsc.received.filter((m) => m.text !== STOP_REPLY && !handed.has(m.text));
         assert.deepEqual(late.map((m) => m.text), [], 'nothing claimed before the STOP went out after it');
-        const metrics = (await srv.api('GET', '/metrics', { key: null })).text;
-        assert.ok(Number(metrics.match(/^consentd_outbox_refused_total (\d+)$/m)?.[1]) >= refused);
+        assert.ok(await metric(srv, 'consentd_outbox_refused_total') >= refused);
     } finally {
         await E.close();
     }
