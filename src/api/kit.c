@@ -144,10 +144,31 @@ int cd_api_normalize(cd_req *req, const char *raw, const char *field, char out[C
 
 /* ---- writes: idempotency, the writer, the answer ---- */
 
+/* A rerunnable write run again (cd_api_write_rerunnable): what its first run left goes, so
+ * that the second starts as the first did. */
+static void forget_outcome(cd_api_write_op *w)
+{
+    if (w->done)
+        w->done(w);
+    json_decref(w->body);
+    json_decref(w->idem_body);
+    free(w->raw);
+    free(w->replay);
+    w->status = 0;
+    w->body = w->idem_body = NULL;
+    w->raw = w->replay = NULL;
+    w->raw_len = 0;
+    w->render = NULL;
+    w->done = NULL;
+}
+
 static int write_job(cd_db *db, void *arg, cd_err *err)
 {
     cd_api_write_op *w = arg;
     int64_t acct = w->who.account.id;
+    if (w->ran)
+        forget_outcome(w);
+    w->ran = true;
     if (w->idem_key) {
         cd_idem prior;
         cd_err e;
@@ -231,7 +252,8 @@ static int write_finish(cd_req *req, void *arg, int rc, const cd_err *err)
     return out;
 }
 
-int cd_api_write(cd_req *req, const cd_api_surface *s, cd_api_write_fn fn, void *in)
+static int write(cd_req *req, const cd_api_surface *s, cd_api_write_fn fn, void *in,
+                 bool rerunnable)
 {
     cd_err err;
     cd_api_write_op *w = cd_req_alloc(req, sizeof *w);
@@ -255,5 +277,17 @@ int cd_api_write(cd_req *req, const cd_api_surface *s, cd_api_write_fn fn, void 
         cd_idem_request_hash(cd_req_method(req), cd_req_path(req), cd_req_json(req, NULL),
                              w->request_hash);
     }
-    return cd_req_defer(req, cd_api_env_of(req)->store, write_job, w, write_finish);
+    cd_store *store = cd_api_env_of(req)->store;
+    return rerunnable ? cd_req_defer_rerunnable(req, store, write_job, w, write_finish)
+                      : cd_req_defer(req, store, write_job, w, write_finish);
+}
+
+int cd_api_write(cd_req *req, const cd_api_surface *s, cd_api_write_fn fn, void *in)
+{
+    return write(req, s, fn, in, false);
+}
+
+int cd_api_write_rerunnable(cd_req *req, const cd_api_surface *s, cd_api_write_fn fn, void *in)
+{
+    return write(req, s, fn, in, true);
 }

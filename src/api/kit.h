@@ -107,6 +107,7 @@ struct cd_api_write_op {
     /* Releases what fn left in `in`; runs once the answer is built, on every path. */
     void (*done)(cd_api_write_op *w);
     char *replay; /* a stored answer, when this is a retry */
+    bool ran;     /* the writer ran the job once */
 };
 
 /* Validates nothing more: defers fn(in) to the writer (with Idempotency-Key handling when
@@ -115,5 +116,10 @@ struct cd_api_write_op {
  * s->http->reply_error. `in` must live as long as the request (cd_req_alloc). Requires an
  * authenticated request (cd_api_who). */
 int cd_api_write(cd_req *req, const cd_api_surface *s, cd_api_write_fn fn, void *in);
+/* The same for a job the writer may run twice in one batch (cd_store_submit_rerunnable),
+ * the first run rolled back: before the second, done (if set) runs and the outcome is
+ * cleared. So fn must leave in `in` only what done releases, and must not change what it
+ * reads from `in`. */
+int cd_api_write_rerunnable(cd_req *req, const cd_api_surface *s, cd_api_write_fn fn, void *in);
 
 #endif

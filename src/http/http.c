@@ -412,13 +412,16 @@ static void complete(cd_req *req, int rc, const cd_err *err)
 }
 
 /* Runs on the writer thread. A job that cd_http_stop abandoned (and answered 503) is
- * skipped: its client was told that nothing was done. */
+ * skipped: its client was told that nothing was done. A rerunnable job run again (its first
+ * run rolled back) is running already, or orphaned meanwhile: it runs, as it did. */
 static int job_run(cd_db *db, void *arg, cd_err *err)
 {
     cd_req *req = arg;
     int expect = J_QUEUED;
-    if (!atomic_compare_exchange_strong(&req->job, &expect, J_RUNNING))
+    if (!atomic_compare_exchange_strong(&req->job, &expect, J_RUNNING) &&
+        !(req->ran && (expect == J_RUNNING || expect == J_ORPHANED)))
         return cd_fail_reason(err, CD_EBUSY, "stopping", "", "the server is stopping");
+    req->ran = true;
     return req->fn(db, req->farg, err);
 }
 
@@ -436,7 +439,8 @@ static void job_done(void *arg, int rc, const cd_err *err)
     req_unref(req); /* the writer's reference */
 }
 
-int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finish_fn finish)
+static int defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finish_fn finish,
+                 bool rerunnable)
 {
     cd_http *h = req->http;
     release_reader(req);
@@ -452,9 +456,22 @@ int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finis
     /* Suspend before submitting: the job may finish, and resume us, before submit returns. */
     MHD_suspend_connection(req->conn);
     cd_err err;
-    if (cd_store_submit(store, job_run, job_done, req, &err) != 0)
+    int rc = rerunnable ? cd_store_submit_rerunnable(store, job_run, job_done, req, &err)
+                        : cd_store_submit(store, job_run, job_done, req, &err);
+    if (rc != 0)
         job_done(req, -1, &err);
     return MHD_YES;
+}
+
+int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finish_fn finish)
+{
+    return defer(req, store, fn, arg, finish, false);
+}
+
+int cd_req_defer_rerunnable(cd_req *req, cd_store *store, cd_job_fn fn, void *arg,
+                            cd_finish_fn finish)
+{
+    return defer(req, store, fn, arg, finish, true);
 }
 
 /* issue 13: the same states as cd_req_defer, with the job already "running" elsewhere:

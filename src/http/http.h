@@ -162,6 +162,10 @@ int cd_reply_stream(cd_req *req, int status, const char *content_type, cd_stream
  * should return. */
 typedef int (*cd_finish_fn)(cd_req *req, void *arg, int rc, const cd_err *err);
 int cd_req_defer(cd_req *req, cd_store *store, cd_job_fn fn, void *arg, cd_finish_fn finish);
+/* The same for a job that may run twice (cd_store_submit_rerunnable): fn(db, arg) then
+ * gives the same result on every run. */
+int cd_req_defer_rerunnable(cd_req *req, cd_store *store, cd_job_fn fn, void *arg,
+                            cd_finish_fn finish);
 
 /* issue 13: suspends req until someone else's work is done (a mail's first attempt), like
  * cd_req_defer without the writer: once cd_req_wake(req, rc, err) has been called, from

@@ -122,6 +122,7 @@ struct cd_req {
     cd_job_fn fn;
     cd_finish_fn finish;
     void *farg;
+    bool ran; /* the writer ran fn once (writer thread only): a rerun may follow */
     int rc;
     cd_err err;
     bool orphan; /* answered by cd_http_stop through the router, not by `finish` */

@@ -160,7 +160,13 @@ void cd_store_release(cd_store *s, cd_db *db)
 
 int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg, cd_err *err)
 {
-    return cd_store__writer_submit(s->writer, fn, done, arg, false, err);
+    return cd_store__writer_submit(s->writer, fn, done, arg, false, false, err);
+}
+
+int cd_store_submit_rerunnable(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg,
+                               cd_err *err)
+{
+    return cd_store__writer_submit(s->writer, fn, done, arg, false, true, err);
 }
 
 bool cd_store_batch_join(cd_db *db, const cd_batch_hook *h)
@@ -274,7 +280,7 @@ int cd_store_run(cd_store *s, cd_job_fn fn, void *arg, cd_err *err)
     pthread_cond_init(&j.wait.cond, NULL);
     /* Internal: the caller waits anyway, and what it writes (a STOP from the delivery
      * worker, an operator's command) must not be refused or dropped under load. */
-    int rc = cd_store__writer_submit(s->writer, sync_run, sync_finish, &j, true, err);
+    int rc = cd_store__writer_submit(s->writer, sync_run, sync_finish, &j, true, false, err);
     if (rc == 0) {
         pthread_mutex_lock(&j.wait.lock);
         while (!j.wait.finished)

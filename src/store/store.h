@@ -241,6 +241,12 @@ typedef void (*cd_job_done_fn)(void *arg, int rc, const cd_err *err);
  * queued deadline_ms after its submit is not run: done gets rc -1 with CD_EBUSY, and
  * nothing of it was written, so a retry is safe. */
 int cd_store_submit(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg, cd_err *err);
+/* issue 10 (perf): the same, for a job that may be run again in the same batch, after what
+ * its first run wrote was rolled back (another job sharing its savepoint failed): fn must
+ * give the same result on every run, and leave nothing in `arg` that a second run loses.
+ * Such jobs share one savepoint, which costs far less than one each. */
+int cd_store_submit_rerunnable(cd_store *s, cd_job_fn fn, cd_job_done_fn done, void *arg,
+                               cd_err *err);
 /* Queues a job and waits for its durable completion (CLI, the delivery worker, internal
  * housekeeping). Neither the queue bound nor the deadline applies: the caller blocks, so
  * each caller adds at most one job, and what it carries (an inbound STOP, an operator's

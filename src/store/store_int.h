@@ -228,9 +228,10 @@ int cd_store__faults_fired(cd_store *s);
 /* writer.c: the single write connection and its group-commit thread. */
 cd_writer *cd_store__writer_start(cd_store *s, cd_db *db, cd_err *err);
 void cd_store__writer_stop(cd_writer *w); /* drains the queue, then joins */
-/* `internal` (cd_store_run) skips the queue bound and the deadline. */
+/* `internal` (cd_store_run) skips the queue bound and the deadline; `rerunnable`: see
+ * cd_store_submit_rerunnable(). */
 int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg,
-                            bool internal, cd_err *err);
+                            bool internal, bool rerunnable, cd_err *err);
 /* See cd_store_set_limits(). */
 void cd_store__writer_limits(cd_writer *w, int queue_max, int deadline_ms);
 

@@ -31,6 +31,8 @@ typedef struct job {
     int rc;
     cd_err err;
     cd_after *afters; /* cd_store_after_durable, in the order registered */
+    bool rerunnable;  /* cd_store_submit_rerunnable: may share a savepoint */
+    bool grouped;     /* ran in the open group (not a job the deadline skipped) */
     struct job *next;
 } job;
 
@@ -69,6 +71,14 @@ static void settle(job *j, bool durable)
     }
 }
 
+/* Runs the job's function, with what it registers going to its own list. */
+static void call(cd_writer *w, job *j)
+{
+    w->db->afters = &j->afters;
+    j->rc = j->fn(w->db, j->arg, &j->err);
+    w->db->afters = NULL;
+}
+
 /* Runs one job inside its own savepoint so that its failure undoes only its own writes
  * (and, issue 16, what it deferred to the end of the batch). */
 static void run_one(cd_writer *w, job *j)
@@ -81,9 +91,7 @@ static void run_one(cd_writer *w, job *j)
     }
     if (h)
         h->job_begin();
-    w->db->afters = &j->afters;
-    j->rc = j->fn(w->db, j->arg, &j->err);
-    w->db->afters = NULL;
+    call(w, j);
     if (j->rc != 0) {
         w->db->ops->exec(w->db, "ROLLBACK TO job", &err);
         if (w->db->batch_hook) /* may have joined during this job */
@@ -91,6 +99,59 @@ static void run_one(cd_writer *w, job *j)
         settle(j, false); /* what it registered was rolled back with it */
     }
     w->db->ops->exec(w->db, "RELEASE job", &err);
+}
+
+/* issue 10 (perf): a savepoint costs a copy of every page a job first writes in it (SQLite's
+ * statement journal: 4 KiB each, a tenth of the writer's time for a ProTexting opt-in). Jobs
+ * that may run twice (cd_store_submit_rerunnable) share one savepoint, a group: the pages
+ * they all write (an index's right edge, the table's last page) are copied once. When one
+ * of them fails, the group is rolled back and its jobs run again, each in its own savepoint,
+ * so that only the failing one loses its writes. */
+typedef struct group {
+    job *first; /* NULL: none open */
+} group;
+
+static int group_join(cd_writer *w, group *g, job *j)
+{
+    if (g->first)
+        return 0;
+    if (w->db->ops->exec(w->db, "SAVEPOINT job", &j->err) != 0)
+        return -1;
+    if (w->db->batch_hook)
+        w->db->batch_hook->job_begin(); /* what the group's rollback goes back to */
+    g->first = j;
+    return 0;
+}
+
+static void group_close(cd_writer *w, group *g)
+{
+    cd_err err = {0};
+    if (g->first)
+        w->db->ops->exec(w->db, "RELEASE job", &err);
+    g->first = NULL;
+}
+
+/* `upto` failed: the group goes back to where it began, and its jobs, `upto` included, run
+ * again one savepoint each. */
+static void group_undo(cd_writer *w, group *g, job *upto)
+{
+    cd_err err = {0};
+    w->db->ops->exec(w->db, "ROLLBACK TO job", &err);
+    w->db->ops->exec(w->db, "RELEASE job", &err);
+    if (w->db->batch_hook)
+        w->db->batch_hook->job_rollback();
+    job *first = g->first;
+    g->first = NULL;
+    for (job *j = first; j != upto->next; j = j->next)
+        if (j->grouped)
+            settle(j, false);
+    for (job *j = first; j != upto->next; j = j->next) {
+        if (!j->grouped)
+            continue;
+        j->grouped = false;
+        j->err = (cd_err){0};
+        run_one(w, j);
+    }
 }
 
 /* issue 8 item 8: SQLite rolls the whole transaction back on its own after some errors
@@ -200,9 +261,28 @@ static void *syncer_main(void *arg)
     return NULL;
 }
 
+/* A rerunnable job joins the open group; any other closes it and takes a savepoint of its own. */
+static void run_job(cd_writer *w, group *g, job *j)
+{
+    if (!j->rerunnable) {
+        group_close(w, g);
+        run_one(w, j);
+        return;
+    }
+    if (group_join(w, g, j) != 0) {
+        j->rc = -1;
+        return;
+    }
+    j->grouped = true;
+    call(w, j);
+    if (j->rc != 0 && w->db->ops->in_transaction(w->db))
+        group_undo(w, g, j);
+}
+
 static void run_batch(cd_writer *w, job *batch, int n)
 {
     cd_err err = {0};
+    group g = {0};
     int64_t t0 = cd_monotonic_us();
     int rc = w->db->ops->exec(w->db, "BEGIN IMMEDIATE", &err);
     w->db->in_batch = rc == 0;
@@ -215,13 +295,15 @@ static void run_batch(cd_writer *w, job *batch, int n)
              * written, so it can retry safely. */
             j->rc = cd_fail_reason(&j->err, CD_EBUSY, "overloaded", "", "the server is overloaded");
         } else {
-            run_one(w, j);
+            run_job(w, &g, j);
             if (!w->db->ops->in_transaction(w->db)) {
                 lose_batch(batch, j, &err);
                 rc = -1;
             }
         }
     }
+    if (rc == 0)
+        group_close(w, &g);
     if (rc == 0)
         rc = commit_batch(w, batch, n);
     unsigned wrote = w->db->ops->wrote ? w->db->ops->wrote(w->db) : CD_STORE_WROTE_ALL;
@@ -338,9 +420,10 @@ void cd_store__writer_stop(cd_writer *w)
 }
 
 int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, void *arg,
-                            bool internal, cd_err *err)
+                            bool internal, bool rerunnable, cd_err *err)
 {
     job *j = cd_xcalloc(1, sizeof *j);
+    j->rerunnable = rerunnable;
     j->fn = fn;
     j->done = done;
     j->arg = arg;

@@ -138,6 +138,10 @@ static void tjob_set(tjob *j, enum kind k, int64_t account_id, const char *phone
     j->state = st;
 }
 
+/* issue 10 (perf): how the jobs below are submitted. 0: cd_store_submit, a savepoint each;
+ * 1: all rerunnable (one shared savepoint); 2: every other job rerunnable. */
+static int rerun_mode;
+
 /* Runs jobs[0..n) in one batch: a gate holds the writer until all are queued. */
 static void run_in_one_batch(fixture *f, tjob *jobs, int n, int fault_after)
 {
@@ -156,8 +160,12 @@ static void run_in_one_batch(fixture *f, tjob *jobs, int n, int fault_after)
     while (!entered)
         pthread_cond_wait(&cond, &lock);
     pthread_mutex_unlock(&lock);
-    for (int i = 0; i < n; i++)
-        assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i], &err), 0);
+    for (int i = 0; i < n; i++) {
+        bool rerun = rerun_mode == 1 || (rerun_mode == 2 && i % 2 == 0);
+        int rc = rerun ? cd_store_submit_rerunnable(f->store, tjob_run, tjob_done, &jobs[i], &err)
+                       : cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i], &err);
+        assert_int_equal(rc, 0);
+    }
     if (fault_after > 0)
         cd_store__fail_after(f->store, fault_after, false, 0);
     pthread_mutex_lock(&lock);
@@ -344,6 +352,26 @@ static void test_fault_anywhere(void **state)
     assert_int_equal(fired, 0); /* every call position was hit once */
 }
 
+/* The same with rerunnable jobs, all or every other one: a failing job rolls the shared
+ * savepoint back, heads included, and the jobs before it run again. */
+static void test_rerunnable(void **state)
+{
+    for (rerun_mode = 1; rerun_mode <= 2; rerun_mode++) {
+        test_failed_job_between_two(state);
+        teardown(state);
+        setup(state);
+        test_first_job_fails(state);
+        teardown(state);
+        setup(state);
+        test_fault_anywhere(state);
+        if (rerun_mode == 1) {
+            teardown(state);
+            setup(state);
+        }
+    }
+    rerun_mode = 0;
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -356,10 +384,8 @@ static int group_setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_failed_job_between_two),
-        T(test_first_job_fails),
-        T(test_lost_batch),
-        T(test_fault_anywhere),
+        T(test_failed_job_between_two), T(test_first_job_fails), T(test_lost_batch),
+        T(test_fault_anywhere),         T(test_rerunnable),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
