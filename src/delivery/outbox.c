@@ -253,10 +253,12 @@ typedef struct report_batch {
 
 /* One job for a whole batch of sent/receipt reports. A report about a message we do not
  * know (a receipt for someone else's id) is logged and skipped; only storage errors fail
- * the job, and then every report is kept for the next round. */
+ * the job, and then every report is kept for the next round. It may run twice (its counts
+ * start again): it shares the savepoint of the opt-ins it reports on (issue 10). */
 static int job_reports(cd_db *db, void *arg, cd_err *err)
 {
     report_batch *b = arg;
+    memset(b->counts, 0, sizeof b->counts);
     for (report *r = b->list; r; r = r->next) {
         cd_err e = {0};
         int rc = 0;
@@ -472,7 +474,7 @@ static void process_reports(cd_outbox *o, bool sync)
         return;
     }
     cd_err err = {0};
-    if (!sync && cd_store_submit(o->store, job_reports, reports_done, b, &err) == 0) {
+    if (!sync && cd_store_submit_rerunnable(o->store, job_reports, reports_done, b, &err) == 0) {
         o->reports_inflight = b;
         return;
     }
