@@ -30,17 +30,31 @@ cat "$log/unit.txt" | grep -E '^ *[0-9]+/[0-9]+ ' || true
 passed=$((passed + p)); failed=$((failed + f))
 echo "unit: $p passed, $f failed"
 
-# End-to-end tests against the sanitizer build.
+# End-to-end tests (node --test) against the sanitizer build: runs them, prints their
+# report, adds their counts. $1 names the run; the rest are node's arguments.
+e2e() {
+    local name=$1 out="$log/e2e-$RANDOM.txt" rc p f
+    shift
+    node --test --test-reporter=spec "$@" >"$out" 2>&1
+    rc=$?
+    cat "$out"
+    p=$(grep -E '^ℹ pass [0-9]+' "$out" | awk '{print $3}' | tail -1)
+    f=$(grep -E '^ℹ fail [0-9]+' "$out" | awk '{print $3}' | tail -1)
+    p=${p:-0}; f=${f:-0}
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p)); failed=$((failed + f))
+    echo "$name: $p passed, $f failed"
+}
 export CONSENTD_BIN="$PWD/build-asan/consentd"
-node --test --test-reporter=spec tests/e2e/ >"$log/e2e.txt" 2>&1
-e2e_rc=$?
-cat "$log/e2e.txt"
-p=$(grep -E '^ℹ pass [0-9]+' "$log/e2e.txt" | awk '{print $3}' | tail -1)
-f=$(grep -E '^ℹ fail [0-9]+' "$log/e2e.txt" | awk '{print $3}' | tail -1)
-p=${p:-0}; f=${f:-0}
-if [ $e2e_rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-passed=$((passed + p)); failed=$((failed + f))
-echo "e2e: $p passed, $f failed"
+e2e e2e tests/e2e/
+
+# issue 10: the suites whose writes are submitted as rerunnable, again with each of those
+# jobs run twice, its first run rolled back (CONSENTD_TEST_RERUN=1, store/writer.c): a job
+# that is not safe to run again fails them (a leak, a doubled count, a refused opt).
+rerun=()
+for t in protexting protexting_smpp omeda consents outbox_batch idempotency ledger \
+    hardening_delivery; do rerun+=("tests/e2e/$t.test.mjs"); done
+CONSENTD_TEST_RERUN=1 e2e "e2e (jobs run twice)" "${rerun[@]}"
 
 # Static checks (STYLE.md section 4): formatting and cppcheck, when the tools are here.
 if command -v clang-format >/dev/null && command -v cppcheck >/dev/null; then

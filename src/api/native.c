@@ -716,7 +716,8 @@ static int h_consent_set(cd_req *req)
     /* A raw header may be long or not UTF-8: the ledger escapes and cuts it (issue 8 item 12). */
     if (p->user_agent == NULL)
         p->user_agent = cd_req_header(req, "User-Agent");
-    return cd_api_write(req, &cd_native__kit, job_consent_set, in);
+    /* job_consent_set reads `in` and overwrites its result: it may run twice (issue 10). */
+    return cd_api_write_rerunnable(req, &cd_native__kit, job_consent_set, in);
 }
 
 /* {"phone","scope","allowed","reason"} as json_pack + json_dumps write it; -1 (the caller

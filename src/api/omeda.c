@@ -438,6 +438,12 @@ static int job_submit(cd_db *db, cd_api_write_op *w, cd_err *err)
 {
     omeda_in *in = w->in;
     int64_t acct = w->who.account.id;
+    /* It may run twice (issue 10: cd_api_write_rerunnable): the opts of a submission that is
+     * applied were all checked known, and are again before each run. */
+    for (size_t i = 0; !in->refused && i < in->nopts; i++) {
+        in->opts[i].outcome = CD_OPT_KNOWN;
+        in->opts[i].event_seq = 0;
+    }
     cd_provenance p = {.surface = "omeda",
                        .channel = "api",
                        .ip = w->ip,
@@ -531,7 +537,7 @@ static int h_submit(cd_req *req)
         cd_optqueue_check(db, cd_api_who(req)->account.id, in->opts, in->nopts, &bad, &err) != 0)
         return omeda_error(req, &err);
     in->refused = in->nerrors > 0 || bad > 0;
-    return cd_api_write(req, &omeda_kit, job_submit, in);
+    return cd_api_write_rerunnable(req, &omeda_kit, job_submit, in);
 }
 
 void cd_api_omeda_routes(cd_router *r, const cd_api_env *env)
