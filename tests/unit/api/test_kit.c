@@ -438,7 +438,7 @@ static void test_rerunnable_batch(void **state)
     static const char *const names[] = {"rr-a", "rr-b", "bad-c", "rr-d", "rr-e"};
     enum { N = 5 };
     gate g = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-    poster p[N];
+    poster p[N] = {0};
     assert_int_equal(cd_store_submit(srv.store, job_gate, gate_done, &g, NULL), 0);
     pthread_mutex_lock(&g.lock);
     while (!g.entered)
