@@ -1152,5 +1152,6 @@ const struct cd_store_ops cd_store__sqlite_ops = {
     .rows_defer = cd_sqlite__rows_defer,
     .wrote = cd_sqlite__wrote,
     .serve_lock = cd_sqlite__serve_lock,
+    .serve_notify = cd_sqlite__serve_notify,
     .rows_end = cd_sqlite__rows_end,
 };

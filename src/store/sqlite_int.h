@@ -439,6 +439,7 @@ int cd_sqlite__jwt_revoked(cd_db *db, const char *jti, bool *revoked, cd_err *er
 /* ---- sqlite_files.c ---- */
 void cd_sqlite__create_private(const char *path);        /* before the writer opens it */
 int cd_sqlite__serve_lock(const char *url, cd_err *err); /* the ops' serve_lock */
+void cd_sqlite__serve_notify(const char *url);           /* the ops' serve_notify */
 
 /* ---- sqlite_cache.c: the writer's per-account cache ---- */
 void cd_sqlite__cache_start(sqlite_db *d); /* on the writer's connection, once */

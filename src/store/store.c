@@ -35,6 +35,7 @@ cd_store *cd_store_open(const char *url, cd_err *err)
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_cond_init(&s->pool_cond, NULL);
     pthread_mutex_init(&s->types_lock, NULL);
+    pthread_mutex_init(&s->keys_lock, NULL);
     cd_db *w = ops->connect(s, url, true, err);
     if (w == NULL)
         goto fail;
@@ -53,6 +54,7 @@ fail:
     pthread_mutex_destroy(&s->pool_lock);
     pthread_cond_destroy(&s->pool_cond);
     pthread_mutex_destroy(&s->types_lock);
+    pthread_mutex_destroy(&s->keys_lock);
     free(s->url);
     free(s);
     return NULL;
@@ -63,6 +65,7 @@ void cd_store_close(cd_store *s)
     if (s == NULL)
         return;
     cd_store__writer_stop(s->writer);
+    cd_store__keys_unmap(s);
     if (s->serve_fd >= 0)
         close(s->serve_fd); /* releases the lock */
     while (s->free_readers) {
@@ -73,6 +76,7 @@ void cd_store_close(cd_store *s)
     pthread_mutex_destroy(&s->pool_lock);
     pthread_cond_destroy(&s->pool_cond);
     pthread_mutex_destroy(&s->types_lock);
+    pthread_mutex_destroy(&s->keys_lock);
     free(s->url);
     free(s);
 }
@@ -85,6 +89,8 @@ int cd_store_serve_lock(cd_store *s, cd_err *err)
     if (fd == -1)
         return -1;
     s->serve_fd = fd;
+    if (fd >= 0)
+        cd_store__keys_map(s, fd);
     return 0;
 }
 
@@ -98,6 +104,7 @@ int cd_store_schema_version(cd_store *s)
  * per statement (each lock is a few fcntl calls, which showed up in profiles). */
 static cd_db *begin_read(cd_db *db)
 {
+    cd_store__keys_began(db);
     if (db->ops->exec(db, "BEGIN", NULL) != 0) {
         cd_store *s = db->store;
         db->ops->disconnect(db);
@@ -385,12 +392,20 @@ int cd_store_key_get(cd_db *db, const char *key_id, cd_apikey *out, cd_err *err)
 int cd_store_key_auth(cd_db *db, const char *key_id, cd_apikey *key, cd_account *account,
                       cd_err *err)
 {
-    return FORWARD(db, err, key_auth(db, key_id, key, account, err));
+    if (cd_store__keys_recall(db, key_id, key, account))
+        return 0;
+    int rc = FORWARD(db, err, key_auth(db, key_id, key, account, err));
+    if (rc == 0)
+        cd_store__keys_remember(db, key, account);
+    return rc;
 }
 int cd_store_key_revoke(cd_db *db, int64_t account_id, const char *key_id, int64_t now_ms,
                         cd_err *err)
 {
-    return FORWARD(db, err, key_revoke(db, account_id, key_id, now_ms, err));
+    int rc = FORWARD(db, err, key_revoke(db, account_id, key_id, now_ms, err));
+    if (rc == 0)
+        cd_store__keys_revoked(db);
+    return rc;
 }
 int cd_store_key_each(cd_db *db, int64_t account_id, cd_key_each_fn each, void *arg, cd_err *err)
 {

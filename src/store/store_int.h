@@ -33,6 +33,9 @@ struct cd_store_ops {
      * server per database), -2 when there is nothing to hold (an in-memory database), or
      * -1 with *err (CD_ECONFLICT: another process holds it). */
     int (*serve_lock)(const char *url, cd_err *err);
+    /* Optional: tells the process that holds serve_lock's lock, if any, that API keys were
+     * revoked (store/keys.c). */
+    void (*serve_notify)(const char *url);
     /* Optional: the tables this connection wrote since the last call (CD_STORE_WROTE_*),
      * forgotten by the call. Without it the writer reports CD_STORE_WROTE_ALL. */
     unsigned (*wrote)(cd_db *db);
@@ -171,7 +174,19 @@ struct cd_db {
     bool in_batch;
     const cd_batch_hook *batch_hook; /* joined by a job of the batch (cd_store_batch_join) */
     struct cd_after **afters;        /* the running job's cd_store_after_durable list */
+    /* issue 10 (perf): a pooled reader, and the keys' epoch before its snapshot began. */
+    bool keys_reader;
+    uint64_t keys_epoch;
 };
+
+/* keys.c: the API keys that checked out, remembered (see there). */
+#define CD_STORE_KEYS_SLOTS 64
+typedef struct cd_store_known_key {
+    cd_apikey key;
+    cd_account account;
+    uint64_t epoch;   /* the keys' epoch before the snapshot it was read from began */
+    int64_t until_ms; /* 0: empty */
+} cd_store_known_key;
 
 /* One cd_store_after_durable registration (writer.c). */
 typedef struct cd_after {
@@ -197,6 +212,11 @@ struct cd_store {
     const cd_store_claimer *_Atomic claimer; /* cd_store_set_claimer */
     int serve_fd;                            /* cd_store_serve_lock's descriptor, or -1 */
     _Atomic uint64_t optout_epoch[64];       /* cd_store_optout_noted, by account % 64 */
+    /* keys.c */
+    pthread_mutex_t keys_lock;
+    _Atomic uint64_t keys_epoch; /* moves once a revocation made here is durable */
+    uint64_t *keys_shared;       /* the lock file's counter (other processes'), or NULL */
+    cd_store_known_key keys[CD_STORE_KEYS_SLOTS];
     /* Message types seen to exist (cd_store_type_known): direct-mapped, account 0 = empty. */
     pthread_mutex_t types_lock;
     struct {
@@ -234,5 +254,13 @@ int cd_store__writer_submit(cd_writer *w, cd_job_fn fn, cd_job_done_fn done, voi
                             bool internal, bool rerunnable, cd_err *err);
 /* See cd_store_set_limits(). */
 void cd_store__writer_limits(cd_writer *w, int queue_max, int deadline_ms);
+
+/* keys.c */
+void cd_store__keys_began(cd_db *db); /* a pooled reader's transaction is about to begin */
+bool cd_store__keys_recall(cd_db *db, const char *key_id, cd_apikey *key, cd_account *account);
+void cd_store__keys_remember(cd_db *db, const cd_apikey *key, const cd_account *account);
+void cd_store__keys_revoked(cd_db *db);       /* in the revoking job, after its write */
+void cd_store__keys_map(cd_store *s, int fd); /* the serve lock's file */
+void cd_store__keys_unmap(cd_store *s);
 
 #endif

@@ -152,6 +152,9 @@ describe('keys via the API', () => {
         // DESIGN 7: DELETE /keys/{id} -> 204; issue 3 item 4: several keys per account, revocable.
         const r = await srv.v1('POST', '/keys', { body: { name: 'temp' } });
         assert.equal(r.status, 201, r.text);
+        // issue 10 (perf): the server remembers a key once used; the revocation must win.
+        const used = await srv.v1('GET', '/contacts', { key: r.json.key });
+        assert.equal(used.status, 200, used.text);
         const d = await srv.v1('DELETE', `/keys/${r.json.id}`);
         assert.equal(d.status, 204, d.text);
         assert.equal(d.text, '');
