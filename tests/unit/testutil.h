@@ -5,6 +5,8 @@
 #define CD_TESTS_UNIT_TESTUTIL_H
 
 #include <ftw.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +97,45 @@ static inline int tu_store_teardown(void **state)
     tu_rmtree(f->dir);
     free(f);
     return 0;
+}
+
+/* A gate: a writer job that calls tu_gate_hold() keeps the writer until the test calls
+ * tu_gate_open(), so that what is submitted meanwhile queues up and runs as one batch. */
+typedef struct tu_gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool entered, open;
+} tu_gate;
+
+#define TU_GATE_INIT                                                                               \
+    {                                                                                              \
+        .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER                        \
+    }
+
+static inline void tu_gate_hold(tu_gate *g) /* in the job */
+{
+    pthread_mutex_lock(&g->lock);
+    g->entered = true;
+    pthread_cond_broadcast(&g->cond);
+    while (!g->open)
+        pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static inline void tu_gate_wait_entered(tu_gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    while (!g->entered)
+        pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static inline void tu_gate_open(tu_gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->open = true;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->lock);
 }
 
 #endif

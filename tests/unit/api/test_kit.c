@@ -388,9 +388,7 @@ static void test_store_fault_each_call(void **state)
 /* ---- issue 10 (perf): rerunnable writes sharing a savepoint ---- */
 
 typedef struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool entered, open;
+    tu_gate g;
     atomic_bool done;
 } gate;
 
@@ -398,13 +396,7 @@ static int job_gate(cd_db *db, void *arg, cd_err *err)
 {
     (void)db;
     (void)err;
-    gate *g = arg;
-    pthread_mutex_lock(&g->lock);
-    g->entered = true;
-    pthread_cond_broadcast(&g->cond);
-    while (!g->open)
-        pthread_cond_wait(&g->cond, &g->lock);
-    pthread_mutex_unlock(&g->lock);
+    tu_gate_hold(&((gate *)arg)->g);
     return 0;
 }
 
@@ -437,13 +429,10 @@ static void test_rerunnable_batch(void **state)
     (void)state;
     static const char *const names[] = {"rr-a", "rr-b", "bad-c", "rr-d", "rr-e"};
     enum { N = 5 };
-    gate g = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    gate g = {.g = TU_GATE_INIT};
     poster p[N] = {0};
     assert_int_equal(cd_store_submit(srv.store, job_gate, gate_done, &g, NULL), 0);
-    pthread_mutex_lock(&g.lock);
-    while (!g.entered)
-        pthread_cond_wait(&g.cond, &g.lock);
-    pthread_mutex_unlock(&g.lock);
+    tu_gate_wait_entered(&g.g);
     for (int i = 0; i < N; i++) {
         snprintf(p[i].body, sizeof p[i].body, "{\"name\":\"%s\"}", names[i]);
         assert_int_equal(pthread_create(&p[i].t, NULL, post_one, &p[i]), 0);
@@ -451,10 +440,7 @@ static void test_rerunnable_batch(void **state)
     for (int i = 0; i < 5000 && atomic_load(&rerun_submitted) < N; i++)
         nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
     assert_int_equal(atomic_load(&rerun_submitted), N); /* all five wait behind the gate */
-    pthread_mutex_lock(&g.lock);
-    g.open = true;
-    pthread_cond_broadcast(&g.cond);
-    pthread_mutex_unlock(&g.lock);
+    tu_gate_open(&g.g);
     for (int i = 0; i < N; i++)
         pthread_join(p[i].t, NULL);
     for (int i = 0; i < N; i++) {

@@ -1456,9 +1456,7 @@ static void test_group_commit_concurrent(void **state)
 
 /* A job that holds the writer until the test opens the gate. */
 typedef struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool entered, open;
+    tu_gate g;
     int64_t account_id;
     tracker *t;
     int rc;
@@ -1470,12 +1468,7 @@ static int gate_run(cd_db *db, void *arg, cd_err *err)
     cd_named n = {.created_ms = 1};
     snprintf(n.name, sizeof n.name, "held");
     int rc = cd_store_named_insert(db, "group", g->account_id, &n, err);
-    pthread_mutex_lock(&g->lock);
-    g->entered = true;
-    pthread_cond_broadcast(&g->cond);
-    while (!g->open)
-        pthread_cond_wait(&g->cond, &g->lock);
-    pthread_mutex_unlock(&g->lock);
+    tu_gate_hold(&g->g);
     return rc;
 }
 
@@ -1488,22 +1481,6 @@ static void gate_done(void *arg, int rc, const cd_err *err)
     g->t->finished++;
     pthread_cond_broadcast(&g->t->cond);
     pthread_mutex_unlock(&g->t->lock);
-}
-
-static void gate_wait_entered(gate *g)
-{
-    pthread_mutex_lock(&g->lock);
-    while (!g->entered)
-        pthread_cond_wait(&g->cond, &g->lock);
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_open(gate *g)
-{
-    pthread_mutex_lock(&g->lock);
-    g->open = true;
-    pthread_cond_broadcast(&g->cond);
-    pthread_mutex_unlock(&g->lock);
 }
 
 static void test_failing_job_in_batch(void **state)
@@ -1519,13 +1496,13 @@ static void test_failing_job_in_batch(void **state)
     add_named(f->store, "group", f->acme, 0, "pre");
     tracker_init(&t);
     pthread_mutex_init(&h.lock, NULL);
-    pthread_mutex_init(&g.lock, NULL);
-    pthread_cond_init(&g.cond, NULL);
+    pthread_mutex_init(&g.g.lock, NULL);
+    pthread_cond_init(&g.g.cond, NULL);
     cd_store_on_commit(f->store, on_commit, &h);
 
     /* Hold the writer inside a batch of its own... */
     assert_int_equal(cd_store_submit(f->store, gate_run, gate_done, &g, NULL), 0);
-    gate_wait_entered(&g);
+    tu_gate_wait_entered(&g.g);
     /* (what the held job wrote is not visible to readers before its commit) */
     assert_false(group_exists(f, f->acme, "held"));
 
@@ -1539,7 +1516,7 @@ static void test_failing_job_in_batch(void **state)
         atomic_init(&jobs[i].calls, 0);
         assert_int_equal(cd_store_submit(f->store, tjob_run, tjob_done, &jobs[i], NULL), 0);
     }
-    gate_open(&g);
+    tu_gate_open(&g.g);
     assert_int_equal(tracker_wait(&t, 5), 5);
 
     assert_int_equal(g.rc, 0);
@@ -1572,8 +1549,8 @@ static void test_failing_job_in_batch(void **state)
     pthread_mutex_unlock(&h.lock);
 
     cd_store_on_commit(f->store, NULL, NULL);
-    pthread_mutex_destroy(&g.lock);
-    pthread_cond_destroy(&g.cond);
+    pthread_mutex_destroy(&g.g.lock);
+    pthread_cond_destroy(&g.g.cond);
     pthread_mutex_destroy(&h.lock);
     tracker_destroy(&t);
 }
