@@ -355,10 +355,15 @@ static void parse_groups(cd_req *req, json_t *o, int64_t ids[PT_MAX_GROUPS], int
             add_error(errs, "GroupIds", "Group Ids must be a list of group ids.");
             break;
         }
-        if (cd_store_named_get(db, "group", cd_api_who(req)->account.id, id, &g, NULL) != 0) {
-            snprintf(msg, sizeof msg, "Group Ids contains an unknown group: %lld.", (long long)id);
-            add_error(errs, "GroupIds", msg);
-            break;
+        int64_t acct = cd_api_who(req)->account.id;
+        if (!cd_store_group_known(db, acct, id)) { /* groups are never deleted: once is enough */
+            if (cd_store_named_get(db, "group", acct, id, &g, NULL) != 0) {
+                snprintf(msg, sizeof msg, "Group Ids contains an unknown group: %lld.",
+                         (long long)id);
+                add_error(errs, "GroupIds", msg);
+                break;
+            }
+            cd_store_group_seen(db, acct, id);
         }
         ids[(*n)++] = id;
     }

@@ -450,31 +450,54 @@ int cd_store_named_by_name(cd_db *db, const char *kind, int64_t account_id, cons
 }
 
 /* issue 12: no path deletes a message type, so one seen once stays a type of its account.
- * Omeda checks every submission's types on an HTTP thread; this memo spares that read. */
-static size_t type_slot(const cd_store *s, int64_t account_id, int64_t id)
+ * Omeda checks every submission's types on an HTTP thread; this memo spares that read.
+ * issue 10: the same for groups, which ProTexting checks on every opt-in. */
+static size_t type_slot(const cd_store *s, int64_t account_id, int64_t id, bool group)
 {
-    uint64_t h = ((uint64_t)account_id * 0x9E3779B97F4A7C15u) ^ (uint64_t)id;
+    uint64_t h = ((uint64_t)account_id * 0x9E3779B97F4A7C15u) ^ (uint64_t)id ^ (group ? 1u : 0u);
     return (size_t)(h ^ (h >> 29)) % (sizeof s->types / sizeof s->types[0]);
 }
 
-bool cd_store_type_known(cd_db *db, int64_t account_id, int64_t id)
+static bool named_known(cd_db *db, int64_t account_id, int64_t id, bool group)
 {
     cd_store *s = db->store;
-    size_t i = type_slot(s, account_id, id);
+    size_t i = type_slot(s, account_id, id, group);
     pthread_mutex_lock(&s->types_lock);
-    bool known = s->types[i].account_id == account_id && s->types[i].id == id;
+    bool known =
+        s->types[i].account_id == account_id && s->types[i].id == id && s->types[i].group == group;
     pthread_mutex_unlock(&s->types_lock);
     return known;
 }
 
-void cd_store_type_seen(cd_db *db, int64_t account_id, int64_t id)
+static void named_seen(cd_db *db, int64_t account_id, int64_t id, bool group)
 {
     cd_store *s = db->store;
-    size_t i = type_slot(s, account_id, id);
+    size_t i = type_slot(s, account_id, id, group);
     pthread_mutex_lock(&s->types_lock);
     s->types[i].account_id = account_id;
     s->types[i].id = id;
+    s->types[i].group = group;
     pthread_mutex_unlock(&s->types_lock);
+}
+
+bool cd_store_type_known(cd_db *db, int64_t account_id, int64_t id)
+{
+    return named_known(db, account_id, id, false);
+}
+
+void cd_store_type_seen(cd_db *db, int64_t account_id, int64_t id)
+{
+    named_seen(db, account_id, id, false);
+}
+
+bool cd_store_group_known(cd_db *db, int64_t account_id, int64_t id)
+{
+    return named_known(db, account_id, id, true);
+}
+
+void cd_store_group_seen(cd_db *db, int64_t account_id, int64_t id)
+{
+    named_seen(db, account_id, id, true);
 }
 
 int cd_store_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t after_id,

@@ -388,10 +388,13 @@ int cd_store_named_by_name(cd_db *db, const char *kind, int64_t account_id, cons
 typedef int (*cd_named_each_fn)(const cd_named *n, void *arg);
 int cd_store_named_list(cd_db *db, const char *kind, int64_t account_id, int64_t after_id,
                         int limit, cd_named_each_fn each, void *arg, cd_err *err);
-/* Message types are never deleted: a type read once (cd_store_type_seen) is known to the
- * store for as long as it is open, without a read. false = not remembered, not "unknown". */
+/* Message types and groups are never deleted: one read once (cd_store_type_seen,
+ * cd_store_group_seen) is known to the store for as long as it is open, without a read.
+ * false = not remembered, not "unknown". */
 bool cd_store_type_known(cd_db *db, int64_t account_id, int64_t id);
 void cd_store_type_seen(cd_db *db, int64_t account_id, int64_t id);
+bool cd_store_group_known(cd_db *db, int64_t account_id, int64_t id);
+void cd_store_group_seen(cd_db *db, int64_t account_id, int64_t id);
 
 /* ---- issue 11: lists (Octopush) ---- */
 

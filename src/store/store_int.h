@@ -221,6 +221,7 @@ struct cd_store {
     pthread_mutex_t types_lock;
     struct {
         int64_t account_id, id;
+        bool group; /* a group's id, else a message type's */
     } types[256];
     bool has_ledger_key;
     unsigned char ledger_key[32]; /* issue 8 item 12: signs ledger heads; never stored */

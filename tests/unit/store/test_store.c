@@ -1951,6 +1951,24 @@ static void test_commit_hook_wrote(void **state)
     cd_store_on_commit(f->store, NULL, NULL);
 }
 
+/* issue 10: a group once seen is known to the store, for its own account only, and not
+ * taken for a message type of the same id (nor a type for a group). */
+static void test_group_memo(void **state)
+{
+    fixture *f = *state;
+    cd_db *db = cd_store_reader(f->store);
+    assert_non_null(db);
+    assert_false(cd_store_group_known(db, f->acme, 6));
+    cd_store_group_seen(db, f->acme, 6);
+    assert_true(cd_store_group_known(db, f->acme, 6));
+    assert_false(cd_store_group_known(db, f->other, 6));
+    assert_false(cd_store_type_known(db, f->acme, 6));
+    cd_store_type_seen(db, f->acme, 7);
+    assert_false(cd_store_group_known(db, f->acme, 7));
+    assert_true(cd_store_type_known(db, f->acme, 7));
+    cd_store_release(f->store, db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1960,6 +1978,7 @@ int main(void)
         cmocka_unit_test(test_mark_sent_history_text),
         STORE_TEST(test_accounts),
         STORE_TEST(test_account_head),
+        STORE_TEST(test_group_memo),
         STORE_TEST(test_account_each),
         STORE_TEST(test_keys),
         STORE_TEST(test_contact_put_get),
