@@ -345,6 +345,7 @@ static void parse_groups(cd_req *req, json_t *o, int64_t ids[PT_MAX_GROUPS], int
     else if (json_array_size(v) > PT_MAX_GROUPS)
         add_error(errs, "GroupIds", "Group Ids should contain at most 100 items.");
     cd_db *db = json_array_size(v) <= PT_MAX_GROUPS ? cd_api_reader(req, NULL) : NULL;
+    int64_t acct = cd_api_who(req)->account.id;
     json_array_foreach (v, i, x) {
         int64_t id = group_id(x);
         cd_named g;
@@ -355,7 +356,6 @@ static void parse_groups(cd_req *req, json_t *o, int64_t ids[PT_MAX_GROUPS], int
             add_error(errs, "GroupIds", "Group Ids must be a list of group ids.");
             break;
         }
-        int64_t acct = cd_api_who(req)->account.id;
         if (!cd_store_group_known(db, acct, id)) { /* groups are never deleted: once is enough */
             if (cd_store_named_get(db, "group", acct, id, &g, NULL) != 0) {
                 snprintf(msg, sizeof msg, "Group Ids contains an unknown group: %lld.",

@@ -196,6 +196,13 @@ bool cd_store_after_durable(cd_db *db, cd_store_durable_fn fn, void *arg)
     return true;
 }
 
+/* The account's opt-out counter (a slot shared by the accounts equal modulo its size). */
+static _Atomic uint64_t *optout_counter(cd_store *s, int64_t account_id)
+{
+    return &s->optout_epoch[(uint64_t)account_id %
+                            (sizeof s->optout_epoch / sizeof s->optout_epoch[0])];
+}
+
 typedef struct optout_note {
     cd_store *store;
     int64_t account_id;
@@ -205,7 +212,7 @@ static void optout_durable(void *arg, bool durable)
 {
     optout_note *n = arg;
     if (durable)
-        atomic_fetch_add(&n->store->optout_epoch[(uint64_t)n->account_id % 64], 1);
+        atomic_fetch_add(optout_counter(n->store, n->account_id), 1);
     free(n);
 }
 
@@ -219,7 +226,7 @@ void cd_store_optout_noted(cd_db *db, int64_t account_id)
 
 uint64_t cd_store_optout_epoch(cd_store *s, int64_t account_id)
 {
-    return atomic_load(&s->optout_epoch[(uint64_t)account_id % 64]);
+    return atomic_load(optout_counter(s, account_id));
 }
 
 cd_store *cd_store_of(cd_db *db)
